@@ -1,0 +1,157 @@
+//! Cancelling: taking PENDING away from wherever the item is (kernel
+//! `try_to_grab_pending`), and `cancel` / `cancel_sync` on top of it.
+//!
+//! # Grabbing PENDING
+//!
+//! 1. Lock the item. If it is not pending, take PENDING: done, it was idle.
+//! 2. If it waits for its timer, take PENDING and drop the timer; a timer
+//!    that fires later finds a stale id and does nothing.
+//! 3. If it is queued on pool X: unlock the item, lock X, lock the item
+//!    again and check it is still queued on X (it may have started running
+//!    or moved meanwhile). If so, take it off X's lists (worklist, a
+//!    worker's scheduled list, or an inactive list), give back its
+//!    in-flight colour and, if it was active, its active slot.
+//! 4. If someone else owns PENDING transiently (a queuer mid-insert), yield
+//!    and retry; if `cancel_sync` owns it, wait for that to finish.
+//!
+//! Removing an *inactive* item must not free an active slot: it never held
+//! one. (The kernel decremented `nr_active` here until 2010.)
+
+use crate::blocking::{blocking_on, current_work_on};
+use crate::error::WaitError;
+use crate::platform::{Arc, Platform};
+use crate::pool::PoolLocked;
+use crate::pool_workqueue::Entry;
+use crate::work::{Location, Work};
+
+/// Outcome of one grab attempt.
+enum Grab {
+    /// The caller owns PENDING now; `was_pending` says whether it took it
+    /// from a queued or delayed instance.
+    Owned { was_pending: bool },
+    /// Someone owns PENDING transiently; retry.
+    Busy,
+    /// `cancel_sync` owns PENDING; wait for it.
+    Cancelling,
+}
+
+impl<P: Platform> PoolLocked<P> {
+    /// Takes the entry of item `key` off this pool's lists. Returns it and
+    /// whether it was active.
+    fn remove_entry(&mut self, key: usize) -> Option<(Entry<P>, bool)> {
+        if let Some(pos) = self.worklist.iter().position(|e| e.work.key() == key) {
+            return self.worklist.remove(pos).map(|e| (e, true));
+        }
+        for worker in self.workers.values_mut() {
+            if let Some(pos) = worker.scheduled.iter().position(|e| e.work.key() == key) {
+                return worker.scheduled.remove(pos).map(|e| (e, true));
+            }
+        }
+        for pwq in self.pwqs.values_mut() {
+            if let Some(pos) = pwq.inactive.iter().position(|e| e.work.key() == key) {
+                return pwq.inactive.remove(pos).map(|e| (e, false));
+            }
+        }
+        None
+    }
+}
+
+/// One attempt at grabbing PENDING; on success the item's location becomes
+/// `claim_as` (`Owned` or `Cancelling`).
+fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
+    let claim_as = || if cancelling { Location::Cancelling } else { Location::Owned };
+    let mut state = work.inner.state.lock();
+    match &state.location {
+        Location::Off => {
+            state.location = claim_as();
+            Grab::Owned { was_pending: false }
+        }
+        Location::Owned => Grab::Busy,
+        Location::Cancelling => Grab::Cancelling,
+        Location::Delayed { timer, deadline, wq, .. } => {
+            let (timer, deadline, wq) = (*timer, *deadline, wq.clone());
+            state.location = claim_as();
+            drop(state);
+            wq.system.timers.cancel(deadline, timer);
+            wq.delayed_done();
+            Grab::Owned { was_pending: true }
+        }
+        Location::Queued { pool } => {
+            let pool = pool.clone();
+            drop(state);
+            let mut guard = pool.locked.lock();
+            let mut state = work.inner.state.lock();
+            let still_there = matches!(&state.location, Location::Queued { pool: p } if Arc::ptr_eq(p, &pool));
+            if !still_there {
+                return Grab::Busy;
+            }
+            let Some((entry, active)) = guard.remove_entry(work.key()) else {
+                debug_assert!(false, "item marked queued on a pool that does not hold it");
+                return Grab::Busy;
+            };
+            state.location = claim_as();
+            // The cancelled instance counts as finished for flush_work.
+            state.finished = state.finished.max(state.queued);
+            if state.waiters > 0 {
+                work.inner.changed.notify_all();
+            }
+            drop(state);
+            guard.pwq_dec_nr_in_flight(entry.wq, entry.color, active);
+            Grab::Owned { was_pending: true }
+        }
+    }
+}
+
+/// Grabs PENDING, retrying through transient owners. Returns `None` if a
+/// `cancel_sync` owns it and `wait_for_cancel` is false.
+pub(crate) fn grab<P: Platform>(work: &Work<P>, cancelling: bool, wait_for_cancel: bool) -> Option<bool> {
+    loop {
+        match try_grab(work, cancelling) {
+            Grab::Owned { was_pending } => return Some(was_pending),
+            Grab::Busy => P::yield_now(),
+            Grab::Cancelling if !wait_for_cancel => return None,
+            Grab::Cancelling => blocking_on::<P, _>(|| {
+                let mut state = work.inner.state.lock();
+                state.waiters += 1;
+                while matches!(state.location, Location::Cancelling) {
+                    state = work.inner.changed.wait(state);
+                }
+                state.waiters -= 1;
+            }),
+        }
+    }
+}
+
+/// `cancel`: takes a pending instance off its queue or timer. Does not wait
+/// for a running instance. Returns whether it was pending.
+pub(crate) fn cancel<P: Platform>(work: &Work<P>) -> bool {
+    match grab(work, false, false) {
+        Some(was_pending) => {
+            work.release();
+            was_pending
+        }
+        // A cancel_sync owns it and will leave it idle; as in the kernel,
+        // this cancel reports that it cancelled nothing.
+        None => false,
+    }
+}
+
+/// `cancel_sync`: like `cancel`, then waits for a running instance; the
+/// item is neither pending nor running on return, even if it requeues
+/// itself (its requeue finds PENDING taken and is a no-op).
+pub(crate) fn cancel_sync<P: Platform>(work: &Work<P>) -> Result<bool, WaitError> {
+    if current_work_on::<P>().is_some_and(|current| current == *work) {
+        return Err(WaitError::OwnWork { operation: "cancel_sync" });
+    }
+    let was_pending = grab(work, true, true).unwrap_or(true);
+    blocking_on::<P, _>(|| {
+        let mut state = work.inner.state.lock();
+        state.waiters += 1;
+        while state.running.is_some() {
+            state = work.inner.changed.wait(state);
+        }
+        state.waiters -= 1;
+    });
+    work.release();
+    Ok(was_pending)
+}

@@ -1,0 +1,58 @@
+//! Run-time configuration of a [`crate::System`]: sizes and timeouts.
+//!
+//! Everything that a model checker needs to shrink (CPU count, worker
+//! limits, whether a timer thread exists) is a value here, never a `cfg`.
+
+use core::time::Duration;
+
+/// Kernel `IDLE_WORKER_TIMEOUT`: idle workers beyond the policy are retired
+/// after this long.
+pub const IDLE_WORKER_TIMEOUT: Duration = Duration::from_secs(300);
+/// Kernel `CREATE_COOLDOWN`: wait this long after a failed worker creation.
+pub const CREATE_COOLDOWN: Duration = Duration::from_secs(1);
+/// Kernel `WQ_MAX_ACTIVE`: the largest accepted `max_active`.
+pub const MAX_ACTIVE_LIMIT: usize = 512;
+/// Kernel `WQ_DFL_ACTIVE`: what `max_active(0)` means.
+pub const DEFAULT_MAX_ACTIVE: usize = MAX_ACTIVE_LIMIT / 2;
+/// Kernel `MAX_IDLE_WORKERS_RATIO`: one idle worker per this many busy ones
+/// may stay beyond the two always kept.
+pub const MAX_IDLE_WORKERS_RATIO: usize = 4;
+/// Default cap on workers in one pool (the kernel has none; a user-space
+/// process should not create threads without bound).
+pub const DEFAULT_MAX_WORKERS_PER_POOL: usize = 1024;
+
+/// Configuration of a [`crate::System`]. Built by [`crate::SystemBuilder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Number of (virtual) CPUs, each with a normal and a high-priority pool.
+    pub cpus: usize,
+    /// Idle workers beyond the policy are retired after this long.
+    pub idle_timeout: Duration,
+    /// After a failed worker creation, retry after this long.
+    pub create_cooldown: Duration,
+    /// Upper bound on workers per pool (counting idle ones).
+    pub max_workers_per_pool: usize,
+    /// Whether a timer thread delivers timer events. Without it the embedder
+    /// (a model, a simulator) calls [`crate::System::run_due_timers`].
+    pub timer_thread: bool,
+    /// Whether blocking hooks release the CPU to another worker. Switching
+    /// it off turns the pool into a fixed set of busy workers: only for
+    /// experiments and for tests that show what concurrency management buys.
+    pub concurrency_management: bool,
+    /// Prefix of worker thread names.
+    pub thread_name_prefix: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cpus: crate::platform::allowed_cpus(),
+            idle_timeout: IDLE_WORKER_TIMEOUT,
+            create_cooldown: CREATE_COOLDOWN,
+            max_workers_per_pool: DEFAULT_MAX_WORKERS_PER_POOL,
+            timer_thread: true,
+            concurrency_management: true,
+            thread_name_prefix: "kworker".to_string(),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Delayed work: a work item plus a timer that queues it (kernel
+//! `delayed_work`).
+//!
+//! While the timer is armed the item is PENDING with location `Delayed`;
+//! the timer event carries an id, and a firing whose id no longer matches
+//! (the item was cancelled or re-armed) does nothing. A workqueue counts
+//! its armed items so that draining waits for them.
+
+use crate::cancel;
+use crate::error::{QueueError, WaitError};
+use crate::flush;
+use crate::platform::{Arc, Platform, Std};
+use crate::timer::TimerEvent;
+use crate::work::{Location, Work, WorkBusy};
+use crate::workqueue::WqShared;
+use core::fmt;
+use core::time::Duration;
+
+/// A work item that is queued after a delay.
+///
+/// ```
+/// use cmwq::{DelayedWork, system_wq};
+/// use std::time::Duration;
+///
+/// let work = DelayedWork::new(|| println!("later"));
+/// assert!(system_wq().queue_delayed(&work, Duration::from_secs(3600)).unwrap());
+/// assert!(work.cancel(), "it was pending on its timer");
+/// assert!(work.busy().is_idle());
+/// ```
+pub struct DelayedWork<P: Platform = Std> {
+    work: Work<P>,
+}
+
+impl<P: Platform> Clone for DelayedWork<P> {
+    fn clone(&self) -> Self {
+        DelayedWork { work: self.work.clone() }
+    }
+}
+
+impl<P: Platform> fmt::Debug for DelayedWork<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DelayedWork").field(&self.work).finish()
+    }
+}
+
+impl<P: Platform> DelayedWork<P> {
+    /// A delayed work item running `f`.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        DelayedWork { work: Work::new(f) }
+    }
+
+    /// A delayed work item whose function receives its inner [`Work`].
+    pub fn with_self(f: impl Fn(&Work<P>) + Send + Sync + 'static) -> Self {
+        DelayedWork { work: Work::with_self(f) }
+    }
+
+    /// The inner work item (what `current_work()` reports while it runs).
+    pub fn work(&self) -> &Work<P> {
+        &self.work
+    }
+
+    /// Pending (timer armed or queued) and/or running.
+    pub fn busy(&self) -> WorkBusy {
+        self.work.busy()
+    }
+
+    /// Cancels the timer or the queued instance (kernel
+    /// `cancel_delayed_work`); does not wait for a running instance.
+    /// Returns whether it was pending.
+    pub fn cancel(&self) -> bool {
+        cancel::cancel(&self.work)
+    }
+
+    /// Cancels and waits for a running instance (kernel
+    /// `cancel_delayed_work_sync`). Returns whether it was pending.
+    pub fn cancel_sync(&self) -> Result<bool, WaitError> {
+        cancel::cancel_sync(&self.work)
+    }
+
+    /// Fires an armed timer now and waits for the item to finish (kernel
+    /// `flush_delayed_work`). Returns whether it waited.
+    pub fn flush(&self) -> Result<bool, WaitError> {
+        let fired = {
+            let mut state = self.work.inner.state.lock();
+            match &state.location {
+                Location::Delayed { timer, deadline, wq, cpu } => {
+                    let taken = (*timer, *deadline, wq.clone(), *cpu, state.last_pool.clone());
+                    state.location = Location::Owned;
+                    Some(taken)
+                }
+                _ => None,
+            }
+        };
+        if let Some((timer, deadline, wq, cpu, last_pool)) = fired {
+            wq.system.timers.cancel(deadline, timer);
+            insert_or_release(&wq, cpu, &self.work, last_pool);
+            wq.delayed_done();
+        }
+        flush::flush_work(&self.work)
+    }
+}
+
+/// Inserts a claimed item; if its workqueue vanished (it cannot while a
+/// delayed item is armed, since destruction drains those first), gives
+/// PENDING back rather than losing the item silently.
+fn insert_or_release<P: Platform>(
+    wq: &WqShared<P>,
+    cpu: Option<usize>,
+    work: &Work<P>,
+    last_pool: Option<Arc<crate::pool::Pool<P>>>,
+) {
+    if wq.insert_claimed(cpu, work, last_pool).is_err() {
+        debug_assert!(false, "delayed item fired into a destroyed workqueue `{}`", wq.name);
+        work.release();
+    }
+}
+
+/// Arms the timer of an item whose PENDING the caller owns.
+fn arm<P: Platform>(wq: &Arc<WqShared<P>>, cpu: Option<usize>, work: &Work<P>, delay: Duration) {
+    let timers = &wq.system.timers;
+    let deadline = wq.system.platform.now() + delay;
+    let timer = timers.reserve_id();
+    wq.delayed_armed();
+    {
+        let mut state = work.inner.state.lock();
+        state.location = Location::Delayed { timer, deadline, wq: wq.clone(), cpu };
+    }
+    timers.arm(deadline, timer, TimerEvent::Delayed { work: work.clone(), timer });
+}
+
+/// `queue_delayed` / `queue_delayed_on`.
+pub(crate) fn queue_delayed<P: Platform>(
+    wq: &Arc<WqShared<P>>,
+    cpu: Option<usize>,
+    dwork: &DelayedWork<P>,
+    delay: Duration,
+) -> Result<bool, QueueError<DelayedWork<P>>> {
+    if delay.is_zero() {
+        return wq.queue_work(cpu, &dwork.work).map_err(|err| rewrap(err, dwork));
+    }
+    wq.check_accepting(dwork)?;
+    if dwork.work.try_claim().is_none() {
+        return Ok(false);
+    }
+    arm(wq, cpu, &dwork.work, delay);
+    Ok(true)
+}
+
+/// `mod_delayed` / `mod_delayed_on`.
+pub(crate) fn mod_delayed<P: Platform>(
+    wq: &Arc<WqShared<P>>,
+    cpu: Option<usize>,
+    dwork: &DelayedWork<P>,
+    delay: Duration,
+) -> Result<bool, QueueError<DelayedWork<P>>> {
+    wq.check_accepting(dwork)?;
+    let Some(was_pending) = cancel::grab(&dwork.work, false, false) else {
+        // Being cancelled synchronously: the cancel wins (kernel -ENOENT).
+        return Ok(false);
+    };
+    if delay.is_zero() {
+        let last_pool = dwork.work.inner.state.lock().last_pool.clone();
+        if wq.insert_claimed(cpu, &dwork.work, last_pool).is_err() {
+            dwork.work.release();
+            return Err(QueueError::Destroyed { work: dwork.clone(), workqueue: wq.name.clone() });
+        }
+    } else {
+        arm(wq, cpu, &dwork.work, delay);
+    }
+    Ok(was_pending)
+}
+
+fn rewrap<P: Platform>(err: QueueError<Work<P>>, dwork: &DelayedWork<P>) -> QueueError<DelayedWork<P>> {
+    let work = dwork.clone();
+    match err {
+        QueueError::Draining { workqueue, .. } => QueueError::Draining { work, workqueue },
+        QueueError::Destroyed { workqueue, .. } => QueueError::Destroyed { work, workqueue },
+        QueueError::NoSuchCpu { cpu, cpus, .. } => QueueError::NoSuchCpu { work, cpu, cpus },
+    }
+}
+
+/// The timer of a delayed item fired: queue it, unless the event is stale.
+pub(crate) fn timer_fired<P: Platform>(work: Work<P>, timer: u64) {
+    let claimed = {
+        let mut state = work.inner.state.lock();
+        match &state.location {
+            Location::Delayed { timer: armed, wq, cpu, .. } if *armed == timer => {
+                let taken = (wq.clone(), *cpu, state.last_pool.clone());
+                state.location = Location::Owned;
+                Some(taken)
+            }
+            _ => None,
+        }
+    };
+    if let Some((wq, cpu, last_pool)) = claimed {
+        insert_or_release(&wq, cpu, &work, last_pool);
+        wq.delayed_done();
+    }
+}

@@ -1,0 +1,219 @@
+//! Flushing: `flush_workqueue` with flush colours, and `flush_work`.
+//!
+//! # Flush colours (`flush_workqueue`)
+//!
+//! Every queued instance carries the colour its pool-workqueue had when it
+//! was queued, and each pool-workqueue counts in-flight instances per
+//! colour. A flush must wait for exactly the instances queued before it:
+//!
+//! 1. The flusher takes a ticket `t` (FIFO among flushers) under the flush
+//!    mutex. Ticket `t` owns colour `t % NR_COLORS`.
+//! 2. It flips every pool-workqueue's `work_color` to the next colour, each
+//!    under that pool's lock. Instances queued after the flip get the new
+//!    colour, so they are never waited for: later queueing cannot livelock
+//!    the flush.
+//! 3. Flushes complete in ticket order. The oldest ticket (the *head*) is
+//!    *started*: every pool-workqueue that still has instances of its colour
+//!    is marked (`flush_color`) and counted in `to_flush`, with a bias of
+//!    one held while marking so that workers cannot complete it early.
+//! 4. Workers decrement a colour's count when an instance finishes or is
+//!    cancelled; the one that empties a marked pool-workqueue decrements
+//!    `to_flush`; the one that reaches zero signals the head's flusher.
+//! 5. That flusher marks its ticket done (waking everyone whose ticket is
+//!    not newer) and starts the next ticket, cascading while tickets
+//!    complete at once.
+//!
+//! Colours are reused only after their ticket is done: at most
+//! `NR_COLORS - 1` tickets are outstanding, and a flusher that would need a
+//! 16th waits for the head to finish (the kernel's overflow queue).
+//!
+//! Lock order: flush mutex → pool lock → signal (leaf).
+
+use crate::blocking::{blocking_on, current_work_on};
+use crate::error::WaitError;
+use crate::platform::{AtomicUsize, Condvar, Mutex, Platform};
+use crate::pool_workqueue::NR_COLORS;
+use crate::work::{Location, Work};
+use crate::workqueue::WqShared;
+use core::sync::atomic::Ordering;
+
+/// Tickets handed to flushers. WQ: the flush mutex.
+struct Tickets {
+    /// Next ticket to hand out.
+    next: u64,
+    /// Oldest ticket not yet done.
+    head: u64,
+}
+
+/// Completion signalling for flushers (leaf lock).
+struct Signal {
+    /// The ticket most recently started.
+    head: u64,
+    /// Workers emptied every pool-workqueue of `head`'s colour.
+    head_complete: bool,
+    /// Every ticket below this is done.
+    done_through: u64,
+}
+
+/// A workqueue's flush machinery.
+pub(crate) struct FlushState<P: Platform> {
+    /// The flush mutex.
+    tickets: Mutex<P, Tickets>,
+    /// A: pool-workqueues still holding the head's colour (plus a bias while
+    /// the head is being started).
+    to_flush: AtomicUsize<P>,
+    /// Completion state.
+    signal: Mutex<P, Signal>,
+    /// Notified on every change of `signal`.
+    signal_cv: Condvar<P>,
+}
+
+fn color_of(ticket: u64) -> u8 {
+    (ticket % NR_COLORS as u64) as u8
+}
+
+impl<P: Platform> FlushState<P> {
+    pub(crate) fn new() -> Self {
+        FlushState {
+            tickets: Mutex::new(Tickets { next: 0, head: 0 }),
+            to_flush: AtomicUsize::new(0),
+            signal: Mutex::new(Signal { head: 0, head_complete: false, done_through: 0 }),
+            signal_cv: Condvar::new(),
+        }
+    }
+
+    /// Step 4: a marked pool-workqueue emptied its flush colour. Called under
+    /// that pool's lock.
+    pub(crate) fn pwq_flushed(&self) {
+        // AcqRel: the last decrement must see every marking made while the
+        // bias was held (step 3), which happened before the bias was dropped.
+        if self.to_flush.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut signal = self.signal.lock();
+            signal.head_complete = true;
+            self.signal_cv.notify_all();
+        }
+    }
+
+    /// `flush_workqueue` (steps 1, 2 and the wait).
+    pub(crate) fn flush(&self, wq: &WqShared<P>) {
+        let ticket = {
+            let mut tickets = self.tickets.lock();
+            // Keep one colour free for new work.
+            while tickets.next + 1 - tickets.head > (NR_COLORS - 1) as u64 {
+                let head = tickets.head;
+                drop(tickets);
+                blocking_on::<P, _>(|| self.wait_done(head));
+                tickets = self.tickets.lock();
+            }
+            let ticket = tickets.next;
+            tickets.next += 1;
+            let new_color = color_of(ticket + 1);
+            for pool in &wq.pools {
+                let mut guard = pool.locked.lock();
+                if let Some(pwq) = guard.pwq_mut(wq.id) {
+                    pwq.work_color = new_color;
+                }
+            }
+            if ticket == tickets.head && self.start(wq, ticket) {
+                self.finish_heads(wq, &mut tickets, ticket);
+            }
+            ticket
+        };
+        blocking_on::<P, _>(|| {
+            let mut signal = self.signal.lock();
+            loop {
+                if signal.done_through > ticket {
+                    return;
+                }
+                if signal.head == ticket && signal.head_complete {
+                    break;
+                }
+                signal = self.signal_cv.wait(signal);
+            }
+            drop(signal);
+            // Step 5: our colour is empty everywhere; we drive.
+            let mut tickets = self.tickets.lock();
+            self.finish_heads(wq, &mut tickets, ticket);
+        });
+    }
+
+    /// Waits until `ticket` is done.
+    fn wait_done(&self, ticket: u64) {
+        let mut signal = self.signal.lock();
+        while signal.done_through <= ticket {
+            signal = self.signal_cv.wait(signal);
+        }
+    }
+
+    /// Step 3: starts flushing `ticket`'s colour. Returns true if it is
+    /// already complete (no pool-workqueue holds that colour).
+    fn start(&self, wq: &WqShared<P>, ticket: u64) -> bool {
+        let color = color_of(ticket);
+        {
+            let mut signal = self.signal.lock();
+            signal.head = ticket;
+            signal.head_complete = false;
+        }
+        self.to_flush.store(1, Ordering::Release);
+        for pool in &wq.pools {
+            let mut guard = pool.locked.lock();
+            if let Some(pwq) = guard.pwq_mut(wq.id) {
+                debug_assert!(pwq.flush_color.is_none(), "two colours flushed at once on one pool");
+                if pwq.nr_in_flight[usize::from(color)] > 0 {
+                    pwq.flush_color = Some(color);
+                    self.to_flush.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
+        self.to_flush.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// Step 5: marks `ticket` (the head) done and starts later tickets,
+    /// finishing those that complete at once.
+    fn finish_heads(&self, wq: &WqShared<P>, tickets: &mut Tickets, ticket: u64) {
+        debug_assert_eq!(tickets.head, ticket, "only the head's flusher may finish it");
+        let mut done = ticket;
+        loop {
+            tickets.head = done + 1;
+            {
+                let mut signal = self.signal.lock();
+                signal.done_through = done + 1;
+                self.signal_cv.notify_all();
+            }
+            if tickets.head == tickets.next || !self.start(wq, tickets.head) {
+                return;
+            }
+            done = tickets.head;
+        }
+    }
+}
+
+/// `flush_work`: waits for the last instance of `work` queued before the
+/// call (or the running one) to finish. Returns whether it waited.
+pub(crate) fn flush_work<P: Platform>(work: &Work<P>) -> Result<bool, WaitError> {
+    if current_work_on::<P>().is_some_and(|current| current == *work) {
+        return Err(WaitError::OwnWork { operation: "flush_work" });
+    }
+    let target = {
+        let state = work.inner.state.lock();
+        match (&state.location, state.running) {
+            (Location::Queued { .. }, _) => state.queued,
+            (_, Some(running)) => running,
+            _ => return Ok(false),
+        }
+    };
+    wait_instance(work, target);
+    Ok(true)
+}
+
+/// Waits (as a blocking section) until instance `target` of `work` is done.
+pub(crate) fn wait_instance<P: Platform>(work: &Work<P>, target: u64) {
+    blocking_on::<P, _>(|| {
+        let mut state = work.inner.state.lock();
+        state.waiters += 1;
+        while !state.instance_done(target) {
+            state = work.inner.changed.wait(state);
+        }
+        state.waiters -= 1;
+    });
+}

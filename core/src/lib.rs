@@ -1,0 +1,107 @@
+//! # cmwq: Concurrency Managed Workqueues
+//!
+//! A reference implementation of the Linux kernel's Concurrency Managed
+//! Workqueue (CMWQ, Tejun Heo, 2009-2010) in Rust, on real OS threads, with
+//! the engine generic over a [`Platform`] so that model checkers can run
+//! the same code.
+//!
+//! One pool of workers per CPU (and priority) is shared by every
+//! workqueue. A pool runs about one work item per CPU at a time, and starts
+//! another worker the moment the running one blocks (enters [`blocking`],
+//! or any library wait). Work items are reusable and non-reentrant; flush
+//! and cancel have the kernel's exact semantics.
+//!
+//! ```
+//! use cmwq::{system_wq, Work};
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::Arc;
+//!
+//! let done = Arc::new(AtomicBool::new(false));
+//! let d = done.clone();
+//! let work = Work::new(move || d.store(true, Ordering::SeqCst));
+//! assert!(system_wq().queue(&work).unwrap());
+//! assert!(work.flush().unwrap() || done.load(Ordering::SeqCst));
+//! assert!(done.load(Ordering::SeqCst));
+//! ```
+//!
+//! ## Layers
+//! 1. Pure policy: [`policy`] (the kernel's predicates).
+//! 2. Mechanism: workers, manager, flush, cancel, timers (private modules),
+//!    holding a pool lock only around state changes, never around user code.
+//! 3. [`Platform`]: the only place that names `std::sync`, `std::thread` or
+//!    `std::time`.
+//!
+//! ## Lock legend
+//! Every shared field's doc starts with the rule that protects it:
+//!
+//! | tag | rule |
+//! |-----|------|
+//! | `I:` | immutable after construction |
+//! | `L:` | the pool lock: every field of `PoolLocked` (enforced by the type) |
+//! | `S:` | written only by the worker thread itself |
+//! | `A:` | atomic; its doc says what it pairs with |
+//! | `WQ:` | the workqueue's control or flush mutex |
+//! | `D:` | the workqueue's delayed-count mutex |
+//! | `T:` | the timer lock |
+//! | leaf | a work item's state lock, a flush signal, a panic log: taken last, nothing is locked under them |
+//!
+//! Lock order: workqueue flush/control mutex → pool lock (one at a time,
+//! except the non-reentrancy probe, which drops the last pool's lock before
+//! taking the target's) → timer lock → leaf locks.
+//!
+//! ## Glossary (kernel name → here)
+//! | kernel | here |
+//! |--------|------|
+//! | `work_struct` | [`Work`] |
+//! | `delayed_work` | [`DelayedWork`] |
+//! | `workqueue_struct`, `alloc_workqueue` | [`Workqueue`], [`WorkqueueBuilder`] |
+//! | `worker_pool` | pool (per CPU and priority, plus unbound) |
+//! | `pool_workqueue` (pwq) | pool-workqueue: a workqueue's state on one pool |
+//! | `nr_running` | workers counted as running |
+//! | `WORK_STRUCT_PENDING` | PENDING: the item's location is not `Off` |
+//! | `wq_worker_sleeping` / `wq_worker_running` | entering / leaving [`blocking`] |
+//! | `queue_work(_on)` | [`Workqueue::queue`], [`Workqueue::queue_on`] |
+//! | `flush_work` | [`Work::flush`] |
+//! | `cancel_work(_sync)` | [`Work::cancel`], [`Work::cancel_sync`] |
+//! | `flush_workqueue`, `drain_workqueue`, `destroy_workqueue` | [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] |
+//! | `work_busy` | [`Work::busy`] |
+//! | `current_work` | [`current_work`] |
+//! | `system_wq` & co. | [`system_wq`], [`system_highpri_wq`], [`system_long_wq`], [`system_unbound_wq`] |
+//!
+//! ## Non-reentrancy
+//! As in the kernel, an item is never executed by two workers at once as
+//! long as it is always queued on the same workqueue: requeued while
+//! running, it is queued on the pool where it runs and executed after the
+//! running instance. Queueing one item on two workqueues at once gives no
+//! such guarantee (kernel documentation, "non-reentrance conditions").
+
+#![warn(missing_docs)]
+
+mod blocking;
+mod cancel;
+mod config;
+mod delayed;
+mod error;
+mod flush;
+mod manager;
+mod platform;
+mod pool;
+mod pool_workqueue;
+mod system;
+mod timer;
+mod work;
+mod worker;
+mod workqueue;
+
+pub use blocking::{blocking, blocking_on, current_work, current_work_on, sleep};
+pub use config::{Config, CREATE_COOLDOWN, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_WORKERS_PER_POOL, IDLE_WORKER_TIMEOUT, MAX_ACTIVE_LIMIT};
+pub use delayed::DelayedWork;
+pub use error::{BuildError, QueueError, WaitError};
+pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
+pub use pool::policy;
+pub use system::{
+    default_system, system_highpri_wq, system_long_wq, system_unbound_wq, system_wq, try_default_system, DefaultSystem,
+    PoolStats, System, SystemBuilder,
+};
+pub use work::{Work, WorkBusy};
+pub use workqueue::{PanicReport, Workqueue, WorkqueueBuilder};

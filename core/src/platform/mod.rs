@@ -1,0 +1,212 @@
+//! The Platform seam: every primitive the engine takes from the outside world.
+//!
+//! The engine never names `std::sync`, `std::thread` or `std::time` outside
+//! this module. A [`Platform`] supplies mutexes, condition variables, atomics,
+//! thread spawning (which may fail), a monotonic clock, the current CPU,
+//! yielding and a per-thread context slot. [`Std`] is the production
+//! platform; the loom and shuttle platforms in `models/` are others.
+//!
+//! The traits are deliberately shaped like the lowest common denominator of
+//! std, loom and shuttle: no poisoning (adapters strip it), `spawn` returns a
+//! `Result`, and `wait_timeout` is allowed never to time out (model
+//! checkers have no time). Everything that must happen "after a while" in
+//! the engine is therefore a timer *event* (see `timer.rs`), which a model
+//! can fire at any point.
+
+mod std_platform;
+
+use core::any::Any;
+use core::fmt;
+use core::ops::DerefMut;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+
+pub use std_platform::Std;
+pub(crate) use std_platform::allowed_cpus;
+
+// `Arc` is not swapped: loom's and shuttle's `Arc` only add leak checking,
+// and the engine needs unsized coercion (`Arc<dyn Fn>`), which only the
+// standard `Arc` offers on stable Rust.
+pub(crate) use std::sync::Arc;
+
+/// The per-thread value the engine keeps for its own threads (a worker's
+/// identity), stored by the platform in thread-local storage.
+pub type ThreadContext = Arc<dyn Any + Send + Sync>;
+
+/// A thread body handed to [`Platform::spawn`].
+pub type ThreadBody = Box<dyn FnOnce() + Send + 'static>;
+
+/// The platform could not start a thread (the kernel's failed
+/// `kthread_create`). The engine retries later; it never loses work for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnError {
+    message: String,
+}
+
+impl SpawnError {
+    /// A spawn failure with a human-readable reason.
+    pub fn new(message: impl Into<String>) -> Self {
+        SpawnError { message: message.into() }
+    }
+
+    /// Why the thread could not be created.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not create a thread: {}", self.message)
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+/// Everything the engine needs from the outside world.
+///
+/// Associated functions without `self` are the primitives that std, loom and
+/// shuttle all provide as free-standing types; methods taking `&self` may
+/// consult per-system state (a virtual clock, a fault plan).
+///
+/// # Contract
+/// * `mutex_lock` never reports poisoning: a platform whose mutex poisons
+///   must hand out the guard anyway (the engine never panics while holding
+///   one of its locks; user code never runs under them).
+/// * `condvar_wait*` may wake spuriously; the engine always re-checks.
+/// * `condvar_wait_timeout` may ignore the timeout (model checkers have no
+///   time); the engine only uses it where some other event also wakes the
+///   waiter.
+/// * `spawn` may fail; the engine treats failure as "retry later".
+pub trait Platform: Send + Sync + Sized + 'static {
+    /// A mutual-exclusion lock holding a `T`.
+    type Mutex<T: Send>: Send + Sync;
+    /// The guard returned by [`Platform::mutex_lock`].
+    type Guard<'a, T: Send + 'a>: DerefMut<Target = T>;
+    /// A condition variable used with [`Platform::Mutex`].
+    type Condvar: Send + Sync;
+    /// An atomic `usize`.
+    type AtomicUsize: Send + Sync;
+    /// The handle of a spawned thread.
+    type JoinHandle: Send;
+
+    /// Creates a mutex.
+    fn mutex_new<T: Send>(value: T) -> Self::Mutex<T>;
+    /// Locks a mutex (never reports poisoning).
+    fn mutex_lock<T: Send>(mutex: &Self::Mutex<T>) -> Self::Guard<'_, T>;
+    /// Creates a condition variable.
+    fn condvar_new() -> Self::Condvar;
+    /// Atomically releases the guard's mutex and waits for a notification.
+    fn condvar_wait<'a, T: Send>(cv: &Self::Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T>;
+    /// Like [`Platform::condvar_wait`], waking after `timeout` at the latest
+    /// where the platform has time; a model platform may wait untimed.
+    fn condvar_wait_timeout<'a, T: Send>(
+        cv: &Self::Condvar,
+        guard: Self::Guard<'a, T>,
+        timeout: Duration,
+    ) -> Self::Guard<'a, T>;
+    /// Wakes one waiter.
+    fn condvar_notify_one(cv: &Self::Condvar);
+    /// Wakes every waiter.
+    fn condvar_notify_all(cv: &Self::Condvar);
+
+    /// Creates an atomic.
+    fn atomic_new(value: usize) -> Self::AtomicUsize;
+    /// Atomic load.
+    fn atomic_load(atomic: &Self::AtomicUsize, order: Ordering) -> usize;
+    /// Atomic store.
+    fn atomic_store(atomic: &Self::AtomicUsize, value: usize, order: Ordering);
+    /// Atomic add, returning the previous value.
+    fn atomic_fetch_add(atomic: &Self::AtomicUsize, value: usize, order: Ordering) -> usize;
+    /// Atomic subtract, returning the previous value.
+    fn atomic_fetch_sub(atomic: &Self::AtomicUsize, value: usize, order: Ordering) -> usize;
+
+    /// Starts a thread named `name` running `body`. Failure is a normal
+    /// outcome (resource exhaustion, an injected fault).
+    fn spawn(&self, name: String, body: ThreadBody) -> Result<Self::JoinHandle, SpawnError>;
+    /// Waits for a spawned thread to end.
+    fn join(handle: Self::JoinHandle);
+
+    /// Monotonic time since an arbitrary origin.
+    fn now(&self) -> Duration;
+    /// The CPU the calling thread runs on, if the platform knows it.
+    fn current_cpu(&self) -> Option<usize>;
+    /// Lets other threads run (used in retry loops).
+    fn yield_now();
+    /// Puts the calling thread to sleep (the body of [`crate::sleep`]); a
+    /// model platform may just yield.
+    fn sleep(duration: Duration);
+
+    /// The calling thread's engine context, if any.
+    fn thread_context() -> Option<ThreadContext>;
+    /// Replaces the calling thread's engine context, returning the old one.
+    fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext>;
+}
+
+/// A mutex from platform `P` (thin wrapper so call sites read naturally).
+pub(crate) struct Mutex<P: Platform, T: Send>(P::Mutex<T>);
+
+impl<P: Platform, T: Send> Mutex<P, T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(P::mutex_new(value))
+    }
+
+    pub(crate) fn lock(&self) -> P::Guard<'_, T> {
+        P::mutex_lock(&self.0)
+    }
+}
+
+/// A condition variable from platform `P`.
+pub(crate) struct Condvar<P: Platform>(P::Condvar);
+
+impl<P: Platform> Condvar<P> {
+    pub(crate) fn new() -> Self {
+        Condvar(P::condvar_new())
+    }
+
+    pub(crate) fn wait<'a, T: Send>(&self, guard: P::Guard<'a, T>) -> P::Guard<'a, T> {
+        P::condvar_wait(&self.0, guard)
+    }
+
+    pub(crate) fn wait_timeout<'a, T: Send>(&self, guard: P::Guard<'a, T>, timeout: Duration) -> P::Guard<'a, T> {
+        P::condvar_wait_timeout(&self.0, guard, timeout)
+    }
+
+    pub(crate) fn notify_one(&self) {
+        P::condvar_notify_one(&self.0)
+    }
+
+    pub(crate) fn notify_all(&self) {
+        P::condvar_notify_all(&self.0)
+    }
+}
+
+/// An atomic `usize` from platform `P`.
+pub(crate) struct AtomicUsize<P: Platform>(P::AtomicUsize);
+
+impl<P: Platform> AtomicUsize<P> {
+    pub(crate) fn new(value: usize) -> Self {
+        AtomicUsize(P::atomic_new(value))
+    }
+
+    pub(crate) fn load(&self, order: Ordering) -> usize {
+        P::atomic_load(&self.0, order)
+    }
+
+    pub(crate) fn store(&self, value: usize, order: Ordering) {
+        P::atomic_store(&self.0, value, order)
+    }
+
+    pub(crate) fn fetch_add(&self, value: usize, order: Ordering) -> usize {
+        P::atomic_fetch_add(&self.0, value, order)
+    }
+
+    pub(crate) fn fetch_sub(&self, value: usize, order: Ordering) -> usize {
+        P::atomic_fetch_sub(&self.0, value, order)
+    }
+}
+
+/// The lazily created process-wide default, kept here because it needs a
+/// `OnceLock`. The engine never reaches for it; only the convenience
+/// functions in `system.rs` do.
+pub(crate) type Once<T> = std::sync::OnceLock<T>;

@@ -1,0 +1,152 @@
+//! The production platform: std threads, std locks, the OS clock and CPU id.
+
+use super::{Platform, SpawnError, ThreadBody, ThreadContext};
+use core::cell::RefCell;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+/// The production [`Platform`]: OS threads and `std::sync` primitives.
+#[derive(Debug, Clone, Copy)]
+pub struct Std {
+    origin: Instant,
+}
+
+impl Std {
+    /// A std platform whose clock starts now.
+    pub fn new() -> Self {
+        Std { origin: Instant::now() }
+    }
+}
+
+impl Default for Std {
+    fn default() -> Self {
+        Std::new()
+    }
+}
+
+thread_local! {
+    /// I: set once by each engine thread at start.
+    static CONTEXT: RefCell<Option<ThreadContext>> = const { RefCell::new(None) };
+}
+
+impl Platform for Std {
+    type Mutex<T: Send> = Mutex<T>;
+    type Guard<'a, T: Send + 'a> = MutexGuard<'a, T>;
+    type Condvar = Condvar;
+    type AtomicUsize = core::sync::atomic::AtomicUsize;
+    type JoinHandle = JoinHandle<()>;
+
+    fn mutex_new<T: Send>(value: T) -> Mutex<T> {
+        Mutex::new(value)
+    }
+
+    fn mutex_lock<T: Send>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+        // The engine runs no user code under its locks, so poison can only
+        // come from an engine bug that already panicked; keep going.
+        mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn condvar_new() -> Condvar {
+        Condvar::new()
+    }
+
+    fn condvar_wait<'a, T: Send>(cv: &Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T> {
+        cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn condvar_wait_timeout<'a, T: Send>(
+        cv: &Condvar,
+        guard: Self::Guard<'a, T>,
+        timeout: Duration,
+    ) -> Self::Guard<'a, T> {
+        match cv.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
+    fn condvar_notify_one(cv: &Condvar) {
+        cv.notify_one()
+    }
+
+    fn condvar_notify_all(cv: &Condvar) {
+        cv.notify_all()
+    }
+
+    fn atomic_new(value: usize) -> Self::AtomicUsize {
+        core::sync::atomic::AtomicUsize::new(value)
+    }
+
+    fn atomic_load(atomic: &Self::AtomicUsize, order: Ordering) -> usize {
+        atomic.load(order)
+    }
+
+    fn atomic_store(atomic: &Self::AtomicUsize, value: usize, order: Ordering) {
+        atomic.store(value, order)
+    }
+
+    fn atomic_fetch_add(atomic: &Self::AtomicUsize, value: usize, order: Ordering) -> usize {
+        atomic.fetch_add(value, order)
+    }
+
+    fn atomic_fetch_sub(atomic: &Self::AtomicUsize, value: usize, order: Ordering) -> usize {
+        atomic.fetch_sub(value, order)
+    }
+
+    fn spawn(&self, name: String, body: ThreadBody) -> Result<JoinHandle<()>, SpawnError> {
+        thread::Builder::new()
+            .name(name)
+            .spawn(body)
+            .map_err(|err| SpawnError::new(err.to_string()))
+    }
+
+    fn join(handle: JoinHandle<()>) {
+        // Worker bodies catch user panics; a panic here is an engine bug that
+        // was already reported on stderr by the panic hook.
+        let _ = handle.join();
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn current_cpu(&self) -> Option<usize> {
+        current_cpu()
+    }
+
+    fn yield_now() {
+        thread::yield_now()
+    }
+
+    fn sleep(duration: Duration) {
+        thread::sleep(duration)
+    }
+
+    fn thread_context() -> Option<ThreadContext> {
+        CONTEXT.with(|slot| slot.borrow().clone())
+    }
+
+    fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext> {
+        CONTEXT.with(|slot| slot.replace(context))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn current_cpu() -> Option<usize> {
+    // SAFETY: sched_getcpu has no preconditions; it returns -1 on failure.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn current_cpu() -> Option<usize> {
+    None
+}
+
+/// How many CPUs this process may run on (its affinity mask on Linux).
+pub(crate) fn allowed_cpus() -> usize {
+    thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}

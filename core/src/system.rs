@@ -1,0 +1,399 @@
+//! The system: the pools (per CPU and priority, plus unbound), the timer
+//! service, the process-wide default system and its workqueues, and
+//! shutdown.
+//!
+//! # Shutdown
+//!
+//! A [`System`] lives while any handle to it does; every [`Workqueue`]
+//! holds one, so by the time the last handle goes every workqueue has been
+//! drained and destroyed and no work is left. Shutdown then:
+//! 1. stops the timer service (dropping its events) and joins its thread;
+//! 2. marks every pool stopping, so no manager creates workers any more,
+//!    and waits for a manager mid-spawn to finish;
+//! 3. retires every worker and waits until each has exited;
+//! 4. joins every worker thread. No thread outlives the system.
+
+use crate::config::Config;
+use crate::error::BuildError;
+use crate::manager;
+use crate::platform::{Arc, AtomicUsize, Mutex, Once, Platform, Std};
+use crate::pool::Pool;
+use crate::timer::{timer_thread, TimerService};
+use crate::workqueue::Workqueue;
+use core::fmt;
+use core::time::Duration;
+
+/// State shared by the pools and workqueues of one system.
+pub(crate) struct SystemShared<P: Platform> {
+    /// I: the platform.
+    pub(crate) platform: P,
+    /// I: the configuration.
+    pub(crate) config: Config,
+    /// Timer events.
+    pub(crate) timers: TimerService<P>,
+    /// A: next workqueue id.
+    pub(crate) next_wq_id: AtomicUsize<P>,
+}
+
+/// Owner of the pools; shuts the system down when dropped.
+struct SystemHandle<P: Platform> {
+    shared: Arc<SystemShared<P>>,
+    /// I: `cpus` normal pools, `cpus` high-priority pools, then the unbound
+    /// normal and unbound high-priority pools.
+    pools: Vec<Arc<Pool<P>>>,
+    /// The timer thread, if any.
+    timer_thread: Mutex<P, Option<P::JoinHandle>>,
+}
+
+/// A set of worker pools shared by all the workqueues built on it.
+///
+/// Cheap to clone. Shuts down (joining every thread) when the last handle,
+/// including those held by its workqueues, is dropped.
+///
+/// ```
+/// use cmwq::{System, Workqueue, Work};
+/// let system = System::builder().cpus(1).build()?;
+/// let wq = Workqueue::builder("demo").build(&system)?;
+/// let work = Work::new(|| {});
+/// wq.queue(&work).unwrap();
+/// wq.flush().unwrap();
+/// # Ok::<(), cmwq::BuildError>(())
+/// ```
+pub struct System<P: Platform = Std> {
+    handle: Arc<SystemHandle<P>>,
+}
+
+impl<P: Platform> Clone for System<P> {
+    fn clone(&self) -> Self {
+        System { handle: self.handle.clone() }
+    }
+}
+
+impl<P: Platform> fmt::Debug for System<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("System").field("cpus", &self.cpus()).finish()
+    }
+}
+
+/// Builds a [`System`].
+#[derive(Debug, Clone, Default)]
+pub struct SystemBuilder {
+    config: Config,
+}
+
+impl SystemBuilder {
+    /// Number of virtual CPUs (default: the CPUs this process may use).
+    pub fn cpus(&mut self, cpus: usize) -> &mut Self {
+        self.config.cpus = cpus;
+        self
+    }
+
+    /// How long a surplus idle worker lives (default 300 s).
+    pub fn idle_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How long to wait before retrying a failed worker creation (default 1 s).
+    pub fn create_cooldown(&mut self, cooldown: Duration) -> &mut Self {
+        self.config.create_cooldown = cooldown;
+        self
+    }
+
+    /// Upper bound on workers per pool (default 1024).
+    pub fn max_workers_per_pool(&mut self, max: usize) -> &mut Self {
+        self.config.max_workers_per_pool = max;
+        self
+    }
+
+    /// Whether a thread delivers timer events (default true). Without it,
+    /// call [`System::run_due_timers`].
+    pub fn timer_thread(&mut self, enabled: bool) -> &mut Self {
+        self.config.timer_thread = enabled;
+        self
+    }
+
+    /// Whether blocking sections hand the CPU to another worker (default
+    /// true). Off, the pools behave like fixed thread pools: for
+    /// experiments and tests only.
+    pub fn concurrency_management(&mut self, enabled: bool) -> &mut Self {
+        self.config.concurrency_management = enabled;
+        self
+    }
+
+    /// Prefix of worker thread names (default `kworker`).
+    pub fn thread_name_prefix(&mut self, prefix: impl Into<String>) -> &mut Self {
+        self.config.thread_name_prefix = prefix.into();
+        self
+    }
+
+    /// The configuration built so far.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Builds a system on the std platform.
+    pub fn build(&self) -> Result<System<Std>, BuildError> {
+        self.build_on(Std::new())
+    }
+
+    /// Builds a system on `platform`: creates every pool with its first
+    /// worker, and the timer thread if configured. On failure everything
+    /// already started is stopped and joined.
+    pub fn build_on<P: Platform>(&self, platform: P) -> Result<System<P>, BuildError> {
+        let config = self.config.clone();
+        if config.cpus == 0 {
+            return Err(BuildError::NoCpus);
+        }
+        if config.max_workers_per_pool == 0 {
+            return Err(BuildError::NoWorkers);
+        }
+        let cpus = config.cpus;
+        let shared = Arc::new(SystemShared {
+            platform,
+            config,
+            timers: TimerService::new(),
+            next_wq_id: AtomicUsize::new(0),
+        });
+        let mut pools = Vec::with_capacity(2 * cpus + 2);
+        for highpri in [false, true] {
+            for cpu in 0..cpus {
+                pools.push(Arc::new(Pool::new(Some(cpu), highpri, shared.clone())));
+            }
+        }
+        for highpri in [false, true] {
+            pools.push(Arc::new(Pool::new(None, highpri, shared.clone())));
+        }
+        let handle = SystemHandle { shared: shared.clone(), pools, timer_thread: Mutex::new(None) };
+        // From here on, dropping `handle` shuts down whatever was started.
+        for pool in &handle.pools {
+            let mut guard = pool.locked.lock();
+            guard.manager_active = true;
+            let (mut guard, created) = manager::create_worker(pool, guard);
+            guard.manager_active = false;
+            drop(guard);
+            if let Err(err) = created {
+                let err = match err {
+                    manager::CreateError::Spawn(err) => BuildError::Spawn(err),
+                    manager::CreateError::AtLimit => BuildError::NoWorkers,
+                };
+                return Err(err);
+            }
+        }
+        if shared.config.timer_thread {
+            let timer_shared = shared.clone();
+            let name = format!("{}/timer", shared.config.thread_name_prefix);
+            let thread = shared
+                .platform
+                .spawn(name, Box::new(move || timer_thread(timer_shared)))
+                .map_err(BuildError::Spawn)?;
+            *handle.timer_thread.lock() = Some(thread);
+        }
+        Ok(System { handle: Arc::new(handle) })
+    }
+}
+
+impl System<Std> {
+    /// Starts building a system.
+    pub fn builder() -> SystemBuilder {
+        SystemBuilder::default()
+    }
+}
+
+/// A snapshot of one pool, for monitoring (kernel `wq_monitor.py` fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The CPU served, `None` for an unbound pool.
+    pub cpu: Option<usize>,
+    /// High-priority pool.
+    pub highpri: bool,
+    /// Workers alive.
+    pub workers: usize,
+    /// Idle workers.
+    pub idle: usize,
+    /// Workers counted as running.
+    pub running: usize,
+    /// Items waiting on the worklist.
+    pub pending: usize,
+    /// Failed worker creations so far.
+    pub create_failures: usize,
+}
+
+impl<P: Platform> System<P> {
+    pub(crate) fn shared(&self) -> &Arc<SystemShared<P>> {
+        &self.handle.shared
+    }
+
+    /// Pools a workqueue with these flags uses: one per CPU, or the unbound one.
+    pub(crate) fn pools_for(&self, unbound: bool, highpri: bool) -> Vec<Arc<Pool<P>>> {
+        let cpus = self.cpus();
+        let pools = &self.handle.pools;
+        match (unbound, highpri) {
+            (false, false) => pools[..cpus].to_vec(),
+            (false, true) => pools[cpus..2 * cpus].to_vec(),
+            (true, false) => vec![pools[2 * cpus].clone()],
+            (true, true) => vec![pools[2 * cpus + 1].clone()],
+        }
+    }
+
+    /// Number of (virtual) CPUs.
+    pub fn cpus(&self) -> usize {
+        self.handle.shared.config.cpus
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.handle.shared.config
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.handle.shared.platform
+    }
+
+    /// A snapshot of every pool.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        self.handle
+            .pools
+            .iter()
+            .map(|pool| {
+                let guard = pool.locked.lock();
+                PoolStats {
+                    cpu: pool.cpu,
+                    highpri: pool.highpri,
+                    workers: guard.nr_workers,
+                    idle: guard.idle.len(),
+                    running: guard.nr_running,
+                    pending: guard.worklist.len(),
+                    create_failures: guard.create_failures,
+                }
+            })
+            .collect()
+    }
+
+    /// Delivers every timer event due now (delayed work, idle culling,
+    /// creation retries); returns how many fired. Needed only when the
+    /// system was built without a timer thread.
+    pub fn run_due_timers(&self) -> usize {
+        let shared = &self.handle.shared;
+        shared.timers.run_due(shared.platform.now())
+    }
+
+    /// The earliest armed timer deadline, on the platform clock.
+    pub fn next_timer_deadline(&self) -> Option<Duration> {
+        self.handle.shared.timers.next_deadline()
+    }
+}
+
+impl<P: Platform> Drop for SystemHandle<P> {
+    fn drop(&mut self) {
+        // Step 1.
+        self.shared.timers.stop();
+        if let Some(thread) = self.timer_thread.lock().take() {
+            P::join(thread);
+        }
+        for pool in &self.pools {
+            // Step 2.
+            let mut guard = pool.locked.lock();
+            guard.stopping = true;
+            while guard.manager_active {
+                drop(guard);
+                P::yield_now();
+                guard = pool.locked.lock();
+            }
+            // Step 3.
+            let ids: Vec<_> = guard.workers.keys().copied().collect();
+            for id in ids {
+                guard.retire_worker(id);
+            }
+            while !guard.workers.is_empty() {
+                guard = pool.exited.wait(guard);
+            }
+            // Step 4.
+            let zombies = core::mem::take(&mut guard.zombies);
+            // Pool-workqueues left by workqueues dropped from inside their
+            // own items hold references back to this system; release them.
+            let pwqs = core::mem::take(&mut guard.pwqs);
+            drop(guard);
+            drop(pwqs);
+            for thread in zombies {
+                P::join(thread);
+            }
+        }
+    }
+}
+
+/// The process-wide default system and its workqueues (kernel
+/// `system_wq`, `system_highpri_wq`, `system_long_wq`,
+/// `system_unbound_wq`), created on first use.
+#[derive(Debug)]
+pub struct DefaultSystem {
+    /// The system (one pool pair per CPU this process may use).
+    pub system: System<Std>,
+    /// Bound, normal priority.
+    pub system_wq: Workqueue<Std>,
+    /// Bound, high priority.
+    pub system_highpri_wq: Workqueue<Std>,
+    /// Bound, for items that may run long (separate so flushing it does not
+    /// wait for short items, as in the kernel).
+    pub system_long_wq: Workqueue<Std>,
+    /// Unbound.
+    pub system_unbound_wq: Workqueue<Std>,
+}
+
+static DEFAULT: Once<Result<DefaultSystem, BuildError>> = Once::new();
+
+/// The default system, created on first use.
+pub fn try_default_system() -> Result<&'static DefaultSystem, BuildError> {
+    DEFAULT
+        .get_or_init(|| {
+            let system = System::builder().build()?;
+            let mut unbound = Workqueue::builder("events_unbound");
+            unbound.unbound().max_active(crate::config::MAX_ACTIVE_LIMIT);
+            Ok(DefaultSystem {
+                system_wq: Workqueue::builder("events").build(&system)?,
+                system_highpri_wq: Workqueue::builder("events_highpri").highpri().build(&system)?,
+                system_long_wq: Workqueue::builder("events_long").build(&system)?,
+                system_unbound_wq: unbound.build(&system)?,
+                system,
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn default_system_or_panic() -> &'static DefaultSystem {
+    match try_default_system() {
+        Ok(default) => default,
+        Err(err) => panic!("cmwq: the default system could not start: {err}"),
+    }
+}
+
+/// The default system.
+///
+/// # Panics
+/// If its threads cannot be created on first use; use
+/// [`try_default_system`] to handle that.
+pub fn default_system() -> &'static System<Std> {
+    &default_system_or_panic().system
+}
+
+/// The default bound workqueue (kernel `system_wq`). Panics like [`default_system`].
+pub fn system_wq() -> &'static Workqueue<Std> {
+    &default_system_or_panic().system_wq
+}
+
+/// The default high-priority workqueue. Panics like [`default_system`].
+pub fn system_highpri_wq() -> &'static Workqueue<Std> {
+    &default_system_or_panic().system_highpri_wq
+}
+
+/// The default workqueue for long-running items. Panics like [`default_system`].
+pub fn system_long_wq() -> &'static Workqueue<Std> {
+    &default_system_or_panic().system_long_wq
+}
+
+/// The default unbound workqueue. Panics like [`default_system`].
+pub fn system_unbound_wq() -> &'static Workqueue<Std> {
+    &default_system_or_panic().system_unbound_wq
+}

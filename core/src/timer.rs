@@ -1,0 +1,170 @@
+//! Timers as explicit events: delayed work, idle-worker culling, and
+//! worker-creation retries.
+//!
+//! The engine never sleeps to wait for time. It arms a [`TimerEvent`] with
+//! a deadline on the platform clock; something then *delivers* due events:
+//! the timer thread on the production platform, or the embedder through
+//! [`crate::System::run_due_timers`] (a model checker firing a timer at the
+//! point it wants to explore, a simulator advancing virtual time).
+
+use crate::delayed;
+use crate::manager;
+use crate::platform::{Arc, Condvar, Mutex, Platform};
+use crate::pool::Pool;
+use crate::system::SystemShared;
+use crate::work::Work;
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+/// Something to do at a deadline.
+pub(crate) enum TimerEvent<P: Platform> {
+    /// Queue a delayed item (ignored if `timer` is stale).
+    Delayed {
+        /// The item.
+        work: Work<P>,
+        /// The id it was armed with.
+        timer: u64,
+    },
+    /// Retire idle workers beyond the policy.
+    IdleCull(Arc<Pool<P>>),
+    /// Retry creating a worker after a failed spawn.
+    CreateRetry(Arc<Pool<P>>),
+}
+
+impl<P: Platform> TimerEvent<P> {
+    fn fire(self) {
+        match self {
+            TimerEvent::Delayed { work, timer } => delayed::timer_fired(work, timer),
+            TimerEvent::IdleCull(pool) => manager::idle_cull(&pool),
+            TimerEvent::CreateRetry(pool) => manager::create_retry(&pool),
+        }
+    }
+}
+
+/// Armed events. T: the timer lock (taken after pool locks, never before;
+/// nothing else is locked under it).
+struct Timers<P: Platform> {
+    /// Events by (deadline, id): ordered, so due events pop in order.
+    queue: BTreeMap<(Duration, u64), TimerEvent<P>>,
+    /// Next timer id.
+    next_id: u64,
+    /// The timer thread must exit.
+    stopping: bool,
+}
+
+/// The timer service of a system.
+pub(crate) struct TimerService<P: Platform> {
+    timers: Mutex<P, Timers<P>>,
+    /// Wakes the timer thread when an earlier deadline arrives or on stop.
+    changed: Condvar<P>,
+}
+
+impl<P: Platform> TimerService<P> {
+    pub(crate) fn new() -> Self {
+        TimerService {
+            timers: Mutex::new(Timers { queue: BTreeMap::new(), next_id: 1, stopping: false }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// A fresh timer id.
+    pub(crate) fn reserve_id(&self) -> u64 {
+        let mut timers = self.timers.lock();
+        let id = timers.next_id;
+        timers.next_id += 1;
+        id
+    }
+
+    /// Arms `event` at `deadline` under `id`.
+    pub(crate) fn arm(&self, deadline: Duration, id: u64, event: TimerEvent<P>) {
+        let mut timers = self.timers.lock();
+        if timers.stopping {
+            return;
+        }
+        timers.queue.insert((deadline, id), event);
+        if timers.queue.first_key_value().is_some_and(|(key, _)| *key == (deadline, id)) {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Arms `event` at `deadline` with a fresh id.
+    pub(crate) fn arm_new(&self, deadline: Duration, event: TimerEvent<P>) {
+        let id = self.reserve_id();
+        self.arm(deadline, id, event);
+    }
+
+    /// Drops an armed event, if still there (best effort: a stale firing is
+    /// harmless).
+    pub(crate) fn cancel(&self, deadline: Duration, id: u64) {
+        let removed = self.timers.lock().queue.remove(&(deadline, id));
+        drop(removed);
+    }
+
+    /// Removes and returns the events due at `now`.
+    fn take_due(&self, now: Duration) -> Vec<TimerEvent<P>> {
+        let mut timers = self.timers.lock();
+        take_due_locked(&mut timers, now)
+    }
+
+    /// Fires every event due at `now`; returns how many fired.
+    pub(crate) fn run_due(&self, now: Duration) -> usize {
+        let due = self.take_due(now);
+        let count = due.len();
+        for event in due {
+            event.fire();
+        }
+        count
+    }
+
+    /// The earliest armed deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Duration> {
+        self.timers.lock().queue.first_key_value().map(|((deadline, _), _)| *deadline)
+    }
+
+    /// Stops the service and drops every armed event.
+    pub(crate) fn stop(&self) {
+        let dropped = {
+            let mut timers = self.timers.lock();
+            timers.stopping = true;
+            self.changed.notify_all();
+            core::mem::take(&mut timers.queue)
+        };
+        drop(dropped);
+    }
+}
+
+fn take_due_locked<P: Platform>(timers: &mut Timers<P>, now: Duration) -> Vec<TimerEvent<P>> {
+    let mut due = Vec::new();
+    while let Some(entry) = timers.queue.first_entry() {
+        if entry.key().0 > now {
+            break;
+        }
+        due.push(entry.remove());
+    }
+    due
+}
+
+/// Body of the timer thread: deliver due events until stopped.
+pub(crate) fn timer_thread<P: Platform>(shared: Arc<SystemShared<P>>) {
+    let service = &shared.timers;
+    let mut timers = service.timers.lock();
+    loop {
+        if timers.stopping {
+            return;
+        }
+        let now = shared.platform.now();
+        let next = timers.queue.first_key_value().map(|((deadline, _), _)| *deadline);
+        match next {
+            None => timers = service.changed.wait(timers),
+            Some(deadline) if deadline > now => timers = service.changed.wait_timeout(timers, deadline - now),
+            Some(_) => {
+                let due = take_due_locked(&mut timers, now);
+                drop(timers);
+                for event in due {
+                    event.fire();
+                }
+                timers = service.timers.lock();
+            }
+        }
+    }
+}
