@@ -93,8 +93,17 @@ impl<P: Platform> DelayedWork<P> {
         };
         if let Some((timer, deadline, wq, cpu, last_pool)) = fired {
             wq.system.timers.cancel(deadline, timer);
-            insert_or_release(&wq, cpu, &self.work, last_pool);
+            let instance = insert_or_release(&wq, cpu, &self.work, last_pool);
             wq.delayed_done();
+            if let Some(instance) = instance {
+                // Wait for the instance we queued, even if it already ran:
+                // the item was pending, so this flush did wait for it.
+                if crate::blocking::current_work_on::<P>().is_some_and(|c| c == self.work) {
+                    return Err(WaitError::OwnWork { operation: "flush_delayed" });
+                }
+                flush::wait_instance(&self.work, instance);
+                return Ok(true);
+            }
         }
         flush::flush_work(&self.work)
     }
@@ -108,10 +117,14 @@ fn insert_or_release<P: Platform>(
     cpu: Option<usize>,
     work: &Work<P>,
     last_pool: Option<Arc<crate::pool::Pool<P>>>,
-) {
-    if wq.insert_claimed(cpu, work, last_pool).is_err() {
-        debug_assert!(false, "delayed item fired into a destroyed workqueue `{}`", wq.name);
-        work.release();
+) -> Option<u64> {
+    match wq.insert_claimed(cpu, work, last_pool) {
+        Ok(instance) => Some(instance),
+        Err(()) => {
+            debug_assert!(false, "delayed item fired into a destroyed workqueue `{}`", wq.name);
+            work.release();
+            None
+        }
     }
 }
 
@@ -193,7 +206,7 @@ pub(crate) fn timer_fired<P: Platform>(work: Work<P>, timer: u64) {
         }
     };
     if let Some((wq, cpu, last_pool)) = claimed {
-        insert_or_release(&wq, cpu, &work, last_pool);
+        let _ = insert_or_release(&wq, cpu, &work, last_pool);
         wq.delayed_done();
     }
 }

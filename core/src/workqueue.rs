@@ -144,7 +144,7 @@ impl<P: Platform> WqShared<P> {
             return Ok(false);
         };
         match self.insert_claimed(cpu, work, last_pool) {
-            Ok(()) => Ok(true),
+            Ok(_) => Ok(true),
             Err(()) => {
                 work.release();
                 Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() })
@@ -153,8 +153,9 @@ impl<P: Platform> WqShared<P> {
     }
 
     /// Inserts an item whose PENDING the caller owns (kernel
-    /// `__queue_work`). Fails only if the workqueue was destroyed meanwhile;
-    /// the caller then still owns PENDING.
+    /// `__queue_work`) and returns the new instance's number. Fails only if
+    /// the workqueue was destroyed meanwhile; the caller then still owns
+    /// PENDING.
     ///
     /// Non-reentrancy: if the item may still be running on the pool it last
     /// used, for this workqueue, it is queued there instead of on the pool
@@ -165,7 +166,7 @@ impl<P: Platform> WqShared<P> {
         cpu: Option<usize>,
         work: &Work<P>,
         last_pool: Option<Arc<Pool<P>>>,
-    ) -> Result<(), ()> {
+    ) -> Result<u64, ()> {
         let mut pool = self.select_pool(cpu);
         if let Some(last) = last_pool.as_ref() {
             if !Arc::ptr_eq(last, pool) && self.uses_pool(last) {
@@ -185,16 +186,17 @@ impl<P: Platform> WqShared<P> {
         if !guard.pwqs.contains_key(&self.id) {
             return Err(());
         }
-        {
+        let instance = {
             let mut state = work.inner.state.lock();
             debug_assert!(matches!(state.location, Location::Owned), "inserting an item whose PENDING is not owned");
             state.queued += 1;
             state.location = Location::Queued { pool: pool.clone() };
             state.last_pool = Some(pool.clone());
-        }
+            state.queued
+        };
         let inserted = guard.pwq_insert(self.id, work.clone());
         debug_assert!(inserted.is_ok(), "pool-workqueue vanished under the pool lock");
-        Ok(())
+        Ok(instance)
     }
 
     /// Records a caught panic.

@@ -1,0 +1,72 @@
+//! Helpers shared by the integration tests.
+
+use cmwq::{System, Workqueue};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Hang guard: long enough that only a real hang trips it on a loaded
+/// 2-core machine; never a performance threshold.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// Waits until `cond` holds; panics with `what` after [`HANG`].
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < HANG, "hung waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A system with `cpus` CPUs.
+pub fn system(cpus: usize) -> System {
+    System::builder().cpus(cpus).build().expect("system builds")
+}
+
+/// A bound workqueue on `system`.
+pub fn wq(system: &System, name: &str) -> Workqueue {
+    Workqueue::builder(name).build(system).expect("workqueue builds")
+}
+
+/// A one-shot gate that work items can block on (inside `blocking`).
+#[derive(Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Gate::default()
+    }
+
+    /// Opens the gate for everyone, now and later.
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.cv.notify_all();
+    }
+
+    /// Whether the gate is open.
+    pub fn is_open(&self) -> bool {
+        *self.open.lock().unwrap()
+    }
+
+    /// Waits for the gate as a blocking section (hands the CPU to another
+    /// worker when called from a work item).
+    pub fn wait(&self) {
+        cmwq::blocking(|| {
+            let mut open = self.open.lock().unwrap();
+            while !*open {
+                open = self.cv.wait(open).unwrap();
+            }
+        })
+    }
+
+    /// Waits without telling the pool (an unannotated block).
+    pub fn wait_unannotated(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.cv.wait(open).unwrap();
+        }
+    }
+}
