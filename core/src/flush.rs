@@ -137,6 +137,12 @@ impl<P: Platform> FlushState<P> {
         });
     }
 
+    /// Flushes that have taken a ticket and not finished.
+    pub(crate) fn in_progress(&self) -> usize {
+        let tickets = self.tickets.lock();
+        (tickets.next - tickets.head) as usize
+    }
+
     /// Waits until `ticket` is done.
     fn wait_done(&self, ticket: u64) {
         let mut signal = self.signal.lock();

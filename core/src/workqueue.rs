@@ -575,6 +575,16 @@ impl<P: Platform> Workqueue<P> {
         self.wq().control.lock().max_active
     }
 
+    /// How many `flush` calls are in progress (monitoring; a snapshot).
+    pub fn flushes_in_progress(&self) -> usize {
+        self.wq().flush.in_progress()
+    }
+
+    /// Whether a drain (or destruction) is in progress (a snapshot).
+    pub fn is_draining(&self) -> bool {
+        self.wq().draining.load(Ordering::Acquire) != 0
+    }
+
     /// Whether this is an ordered workqueue.
     pub fn is_ordered(&self) -> bool {
         self.wq().flags.ordered
