@@ -101,7 +101,8 @@ fn main() {
         ("flood from inside (bound wq)", Box::new(|| cmwq_inside(&bound, items)), Box::new(|| fixed_inside(&pool, items))),
         ("flood from inside (unbound wq)", Box::new(|| cmwq_inside(&unbound, items)), Box::new(|| fixed_inside(&pool, items))),
     ];
-    for (name, ours, theirs) in &cases {
+    let only = std::env::var("CMWQ_BENCH_ONLY").unwrap_or_default();
+    for (name, ours, theirs) in cases.iter().filter(|(name, _, _)| name.contains(only.as_str())) {
         // Warm up once, then interleave the two so drift hits both.
         ours();
         theirs();
@@ -113,6 +114,7 @@ fn main() {
         let (a, b) = (median(a), median(b));
         println!("{name:<34} {a:>12.1} {b:>12.1} {:>7.2}x", a / b);
     }
+    drop(cases);
     drop((bound, unbound, system, pool));
 
     let patience = Duration::from_secs(2);

@@ -11,7 +11,7 @@
 //! `too_many_workers` are retired by the idle-cull timer once they have
 //! been idle for the idle timeout, coldest first.
 
-use crate::platform::{Arc, Condvar, Platform, SpawnError};
+use crate::platform::{Arc, AtomicUsize, Condvar, Platform, SpawnError};
 use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP};
 use crate::timer::TimerEvent;
 use crate::worker::worker_main;
@@ -61,9 +61,11 @@ pub(crate) fn create_worker<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard: 
         id,
         WorkerSlot {
             wakeup: wakeup.clone(),
+            wake_hint: Arc::new(AtomicUsize::new(0)),
             flags: WORKER_PREP | pool.permanent_flags(),
             sleeping: false,
             woken: false,
+            parked: false,
             die: false,
             registered: false,
             scheduled: VecDeque::new(),

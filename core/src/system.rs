@@ -121,6 +121,12 @@ impl SystemBuilder {
         self
     }
 
+    /// Yields of an idle worker before it parks (default 64; 0 parks at once).
+    pub fn idle_spins(&mut self, spins: u32) -> &mut Self {
+        self.config.idle_spins = spins;
+        self
+    }
+
     /// Prefix of worker thread names (default `kworker`).
     pub fn thread_name_prefix(&mut self, prefix: impl Into<String>) -> &mut Self {
         self.config.thread_name_prefix = prefix.into();

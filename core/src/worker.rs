@@ -22,6 +22,7 @@ use crate::platform::{Arc, Mutex, Platform};
 use crate::pool::{policy, Current, Pool, PoolLocked, WorkerId, WORKER_CPU_INTENSIVE, WORKER_PREP};
 use crate::pool_workqueue::Entry;
 use crate::work::Location;
+use core::sync::atomic::Ordering;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
@@ -78,14 +79,33 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         if guard.worker_enter_idle(id, pool.shared.platform.now()) {
             manager::arm_idle_timer(&pool);
         }
+        // Idle: yield a bounded number of times before parking, so that a
+        // steady stream of items does not pay a park/unpark per item. The
+        // worker is on the idle list throughout; only the wait differs.
+        let mut spins = pool.shared.config.idle_spins;
         loop {
             let Some(slot) = guard.workers.get_mut(&id) else { break };
             if slot.woken || slot.die {
                 slot.woken = false;
+                slot.wake_hint.store(0, Ordering::Relaxed);
                 break;
             }
+            if spins > 0 {
+                let hint = slot.wake_hint.clone();
+                drop(guard);
+                while spins > 0 && hint.load(Ordering::Acquire) == 0 {
+                    spins -= 1;
+                    P::yield_now();
+                }
+                guard = pool.locked.lock();
+                continue;
+            }
+            slot.parked = true;
             let wakeup = slot.wakeup.clone();
             guard = wakeup.wait(guard);
+            if let Some(slot) = guard.workers.get_mut(&id) {
+                slot.parked = false;
+            }
         }
     }
     // Retired: whoever set `die` already took us off the idle list and out
@@ -168,12 +188,11 @@ fn process_one_work<'a, P: Platform>(
     }
 
     *ctx.current.lock() = None;
-    let mut guard = pool.locked.lock();
-    guard.update_worker(ctx.id, |w| {
-        w.current = None;
-        w.flags &= !WORKER_CPU_INTENSIVE;
-    });
-    guard.busy.remove(&key);
+    // Finish the instance on the item itself before re-taking the pool
+    // lock, and drop our reference outside it (it may be the last one).
+    // Until `busy` is updated below, a requeue still sees the item as
+    // running here and queues it on this pool: conservative, never
+    // reentrant.
     {
         let mut state = entry.work.inner.state.lock();
         if let Some(instance) = state.running.take() {
@@ -183,6 +202,15 @@ fn process_one_work<'a, P: Platform>(
             entry.work.inner.changed.notify_all();
         }
     }
-    guard.pwq_dec_nr_in_flight(entry.wq, entry.color, true);
+    let Entry { work, wq: wq_id, color } = entry;
+    drop(work);
+    drop(wq);
+    let mut guard = pool.locked.lock();
+    guard.update_worker(ctx.id, |w| {
+        w.current = None;
+        w.flags &= !WORKER_CPU_INTENSIVE;
+    });
+    guard.busy.remove(&key);
+    guard.pwq_dec_nr_in_flight(wq_id, color, true);
     guard
 }

@@ -7,7 +7,8 @@
 
 pub mod policy;
 
-use crate::platform::{Arc, Condvar, Mutex, Platform};
+use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
+use core::sync::atomic::Ordering;
 use crate::pool_workqueue::{Entry, PwqState};
 use crate::system::SystemShared;
 use crate::workqueue::WqId;
@@ -54,12 +55,18 @@ pub(crate) struct Current {
 pub(crate) struct WorkerSlot<P: Platform> {
     /// I: the worker waits on this, with the pool lock.
     pub(crate) wakeup: Arc<Condvar<P>>,
+    /// A: a copy of `woken` an idle-spinning worker polls without the pool
+    /// lock; set (Release) with `woken`, read (Acquire) before re-locking.
+    pub(crate) wake_hint: Arc<AtomicUsize<P>>,
     /// `WORKER_*` flags.
     pub(crate) flags: u8,
     /// Inside `blocking()` (the kernel's "task went to sleep").
     pub(crate) sleeping: bool,
     /// A wakeup was sent and not yet consumed.
     pub(crate) woken: bool,
+    /// Waiting on `wakeup` (not merely idle-spinning): only then does a
+    /// wakeup need a notification (a syscall on most platforms).
+    pub(crate) parked: bool,
     /// Told to exit (idle cull, shutdown).
     pub(crate) die: bool,
     /// Registered by the manager after a successful spawn.
@@ -81,6 +88,32 @@ impl<P: Platform> WorkerSlot<P> {
     }
 }
 
+/// Item identity → executing worker (kernel `busy_hash`).
+#[derive(Default)]
+pub(crate) struct BusyMap {
+    entries: Vec<(usize, WorkerId)>,
+}
+
+impl BusyMap {
+    /// The worker executing item `key`.
+    pub(crate) fn get(&self, key: &usize) -> Option<&WorkerId> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, w)| w)
+    }
+
+    /// Records that `worker` executes `key`.
+    pub(crate) fn insert(&mut self, key: usize, worker: WorkerId) {
+        debug_assert!(self.get(&key).is_none(), "item executed by two workers of one pool");
+        self.entries.push((key, worker));
+    }
+
+    /// Forgets `key`.
+    pub(crate) fn remove(&mut self, key: &usize) {
+        if let Some(pos) = self.entries.iter().position(|(k, _)| k == key) {
+            self.entries.swap_remove(pos);
+        }
+    }
+}
+
 /// Pool state protected by the pool lock (kernel `L:` fields).
 pub(crate) struct PoolLocked<P: Platform> {
     /// Active items waiting for a worker, FIFO.
@@ -95,8 +128,8 @@ pub(crate) struct PoolLocked<P: Platform> {
     /// Every worker, by id (ordered for deterministic shutdown).
     pub(crate) workers: BTreeMap<WorkerId, WorkerSlot<P>>,
     /// Which worker executes which item (kernel `busy_hash`), keyed by the
-    /// item's identity.
-    pub(crate) busy: BTreeMap<usize, WorkerId>,
+    /// item's identity. A short vector: one entry per busy worker.
+    pub(crate) busy: BusyMap,
     /// A manager (creating a worker) is active; at most one at a time.
     pub(crate) manager_active: bool,
     /// Next worker id.
@@ -128,7 +161,7 @@ impl<P: Platform> Pool<P> {
                 nr_workers: 0,
                 idle: VecDeque::new(),
                 workers: BTreeMap::new(),
-                busy: BTreeMap::new(),
+                busy: BusyMap::default(),
                 manager_active: false,
                 next_worker_id: 0,
                 pwqs: BTreeMap::new(),
@@ -207,8 +240,13 @@ impl<P: Platform> PoolLocked<P> {
     pub(crate) fn wake_first_idle(&mut self) {
         if let Some(&id) = self.idle.front() {
             if let Some(slot) = self.workers.get_mut(&id) {
-                slot.woken = true;
-                slot.wakeup.notify_one();
+                if !slot.woken {
+                    slot.woken = true;
+                    slot.wake_hint.store(1, Ordering::Release);
+                    if slot.parked {
+                        slot.wakeup.notify_one();
+                    }
+                }
             }
         }
     }
@@ -244,6 +282,7 @@ impl<P: Platform> PoolLocked<P> {
         if let Some(slot) = self.workers.get_mut(&id) {
             if !slot.die {
                 slot.die = true;
+                slot.wake_hint.store(1, Ordering::Release);
                 slot.wakeup.notify_one();
                 debug_assert!(self.nr_workers > 0, "nr_workers underflow");
                 self.nr_workers -= 1;
