@@ -169,10 +169,8 @@ fn non_reentrant_across_cpus() {
                 o.fetch_add(1, SeqCst);
             }
             let n = r.fetch_add(1, SeqCst);
-            if n < SELF_REQUEUES {
-                if wq.queue_on((n + 1) % 2, me).unwrap() {
-                    q.fetch_add(1, SeqCst);
-                }
+            if n < SELF_REQUEUES && wq.queue_on((n + 1) % 2, me).unwrap() {
+                q.fetch_add(1, SeqCst);
             }
             cmwq::sleep(Duration::from_micros(100));
             f.fetch_sub(1, SeqCst);

@@ -94,7 +94,7 @@ pub fn blocking_on<P: Platform, R>(f: impl FnOnce() -> R) -> R {
 /// ```
 /// use cmwq::{blocking, system_wq, Work};
 /// let work = Work::new(|| {
-///     let answer = blocking(|| { std::thread::sleep(std::time::Duration::from_millis(5)); 42 });
+///     let answer = blocking(|| { cmwq::sleep(core::time::Duration::from_millis(5)); 42 });
 ///     assert_eq!(answer, 42);
 /// });
 /// system_wq().queue(&work).unwrap();

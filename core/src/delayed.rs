@@ -20,7 +20,7 @@ use core::time::Duration;
 ///
 /// ```
 /// use cmwq::{DelayedWork, system_wq};
-/// use std::time::Duration;
+/// use core::time::Duration;
 ///
 /// let work = DelayedWork::new(|| println!("later"));
 /// assert!(system_wq().queue_delayed(&work, Duration::from_secs(3600)).unwrap());

@@ -13,8 +13,7 @@
 //!
 //! ```
 //! use cmwq::{system_wq, Work};
-//! use std::sync::atomic::{AtomicBool, Ordering};
-//! use std::sync::Arc;
+//! use std::{sync::Arc, sync::atomic::{AtomicBool, Ordering}};
 //!
 //! let done = Arc::new(AtomicBool::new(false));
 //! let d = done.clone();
@@ -76,6 +75,10 @@
 //! such guarantee (kernel documentation, "non-reentrance conditions").
 
 #![warn(missing_docs)]
+
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 mod blocking;
 mod cancel;

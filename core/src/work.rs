@@ -112,8 +112,7 @@ pub(crate) type WorkFn<P> = dyn Fn(&Work<P>) + Send + Sync + 'static;
 ///
 /// ```
 /// use cmwq::{Work, system_wq};
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use std::sync::Arc;
+/// use std::{sync::Arc, sync::atomic::{AtomicUsize, Ordering}};
 ///
 /// let hits = Arc::new(AtomicUsize::new(0));
 /// let h = hits.clone();
@@ -179,8 +178,7 @@ impl<P: Platform> Work<P> {
     ///
     /// ```
     /// use cmwq::{Work, system_wq};
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use std::sync::Arc;
+    /// use std::{sync::Arc, sync::atomic::{AtomicUsize, Ordering}};
     ///
     /// let runs = Arc::new(AtomicUsize::new(0));
     /// let r = runs.clone();
@@ -190,7 +188,7 @@ impl<P: Platform> Work<P> {
     ///     }
     /// });
     /// system_wq().queue(&work).unwrap();
-    /// while runs.load(Ordering::SeqCst) < 3 { cmwq::sleep(std::time::Duration::from_millis(1)); }
+    /// while runs.load(Ordering::SeqCst) < 3 { cmwq::sleep(core::time::Duration::from_millis(1)); }
     /// work.flush().unwrap();
     /// assert_eq!(runs.load(Ordering::SeqCst), 3);
     /// ```

@@ -83,8 +83,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         // steady stream of items does not pay a park/unpark per item. The
         // worker is on the idle list throughout; only the wait differs.
         let mut spins = pool.shared.config.idle_spins;
-        loop {
-            let Some(slot) = guard.workers.get_mut(&id) else { break };
+        while let Some(slot) = guard.workers.get_mut(&id) {
             if slot.woken || slot.die {
                 slot.woken = false;
                 slot.wake_hint.store(0, Ordering::Relaxed);
