@@ -13,6 +13,7 @@
 
 use crate::platform::{Arc, Mutex, Platform, Std};
 use crate::pool::{policy, Pool, WorkerId};
+use crate::seeded::{seeded, SeededBug};
 use crate::work::Work;
 use crate::workqueue::WqId;
 use core::time::Duration;
@@ -61,7 +62,7 @@ impl<P: Platform> SleepingWorker<P> {
             return SleepingWorker { ctx: None };
         }
         guard.update_worker(ctx.id, |w| w.sleeping = true);
-        if policy::need_more_worker(guard.counts()) {
+        if policy::need_more_worker(guard.counts()) && !seeded(&ctx.pool.shared.config, SeededBug::NoWakeOnSleep) {
             guard.wake_first_idle();
         }
         drop(guard);
@@ -74,6 +75,9 @@ impl<P: Platform> Drop for SleepingWorker<P> {
         if let Some(ctx) = self.ctx.take() {
             let mut guard = ctx.pool.locked.lock();
             guard.update_worker(ctx.id, |w| w.sleeping = false);
+            if seeded(&ctx.pool.shared.config, SeededBug::DoubleCountRunning) {
+                guard.nr_running += 1;
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::error::WaitError;
 use crate::platform::{Arc, Platform};
 use crate::pool::PoolLocked;
 use crate::pool_workqueue::Entry;
+use crate::seeded::{seeded, SeededBug};
 use crate::work::{Location, Work};
 
 /// Outcome of one grab attempt.
@@ -96,6 +97,7 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
                 work.inner.changed.notify_all();
             }
             drop(state);
+            let active = active || seeded(&pool.shared.config, SeededBug::CancelInactiveDecrementsActive);
             guard.pwq_dec_nr_in_flight(entry.wq, entry.color, active);
             Grab::Owned { was_pending: true }
         }
@@ -144,10 +146,13 @@ pub(crate) fn cancel_sync<P: Platform>(work: &Work<P>) -> Result<bool, WaitError
         return Err(WaitError::OwnWork { operation: "cancel_sync" });
     }
     let was_pending = grab(work, true, true).unwrap_or(true);
+    let skip_wait = work.inner.state.lock().last_pool.as_ref().is_some_and(|pool| {
+        seeded(&pool.shared.config, SeededBug::CancelSyncSkipsWait)
+    });
     blocking_on::<P, _>(|| {
         let mut state = work.inner.state.lock();
         state.waiters += 1;
-        while state.running.is_some() {
+        while state.running.is_some() && !skip_wait {
             state = work.inner.changed.wait(state);
         }
         state.waiters -= 1;

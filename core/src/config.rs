@@ -48,6 +48,15 @@ pub struct Config {
     /// it parks. Saves a park/unpark pair per item under a steady stream;
     /// 0 parks at once (what model checkers want).
     pub idle_spins: u32,
+    /// Whether the high-priority pools exist (a model may drop them to fit
+    /// its thread budget; highpri workqueues then cannot be built).
+    pub highpri_pools: bool,
+    /// Whether the unbound pools exist (likewise for unbound workqueues).
+    pub unbound_pools: bool,
+    /// Seeded bugs switched on (bits of [`crate::SeededBug::bit`]); only
+    /// with the `seeded-bugs` feature.
+    #[cfg(feature = "seeded-bugs")]
+    pub seeded_bugs: u32,
 }
 
 impl Default for Config {
@@ -61,6 +70,10 @@ impl Default for Config {
             concurrency_management: true,
             thread_name_prefix: "kworker".to_string(),
             idle_spins: DEFAULT_IDLE_SPINS,
+            highpri_pools: true,
+            unbound_pools: true,
+            #[cfg(feature = "seeded-bugs")]
+            seeded_bugs: 0,
         }
     }
 }

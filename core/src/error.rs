@@ -129,6 +129,11 @@ pub enum BuildError {
     NoWorkers,
     /// A thread the system needs at start could not be created.
     Spawn(SpawnError),
+    /// The workqueue needs a pool this system was built without.
+    PoolDisabled {
+        /// Which pools (`highpri`, `unbound`).
+        pools: &'static str,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -148,6 +153,10 @@ impl fmt::Display for BuildError {
                 write!(f, "a pool needs at least one worker; set max_workers_per_pool(n) with n >= 1")
             }
             BuildError::Spawn(err) => write!(f, "{err}; the system was not created and nothing was leaked"),
+            BuildError::PoolDisabled { pools } => write!(
+                f,
+                "this system was built without {pools} pools; enable them in the SystemBuilder or drop the flag"
+            ),
         }
     }
 }

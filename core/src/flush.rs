@@ -33,6 +33,7 @@ use crate::blocking::{blocking_on, current_work_on};
 use crate::error::WaitError;
 use crate::platform::{AtomicUsize, Condvar, Mutex, Platform};
 use crate::pool_workqueue::NR_COLORS;
+use crate::seeded::{seeded, SeededBug};
 use crate::work::{Location, Work};
 use crate::workqueue::WqShared;
 use core::sync::atomic::Ordering;
@@ -202,9 +203,12 @@ pub(crate) fn flush_work<P: Platform>(work: &Work<P>) -> Result<bool, WaitError>
     }
     let target = {
         let state = work.inner.state.lock();
+        let ignore_running = state.last_pool.as_ref().is_some_and(|pool| {
+            seeded(&pool.shared.config, SeededBug::FlushWorkIgnoresRunning)
+        });
         match (&state.location, state.running) {
             (Location::Queued { .. }, _) => state.queued,
-            (_, Some(running)) => running,
+            (_, Some(running)) if !ignore_running => running,
             _ => return Ok(false),
         }
     };

@@ -90,6 +90,7 @@ mod manager;
 mod platform;
 mod pool;
 mod pool_workqueue;
+mod seeded;
 mod system;
 mod timer;
 mod work;
@@ -102,6 +103,7 @@ pub use delayed::DelayedWork;
 pub use error::{BuildError, QueueError, WaitError};
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
 pub use pool::policy;
+pub use seeded::SeededBug;
 pub use system::{
     default_system, system_highpri_wq, system_long_wq, system_unbound_wq, system_wq, try_default_system, DefaultSystem,
     PoolStats, System, SystemBuilder,

@@ -35,7 +35,10 @@ pub(crate) fn manage_workers<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard:
         return (guard, false);
     }
     guard.manager_active = true;
+    guard.nr_managers += 1;
+    assert!(guard.nr_managers == 1, "invariant broken: two managers in one pool");
     let (mut guard, created) = create_worker(pool, guard);
+    guard.nr_managers -= 1;
     guard.manager_active = false;
     match created {
         Ok(()) => (guard, true),

@@ -6,6 +6,7 @@
 
 use crate::platform::{Arc, Platform};
 use crate::pool::PoolLocked;
+use crate::seeded::{seeded, SeededBug};
 use crate::work::Work;
 use crate::workqueue::{WqId, WqShared};
 use std::collections::VecDeque;
@@ -100,7 +101,8 @@ impl<P: Platform> PoolLocked<P> {
         let slot = &mut pwq.nr_in_flight[usize::from(color)];
         debug_assert!(*slot > 0, "nr_in_flight underflow for colour {color}");
         *slot -= 1;
-        if pwq.flush_color == Some(color) && *slot == 0 {
+        let skip = seeded(&pwq.wq.system.config, SeededBug::SkipFlushColorDecrement);
+        if pwq.flush_color == Some(color) && *slot == 0 && !skip {
             pwq.flush_color = None;
             pwq.wq.flush.pwq_flushed();
         }
@@ -114,8 +116,10 @@ impl<P: Platform> PoolLocked<P> {
     pub(crate) fn pwq_activate(&mut self, wq: WqId) {
         let Some(pwq) = self.pwqs.get_mut(&wq) else { return };
         let mut moved = false;
+        let lifo = seeded(&pwq.wq.system.config, SeededBug::LifoActivation);
         while pwq.nr_active < pwq.max_active {
-            let Some(entry) = pwq.inactive.pop_front() else { break };
+            let next = if lifo { pwq.inactive.pop_back() } else { pwq.inactive.pop_front() };
+            let Some(entry) = next else { break };
             pwq.nr_active += 1;
             self.worklist.push_back(entry);
             moved = true;

@@ -39,7 +39,7 @@ pub(crate) struct SystemShared<P: Platform> {
 struct SystemHandle<P: Platform> {
     shared: Arc<SystemShared<P>>,
     /// I: `cpus` normal pools, `cpus` high-priority pools, then the unbound
-    /// normal and unbound high-priority pools.
+    /// normal and unbound high-priority pools (those configured).
     pools: Vec<Arc<Pool<P>>>,
     /// The timer thread, if any.
     timer_thread: Mutex<P, Option<P::JoinHandle>>,
@@ -127,6 +127,25 @@ impl SystemBuilder {
         self
     }
 
+    /// Whether the high-priority pools exist (default true).
+    pub fn highpri_pools(&mut self, enabled: bool) -> &mut Self {
+        self.config.highpri_pools = enabled;
+        self
+    }
+
+    /// Whether the unbound pools exist (default true).
+    pub fn unbound_pools(&mut self, enabled: bool) -> &mut Self {
+        self.config.unbound_pools = enabled;
+        self
+    }
+
+    /// Switches seeded bugs on (bits of [`crate::SeededBug::bit`]).
+    #[cfg(feature = "seeded-bugs")]
+    pub fn seeded_bugs(&mut self, bugs: u32) -> &mut Self {
+        self.config.seeded_bugs = bugs;
+        self
+    }
+
     /// Prefix of worker thread names (default `kworker`).
     pub fn thread_name_prefix(&mut self, prefix: impl Into<String>) -> &mut Self {
         self.config.thread_name_prefix = prefix.into();
@@ -162,13 +181,16 @@ impl SystemBuilder {
             next_wq_id: AtomicUsize::new(0),
         });
         let mut pools = Vec::with_capacity(2 * cpus + 2);
-        for highpri in [false, true] {
+        let priorities: &[bool] = if shared.config.highpri_pools { &[false, true] } else { &[false] };
+        for &highpri in priorities {
             for cpu in 0..cpus {
                 pools.push(Arc::new(Pool::new(Some(cpu), highpri, shared.clone())));
             }
         }
-        for highpri in [false, true] {
-            pools.push(Arc::new(Pool::new(None, highpri, shared.clone())));
+        if shared.config.unbound_pools {
+            for &highpri in priorities {
+                pools.push(Arc::new(Pool::new(None, highpri, shared.clone())));
+            }
         }
         let handle = SystemHandle { shared: shared.clone(), pools, timer_thread: Mutex::new(None) };
         // From here on, dropping `handle` shuts down whatever was started.
@@ -231,15 +253,16 @@ impl<P: Platform> System<P> {
     }
 
     /// Pools a workqueue with these flags uses: one per CPU, or the unbound one.
-    pub(crate) fn pools_for(&self, unbound: bool, highpri: bool) -> Vec<Arc<Pool<P>>> {
-        let cpus = self.cpus();
-        let pools = &self.handle.pools;
-        match (unbound, highpri) {
-            (false, false) => pools[..cpus].to_vec(),
-            (false, true) => pools[cpus..2 * cpus].to_vec(),
-            (true, false) => vec![pools[2 * cpus].clone()],
-            (true, true) => vec![pools[2 * cpus + 1].clone()],
+    pub(crate) fn pools_for(&self, unbound: bool, highpri: bool) -> Result<Vec<Arc<Pool<P>>>, BuildError> {
+        let config = self.config();
+        if highpri && !config.highpri_pools {
+            return Err(BuildError::PoolDisabled { pools: "highpri" });
         }
+        if unbound && !config.unbound_pools {
+            return Err(BuildError::PoolDisabled { pools: "unbound" });
+        }
+        let pools = &self.handle.pools;
+        Ok(pools.iter().filter(|p| p.cpu.is_none() == unbound && p.highpri == highpri).cloned().collect())
     }
 
     /// Number of (virtual) CPUs.

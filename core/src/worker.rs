@@ -21,6 +21,7 @@ use crate::manager;
 use crate::platform::{Arc, Mutex, Platform};
 use crate::pool::{policy, Current, Pool, PoolLocked, WorkerId, WORKER_CPU_INTENSIVE, WORKER_PREP};
 use crate::pool_workqueue::Entry;
+use crate::seeded::{seeded, SeededBug};
 use crate::work::Location;
 use core::sync::atomic::Ordering;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -54,7 +55,8 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             if !policy::need_more_worker(guard.counts()) {
                 break;
             }
-            if !policy::may_start_working(guard.counts()) {
+            let no_spare = seeded(&pool.shared.config, SeededBug::NoSpareWorker);
+            if !policy::may_start_working(guard.counts()) && !no_spare {
                 let (g, managed) = manager::manage_workers(&pool, guard);
                 guard = g;
                 if managed {
@@ -143,7 +145,8 @@ fn process_one_work<'a, P: Platform>(
     let key = entry.work.key();
     // Non-reentrancy: another worker of this pool runs this item; it will
     // run this instance after the current one.
-    if let Some(&other) = guard.busy.get(&key) {
+    let collision_check = !seeded(&pool.shared.config, SeededBug::SkipCollisionCheck);
+    if let Some(&other) = guard.busy.get(&key).filter(|_| collision_check) {
         if other != ctx.id {
             if let Some(slot) = guard.workers.get_mut(&other) {
                 slot.scheduled.push_back(entry);
@@ -155,8 +158,11 @@ fn process_one_work<'a, P: Platform>(
         debug_assert!(false, "item queued on a pool-workqueue that does not exist");
         return guard;
     };
-    guard.busy.insert(key, ctx.id);
+    if collision_check || guard.busy.get(&key).is_none() {
+        guard.busy.insert(key, ctx.id);
+    }
     let cpu_intensive = wq.flags.cpu_intensive;
+    let late_clear = seeded(&pool.shared.config, SeededBug::ClearPendingAfterRun);
     guard.update_worker(ctx.id, |w| {
         w.current = Some(Current { wq: entry.wq });
         if cpu_intensive {
@@ -174,7 +180,7 @@ fn process_one_work<'a, P: Platform>(
             matches!(&state.location, Location::Queued { pool: p } if Arc::ptr_eq(p, pool)),
             "executing an item that is not queued on this pool"
         );
-        state.location = Location::Off;
+        state.location = if late_clear { Location::Owned } else { Location::Off };
         state.last_pool = Some(pool.clone());
         state.running = Some(state.queued);
     }
@@ -196,6 +202,9 @@ fn process_one_work<'a, P: Platform>(
         let mut state = entry.work.inner.state.lock();
         if let Some(instance) = state.running.take() {
             state.finished = state.finished.max(instance);
+        }
+        if late_clear {
+            state.location = Location::Off;
         }
         if state.waiters > 0 {
             entry.work.inner.changed.notify_all();

@@ -13,6 +13,7 @@ use crate::flush::FlushState;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::pool::Pool;
 use crate::pool_workqueue::PwqState;
+use crate::seeded::{seeded, SeededBug};
 use crate::system::{System, SystemShared};
 use crate::work::{Location, Work};
 use core::fmt;
@@ -169,7 +170,8 @@ impl<P: Platform> WqShared<P> {
     ) -> Result<u64, ()> {
         let mut pool = self.select_pool(cpu);
         if let Some(last) = last_pool.as_ref() {
-            if !Arc::ptr_eq(last, pool) && self.uses_pool(last) {
+            let skip = seeded(&self.system.config, SeededBug::SkipNonReentrancyLookup);
+            if !Arc::ptr_eq(last, pool) && self.uses_pool(last) && !skip {
                 let guard = last.locked.lock();
                 let running_here = guard
                     .busy
@@ -330,6 +332,12 @@ pub struct WorkqueueBuilder {
 }
 
 impl WorkqueueBuilder {
+    /// Starts building a workqueue called `name` (on any platform; see also
+    /// [`Workqueue::builder`]).
+    pub fn new(name: impl Into<String>) -> Self {
+        WorkqueueBuilder { name: name.into(), max_active: 0, flags: WqFlags::default() }
+    }
+
     /// Items that may be active at once per pool (per CPU for a bound
     /// workqueue); the rest wait in FIFO order. 0 means the default (256);
     /// above 512 is an error.
@@ -370,7 +378,7 @@ impl WorkqueueBuilder {
     pub fn build<P: Platform>(&self, system: &System<P>) -> Result<Workqueue<P>, BuildError> {
         let max_active = effective_max_active(self.max_active, self.flags.ordered)?;
         let shared = system.shared();
-        let pools = system.pools_for(self.flags.unbound, self.flags.highpri);
+        let pools = system.pools_for(self.flags.unbound, self.flags.highpri)?;
         let wq = Arc::new(WqShared {
             id: shared.next_wq_id.fetch_add(1, Ordering::Relaxed),
             name: self.name.clone(),
@@ -441,7 +449,7 @@ impl<P: Platform> fmt::Debug for Workqueue<P> {
 impl Workqueue<Std> {
     /// Starts building a workqueue called `name`.
     pub fn builder(name: impl Into<String>) -> WorkqueueBuilder {
-        WorkqueueBuilder { name: name.into(), max_active: 0, flags: WqFlags::default() }
+        WorkqueueBuilder::new(name)
     }
 }
 

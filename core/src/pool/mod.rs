@@ -132,6 +132,8 @@ pub(crate) struct PoolLocked<P: Platform> {
     pub(crate) busy: BusyMap,
     /// A manager (creating a worker) is active; at most one at a time.
     pub(crate) manager_active: bool,
+    /// Workers inside `manage_workers` (checked to be at most one).
+    pub(crate) nr_managers: usize,
     /// Next worker id.
     pub(crate) next_worker_id: WorkerId,
     /// Per-workqueue state on this pool (kernel pool_workqueue).
@@ -163,6 +165,7 @@ impl<P: Platform> Pool<P> {
                 workers: BTreeMap::new(),
                 busy: BusyMap::default(),
                 manager_active: false,
+                nr_managers: 0,
                 next_worker_id: 0,
                 pwqs: BTreeMap::new(),
                 idle_timer_armed: false,

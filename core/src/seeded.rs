@@ -1,0 +1,73 @@
+//! Seeded bugs: deliberate mistakes that the models in `models/` must
+//! catch. A model that no bug can make fail proves nothing.
+//!
+//! They exist only with the `seeded-bugs` feature (which only `models/`
+//! enables) and are switched on per system through
+//! [`crate::Config::seeded_bugs`]; without the feature every check is a
+//! constant `false` and compiles away.
+
+/// A deliberate bug that can be switched on in a model run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SeededBug {
+    /// A worker entering `blocking()` does not wake an idle worker.
+    NoWakeOnSleep,
+    /// Queueing skips the non-reentrancy lookup on the item's last pool.
+    SkipNonReentrancyLookup,
+    /// A worker does not defer an item that another worker of its pool is
+    /// already running (the collision check).
+    SkipCollisionCheck,
+    /// PENDING is cleared after the function instead of before it.
+    ClearPendingAfterRun,
+    /// Finishing an item never reports its flush colour as flushed.
+    SkipFlushColorDecrement,
+    /// Inactive items are activated newest first.
+    LifoActivation,
+    /// Cancelling an inactive item frees an active slot (the kernel bug
+    /// fixed in 2010).
+    CancelInactiveDecrementsActive,
+    /// A worker starts working without first creating a spare worker when
+    /// none is idle (`may_start_working` ignored).
+    NoSpareWorker,
+    /// A worker leaving `blocking()` is counted as running twice.
+    DoubleCountRunning,
+    /// `cancel_sync` does not wait for the running instance.
+    CancelSyncSkipsWait,
+    /// `flush_work` does not wait for a running instance.
+    FlushWorkIgnoresRunning,
+}
+
+impl SeededBug {
+    /// Every seeded bug.
+    pub const ALL: [SeededBug; 11] = [
+        SeededBug::NoWakeOnSleep,
+        SeededBug::SkipNonReentrancyLookup,
+        SeededBug::SkipCollisionCheck,
+        SeededBug::ClearPendingAfterRun,
+        SeededBug::SkipFlushColorDecrement,
+        SeededBug::LifoActivation,
+        SeededBug::CancelInactiveDecrementsActive,
+        SeededBug::NoSpareWorker,
+        SeededBug::DoubleCountRunning,
+        SeededBug::CancelSyncSkipsWait,
+        SeededBug::FlushWorkIgnoresRunning,
+    ];
+
+    /// The bug's bit in [`crate::Config::seeded_bugs`].
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// Whether `bug` is switched on for this configuration.
+#[inline(always)]
+pub(crate) fn seeded(config: &crate::Config, bug: SeededBug) -> bool {
+    #[cfg(feature = "seeded-bugs")]
+    {
+        config.seeded_bugs & bug.bit() != 0
+    }
+    #[cfg(not(feature = "seeded-bugs"))]
+    {
+        let _ = (config, bug);
+        false
+    }
+}

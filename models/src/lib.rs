@@ -1,0 +1,43 @@
+//! Model checking cmwq: loom and shuttle platforms for the core's
+//! `Platform` seam, and the scenarios ("models") that both run, each
+//! targeting one invariant and one interleaving. See `README.md`.
+
+pub mod budget;
+pub mod loom_platform;
+pub mod scenarios;
+pub mod shuttle_platform;
+
+use cmwq::SpawnError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A deterministic fault plan for thread creation: the first `allowed`
+/// spawns succeed, every later one fails. The counter is a plain atomic on
+/// purpose: the model checker serialises threads, so it is deterministic,
+/// and it is not part of the state under test.
+#[derive(Debug)]
+pub struct FaultPlan {
+    allowed: usize,
+    spawned: AtomicUsize,
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan::allow(usize::MAX)
+    }
+}
+
+impl FaultPlan {
+    /// Lets `allowed` spawns succeed, then fails every spawn.
+    pub fn allow(allowed: usize) -> Self {
+        FaultPlan { allowed, spawned: AtomicUsize::new(0) }
+    }
+
+    /// Counts a spawn attempt; fails it if over the plan.
+    pub fn check(&self) -> Result<(), SpawnError> {
+        let n = self.spawned.fetch_add(1, Ordering::Relaxed);
+        if n >= self.allowed {
+            return Err(SpawnError::new(format!("fault plan: spawn #{} refused (allowed {})", n + 1, self.allowed)));
+        }
+        Ok(())
+    }
+}

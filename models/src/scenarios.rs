@@ -1,0 +1,474 @@
+//! The models: small scenarios on the real cmwq engine, generic over the
+//! platform, so that loom explores them exhaustively (within its bounds)
+//! and shuttle at scale. Each names the invariant it checks and the
+//! interleaving it targets. Lost work shows up as a deadlock (which both
+//! checkers report), never as a hang; broken guarantees as failed
+//! assertions.
+//!
+//! Sizes are tiny: one or two CPUs, no high-priority or unbound pools
+//! unless needed, no timer thread, idle workers park at once, and at most
+//! three workers per pool, so every model fits loom's five threads.
+
+use cmwq::{blocking_on, Platform, System, Work, Workqueue};
+use core::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+/// A one-way flag model threads wait on.
+pub struct Flag<P: Platform> {
+    set: P::Mutex<bool>,
+    cv: P::Condvar,
+}
+
+impl<P: Platform> Flag<P> {
+    /// A cleared flag.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Flag { set: P::mutex_new(false), cv: P::condvar_new() })
+    }
+
+    /// Sets the flag and wakes waiters.
+    pub fn set(&self) {
+        *P::mutex_lock(&self.set) = true;
+        P::condvar_notify_all(&self.cv);
+    }
+
+    /// Whether it is set.
+    pub fn is_set(&self) -> bool {
+        *P::mutex_lock(&self.set)
+    }
+
+    /// Waits for the flag without telling the pool.
+    pub fn wait(&self) {
+        let mut set = P::mutex_lock(&self.set);
+        while !*set {
+            set = P::condvar_wait(&self.cv, set);
+        }
+    }
+
+    /// Waits for the flag inside a blocking section (the pool may run
+    /// another worker meanwhile).
+    pub fn wait_blocking(&self) {
+        blocking_on::<P, _>(|| self.wait())
+    }
+}
+
+/// A counter model threads share.
+pub struct Counter<P: Platform>(P::AtomicUsize);
+
+impl<P: Platform> Counter<P> {
+    /// Zero.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Counter(P::atomic_new(0)))
+    }
+    /// Adds one, returning the previous value.
+    pub fn inc(&self) -> usize {
+        P::atomic_fetch_add(&self.0, 1, SeqCst)
+    }
+    /// Subtracts one, returning the previous value.
+    pub fn dec(&self) -> usize {
+        P::atomic_fetch_sub(&self.0, 1, SeqCst)
+    }
+    /// The value.
+    pub fn get(&self) -> usize {
+        P::atomic_load(&self.0, SeqCst)
+    }
+}
+
+/// A model-sized system.
+pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u32) -> System<P> {
+    let mut builder = System::builder();
+    builder
+        .cpus(cpus)
+        .timer_thread(false)
+        .idle_spins(0)
+        .highpri_pools(false)
+        .unbound_pools(false)
+        .max_workers_per_pool(max_workers)
+        .seeded_bugs(bugs);
+    builder.build_on(platform).expect("model system builds")
+}
+
+fn workqueue<P: Platform>(system: &System<P>, max_active: usize) -> Workqueue<P> {
+    cmwq::WorkqueueBuilder::new("model").max_active(max_active).build(system).expect("model workqueue builds")
+}
+
+fn spawn<P: Platform>(system: &System<P>, body: impl FnOnce() + Send + 'static) -> P::JoinHandle {
+    system.platform().spawn("model".to_string(), Box::new(body)).expect("model thread")
+}
+
+/// W1, W2 — exactly once, pending coalescing. Two threads queue one item
+/// twice each, racing each other and its execution; every successful
+/// queueing is one execution, and the others coalesced.
+pub fn exactly_once<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let runs = Counter::<P>::new();
+    let successes = Counter::<P>::new();
+    let r = runs.clone();
+    let item = Work::<P>::new(move || {
+        r.inc();
+    });
+    let other = {
+        let (wq, item, successes) = (wq.clone(), item.clone(), successes.clone());
+        spawn(&system, move || {
+            for _ in 0..2 {
+                if wq.queue(&item).unwrap() {
+                    successes.inc();
+                }
+            }
+        })
+    };
+    for _ in 0..2 {
+        if wq.queue(&item).unwrap() {
+            successes.inc();
+        }
+    }
+    P::join(other);
+    wq.flush().unwrap();
+    assert!(successes.get() >= 1);
+    assert_eq!(runs.get(), successes.get(), "executions != successful queueings");
+}
+
+/// W3 — queueing during execution. The item is queued again while it runs
+/// (after PENDING must have been cleared): the queueing succeeds and the
+/// item runs exactly once more.
+pub fn requeue_during_execution<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let runs = Counter::<P>::new();
+    let (started, requeued) = (Flag::<P>::new(), Flag::<P>::new());
+    let item = {
+        let (r, s, q) = (runs.clone(), started.clone(), requeued.clone());
+        Work::<P>::new(move || {
+            if r.inc() == 0 {
+                s.set();
+                q.wait();
+            }
+        })
+    };
+    assert!(wq.queue(&item).unwrap());
+    started.wait();
+    assert!(wq.queue(&item).unwrap(), "an item that is running and not pending must queue again");
+    requeued.set();
+    wq.flush().unwrap();
+    assert_eq!(runs.get(), 2);
+}
+
+/// An item that counts overlapping executions.
+fn overlap_checked<P: Platform>(
+    in_flight: &Arc<Counter<P>>,
+    overlaps: &Arc<Counter<P>>,
+    first_run: impl Fn() + Send + Sync + 'static,
+) -> Work<P> {
+    let (f, o) = (in_flight.clone(), overlaps.clone());
+    let runs = Counter::<P>::new();
+    Work::<P>::new(move || {
+        if f.inc() != 0 {
+            o.inc();
+        }
+        if runs.inc() == 0 {
+            first_run();
+        }
+        f.dec();
+    })
+}
+
+/// W4 — non-reentrancy across CPUs. The item runs on CPU 0 and is queued
+/// on CPU 1 while it runs; the lookup must send it to CPU 0's pool so that
+/// CPU 1's idle worker cannot run it concurrently.
+pub fn non_reentrant_cross_cpu<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 2, 1, bugs);
+    let wq = workqueue(&system, 0);
+    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
+    let (started, requeued) = (Flag::<P>::new(), Flag::<P>::new());
+    let (s, q) = (started.clone(), requeued.clone());
+    let item = overlap_checked(&in_flight, &overlaps, move || {
+        s.set();
+        q.wait();
+    });
+    wq.queue_on(0, &item).unwrap();
+    started.wait();
+    assert!(wq.queue_on(1, &item).unwrap());
+    requeued.set();
+    item.flush().unwrap();
+    wq.flush().unwrap();
+    assert_eq!(overlaps.get(), 0, "the item ran on two workers at once");
+}
+
+/// W4 — non-reentrancy within a pool. The item blocks while running, is
+/// queued again on the same pool, and the woken spare worker picks it: it
+/// must defer it to the worker already running it.
+pub fn non_reentrant_same_pool<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
+    let (started, requeued) = (Flag::<P>::new(), Flag::<P>::new());
+    let (s, q) = (started.clone(), requeued.clone());
+    let item = overlap_checked(&in_flight, &overlaps, move || {
+        s.set();
+        q.wait_blocking();
+    });
+    wq.queue(&item).unwrap();
+    started.wait();
+    assert!(wq.queue(&item).unwrap());
+    requeued.set();
+    wq.flush().unwrap();
+    assert_eq!(overlaps.get(), 0, "the item ran on two workers at once");
+}
+
+/// C1 — work-conserving wakeup (the seed scenario). On one CPU, item A
+/// blocks until item B, queued after it, has run; the pool must wake a
+/// spare when A blocks. A third item queued afterwards must still run
+/// (nr_running must come back to zero).
+pub fn work_conserving<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 3, bugs);
+    let wq = workqueue(&system, 0);
+    let b_ran = Flag::<P>::new();
+    let a = {
+        let b = b_ran.clone();
+        Work::<P>::new(move || b.wait_blocking())
+    };
+    let b = {
+        let b = b_ran.clone();
+        Work::<P>::new(move || b.set())
+    };
+    wq.queue(&a).unwrap();
+    wq.queue(&b).unwrap();
+    wq.flush().unwrap();
+    let c_ran = Flag::<P>::new();
+    let c = {
+        let c = c_ran.clone();
+        Work::<P>::new(move || c.set())
+    };
+    wq.queue(&c).unwrap();
+    wq.flush().unwrap();
+    assert!(c_ran.is_set());
+}
+
+/// W5 — flush_work on a running item waits for it, racing the thread that
+/// releases it: whatever it reports, the instance running when it was
+/// called has finished when it returns.
+pub fn flush_work_running<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let (started, release, done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
+    let item = {
+        let (s, r, d) = (started.clone(), release.clone(), done.clone());
+        Work::<P>::new(move || {
+            s.set();
+            r.wait();
+            d.set();
+        })
+    };
+    wq.queue(&item).unwrap();
+    started.wait();
+    let releaser = {
+        let r = release.clone();
+        spawn(&system, move || r.set())
+    };
+    let waited = item.flush().unwrap();
+    assert!(done.is_set(), "flush_work returned (waited: {waited}) before the running instance finished");
+    P::join(releaser);
+}
+
+/// W6 — cancel_sync racing a self-requeueing item: on return the item is
+/// neither pending nor running, and never runs again.
+pub fn cancel_sync_self_requeue<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let runs = Counter::<P>::new();
+    let started = Flag::<P>::new();
+    let item = {
+        let (r, s, q) = (runs.clone(), started.clone(), wq.clone());
+        Work::<P>::with_self(move |me| {
+            s.set();
+            if r.inc() < 3 {
+                let _ = q.queue(me);
+            }
+        })
+    };
+    wq.queue(&item).unwrap();
+    started.wait();
+    item.cancel_sync().unwrap();
+    let busy = item.busy();
+    assert!(busy.is_idle(), "not idle after cancel_sync: {busy:?}");
+    let after = runs.get();
+    wq.flush().unwrap();
+    assert_eq!(runs.get(), after, "ran after cancel_sync returned");
+}
+
+/// Q1, Q2 — flush_workqueue colours: a flush waits for the item queued
+/// before it and not for one queued after it started (which blocks until
+/// the flush returned: waiting for it would deadlock).
+pub fn flush_colours<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 3, bugs);
+    let wq = workqueue(&system, 0);
+    let (release_a, a_done, flushed) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
+    let a = {
+        let (r, d) = (release_a.clone(), a_done.clone());
+        Work::<P>::new(move || {
+            r.wait_blocking();
+            d.set();
+        })
+    };
+    let b = {
+        let f = flushed.clone();
+        Work::<P>::new(move || f.wait_blocking())
+    };
+    wq.queue(&a).unwrap();
+    let flusher = {
+        let (wq, a_done, flushed) = (wq.clone(), a_done.clone(), flushed.clone());
+        spawn(&system, move || {
+            wq.flush().unwrap();
+            assert!(a_done.is_set(), "flush returned before an earlier item finished");
+            flushed.set();
+        })
+    };
+    while wq.flushes_in_progress() == 0 && !flushed.is_set() {
+        P::yield_now();
+    }
+    wq.queue(&b).unwrap();
+    release_a.set();
+    P::join(flusher);
+    wq.flush().unwrap();
+}
+
+/// Q3 — max_active with the inactive list: with one active slot, waiting
+/// items are activated oldest first.
+pub fn max_active_fifo<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 1);
+    let order = Arc::new(P::mutex_new(Vec::new()));
+    let release = Flag::<P>::new();
+    let items: Vec<Work<P>> = (0..3)
+        .map(|id| {
+            let (o, r) = (order.clone(), release.clone());
+            Work::<P>::new(move || {
+                P::mutex_lock(&o).push(id);
+                if id == 0 {
+                    r.wait();
+                }
+            })
+        })
+        .collect();
+    for item in &items {
+        wq.queue(item).unwrap();
+    }
+    release.set();
+    wq.flush().unwrap();
+    assert_eq!(*P::mutex_lock(&order), vec![0, 1, 2], "inactive items activated out of order");
+}
+
+/// Q3 — cancelling an inactive item must not free an active slot: with
+/// max_active 1 and the active item blocked, nothing else may start.
+pub fn cancel_inactive<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 3, bugs);
+    let wq = workqueue(&system, 1);
+    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
+    let (started, release) = (Flag::<P>::new(), Flag::<P>::new());
+    let (s, r) = (started.clone(), release.clone());
+    let a = overlap_checked(&in_flight, &overlaps, move || {
+        s.set();
+        r.wait_blocking();
+    });
+    let b = overlap_checked(&in_flight, &overlaps, || {});
+    let c = overlap_checked(&in_flight, &overlaps, || {});
+    for item in [&a, &b, &c] {
+        wq.queue(item).unwrap();
+    }
+    started.wait();
+    assert!(b.cancel(), "b was inactive, hence pending");
+    release.set();
+    wq.flush().unwrap();
+    assert_eq!(overlaps.get(), 0, "max_active 1 exceeded after cancelling an inactive item");
+}
+
+/// F1 — a panicking item racing a flush: the flush returns, the panic is
+/// counted, the pool keeps working.
+pub fn panic_racing_flush<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let item = Work::<P>::new(|| panic!("model: deliberate panic"));
+    wq.queue(&item).unwrap();
+    let flusher = {
+        let item = item.clone();
+        spawn(&system, move || {
+            item.flush().unwrap();
+        })
+    };
+    wq.flush().unwrap();
+    P::join(flusher);
+    assert_eq!(wq.panic_count(), 1);
+    let ran = Flag::<P>::new();
+    let next = {
+        let r = ran.clone();
+        Work::<P>::new(move || r.set())
+    };
+    wq.queue(&next).unwrap();
+    wq.flush().unwrap();
+    assert!(ran.is_set());
+}
+
+/// Q6 — destroy racing queueing: every queueing either succeeds and runs
+/// before destroy returns, or is refused and leaves the item idle.
+pub fn destroy_racing_queue<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let runs = Counter::<P>::new();
+    let item = {
+        let r = runs.clone();
+        Work::<P>::new(move || {
+            r.inc();
+        })
+    };
+    let queuer = {
+        let (wq, item) = (wq.clone(), item.clone());
+        spawn(&system, move || {
+            let accepted = wq.queue(&item).is_ok_and(|queued| queued);
+            assert!(accepted || item.busy().is_idle(), "a refused item was left pending");
+        })
+    };
+    wq.destroy().unwrap();
+    let after_destroy = runs.get();
+    P::join(queuer);
+    assert!(item.busy().is_idle());
+    assert_eq!(runs.get(), after_destroy, "an item ran after destroy returned");
+}
+
+/// A model: its name, the invariant it checks, and its body.
+pub struct Model {
+    /// Name (as in the README matrix).
+    pub name: &'static str,
+    /// Invariant ids from the top-level README.
+    pub invariant: &'static str,
+    /// The body on shuttle.
+    pub shuttle: fn(crate::shuttle_platform::Shuttle, u32),
+    /// The body on loom.
+    pub loom: fn(crate::loom_platform::Loom, u32),
+}
+
+macro_rules! models {
+    ($($name:ident: $inv:expr),* $(,)?) => {
+        /// Every model.
+        pub const MODELS: &[Model] = &[$(Model {
+            name: stringify!($name),
+            invariant: $inv,
+            shuttle: $name::<crate::shuttle_platform::Shuttle>,
+            loom: $name::<crate::loom_platform::Loom>,
+        }),*];
+    };
+}
+
+models! {
+    exactly_once: "W1 W2",
+    requeue_during_execution: "W3",
+    non_reentrant_cross_cpu: "W4",
+    non_reentrant_same_pool: "W4",
+    work_conserving: "C1",
+    flush_work_running: "W5",
+    cancel_sync_self_requeue: "W6",
+    flush_colours: "Q1 Q2",
+    max_active_fifo: "Q3",
+    cancel_inactive: "Q3",
+    panic_racing_flush: "F1",
+    destroy_racing_queue: "Q6",
+}

@@ -1,0 +1,21 @@
+//! Every model under loom, exhaustively within `budget::loom_preemption_bound()`.
+
+use cmwq_models::budget::loom_preemption_bound;
+use cmwq_models::loom_platform::Loom;
+use cmwq_models::scenarios::MODELS;
+
+fn run(name: &str) {
+    let model = MODELS.iter().find(|m| m.name == name).expect("model exists");
+    let body = model.loom;
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = loom_preemption_bound();
+    builder.check(move || body(Loom::default(), 0));
+}
+
+macro_rules! loom_models {
+    ($($name:ident),* $(,)?) => {
+        $(#[test] fn $name() { run(stringify!($name)); })*
+    };
+}
+
+loom_models!(exactly_once, requeue_during_execution);

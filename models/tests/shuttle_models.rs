@@ -1,0 +1,43 @@
+//! Every model under shuttle: PCT (depth 3) and random scheduling,
+//! `budget::shuttle_iterations()` schedules each. A failure prints the
+//! schedule; replay it with `shuttle::replay` (see models/README.md).
+
+use cmwq_models::budget::{shuttle_iterations, PCT_DEPTH};
+use cmwq_models::scenarios::MODELS;
+use cmwq_models::shuttle_platform::Shuttle;
+
+fn run(name: &str) {
+    let model = MODELS.iter().find(|m| m.name == name).expect("model exists");
+    let body = model.shuttle;
+    shuttle::check_pct(move || body(Shuttle::default(), 0), shuttle_iterations(), PCT_DEPTH);
+    shuttle::check_random(move || body(Shuttle::default(), 0), shuttle_iterations());
+}
+
+macro_rules! shuttle_models {
+    ($($name:ident),* $(,)?) => {
+        $(#[test] fn $name() { run(stringify!($name)); })*
+
+        #[test]
+        fn every_model_has_a_shuttle_test() {
+            let listed = [$(stringify!($name)),*];
+            for model in MODELS {
+                assert!(listed.contains(&model.name), "model {} has no shuttle test", model.name);
+            }
+        }
+    };
+}
+
+shuttle_models!(
+    exactly_once,
+    requeue_during_execution,
+    non_reentrant_cross_cpu,
+    non_reentrant_same_pool,
+    work_conserving,
+    flush_work_running,
+    cancel_sync_self_requeue,
+    flush_colours,
+    max_active_fifo,
+    cancel_inactive,
+    panic_racing_flush,
+    destroy_racing_queue,
+);
