@@ -286,14 +286,30 @@ impl<P: Platform> WqShared<P> {
         self.draining.fetch_add(1, Ordering::AcqRel);
         self.dying.store(1, Ordering::Release);
         drop(control);
-        self.drain();
-        control = self.control.lock();
-        for pool in &self.pools {
-            let mut guard = pool.locked.lock();
-            if let Some(pwq) = guard.pwqs.remove(&self.id) {
-                debug_assert!(pwq.is_empty(), "destroyed a workqueue with work left on a pool");
+        // A queueing accepted just before `dying` was set may still insert
+        // after a drain found the workqueue empty (found by the loom model
+        // `destroy_racing_queue`). So each pool-workqueue is removed only
+        // if it is empty under its pool lock; otherwise drain again. An
+        // insertion after the removal finds no pool-workqueue and is
+        // refused, handing the item back.
+        loop {
+            self.drain();
+            let mut all_removed = true;
+            for pool in &self.pools {
+                let mut guard = pool.locked.lock();
+                match guard.pwqs.get(&self.id) {
+                    Some(pwq) if !pwq.is_empty() => all_removed = false,
+                    Some(_) => {
+                        guard.pwqs.remove(&self.id);
+                    }
+                    None => {}
+                }
+            }
+            if all_removed {
+                break;
             }
         }
+        control = self.control.lock();
         control.destroyed = true;
         self.draining.fetch_sub(1, Ordering::AcqRel);
     }

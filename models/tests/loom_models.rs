@@ -18,4 +18,17 @@ macro_rules! loom_models {
     };
 }
 
-loom_models!(exactly_once, requeue_during_execution);
+loom_models!(
+    exactly_once,
+    requeue_during_execution,
+    non_reentrant_cross_cpu,
+    non_reentrant_same_pool,
+    work_conserving,
+    flush_work_running,
+    cancel_sync_self_requeue,
+    flush_colours,
+    max_active_fifo,
+    cancel_inactive,
+    panic_racing_flush,
+    destroy_racing_queue,
+);

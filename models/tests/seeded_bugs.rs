@@ -5,7 +5,8 @@
 //! bug → catching models table.
 
 use cmwq::SeededBug;
-use cmwq_models::budget::{deep, PCT_DEPTH};
+use cmwq_models::budget::{deep, loom_preemption_bound, PCT_DEPTH};
+use cmwq_models::loom_platform::Loom;
 use cmwq_models::scenarios::MODELS;
 use cmwq_models::shuttle_platform::Shuttle;
 use std::process::{Command, Stdio};
@@ -22,24 +23,40 @@ fn iterations() -> usize {
     }
 }
 
-/// Child side: runs one (bug, model) pair; panics if shuttle finds a
-/// failing schedule. Does nothing in a normal test run.
+/// The two checkers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checker {
+    Shuttle,
+    Loom,
+}
+
+/// Child side: runs one (checker, bug, model) case; panics if the checker
+/// finds a failing schedule. Does nothing in a normal test run.
 #[test]
 fn seeded_case() {
     let Ok(case) = std::env::var(CASE_VAR) else { return };
-    let (bug, model) = case.split_once(':').expect("CASE is bug:model");
+    let mut parts = case.split(':');
+    let (checker, bug, model) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
     let bug = SeededBug::ALL.into_iter().find(|b| format!("{b:?}") == bug).expect("known bug");
     let model = MODELS.iter().find(|m| m.name == model).expect("known model");
-    let (body, bits, n) = (model.shuttle, bug.bit(), iterations());
-    shuttle::check_pct(move || body(Shuttle::default(), bits), n, PCT_DEPTH);
-    shuttle::check_random(move || body(Shuttle::default(), bits), n);
+    let bits = bug.bit();
+    if checker == "Loom" {
+        let body = model.loom;
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = loom_preemption_bound();
+        builder.check(move || body(Loom::default(), bits));
+    } else {
+        let (body, n) = (model.shuttle, iterations());
+        shuttle::check_pct(move || body(Shuttle::default(), bits), n, PCT_DEPTH);
+        shuttle::check_random(move || body(Shuttle::default(), bits), n);
+    }
 }
 
 /// Whether the model fails with the bug switched on (run in a child).
-fn catches(bug: SeededBug, model: &str) -> bool {
+fn catches(checker: Checker, bug: SeededBug, model: &str) -> bool {
     let status = Command::new(std::env::current_exe().expect("test binary"))
         .args(["--exact", "seeded_case", "--test-threads=1"])
-        .env(CASE_VAR, format!("{bug:?}:{model}"))
+        .env(CASE_VAR, format!("{checker:?}:{bug:?}:{model}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -52,30 +69,37 @@ fn every_seeded_bug_is_caught_by_a_model() {
     if std::env::var(CASE_VAR).is_ok() {
         return;
     }
-    let cases: Vec<(SeededBug, &str)> =
-        SeededBug::ALL.into_iter().flat_map(|bug| MODELS.iter().map(move |m| (bug, m.name))).collect();
+    let cases: Vec<(Checker, SeededBug, &str)> = [Checker::Shuttle, Checker::Loom]
+        .into_iter()
+        .flat_map(|c| SeededBug::ALL.into_iter().flat_map(move |bug| MODELS.iter().map(move |m| (c, bug, m.name))))
+        .collect();
     let results = Mutex::new(Vec::new());
     let next = Mutex::new(cases.into_iter());
     thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
-                let Some((bug, model)) = next.lock().unwrap().next() else { return };
-                let caught = catches(bug, model);
-                results.lock().unwrap().push((bug, model, caught));
+                let Some((checker, bug, model)) = next.lock().unwrap().next() else { return };
+                let caught = catches(checker, bug, model);
+                results.lock().unwrap().push((checker, bug, model, caught));
             });
         }
     });
     let results = results.into_inner().unwrap();
-    println!("\n{:<32} caught by", "seeded bug");
-    let mut missed = Vec::new();
-    for bug in SeededBug::ALL {
-        let mut by: Vec<&str> = results.iter().filter(|(b, _, c)| *b == bug && *c).map(|(_, m, _)| *m).collect();
+    let caught_by = |checker: Checker, bug: SeededBug| -> Vec<&str> {
+        let mut by: Vec<&str> =
+            results.iter().filter(|(c, b, _, hit)| *c == checker && *b == bug && *hit).map(|(_, _, m, _)| *m).collect();
         by.sort_by_key(|m| MODELS.iter().position(|x| x.name == *m));
-        if by.is_empty() {
+        by
+    };
+    let mut missed = Vec::new();
+    println!("\n| seeded bug | caught by shuttle models | caught by loom models |\n|---|---|---|");
+    for bug in SeededBug::ALL {
+        let (s, l) = (caught_by(Checker::Shuttle, bug), caught_by(Checker::Loom, bug));
+        if s.is_empty() && l.is_empty() {
             missed.push(bug);
         }
-        let list = if by.is_empty() { "NOTHING".to_string() } else { by.join(", ") };
-        println!("{:<32} {list}", format!("{bug:?}"));
+        let show = |v: &Vec<&str>| if v.is_empty() { "—".to_string() } else { v.join(", ") };
+        println!("| {bug:?} | {} | {} |", show(&s), show(&l));
     }
     assert!(missed.is_empty(), "seeded bugs no model catches: {missed:?}");
 }
