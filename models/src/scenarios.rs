@@ -434,6 +434,150 @@ pub fn destroy_racing_queue<P: Platform>(platform: P, bugs: u32) {
     assert_eq!(runs.get(), after_destroy, "an item ran after destroy returned");
 }
 
+/// W5 — flush_work racing a requeue: another thread queues the running
+/// item again while flush_work starts; flush_work must not return before
+/// the instance running at its call has finished, nor hang.
+pub fn flush_work_racing_requeue<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let (started, finished) = (Counter::<P>::new(), Counter::<P>::new());
+    let release = Flag::<P>::new();
+    let item = {
+        let (s, f, r) = (started.clone(), finished.clone(), release.clone());
+        Work::<P>::new(move || {
+            s.inc();
+            r.wait();
+            f.inc();
+        })
+    };
+    wq.queue(&item).unwrap();
+    while started.get() == 0 {
+        P::yield_now();
+    }
+    let requeuer = {
+        let (wq, item, release) = (wq.clone(), item.clone(), release.clone());
+        spawn(&system, move || {
+            let _ = wq.queue(&item);
+            release.set();
+        })
+    };
+    item.flush().unwrap();
+    assert!(finished.get() >= 1, "flush_work returned before the running instance finished");
+    P::join(requeuer);
+    wq.flush().unwrap();
+    assert_eq!(started.get(), finished.get());
+}
+
+/// W6 — cancel_sync racing queueing from another thread: every successful
+/// queueing is either executed or reported cancelled, exactly once.
+pub fn cancel_sync_racing_queue<P: Platform>(platform: P, bugs: u32) {
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let (runs, successes) = (Counter::<P>::new(), Counter::<P>::new());
+    let item = {
+        let r = runs.clone();
+        Work::<P>::new(move || {
+            r.inc();
+        })
+    };
+    let queuer = {
+        let (wq, item, successes) = (wq.clone(), item.clone(), successes.clone());
+        spawn(&system, move || {
+            for _ in 0..2 {
+                if wq.queue(&item).unwrap() {
+                    successes.inc();
+                }
+            }
+        })
+    };
+    let cancelled = usize::from(item.cancel_sync().unwrap());
+    P::join(queuer);
+    wq.flush().unwrap();
+    assert_eq!(runs.get() + cancelled, successes.get(), "an instance was lost or doubled");
+}
+
+/// Q4 — ordered workqueue under concurrent queueing: one item at a time,
+/// in the order the queueings took effect.
+pub fn ordered_concurrent<P: Platform>(platform: P, bugs: u32) {
+    let mut builder = System::builder();
+    builder.cpus(1).timer_thread(false).idle_spins(0).highpri_pools(false).max_workers_per_pool(1).seeded_bugs(bugs);
+    let system = builder.build_on(platform).expect("model system builds");
+    let wq = cmwq::WorkqueueBuilder::new("ordered").ordered().build(&system).expect("ordered workqueue");
+    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
+    let queued = Arc::new(P::mutex_new(Vec::new()));
+    let ran = Arc::new(P::mutex_new(Vec::new()));
+    let make = |id: usize| {
+        let (f, o, r) = (in_flight.clone(), overlaps.clone(), ran.clone());
+        Work::<P>::new(move || {
+            if f.inc() != 0 {
+                o.inc();
+            }
+            P::mutex_lock(&r).push(id);
+            f.dec();
+        })
+    };
+    let items: Vec<Work<P>> = (0..4).map(make).collect();
+    let queue = |wq: &Workqueue<P>, queued: &P::Mutex<Vec<usize>>, id: usize, item: &Work<P>| {
+        let mut order = P::mutex_lock(queued);
+        wq.queue(item).unwrap();
+        order.push(id);
+    };
+    let other = {
+        let (wq, queued, a, b) = (wq.clone(), queued.clone(), items[2].clone(), items[3].clone());
+        spawn(&system, move || {
+            queue(&wq, &queued, 2, &a);
+            queue(&wq, &queued, 3, &b);
+        })
+    };
+    queue(&wq, &queued, 0, &items[0]);
+    queue(&wq, &queued, 1, &items[1]);
+    P::join(other);
+    wq.flush().unwrap();
+    assert_eq!(overlaps.get(), 0, "ordered workqueue ran two items at once");
+    assert_eq!(*P::mutex_lock(&ran), *P::mutex_lock(&queued), "ordered workqueue broke queueing order");
+}
+
+/// C7 — idle-worker retirement racing newly queued work: after a burst
+/// created spare workers, the idle-cull timer fires while a new item is
+/// queued; the item still runs and the pool keeps a worker for it.
+pub fn idle_cull_racing_queue<P: Platform>(platform: P, bugs: u32) {
+    let mut builder = System::builder();
+    builder
+        .cpus(1)
+        .timer_thread(false)
+        .idle_spins(0)
+        .highpri_pools(false)
+        .unbound_pools(false)
+        .max_workers_per_pool(4)
+        .idle_timeout(core::time::Duration::ZERO)
+        .seeded_bugs(bugs);
+    let system = builder.build_on(platform).expect("model system builds");
+    let wq = workqueue(&system, 0);
+    let release = Flag::<P>::new();
+    let blockers: Vec<Work<P>> = (0..2)
+        .map(|_| {
+            let r = release.clone();
+            Work::<P>::new(move || r.wait_blocking())
+        })
+        .collect();
+    for item in &blockers {
+        wq.queue(item).unwrap();
+    }
+    release.set();
+    wq.flush().unwrap();
+    let ran = Flag::<P>::new();
+    let late = {
+        let r = ran.clone();
+        Work::<P>::new(move || r.set())
+    };
+    wq.queue(&late).unwrap();
+    system.run_due_timers();
+    wq.flush().unwrap();
+    assert!(ran.is_set());
+    let stats = &system.pool_stats()[0];
+    assert!(stats.workers >= 1, "culling left the pool without workers");
+}
+
 /// A model: its name, the invariant it checks, and its body.
 pub struct Model {
     /// Name (as in the README matrix).
@@ -465,10 +609,14 @@ models! {
     non_reentrant_same_pool: "W4",
     work_conserving: "C1",
     flush_work_running: "W5",
+    flush_work_racing_requeue: "W5",
     cancel_sync_self_requeue: "W6",
+    cancel_sync_racing_queue: "W1 W6",
     flush_colours: "Q1 Q2",
     max_active_fifo: "Q3",
     cancel_inactive: "Q3",
+    ordered_concurrent: "Q4",
+    idle_cull_racing_queue: "C7",
     panic_racing_flush: "F1",
     destroy_racing_queue: "Q6",
 }
