@@ -45,3 +45,18 @@ shuttle_models!(
     panic_racing_flush,
     destroy_racing_queue,
 );
+
+/// Replays a failing shuttle schedule: set `CMWQ_REPLAY_MODEL` to the
+/// model's name, `CMWQ_REPLAY_SCHEDULE` to the printed schedule string, and
+/// optionally `CMWQ_REPLAY_BUGS` to the seeded-bug bits. Does nothing
+/// otherwise.
+#[test]
+fn replay() {
+    let (Ok(name), Ok(schedule)) = (std::env::var("CMWQ_REPLAY_MODEL"), std::env::var("CMWQ_REPLAY_SCHEDULE")) else {
+        return;
+    };
+    let bugs = std::env::var("CMWQ_REPLAY_BUGS").ok().and_then(|b| b.parse().ok()).unwrap_or(0);
+    let model = MODELS.iter().find(|m| m.name == name).expect("CMWQ_REPLAY_MODEL names a model");
+    let body = model.shuttle;
+    shuttle::replay(move || body(Shuttle::default(), bugs), &schedule);
+}
