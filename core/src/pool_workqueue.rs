@@ -59,7 +59,14 @@ impl<P: Platform> PwqState<P> {
 
     /// Nothing queued, inactive or running on this pool.
     pub(crate) fn is_empty(&self) -> bool {
-        self.nr_active == 0 && self.inactive.is_empty() && self.nr_in_flight.iter().all(|&n| n == 0)
+        // Every queued, inactive or running instance is in flight, so the
+        // colour counts alone decide; the rest must agree.
+        let empty = self.nr_in_flight.iter().all(|&n| n == 0);
+        debug_assert!(
+            !empty || (self.nr_active == 0 && self.inactive.is_empty()),
+            "pool-workqueue has active or inactive items but none in flight"
+        );
+        empty
     }
 }
 

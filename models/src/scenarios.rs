@@ -9,6 +9,7 @@
 //! unless needed, no timer thread, idle workers park at once, and at most
 //! three workers per pool, so every model fits loom's five threads.
 
+use crate::{FaultPlan, ModelPlatform};
 use cmwq::{blocking_on, Platform, System, Work, Workqueue};
 use core::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
@@ -75,6 +76,8 @@ impl<P: Platform> Counter<P> {
 
 /// A model-sized system.
 pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u32) -> System<P> {
+    // Time is frozen in models: a zero cooldown lets a fired create-retry
+    // timer be due at once.
     let mut builder = System::builder();
     builder
         .cpus(cpus)
@@ -83,6 +86,7 @@ pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u
         .highpri_pools(false)
         .unbound_pools(false)
         .max_workers_per_pool(max_workers)
+        .create_cooldown(core::time::Duration::ZERO)
         .seeded_bugs(bugs);
     builder.build_on(platform).expect("model system builds")
 }
@@ -98,7 +102,8 @@ fn spawn<P: Platform>(system: &System<P>, body: impl FnOnce() + Send + 'static) 
 /// W1, W2 — exactly once, pending coalescing. Two threads queue one item
 /// twice each, racing each other and its execution; every successful
 /// queueing is one execution, and the others coalesced.
-pub fn exactly_once<P: Platform>(platform: P, bugs: u32) {
+pub fn exactly_once<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();
@@ -131,7 +136,8 @@ pub fn exactly_once<P: Platform>(platform: P, bugs: u32) {
 /// W3 — queueing during execution. The item is queued again while it runs
 /// (after PENDING must have been cleared): the queueing succeeds and the
 /// item runs exactly once more.
-pub fn requeue_during_execution<P: Platform>(platform: P, bugs: u32) {
+pub fn requeue_during_execution<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();
@@ -175,7 +181,8 @@ fn overlap_checked<P: Platform>(
 /// W4 — non-reentrancy across CPUs. The item runs on CPU 0 and is queued
 /// on CPU 1 while it runs; the lookup must send it to CPU 0's pool so that
 /// CPU 1's idle worker cannot run it concurrently.
-pub fn non_reentrant_cross_cpu<P: Platform>(platform: P, bugs: u32) {
+pub fn non_reentrant_cross_cpu<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 2, 1, bugs);
     let wq = workqueue(&system, 0);
     let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
@@ -197,7 +204,8 @@ pub fn non_reentrant_cross_cpu<P: Platform>(platform: P, bugs: u32) {
 /// W4 — non-reentrancy within a pool. The item blocks while running, is
 /// queued again on the same pool, and the woken spare worker picks it: it
 /// must defer it to the worker already running it.
-pub fn non_reentrant_same_pool<P: Platform>(platform: P, bugs: u32) {
+pub fn non_reentrant_same_pool<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
@@ -219,7 +227,8 @@ pub fn non_reentrant_same_pool<P: Platform>(platform: P, bugs: u32) {
 /// blocks until item B, queued after it, has run; the pool must wake a
 /// spare when A blocks. A third item queued afterwards must still run
 /// (nr_running must come back to zero).
-pub fn work_conserving<P: Platform>(platform: P, bugs: u32) {
+pub fn work_conserving<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 0);
     let b_ran = Flag::<P>::new();
@@ -247,7 +256,8 @@ pub fn work_conserving<P: Platform>(platform: P, bugs: u32) {
 /// W5 — flush_work on a running item waits for it, racing the thread that
 /// releases it: whatever it reports, the instance running when it was
 /// called has finished when it returns.
-pub fn flush_work_running<P: Platform>(platform: P, bugs: u32) {
+pub fn flush_work_running<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let (started, release, done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
@@ -272,7 +282,8 @@ pub fn flush_work_running<P: Platform>(platform: P, bugs: u32) {
 
 /// W6 — cancel_sync racing a self-requeueing item: on return the item is
 /// neither pending nor running, and never runs again.
-pub fn cancel_sync_self_requeue<P: Platform>(platform: P, bugs: u32) {
+pub fn cancel_sync_self_requeue<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();
@@ -299,7 +310,8 @@ pub fn cancel_sync_self_requeue<P: Platform>(platform: P, bugs: u32) {
 /// Q1, Q2 — flush_workqueue colours: a flush waits for the item queued
 /// before it and not for one queued after it started (which blocks until
 /// the flush returned: waiting for it would deadlock).
-pub fn flush_colours<P: Platform>(platform: P, bugs: u32) {
+pub fn flush_colours<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 0);
     let (release_a, a_done, flushed) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
@@ -334,7 +346,8 @@ pub fn flush_colours<P: Platform>(platform: P, bugs: u32) {
 
 /// Q3 — max_active with the inactive list: with one active slot, waiting
 /// items are activated oldest first.
-pub fn max_active_fifo<P: Platform>(platform: P, bugs: u32) {
+pub fn max_active_fifo<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 1);
     let order = Arc::new(P::mutex_new(Vec::new()));
@@ -360,7 +373,8 @@ pub fn max_active_fifo<P: Platform>(platform: P, bugs: u32) {
 
 /// Q3 — cancelling an inactive item must not free an active slot: with
 /// max_active 1 and the active item blocked, nothing else may start.
-pub fn cancel_inactive<P: Platform>(platform: P, bugs: u32) {
+pub fn cancel_inactive<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 1);
     let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
@@ -384,7 +398,8 @@ pub fn cancel_inactive<P: Platform>(platform: P, bugs: u32) {
 
 /// F1 — a panicking item racing a flush: the flush returns, the panic is
 /// counted, the pool keeps working.
-pub fn panic_racing_flush<P: Platform>(platform: P, bugs: u32) {
+pub fn panic_racing_flush<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let item = Work::<P>::new(|| panic!("model: deliberate panic"));
@@ -410,7 +425,8 @@ pub fn panic_racing_flush<P: Platform>(platform: P, bugs: u32) {
 
 /// Q6 — destroy racing queueing: every queueing either succeeds and runs
 /// before destroy returns, or is refused and leaves the item idle.
-pub fn destroy_racing_queue<P: Platform>(platform: P, bugs: u32) {
+pub fn destroy_racing_queue<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();
@@ -437,7 +453,8 @@ pub fn destroy_racing_queue<P: Platform>(platform: P, bugs: u32) {
 /// W5 — flush_work racing a requeue: another thread queues the running
 /// item again while flush_work starts; flush_work must not return before
 /// the instance running at its call has finished, nor hang.
-pub fn flush_work_racing_requeue<P: Platform>(platform: P, bugs: u32) {
+pub fn flush_work_racing_requeue<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let (started, finished) = (Counter::<P>::new(), Counter::<P>::new());
@@ -470,7 +487,8 @@ pub fn flush_work_racing_requeue<P: Platform>(platform: P, bugs: u32) {
 
 /// W6 — cancel_sync racing queueing from another thread: every successful
 /// queueing is either executed or reported cancelled, exactly once.
-pub fn cancel_sync_racing_queue<P: Platform>(platform: P, bugs: u32) {
+pub fn cancel_sync_racing_queue<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let (runs, successes) = (Counter::<P>::new(), Counter::<P>::new());
@@ -498,7 +516,8 @@ pub fn cancel_sync_racing_queue<P: Platform>(platform: P, bugs: u32) {
 
 /// Q4 — ordered workqueue under concurrent queueing: one item at a time,
 /// in the order the queueings took effect.
-pub fn ordered_concurrent<P: Platform>(platform: P, bugs: u32) {
+pub fn ordered_concurrent<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let mut builder = System::builder();
     builder.cpus(1).timer_thread(false).idle_spins(0).highpri_pools(false).max_workers_per_pool(1).seeded_bugs(bugs);
     let system = builder.build_on(platform).expect("model system builds");
@@ -540,7 +559,8 @@ pub fn ordered_concurrent<P: Platform>(platform: P, bugs: u32) {
 /// C7 — idle-worker retirement racing newly queued work: after a burst
 /// created spare workers, the idle-cull timer fires while a new item is
 /// queued; the item still runs and the pool keeps a worker for it.
-pub fn idle_cull_racing_queue<P: Platform>(platform: P, bugs: u32) {
+pub fn idle_cull_racing_queue<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
     let mut builder = System::builder();
     builder
         .cpus(1)
@@ -578,16 +598,78 @@ pub fn idle_cull_racing_queue<P: Platform>(platform: P, bugs: u32) {
     assert!(stats.workers >= 1, "culling left the pool without workers");
 }
 
+/// C1, F4 — a failed spawn loses no work, and at most one manager runs:
+/// the spare's creation fails (the worker works anyway and a retry timer is
+/// armed), its item blocks until a second item runs, and the retry fired
+/// by the model creates the worker that runs it. The engine asserts a
+/// single manager on every management.
+pub fn failed_spawn_retry<P: ModelPlatform>(bugs: u32) {
+    // Spawn 1 is the pool's first worker; spawn 2, its spare, fails.
+    let platform = P::with_faults(FaultPlan::fail_attempts(&[2]));
+    let system = system(platform, 1, 3, bugs);
+    let wq = workqueue(&system, 0);
+    let b_ran = Flag::<P>::new();
+    let a = {
+        let b = b_ran.clone();
+        Work::<P>::new(move || b.wait_blocking())
+    };
+    let b = {
+        let b = b_ran.clone();
+        Work::<P>::new(move || b.set())
+    };
+    wq.queue(&a).unwrap();
+    wq.queue(&b).unwrap();
+    // Deliver the create-retry timer until B has run (each delivery is a
+    // point where the checker may interleave the workers).
+    while !b_ran.is_set() {
+        system.run_due_timers();
+        P::yield_now();
+    }
+    wq.flush().unwrap();
+    assert!(system.pool_stats()[0].create_failures >= 1, "the fault plan was not exercised");
+}
+
+/// Q6 — system shutdown racing a flush: the last workqueue handle (and
+/// with it the system) is dropped by a thread that was flushing while the
+/// main thread destroys the workqueue; everything queued runs once and
+/// every worker is joined.
+pub fn shutdown_racing_flush<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let runs = Counter::<P>::new();
+    let item = {
+        let r = runs.clone();
+        Work::<P>::new(move || {
+            r.inc();
+        })
+    };
+    wq.queue(&item).unwrap();
+    let flusher = {
+        let wq = wq.clone();
+        spawn(&system, move || {
+            wq.flush().unwrap();
+            drop(wq);
+        })
+    };
+    wq.destroy().unwrap();
+    assert_eq!(runs.get(), 1);
+    drop(wq);
+    drop(system);
+    P::join(flusher);
+    assert!(item.busy().is_idle());
+}
+
 /// A model: its name, the invariant it checks, and its body.
 pub struct Model {
     /// Name (as in the README matrix).
     pub name: &'static str,
     /// Invariant ids from the top-level README.
     pub invariant: &'static str,
-    /// The body on shuttle.
-    pub shuttle: fn(crate::shuttle_platform::Shuttle, u32),
-    /// The body on loom.
-    pub loom: fn(crate::loom_platform::Loom, u32),
+    /// The body on shuttle (argument: seeded-bug bits).
+    pub shuttle: fn(u32),
+    /// The body on loom (argument: seeded-bug bits).
+    pub loom: fn(u32),
 }
 
 macro_rules! models {
@@ -619,4 +701,6 @@ models! {
     idle_cull_racing_queue: "C7",
     panic_racing_flush: "F1",
     destroy_racing_queue: "Q6",
+    failed_spawn_retry: "C1 F4",
+    shutdown_racing_flush: "Q6",
 }

@@ -1,7 +1,6 @@
 //! Every model under loom, exhaustively within `budget::loom_preemption_bound()`.
 
 use cmwq_models::budget::loom_preemption_bound;
-use cmwq_models::loom_platform::Loom;
 use cmwq_models::scenarios::MODELS;
 
 fn run(name: &str) {
@@ -9,7 +8,7 @@ fn run(name: &str) {
     let body = model.loom;
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = loom_preemption_bound();
-    builder.check(move || body(Loom::default(), 0));
+    builder.check(move || body(0));
 }
 
 macro_rules! loom_models {
@@ -35,4 +34,6 @@ loom_models!(
     idle_cull_racing_queue,
     panic_racing_flush,
     destroy_racing_queue,
+    failed_spawn_retry,
+    shutdown_racing_flush,
 );

@@ -6,9 +6,7 @@
 
 use cmwq::SeededBug;
 use cmwq_models::budget::{deep, loom_preemption_bound, PCT_DEPTH};
-use cmwq_models::loom_platform::Loom;
 use cmwq_models::scenarios::MODELS;
-use cmwq_models::shuttle_platform::Shuttle;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
@@ -44,11 +42,11 @@ fn seeded_case() {
         let body = model.loom;
         let mut builder = loom::model::Builder::new();
         builder.preemption_bound = loom_preemption_bound();
-        builder.check(move || body(Loom::default(), bits));
+        builder.check(move || body(bits));
     } else {
         let (body, n) = (model.shuttle, iterations());
-        shuttle::check_pct(move || body(Shuttle::default(), bits), n, PCT_DEPTH);
-        shuttle::check_random(move || body(Shuttle::default(), bits), n);
+        shuttle::check_pct(move || body(bits), n, PCT_DEPTH);
+        shuttle::check_random(move || body(bits), n);
     }
 }
 

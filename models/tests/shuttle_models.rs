@@ -4,13 +4,12 @@
 
 use cmwq_models::budget::{shuttle_iterations, PCT_DEPTH};
 use cmwq_models::scenarios::MODELS;
-use cmwq_models::shuttle_platform::Shuttle;
 
 fn run(name: &str) {
     let model = MODELS.iter().find(|m| m.name == name).expect("model exists");
     let body = model.shuttle;
-    shuttle::check_pct(move || body(Shuttle::default(), 0), shuttle_iterations(), PCT_DEPTH);
-    shuttle::check_random(move || body(Shuttle::default(), 0), shuttle_iterations());
+    shuttle::check_pct(move || body(0), shuttle_iterations(), PCT_DEPTH);
+    shuttle::check_random(move || body(0), shuttle_iterations());
 }
 
 macro_rules! shuttle_models {
@@ -44,6 +43,8 @@ shuttle_models!(
     idle_cull_racing_queue,
     panic_racing_flush,
     destroy_racing_queue,
+    failed_spawn_retry,
+    shutdown_racing_flush,
 );
 
 /// Replays a failing shuttle schedule: set `CMWQ_REPLAY_MODEL` to the
@@ -58,5 +59,5 @@ fn replay() {
     let bugs = std::env::var("CMWQ_REPLAY_BUGS").ok().and_then(|b| b.parse().ok()).unwrap_or(0);
     let model = MODELS.iter().find(|m| m.name == name).expect("CMWQ_REPLAY_MODEL names a model");
     let body = model.shuttle;
-    shuttle::replay(move || body(Shuttle::default(), bugs), &schedule);
+    shuttle::replay(move || body(bugs), &schedule);
 }
