@@ -34,11 +34,14 @@ pub enum SeededBug {
     CancelSyncSkipsWait,
     /// `flush_work` does not wait for a running instance.
     FlushWorkIgnoresRunning,
+    /// A worker keeps taking items while another worker runs
+    /// (`keep_working` ignores `nr_running`).
+    KeepWorkingIgnoresRunners,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 11] = [
+    pub const ALL: [SeededBug; 12] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -50,6 +53,7 @@ impl SeededBug {
         SeededBug::DoubleCountRunning,
         SeededBug::CancelSyncSkipsWait,
         SeededBug::FlushWorkIgnoresRunning,
+        SeededBug::KeepWorkingIgnoresRunners,
     ];
 
     /// The bug's bit in [`crate::Config::seeded_bugs`].

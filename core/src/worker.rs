@@ -67,7 +67,9 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             while let Some(entry) = guard.worklist.pop_front() {
                 guard = process_one_work(&pool, &ctx, guard, entry);
                 guard = process_scheduled(&pool, &ctx, guard);
-                if !policy::keep_working(guard.counts()) {
+                let ignore_runners = seeded(&pool.shared.config, SeededBug::KeepWorkingIgnoresRunners);
+                let keep = policy::keep_working(guard.counts()) || (ignore_runners && !guard.worklist.is_empty());
+                if !keep {
                     break;
                 }
             }

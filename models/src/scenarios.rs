@@ -660,6 +660,54 @@ pub fn shutdown_racing_flush<P: ModelPlatform>(bugs: u32) {
     assert!(item.busy().is_idle());
 }
 
+/// C4 — keep_working: a worker whose item comes back from blocking while
+/// another worker runs must not take the next item. A blocks; the spare
+/// runs B, which waits without telling the pool (so it counts as
+/// running); C is queued behind it; A is released and finishes. C must
+/// run after B, on B's worker, never on A's worker while B still runs.
+pub fn keep_working_single_runner<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
+    let system = system(platform, 1, 3, bugs);
+    let wq = workqueue(&system, 0);
+    let (a_started, release_a, a_done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
+    let (b_started, release_b, b_done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
+    let c_early = Counter::<P>::new();
+    let a = {
+        let (s, r, d) = (a_started.clone(), release_a.clone(), a_done.clone());
+        Work::<P>::new(move || {
+            s.set();
+            r.wait_blocking();
+            d.set();
+        })
+    };
+    let b = {
+        let (s, r, d) = (b_started.clone(), release_b.clone(), b_done.clone());
+        Work::<P>::new(move || {
+            s.set();
+            r.wait(); // unannotated: B's worker keeps counting as running
+            d.set();
+        })
+    };
+    let c = {
+        let (d, e) = (b_done.clone(), c_early.clone());
+        Work::<P>::new(move || {
+            if !d.is_set() {
+                e.inc();
+            }
+        })
+    };
+    wq.queue(&a).unwrap();
+    a_started.wait();
+    wq.queue(&b).unwrap();
+    b_started.wait();
+    wq.queue(&c).unwrap();
+    release_a.set();
+    a_done.wait();
+    release_b.set();
+    wq.flush().unwrap();
+    assert_eq!(c_early.get(), 0, "a second running worker started a new item");
+}
+
 /// A model: its name, the invariant it checks, and its body.
 pub struct Model {
     /// Name (as in the README matrix).
@@ -703,4 +751,5 @@ models! {
     destroy_racing_queue: "Q6",
     failed_spawn_retry: "C1 F4",
     shutdown_racing_flush: "Q6",
+    keep_working_single_runner: "C4",
 }

@@ -36,4 +36,5 @@ loom_models!(
     destroy_racing_queue,
     failed_spawn_retry,
     shutdown_racing_flush,
+    keep_working_single_runner,
 );

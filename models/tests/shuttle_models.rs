@@ -45,6 +45,7 @@ shuttle_models!(
     destroy_racing_queue,
     failed_spawn_retry,
     shutdown_racing_flush,
+    keep_working_single_runner,
 );
 
 /// Replays a failing shuttle schedule: set `CMWQ_REPLAY_MODEL` to the
