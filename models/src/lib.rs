@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod loom_platform;
+mod platform_macro;
 pub mod scenarios;
 pub mod shuttle_platform;
 
