@@ -345,21 +345,29 @@ pub fn flush_colours<P: ModelPlatform>(bugs: u32) {
 }
 
 /// Q3 — max_active with the inactive list: with one active slot, waiting
-/// items are activated oldest first.
+/// items are activated oldest first and one at a time. Item 1 blocks
+/// briefly, so that an item activated too early would run beside it.
 pub fn max_active_fifo<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
-    let system = system(platform, 1, 2, bugs);
+    let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 1);
     let order = Arc::new(P::mutex_new(Vec::new()));
+    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
     let release = Flag::<P>::new();
     let items: Vec<Work<P>> = (0..3)
         .map(|id| {
-            let (o, r) = (order.clone(), release.clone());
+            let (o, r, f, x) = (order.clone(), release.clone(), in_flight.clone(), overlaps.clone());
             Work::<P>::new(move || {
-                P::mutex_lock(&o).push(id);
-                if id == 0 {
-                    r.wait();
+                if f.inc() != 0 {
+                    x.inc();
                 }
+                P::mutex_lock(&o).push(id);
+                match id {
+                    0 => r.wait(),
+                    1 => blocking_on::<P, _>(P::yield_now),
+                    _ => {}
+                }
+                f.dec();
             })
         })
         .collect();
@@ -369,6 +377,7 @@ pub fn max_active_fifo<P: ModelPlatform>(bugs: u32) {
     release.set();
     wq.flush().unwrap();
     assert_eq!(*P::mutex_lock(&order), vec![0, 1, 2], "inactive items activated out of order");
+    assert_eq!(overlaps.get(), 0, "max_active 1 exceeded");
 }
 
 /// Q3 — cancelling an inactive item must not free an active slot: with
