@@ -18,11 +18,14 @@ pub fn shuttle_iterations() -> usize {
 /// Shuttle PCT depth.
 pub const PCT_DEPTH: usize = 3;
 
-/// Loom preemption bound (`None`: unbounded).
+/// Loom preemption bound: 1 by default, 2 in deep mode; `CMWQ_LOOM_PREEMPTION`
+/// sets it explicitly (a number, or `none` for unbounded; beware: bound 3
+/// already takes more than 6 minutes for a single model here).
 pub fn loom_preemption_bound() -> Option<usize> {
-    if deep() {
-        Some(3)
-    } else {
-        Some(1)
+    match std::env::var("CMWQ_LOOM_PREEMPTION") {
+        Ok(v) if v == "none" => None,
+        Ok(v) => Some(v.parse().expect("CMWQ_LOOM_PREEMPTION is a number or `none`")),
+        Err(_) if deep() => Some(2),
+        Err(_) => Some(1),
     }
 }
