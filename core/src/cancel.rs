@@ -99,6 +99,8 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
             drop(state);
             let active = active || seeded(&pool.shared.config, SeededBug::CancelInactiveDecrementsActive);
             guard.pwq_dec_nr_in_flight(entry.wq, entry.color, active);
+            // A freed active slot may have activated an inactive item.
+            guard.kick();
             Grab::Owned { was_pending: true }
         }
     }

@@ -21,6 +21,16 @@ pub const MAX_IDLE_WORKERS_RATIO: usize = 4;
 /// process should not create threads without bound).
 pub const DEFAULT_MAX_WORKERS_PER_POOL: usize = 1024;
 
+/// Kernel `MAYDAY_INITIAL_TIMEOUT`: after a failed worker creation, call
+/// the rescuers this long later.
+pub const MAYDAY_INITIAL_TIMEOUT: Duration = Duration::from_millis(10);
+/// Kernel `MAYDAY_INTERVAL`: and then again this often while the pool has
+/// no idle worker.
+pub const MAYDAY_INTERVAL: Duration = Duration::from_millis(100);
+/// Kernel `RESCUER_BATCH`: items a rescuer runs for one pool-workqueue
+/// before it turns to the next mayday.
+pub const RESCUER_BATCH: usize = 16;
+
 /// Default [`Config::idle_spins`].
 pub const DEFAULT_IDLE_SPINS: u32 = 64;
 
@@ -35,6 +45,14 @@ pub struct Config {
     pub create_cooldown: Duration,
     /// Upper bound on workers per pool (counting idle ones).
     pub max_workers_per_pool: usize,
+    /// After a failed worker creation, the first mayday is sent this long
+    /// later.
+    pub mayday_initial_timeout: Duration,
+    /// Maydays are then repeated this often while the pool has no idle
+    /// worker.
+    pub mayday_interval: Duration,
+    /// Items a rescuer runs for one pool-workqueue per turn (at least 1).
+    pub rescuer_batch: usize,
     /// Whether a timer thread delivers timer events. Without it the embedder
     /// (a model, a simulator) calls [`crate::System::run_due_timers`].
     pub timer_thread: bool,
@@ -66,6 +84,9 @@ impl Default for Config {
             idle_timeout: IDLE_WORKER_TIMEOUT,
             create_cooldown: CREATE_COOLDOWN,
             max_workers_per_pool: DEFAULT_MAX_WORKERS_PER_POOL,
+            mayday_initial_timeout: MAYDAY_INITIAL_TIMEOUT,
+            mayday_interval: MAYDAY_INTERVAL,
+            rescuer_batch: RESCUER_BATCH,
             timer_thread: true,
             concurrency_management: true,
             thread_name_prefix: "kworker".to_string(),

@@ -129,6 +129,16 @@ pub enum BuildError {
     NoWorkers,
     /// A thread the system needs at start could not be created.
     Spawn(SpawnError),
+    /// A `mem_reclaim` workqueue's rescuer thread could not be created; the
+    /// workqueue was not built.
+    RescuerSpawn {
+        /// The workqueue's name.
+        workqueue: String,
+        /// Why the thread could not be created.
+        source: SpawnError,
+    },
+    /// `rescuer_batch` must be at least 1.
+    NoRescuerBatch,
     /// The workqueue needs a pool this system was built without.
     PoolDisabled {
         /// Which pools (`highpri`, `unbound`).
@@ -153,6 +163,14 @@ impl fmt::Display for BuildError {
                 write!(f, "a pool needs at least one worker; set max_workers_per_pool(n) with n >= 1")
             }
             BuildError::Spawn(err) => write!(f, "{err}; the system was not created and nothing was leaked"),
+            BuildError::RescuerSpawn { workqueue, source } => write!(
+                f,
+                "the rescuer of mem_reclaim workqueue {workqueue:?} could not start ({source}); \
+                 the workqueue was not created and nothing was leaked"
+            ),
+            BuildError::NoRescuerBatch => {
+                write!(f, "a rescuer must run at least one item per turn; set rescuer_batch(n) with n >= 1")
+            }
             BuildError::PoolDisabled { pools } => write!(
                 f,
                 "this system was built without {pools} pools; enable them in the SystemBuilder or drop the flag"
@@ -164,7 +182,7 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BuildError::Spawn(err) => Some(err),
+            BuildError::Spawn(err) | BuildError::RescuerSpawn { source: err, .. } => Some(err),
             _ => None,
         }
     }

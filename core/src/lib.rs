@@ -90,6 +90,7 @@ mod manager;
 mod platform;
 mod pool;
 mod pool_workqueue;
+mod rescuer;
 mod seeded;
 mod system;
 mod timer;
@@ -98,7 +99,10 @@ mod worker;
 mod workqueue;
 
 pub use blocking::{blocking, blocking_on, current_work, current_work_on, sleep};
-pub use config::{Config, CREATE_COOLDOWN, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_WORKERS_PER_POOL, IDLE_WORKER_TIMEOUT, MAX_ACTIVE_LIMIT};
+pub use config::{
+    Config, CREATE_COOLDOWN, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_WORKERS_PER_POOL, IDLE_WORKER_TIMEOUT, MAX_ACTIVE_LIMIT,
+    MAYDAY_INITIAL_TIMEOUT, MAYDAY_INTERVAL, RESCUER_BATCH,
+};
 pub use delayed::DelayedWork;
 pub use error::{BuildError, QueueError, WaitError};
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
@@ -109,4 +113,4 @@ pub use system::{
     PoolStats, System, SystemBuilder,
 };
 pub use work::{Work, WorkBusy};
-pub use workqueue::{PanicReport, Workqueue, WorkqueueBuilder};
+pub use workqueue::{PanicReport, Workqueue, WorkqueueBuilder, WorkqueueStats};

@@ -7,15 +7,20 @@
 //!
 //! A failed spawn is never fatal and never drops work: the manager gives
 //! up for now and works itself, and a create-retry timer tries again after
-//! the cooldown for as long as the pool has no spare. Idle workers beyond
+//! the cooldown for as long as the pool has no spare. (The kernel's manager
+//! instead keeps retrying and does not work meanwhile; here the worker at
+//! hand runs the items, which is never worse.) Any failed creation, also
+//! one refused by `max_workers_per_pool`, arms the mayday timer, which
+//! summons the rescuers of `mem_reclaim` workqueues if the pool stays
+//! without a worker (`rescuer.rs`). Idle workers beyond
 //! `too_many_workers` are retired by the idle-cull timer once they have
 //! been idle for the idle timeout, coldest first.
 
-use crate::platform::{Arc, AtomicUsize, Condvar, Platform, SpawnError};
+use crate::platform::{Arc, Platform, SpawnError};
 use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP};
+use crate::rescuer::arm_mayday_timer;
 use crate::timer::TimerEvent;
 use crate::worker::worker_main;
-use std::collections::VecDeque;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 
@@ -42,9 +47,15 @@ pub(crate) fn manage_workers<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard:
     guard.manager_active = false;
     match created {
         Ok(()) => (guard, true),
-        Err(CreateError::AtLimit) => (guard, false),
+        Err(CreateError::AtLimit) => {
+            let initial = pool.shared.config.mayday_initial_timeout;
+            arm_mayday_timer(pool, &mut guard, initial);
+            (guard, false)
+        }
         Err(CreateError::Spawn(_)) => {
             arm_create_retry(pool, &mut guard);
+            let initial = pool.shared.config.mayday_initial_timeout;
+            arm_mayday_timer(pool, &mut guard, initial);
             (guard, false)
         }
     }
@@ -59,24 +70,9 @@ pub(crate) fn create_worker<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard: 
     }
     let id = guard.next_worker_id;
     guard.next_worker_id += 1;
-    let wakeup = Arc::new(Condvar::new());
-    guard.workers.insert(
-        id,
-        WorkerSlot {
-            wakeup: wakeup.clone(),
-            wake_hint: Arc::new(AtomicUsize::new(0)),
-            flags: WORKER_PREP | pool.permanent_flags(),
-            sleeping: false,
-            woken: false,
-            parked: false,
-            die: false,
-            registered: false,
-            scheduled: VecDeque::new(),
-            current: None,
-            last_active: pool.shared.platform.now(),
-            handle: None,
-        },
-    );
+    let slot = WorkerSlot::new(WORKER_PREP | pool.permanent_flags(), pool.shared.platform.now(), false);
+    let wakeup = slot.wakeup.clone();
+    guard.workers.insert(id, slot);
     drop(guard);
     let body_pool = pool.clone();
     let spawned = pool.shared.platform.spawn(pool.worker_name(id), Box::new(move || worker_main(body_pool, id)));
@@ -132,7 +128,11 @@ pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
         // The new idle worker takes pending work if nobody runs.
         Ok(()) => guard.kick(),
         Err(CreateError::AtLimit) => {}
-        Err(CreateError::Spawn(_)) => arm_create_retry(pool, &mut guard),
+        Err(CreateError::Spawn(_)) => {
+            arm_create_retry(pool, &mut guard);
+            let initial = pool.shared.config.mayday_initial_timeout;
+            arm_mayday_timer(pool, &mut guard, initial);
+        }
     }
 }
 

@@ -96,6 +96,10 @@ impl<P: Platform> PoolLocked<P> {
     /// cancelled). `active` says whether it counted in `nr_active`: an
     /// inactive item leaving must not free an active slot (the kernel had
     /// exactly that bug until 2010).
+    ///
+    /// Items activated here wake nobody: a worker completing an item
+    /// reaches them through `keep_working` (or another runner does). Other
+    /// callers (cancel, the rescuer when it leaves) kick the pool.
     pub(crate) fn pwq_dec_nr_in_flight(&mut self, wq: WqId, color: u8, active: bool) {
         let Some(pwq) = self.pwqs.get_mut(&wq) else {
             debug_assert!(false, "an item left a pool-workqueue that does not exist");
@@ -119,9 +123,10 @@ impl<P: Platform> PoolLocked<P> {
     }
 
     /// Moves inactive items to the worklist, oldest first, while the
-    /// pool-workqueue is under `max_active`.
-    pub(crate) fn pwq_activate(&mut self, wq: WqId) {
-        let Some(pwq) = self.pwqs.get_mut(&wq) else { return };
+    /// pool-workqueue is under `max_active`. Wakes nobody (see
+    /// `pwq_dec_nr_in_flight`); returns whether anything moved.
+    pub(crate) fn pwq_activate(&mut self, wq: WqId) -> bool {
+        let Some(pwq) = self.pwqs.get_mut(&wq) else { return false };
         let mut moved = false;
         let lifo = seeded(&pwq.wq.system.config, SeededBug::LifoActivation);
         while pwq.nr_active < pwq.max_active {
@@ -131,8 +136,6 @@ impl<P: Platform> PoolLocked<P> {
             self.worklist.push_back(entry);
             moved = true;
         }
-        if moved {
-            self.kick();
-        }
+        moved
     }
 }

@@ -37,11 +37,20 @@ pub enum SeededBug {
     /// A worker keeps taking items while another worker runs
     /// (`keep_working` ignores `nr_running`).
     KeepWorkingIgnoresRunners,
+    /// The mayday timer never calls a rescuer.
+    NoMayday,
+    /// A rescuer leaves a pool without waking an idle worker for the items
+    /// its completions activated.
+    RescuerLeavesWithoutWake,
+    /// A mayday puts a pool-workqueue on the list even if it is there.
+    DuplicateMayday,
+    /// A stopped rescuer exits without emptying its mayday list.
+    RescuerExitsBeforeDraining,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 12] = [
+    pub const ALL: [SeededBug; 16] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -54,6 +63,10 @@ impl SeededBug {
         SeededBug::CancelSyncSkipsWait,
         SeededBug::FlushWorkIgnoresRunning,
         SeededBug::KeepWorkingIgnoresRunners,
+        SeededBug::NoMayday,
+        SeededBug::RescuerLeavesWithoutWake,
+        SeededBug::DuplicateMayday,
+        SeededBug::RescuerExitsBeforeDraining,
     ];
 
     /// The bug's bit in [`crate::Config::seeded_bugs`].

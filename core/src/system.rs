@@ -33,6 +33,8 @@ pub(crate) struct SystemShared<P: Platform> {
     pub(crate) timers: TimerService<P>,
     /// A: next workqueue id.
     pub(crate) next_wq_id: AtomicUsize<P>,
+    /// A: workqueue states not yet freed (built, minus dropped).
+    pub(crate) live_workqueues: AtomicUsize<P>,
 }
 
 /// Owner of the pools; shuts the system down when dropped.
@@ -97,6 +99,22 @@ impl SystemBuilder {
     /// How long to wait before retrying a failed worker creation (default 1 s).
     pub fn create_cooldown(&mut self, cooldown: Duration) -> &mut Self {
         self.config.create_cooldown = cooldown;
+        self
+    }
+
+    /// Delay from a failed worker creation to the first mayday (default
+    /// 10 ms), and between maydays while the pool stays without an idle
+    /// worker (default 100 ms).
+    pub fn mayday_timeouts(&mut self, initial: Duration, interval: Duration) -> &mut Self {
+        self.config.mayday_initial_timeout = initial;
+        self.config.mayday_interval = interval;
+        self
+    }
+
+    /// Items a rescuer runs for one pool-workqueue before turning to the
+    /// next mayday (default 16; 0 is refused at build).
+    pub fn rescuer_batch(&mut self, batch: usize) -> &mut Self {
+        self.config.rescuer_batch = batch;
         self
     }
 
@@ -173,12 +191,16 @@ impl SystemBuilder {
         if config.max_workers_per_pool == 0 {
             return Err(BuildError::NoWorkers);
         }
+        if config.rescuer_batch == 0 {
+            return Err(BuildError::NoRescuerBatch);
+        }
         let cpus = config.cpus;
         let shared = Arc::new(SystemShared {
             platform,
             config,
             timers: TimerService::new(),
             next_wq_id: AtomicUsize::new(0),
+            live_workqueues: AtomicUsize::new(0),
         });
         let mut pools = Vec::with_capacity(2 * cpus + 2);
         let priorities: &[bool] = if shared.config.highpri_pools { &[false, true] } else { &[false] };
@@ -308,6 +330,14 @@ impl<P: Platform> System<P> {
         shared.timers.run_due(shared.platform.now())
     }
 
+    /// How many workqueues of this system still hold memory: built and not
+    /// yet freed. A workqueue is freed once it is destroyed (explicitly or
+    /// by dropping its last handle) and its last handle is gone; a count
+    /// that stays up after that is a leak.
+    pub fn live_workqueues(&self) -> usize {
+        self.handle.shared.live_workqueues.load(core::sync::atomic::Ordering::Acquire)
+    }
+
     /// The earliest armed timer deadline, on the platform clock.
     pub fn next_timer_deadline(&self) -> Option<Duration> {
         self.handle.shared.timers.next_deadline()
@@ -316,6 +346,16 @@ impl<P: Platform> System<P> {
 
 impl<P: Platform> Drop for SystemHandle<P> {
     fn drop(&mut self) {
+        // Step 0: rescuers of workqueues never destroyed (dropped from
+        // inside their own items) finish their maydays and exit.
+        let mut left = Vec::new();
+        for pool in &self.pools {
+            let guard = pool.locked.lock();
+            left.extend(guard.pwqs.values().filter_map(|pwq| pwq.wq.rescuer.clone()));
+        }
+        for rescuer in left {
+            rescuer.stop();
+        }
         // Step 1.
         self.shared.timers.stop();
         if let Some(thread) = self.timer_thread.lock().take() {

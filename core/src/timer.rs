@@ -1,5 +1,5 @@
-//! Timers as explicit events: delayed work, idle-worker culling, and
-//! worker-creation retries.
+//! Timers as explicit events: delayed work, idle-worker culling,
+//! worker-creation retries and maydays.
 //!
 //! The engine never sleeps to wait for time. It arms a [`TimerEvent`] with
 //! a deadline on the platform clock; something then *delivers* due events:
@@ -11,6 +11,7 @@ use crate::delayed;
 use crate::manager;
 use crate::platform::{Arc, Condvar, Mutex, Platform};
 use crate::pool::Pool;
+use crate::rescuer;
 use crate::system::SystemShared;
 use crate::work::Work;
 use core::time::Duration;
@@ -29,6 +30,8 @@ pub(crate) enum TimerEvent<P: Platform> {
     IdleCull(Arc<Pool<P>>),
     /// Retry creating a worker after a failed spawn.
     CreateRetry(Arc<Pool<P>>),
+    /// Call the rescuers if the pool still cannot get a worker.
+    Mayday(Arc<Pool<P>>),
 }
 
 impl<P: Platform> TimerEvent<P> {
@@ -37,6 +40,7 @@ impl<P: Platform> TimerEvent<P> {
             TimerEvent::Delayed { work, timer } => delayed::timer_fired(work, timer),
             TimerEvent::IdleCull(pool) => manager::idle_cull(&pool),
             TimerEvent::CreateRetry(pool) => manager::create_retry(&pool),
+            TimerEvent::Mayday(pool) => rescuer::mayday_timeout(&pool),
         }
     }
 }

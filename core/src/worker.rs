@@ -124,7 +124,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
 }
 
 /// Runs the items deferred to this worker (non-reentrancy collisions).
-fn process_scheduled<'a, P: Platform>(
+pub(crate) fn process_scheduled<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     ctx: &WorkerContext<P>,
     mut guard: Guard<'a, P>,
@@ -138,7 +138,7 @@ fn process_scheduled<'a, P: Platform>(
 
 /// Executes one instance. Called and returns with the pool lock held; the
 /// lock is dropped while the item's function runs.
-fn process_one_work<'a, P: Platform>(
+pub(crate) fn process_one_work<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     ctx: &WorkerContext<P>,
     mut guard: Guard<'a, P>,

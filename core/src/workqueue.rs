@@ -13,6 +13,7 @@ use crate::flush::FlushState;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::pool::Pool;
 use crate::pool_workqueue::PwqState;
+use crate::rescuer::Rescuer;
 use crate::seeded::{seeded, SeededBug};
 use crate::system::{System, SystemShared};
 use crate::work::{Location, Work};
@@ -38,6 +39,9 @@ pub(crate) struct WqFlags {
     pub(crate) cpu_intensive: bool,
     /// One item at a time, in queueing order.
     pub(crate) ordered: bool,
+    /// Has a rescuer, so that its items progress when no worker can be
+    /// created.
+    pub(crate) mem_reclaim: bool,
 }
 
 /// A panic caught inside a work item.
@@ -87,6 +91,14 @@ pub(crate) struct WqShared<P: Platform> {
     panics: AtomicUsize<P>,
     /// Most recent panic reports (leaf lock).
     panic_log: Mutex<P, VecDeque<PanicReport>>,
+    /// I: the rescuer of a `mem_reclaim` workqueue.
+    pub(crate) rescuer: Option<Arc<Rescuer<P>>>,
+}
+
+impl<P: Platform> Drop for WqShared<P> {
+    fn drop(&mut self) {
+        self.system.live_workqueues.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<P: Platform> WqShared<P> {
@@ -309,6 +321,11 @@ impl<P: Platform> WqShared<P> {
                 break;
             }
         }
+        // Nothing of ours is queued any more, so no mayday can be sent for
+        // us; the rescuer empties its list and exits.
+        if let Some(rescuer) = &self.rescuer {
+            rescuer.stop();
+        }
         control = self.control.lock();
         control.destroyed = true;
         self.draining.fetch_sub(1, Ordering::AcqRel);
@@ -390,11 +407,35 @@ impl WorkqueueBuilder {
         self
     }
 
-    /// Creates the workqueue on `system`.
+    /// The workqueue must make progress even when no worker thread can be
+    /// created (kernel `WQ_MEM_RECLAIM`): it gets its own rescuer thread,
+    /// created now, which runs its items when a pool needs a worker it
+    /// cannot have. Building fails with [`BuildError::RescuerSpawn`] if that
+    /// thread cannot be created.
+    ///
+    /// The rescuer is one thread: two items of the same workqueue that wait
+    /// for each other can still deadlock once both need rescue, as in the
+    /// kernel. Give each step of such a chain its own `mem_reclaim`
+    /// workqueue.
+    pub fn mem_reclaim(&mut self) -> &mut Self {
+        self.flags.mem_reclaim = true;
+        self
+    }
+
+    /// Creates the workqueue on `system` (and its rescuer thread, for a
+    /// `mem_reclaim` workqueue).
     pub fn build<P: Platform>(&self, system: &System<P>) -> Result<Workqueue<P>, BuildError> {
         let max_active = effective_max_active(self.max_active, self.flags.ordered)?;
         let shared = system.shared();
         let pools = system.pools_for(self.flags.unbound, self.flags.highpri)?;
+        let rescuer = if self.flags.mem_reclaim {
+            let rescuer = Rescuer::start(&shared.platform, &shared.config, &self.name)
+                .map_err(|source| BuildError::RescuerSpawn { workqueue: self.name.clone(), source })?;
+            Some(rescuer)
+        } else {
+            None
+        };
+        shared.live_workqueues.fetch_add(1, Ordering::AcqRel);
         let wq = Arc::new(WqShared {
             id: shared.next_wq_id.fetch_add(1, Ordering::Relaxed),
             name: self.name.clone(),
@@ -409,6 +450,7 @@ impl WorkqueueBuilder {
             flush: FlushState::new(),
             panics: AtomicUsize::new(0),
             panic_log: Mutex::new(VecDeque::new()),
+            rescuer,
         });
         for pool in &wq.pools {
             let mut guard = pool.locked.lock();
@@ -589,7 +631,9 @@ impl<P: Platform> Workqueue<P> {
             if let Some(pwq) = guard.pwq_mut(wq.id) {
                 pwq.max_active = max_active;
             }
-            guard.pwq_activate(wq.id);
+            if guard.pwq_activate(wq.id) {
+                guard.kick();
+            }
         }
         Ok(())
     }
@@ -629,4 +673,35 @@ impl<P: Platform> Workqueue<P> {
     pub fn take_panics(&self) -> Vec<PanicReport> {
         self.wq().panic_log.lock().drain(..).collect()
     }
+
+    /// Whether this workqueue has a rescuer ([`WorkqueueBuilder::mem_reclaim`]).
+    pub fn is_mem_reclaim(&self) -> bool {
+        self.wq().flags.mem_reclaim
+    }
+
+    /// Rescue statistics (kernel `MAYDAY` and `RESCUED` counters); all zero
+    /// for a workqueue without a rescuer.
+    pub fn stats(&self) -> WorkqueueStats {
+        match &self.wq().rescuer {
+            Some(rescuer) => WorkqueueStats {
+                maydays: rescuer.maydays_sent(),
+                rescued: rescuer.rescued(),
+                mayday_pending: rescuer.pending(),
+            },
+            None => WorkqueueStats::default(),
+        }
+    }
+}
+
+/// Rescue statistics of a workqueue (see [`Workqueue::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkqueueStats {
+    /// Times the mayday timer put one of this workqueue's pool-workqueues
+    /// on its rescuer's list (kernel `MAYDAY`).
+    pub maydays: usize,
+    /// Items the rescuer took on (kernel `RESCUED`).
+    pub rescued: usize,
+    /// Pool-workqueues on the rescuer's mayday list now (each is there at
+    /// most once, so never more than the pools the workqueue uses).
+    pub mayday_pending: usize,
 }

@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod loom_platform;
 mod platform_macro;
+pub mod rescue;
 pub mod scenarios;
 pub mod shuttle_platform;
 

@@ -9,6 +9,10 @@
 //! unless needed, no timer thread, idle workers park at once, and at most
 //! three workers per pool, so every model fits loom's five threads.
 
+pub use crate::rescue::{
+    chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
+    rescuer_wakes_worker,
+};
 use crate::{FaultPlan, ModelPlatform};
 use cmwq::{blocking_on, Platform, System, Work, Workqueue};
 use core::sync::atomic::Ordering::SeqCst;
@@ -76,8 +80,8 @@ impl<P: Platform> Counter<P> {
 
 /// A model-sized system.
 pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u32) -> System<P> {
-    // Time is frozen in models: a zero cooldown lets a fired create-retry
-    // timer be due at once.
+    // Time is frozen in models: a zero cooldown and zero mayday timeouts let
+    // a timer be due as soon as it is armed.
     let mut builder = System::builder();
     builder
         .cpus(cpus)
@@ -87,6 +91,7 @@ pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u
         .unbound_pools(false)
         .max_workers_per_pool(max_workers)
         .create_cooldown(core::time::Duration::ZERO)
+        .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO)
         .seeded_bugs(bugs);
     builder.build_on(platform).expect("model system builds")
 }
@@ -761,4 +766,10 @@ models! {
     failed_spawn_retry: "C1 F4",
     shutdown_racing_flush: "Q6",
     keep_working_single_runner: "C4",
+    rescuer_chain: "R1",
+    chain_stalls_without_rescuer: "R2",
+    rescuer_races_worker: "R3 W1 W4",
+    rescuer_wakes_worker: "R4",
+    destroy_racing_mayday: "R5",
+    mayday_no_duplicate: "R6",
 }

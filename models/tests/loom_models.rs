@@ -37,4 +37,10 @@ loom_models!(
     failed_spawn_retry,
     shutdown_racing_flush,
     keep_working_single_runner,
+    rescuer_chain,
+    chain_stalls_without_rescuer,
+    rescuer_races_worker,
+    rescuer_wakes_worker,
+    destroy_racing_mayday,
+    mayday_no_duplicate,
 );

@@ -26,8 +26,11 @@ pub(crate) const WORKER_PREP: u8 = 1 << 0;
 pub(crate) const WORKER_CPU_INTENSIVE: u8 = 1 << 1;
 /// Worker flag: belongs to an unbound pool (never concurrency managed).
 pub(crate) const WORKER_UNBOUND: u8 = 1 << 2;
+/// Worker flag: a workqueue's rescuer attached to this pool (see
+/// `rescuer.rs`); not in `nr_workers`, never idle.
+pub(crate) const WORKER_RESCUER: u8 = 1 << 3;
 /// Flags that keep a worker out of `nr_running`.
-pub(crate) const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND;
+pub(crate) const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_RESCUER;
 
 /// A pool of workers serving one CPU and priority, or the unbound pool of a
 /// priority.
@@ -83,6 +86,25 @@ pub(crate) struct WorkerSlot<P: Platform> {
 }
 
 impl<P: Platform> WorkerSlot<P> {
+    /// A slot with `flags`, last active at `now`; `registered` once its
+    /// thread exists.
+    pub(crate) fn new(flags: u8, now: Duration, registered: bool) -> Self {
+        WorkerSlot {
+            wakeup: Arc::new(Condvar::new()),
+            wake_hint: Arc::new(AtomicUsize::new(0)),
+            flags,
+            sleeping: false,
+            woken: false,
+            parked: false,
+            die: false,
+            registered,
+            scheduled: VecDeque::new(),
+            current: None,
+            last_active: now,
+            handle: None,
+        }
+    }
+
     fn counts_as_running(&self) -> bool {
         self.flags & WORKER_NOT_RUNNING == 0 && !self.sleeping
     }
@@ -142,6 +164,8 @@ pub(crate) struct PoolLocked<P: Platform> {
     pub(crate) idle_timer_armed: bool,
     /// A create-retry timer is armed (after a failed spawn).
     pub(crate) create_retry_armed: bool,
+    /// The mayday timer is armed (after a failed creation, see `rescuer.rs`).
+    pub(crate) mayday_timer_armed: bool,
     /// Handles of workers that exited, waiting to be joined.
     pub(crate) zombies: Vec<P::JoinHandle>,
     /// The system is shutting down: create no more workers.
@@ -170,6 +194,7 @@ impl<P: Platform> Pool<P> {
                 pwqs: BTreeMap::new(),
                 idle_timer_armed: false,
                 create_retry_armed: false,
+                mayday_timer_armed: false,
                 zombies: Vec::new(),
                 stopping: false,
                 create_failures: 0,
@@ -283,6 +308,7 @@ impl<P: Platform> PoolLocked<P> {
     pub(crate) fn retire_worker(&mut self, id: WorkerId) {
         self.worker_leave_idle(id);
         if let Some(slot) = self.workers.get_mut(&id) {
+            debug_assert!(slot.flags & WORKER_RESCUER == 0, "retiring an attached rescuer");
             if !slot.die {
                 slot.die = true;
                 slot.wake_hint.store(1, Ordering::Release);

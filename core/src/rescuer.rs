@@ -1,0 +1,273 @@
+//! Forward progress without new threads: maydays and rescuers (kernel
+//! `WQ_MEM_RECLAIM`, `send_mayday`, `pool_mayday_timeout`,
+//! `rescuer_thread`).
+//!
+//! A `mem_reclaim` workqueue owns one rescuer thread, created with the
+//! workqueue, so that its items can run even when no worker can be created.
+//!
+//! # Protocol
+//!
+//! 1. **Starvation.** A worker that starts working without an idle spare
+//!    tries to create one; if that fails (the platform refuses the thread,
+//!    or the pool is at `max_workers_per_pool`) it works anyway and arms the
+//!    pool's mayday timer (first after `mayday_initial_timeout`).
+//! 2. **Mayday.** When the timer fires and the pool needs a worker it
+//!    cannot have (work waits, nobody runs, nobody idles:
+//!    `need_to_create_worker`), every pool-workqueue with an item on the
+//!    worklist whose workqueue has a rescuer is put on that rescuer's
+//!    mayday list, at most once, and the rescuer is woken. The timer
+//!    re-arms every `mayday_interval` while the pool has no idle worker.
+//! 3. **Rescue.** The rescuer pops a pool-workqueue, attaches to its pool
+//!    (a worker slot flagged `WORKER_RESCUER`: never counted in
+//!    `nr_running` or `nr_workers`, never idle) and, while the pool still
+//!    needs a worker, takes that pool-workqueue's first item off the
+//!    worklist and runs it (one by one, so that a regular worker that
+//!    becomes free takes the rest). After `rescuer_batch` items it puts the
+//!    pool-workqueue back at the tail of its list if it still needs rescue,
+//!    and turns to the next one.
+//! 4. **Leaving.** Completions of rescued items may activate inactive
+//!    items without waking anyone (a regular worker that completes an item
+//!    reaches them through `keep_working`; the rescuer does not). So the
+//!    rescuer wakes an idle worker if work waits and nobody runs, then
+//!    detaches.
+//! 5. **Stop.** `destroy` drains the workqueue, takes its pool-workqueues
+//!    off the pools, then stops the rescuer, which first empties its mayday
+//!    list (each entry holds a reference to the workqueue, like the
+//!    kernel's `get_pwq`) and then exits; `destroy` joins it.
+//!
+//! Lock order: pool lock → mayday lock (maydays are sent under the pool
+//! lock); the rescuer never holds the mayday lock while it takes a pool
+//! lock.
+
+use crate::blocking::WorkerContext;
+use crate::config::Config;
+use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
+use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_RESCUER};
+use crate::seeded::{seeded, SeededBug};
+use crate::timer::TimerEvent;
+use crate::worker::{process_one_work, process_scheduled};
+use crate::workqueue::WqShared;
+use core::sync::atomic::Ordering;
+use std::collections::VecDeque;
+
+/// A pool-workqueue asking for rescue: the pool, and a reference to the
+/// workqueue that keeps it alive until the rescuer is done with the entry.
+pub(crate) struct Mayday<P: Platform> {
+    pool: Arc<Pool<P>>,
+    wq: Arc<WqShared<P>>,
+}
+
+/// MD: the mayday lock.
+struct MaydayList<P: Platform> {
+    /// Pool-workqueues to rescue, oldest first; each at most once.
+    list: VecDeque<Mayday<P>>,
+    /// The rescuer must exit once the list is empty.
+    stop: bool,
+}
+
+/// A `mem_reclaim` workqueue's rescuer.
+pub(crate) struct Rescuer<P: Platform> {
+    /// The mayday list.
+    maydays: Mutex<P, MaydayList<P>>,
+    /// Wakes the rescuer (with the mayday lock).
+    wake: Condvar<P>,
+    /// The thread; taken and joined by `stop`.
+    thread: Mutex<P, Option<P::JoinHandle>>,
+    /// A: pool-workqueues put on the list by the mayday timer (kernel
+    /// `PWQ_STAT_MAYDAY`).
+    maydays_sent: AtomicUsize<P>,
+    /// A: items the rescuer took on (kernel `PWQ_STAT_RESCUED`).
+    rescued: AtomicUsize<P>,
+    /// I: seeded bug `RescuerExitsBeforeDraining` is on.
+    exits_early: bool,
+}
+
+impl<P: Platform> Rescuer<P> {
+    /// Creates the rescuer of workqueue `name` and starts its thread.
+    pub(crate) fn start(platform: &P, config: &Config, name: &str) -> Result<Arc<Self>, crate::SpawnError> {
+        let rescuer: Arc<Self> = Arc::new(Rescuer {
+            exits_early: seeded(config, SeededBug::RescuerExitsBeforeDraining),
+            maydays: Mutex::new(MaydayList { list: VecDeque::new(), stop: false }),
+            wake: Condvar::new(),
+            thread: Mutex::new(None),
+            maydays_sent: AtomicUsize::new(0),
+            rescued: AtomicUsize::new(0),
+        });
+        let body = rescuer.clone();
+        let handle = platform.spawn(format!("{}/R-{name}", config.thread_name_prefix), Box::new(move || rescuer_main(body)))?;
+        let mut thread = rescuer.thread.lock();
+        *thread = Some(handle);
+        drop(thread);
+        Ok(rescuer)
+    }
+
+    /// Puts `wq`'s pool-workqueue on `pool` on the list unless it is there
+    /// already, and wakes the rescuer. Called with `pool`'s lock held.
+    /// `counted`: a mayday from the timer (counted in the statistics), not
+    /// the rescuer re-queueing a pool-workqueue it has not finished.
+    fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) {
+        let mut maydays = self.maydays.lock();
+        if maydays.stop {
+            return;
+        }
+        let duplicates_allowed = seeded(&pool.shared.config, SeededBug::DuplicateMayday);
+        let listed = maydays.list.iter().any(|m| Arc::ptr_eq(&m.pool, pool));
+        if listed && !duplicates_allowed {
+            return;
+        }
+        maydays.list.push_back(Mayday { pool: pool.clone(), wq: wq.clone() });
+        if counted {
+            self.maydays_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Stops the rescuer after it has emptied its mayday list, and joins
+    /// it. Idempotent. Must not be called from the rescuer itself.
+    pub(crate) fn stop(&self) {
+        {
+            let mut maydays = self.maydays.lock();
+            maydays.stop = true;
+            self.wake.notify_one();
+        }
+        let thread = self.thread.lock().take();
+        if let Some(thread) = thread {
+            P::join(thread);
+        }
+        let left = core::mem::take(&mut self.maydays.lock().list);
+        debug_assert!(left.is_empty(), "the rescuer exited with {} maydays pending", left.len());
+        drop(left);
+    }
+
+    /// Maydays sent by the mayday timer so far.
+    pub(crate) fn maydays_sent(&self) -> usize {
+        self.maydays_sent.load(Ordering::Relaxed)
+    }
+
+    /// Items rescued so far.
+    pub(crate) fn rescued(&self) -> usize {
+        self.rescued.load(Ordering::Relaxed)
+    }
+
+    /// Pool-workqueues on the mayday list now.
+    pub(crate) fn pending(&self) -> usize {
+        self.maydays.lock().list.len()
+    }
+}
+
+/// Body of the rescuer thread: rescue what the list asks for; exit on stop
+/// once the list is empty.
+fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
+    let mut maydays = rescuer.maydays.lock();
+    loop {
+        if maydays.stop && rescuer.exits_early {
+            return;
+        }
+        if let Some(mayday) = maydays.list.pop_front() {
+            drop(maydays);
+            rescue(&rescuer, &mayday);
+            // Dropped outside every lock: it may be the last reference to
+            // the workqueue.
+            drop(mayday);
+            maydays = rescuer.maydays.lock();
+            continue;
+        }
+        if maydays.stop {
+            return;
+        }
+        maydays = rescuer.wake.wait(maydays);
+    }
+}
+
+type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
+
+/// Whether the rescuer should take another item of `wq` on this pool: the
+/// pool-workqueue still exists and has active items, and the pool needs a
+/// worker it does not have (kernel `assign_rescuer_work`'s test).
+fn needs_rescue<P: Platform>(guard: &PoolLocked<P>, wq: &WqShared<P>) -> bool {
+    guard.pwqs.get(&wq.id).is_some_and(|pwq| pwq.nr_active > 0) && policy::need_to_create_worker(guard.counts())
+}
+
+/// One turn on one pool-workqueue: attach, run items while needed (at most
+/// a batch), re-queue the mayday if unfinished, wake a worker, detach.
+fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
+    let (pool, wq) = (&mayday.pool, &mayday.wq);
+    let config = &pool.shared.config;
+    let mut guard = pool.locked.lock();
+    let ctx = attach(pool, &mut guard);
+    let mut count = 0;
+    while needs_rescue(&guard, wq) {
+        let Some(pos) = guard.worklist.iter().position(|e| e.wq == wq.id) else { break };
+        let Some(entry) = guard.worklist.remove(pos) else { break };
+        rescuer.rescued.fetch_add(1, Ordering::Relaxed);
+        guard = process_one_work(pool, &ctx, guard, entry);
+        guard = process_scheduled(pool, &ctx, guard);
+        count += 1;
+        if count >= config.rescuer_batch {
+            if needs_rescue(&guard, wq) && guard.worklist.iter().any(|e| e.wq == wq.id) {
+                rescuer.send(pool, wq, false);
+            }
+            break;
+        }
+    }
+    if !seeded(config, SeededBug::RescuerLeavesWithoutWake) {
+        guard.kick();
+    }
+    detach(&mut guard, &ctx);
+    drop(guard);
+    P::set_thread_context(None);
+}
+
+/// Joins the rescuer to `pool` as a worker that never counts as running.
+fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<WorkerContext<P>> {
+    let id = guard.next_worker_id;
+    guard.next_worker_id += 1;
+    guard.workers.insert(
+        id,
+        WorkerSlot::new(WORKER_PREP | WORKER_RESCUER | pool.permanent_flags(), pool.shared.platform.now(), true),
+    );
+    let ctx = Arc::new(WorkerContext { pool: pool.clone(), id, current: Mutex::new(None) });
+    P::set_thread_context(Some(ctx.clone()));
+    ctx
+}
+
+/// Takes the rescuer's slot off the pool. Nothing can be deferred to it any
+/// more: its last item's `busy` entry went with that item's completion.
+fn detach<P: Platform>(guard: &mut PoolLocked<P>, ctx: &WorkerContext<P>) {
+    let slot = guard.workers.remove(&ctx.id);
+    debug_assert!(slot.is_some_and(|s| s.scheduled.is_empty()), "rescuer left a pool with deferred items");
+}
+
+/// Arms the pool's mayday timer unless armed. Called after a failed worker
+/// creation, with the pool lock held.
+pub(crate) fn arm_mayday_timer<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>, delay: core::time::Duration) {
+    if guard.mayday_timer_armed || guard.stopping {
+        return;
+    }
+    guard.mayday_timer_armed = true;
+    let shared = &pool.shared;
+    shared.timers.arm_new(shared.platform.now() + delay, TimerEvent::Mayday(pool.clone()));
+}
+
+/// Timer: if the pool needs a worker it cannot have, call the rescuers of
+/// the workqueues with items waiting; repeat while no worker idles.
+pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
+    let mut guard = pool.locked.lock();
+    guard.mayday_timer_armed = false;
+    if guard.stopping {
+        return;
+    }
+    let config = &pool.shared.config;
+    if policy::need_to_create_worker(guard.counts()) && !seeded(config, SeededBug::NoMayday) {
+        for entry in &guard.worklist {
+            if let Some(pwq) = guard.pwqs.get(&entry.wq) {
+                if let Some(rescuer) = &pwq.wq.rescuer {
+                    rescuer.send(pool, &pwq.wq, true);
+                }
+            }
+        }
+    }
+    if guard.idle.is_empty() {
+        arm_mayday_timer(pool, &mut guard, config.mayday_interval);
+    }
+}
