@@ -2,7 +2,7 @@
 //! inactive list, ordered workqueues, drain, destroy, the system workqueues.
 
 use cmwq::{QueueError, System, Work, Workqueue};
-use cmwq_tests::{system, wait_until, wq, Gate};
+use cmwq_tests::{system, threads_named, wait_until, wq, Gate};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -341,16 +341,6 @@ fn destroy_drains_then_refuses() {
     assert_eq!(runs.load(SeqCst), 100, "dropping the last handle drained the workqueue");
 }
 
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-                .filter(|name| name.starts_with(prefix))
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 /// Shutting a system down joins every thread it started, including workers
 /// created under load.
