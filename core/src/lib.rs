@@ -42,11 +42,12 @@
 //! | `WQ:` | the workqueue's control or flush mutex |
 //! | `D:` | the workqueue's delayed-count mutex |
 //! | `T:` | the timer lock |
+//! | `MD:` | a rescuer's mayday lock (taken under a pool lock, never the other way) |
 //! | leaf | a work item's state lock, a flush signal, a panic log: taken last, nothing is locked under them |
 //!
 //! Lock order: workqueue flush/control mutex → pool lock (one at a time,
 //! except the non-reentrancy probe, which drops the last pool's lock before
-//! taking the target's) → timer lock → leaf locks.
+//! taking the target's) → mayday lock → timer lock → leaf locks.
 //!
 //! ## Glossary (kernel name → here)
 //! | kernel | here |
@@ -65,7 +66,19 @@
 //! | `flush_workqueue`, `drain_workqueue`, `destroy_workqueue` | [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] |
 //! | `work_busy` | [`Work::busy`] |
 //! | `current_work` | [`current_work`] |
+//! | `WQ_MEM_RECLAIM`, rescuer | [`WorkqueueBuilder::mem_reclaim`]; the rescuer thread `kworker/R-<name>` |
+//! | `send_mayday`, `pool_mayday_timeout` | the mayday timer: a pool that cannot get a worker calls the rescuers |
+//! | `PWQ_STAT_MAYDAY`, `PWQ_STAT_RESCUED` | [`WorkqueueStats`] |
 //! | `system_wq` & co. | [`system_wq`], [`system_highpri_wq`], [`system_long_wq`], [`system_unbound_wq`] |
+//!
+//! ## Forward progress without new threads
+//! A pool that needs a worker and cannot create one (the platform refuses
+//! the thread, or `max_workers_per_pool` is reached) lets the worker at hand
+//! carry on and retries creation on a timer; meanwhile its mayday timer
+//! calls the rescuer of every `mem_reclaim` workqueue with items waiting
+//! there. A rescuer runs one workqueue's items on any pool, one at a time,
+//! never counting as a running worker. The protocol is written out in the
+//! `rescuer` module.
 //!
 //! ## Non-reentrancy
 //! As in the kernel, an item is never executed by two workers at once as

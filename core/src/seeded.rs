@@ -3,7 +3,7 @@
 //!
 //! They exist only with the `seeded-bugs` feature (which only `models/`
 //! enables) and are switched on per system through
-//! [`crate::Config::seeded_bugs`]; without the feature every check is a
+//! `Config::seeded_bugs`; without the feature every check is a
 //! constant `false` and compiles away.
 
 /// A deliberate bug that can be switched on in a model run.
@@ -69,7 +69,7 @@ impl SeededBug {
         SeededBug::RescuerExitsBeforeDraining,
     ];
 
-    /// The bug's bit in [`crate::Config::seeded_bugs`].
+    /// The bug's bit in `Config::seeded_bugs`.
     pub const fn bit(self) -> u32 {
         1 << self as u32
     }
