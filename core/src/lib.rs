@@ -99,6 +99,7 @@ mod config;
 mod delayed;
 mod error;
 mod flush;
+mod hotplug;
 mod manager;
 mod platform;
 mod pool;
@@ -118,6 +119,7 @@ pub use config::{
 };
 pub use delayed::DelayedWork;
 pub use error::{BuildError, QueueError, WaitError};
+pub use hotplug::HotplugError;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
 pub use pool::policy;
 pub use seeded::SeededBug;

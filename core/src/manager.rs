@@ -17,7 +17,7 @@
 //! been idle for the idle timeout, coldest first.
 
 use crate::platform::{Arc, Platform, SpawnError};
-use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP};
+use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_ROGUE};
 use crate::rescuer::arm_mayday_timer;
 use crate::timer::TimerEvent;
 use crate::worker::worker_main;
@@ -70,7 +70,8 @@ pub(crate) fn create_worker<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard: 
     }
     let id = guard.next_worker_id;
     guard.next_worker_id += 1;
-    let slot = WorkerSlot::new(WORKER_PREP | pool.permanent_flags(), pool.shared.platform.now(), false);
+    let rogue = if guard.disassociated { WORKER_ROGUE } else { 0 };
+    let slot = WorkerSlot::new(WORKER_PREP | rogue | pool.permanent_flags(), pool.shared.platform.now(), false);
     let wakeup = slot.wakeup.clone();
     guard.workers.insert(id, slot);
     drop(guard);

@@ -117,6 +117,7 @@ impl<P: Platform> PoolLocked<P> {
             pwq.flush_color = None;
             pwq.wq.flush.pwq_flushed();
         }
+        self.poke_trustee();
         if active {
             self.pwq_activate(wq);
         }

@@ -46,11 +46,21 @@ pub enum SeededBug {
     DuplicateMayday,
     /// A stopped rescuer exits without emptying its mayday list.
     RescuerExitsBeforeDraining,
+    /// The trustee takes charge of an offline CPU's pool without kicking
+    /// it, skipping the items that waited behind a worker that no longer
+    /// counts as running.
+    TrusteeSkipsItem,
+    /// Rebinding a pool on `cpu_up` drops its inactive items.
+    RebindLosesInactive,
+    /// An offline pool's busy workers keep counting in `nr_running`.
+    OfflinePoolCountsRunning,
+    /// `cpu_down` waits for the offline pools to drain.
+    CpuDownWaitsForDrain,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 16] = [
+    pub const ALL: [SeededBug; 20] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -67,6 +77,10 @@ impl SeededBug {
         SeededBug::RescuerLeavesWithoutWake,
         SeededBug::DuplicateMayday,
         SeededBug::RescuerExitsBeforeDraining,
+        SeededBug::TrusteeSkipsItem,
+        SeededBug::RebindLosesInactive,
+        SeededBug::OfflinePoolCountsRunning,
+        SeededBug::CpuDownWaitsForDrain,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

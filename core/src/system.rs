@@ -15,6 +15,7 @@
 
 use crate::config::Config;
 use crate::error::BuildError;
+use crate::hotplug::{self, HotplugError, HotplugState};
 use crate::manager;
 use crate::platform::{Arc, AtomicUsize, Mutex, Once, Platform, Std};
 use crate::pool::Pool;
@@ -35,6 +36,32 @@ pub(crate) struct SystemShared<P: Platform> {
     pub(crate) next_wq_id: AtomicUsize<P>,
     /// A: workqueue states not yet freed (built, minus dropped).
     pub(crate) live_workqueues: AtomicUsize<P>,
+    /// HP: the hotplug lock (serialises `cpu_down` / `cpu_up`).
+    pub(crate) hotplug: Mutex<P, HotplugState<P>>,
+    /// A: 1 for each online CPU (written under the hotplug lock, read
+    /// lock-free when choosing a CPU for plain `queue`).
+    online: Vec<AtomicUsize<P>>,
+}
+
+impl<P: Platform> SystemShared<P> {
+    /// Records `cpu`'s state for lock-free readers. Call under the hotplug lock.
+    pub(crate) fn set_online(&self, cpu: usize, online: bool) {
+        if let Some(flag) = self.online.get(cpu) {
+            flag.store(usize::from(online), core::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Whether `cpu` is online (a snapshot).
+    pub(crate) fn is_online(&self, cpu: usize) -> bool {
+        self.online.get(cpu).is_some_and(|flag| flag.load(core::sync::atomic::Ordering::Acquire) != 0)
+    }
+
+    /// `cpu` if it is online, else the next online CPU after it (wrapping);
+    /// `cpu` itself if none is (cannot happen: the last CPU stays online).
+    pub(crate) fn online_cpu_near(&self, cpu: usize) -> usize {
+        let cpus = self.online.len();
+        (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| self.is_online(c)).unwrap_or(cpu)
+    }
 }
 
 /// Owner of the pools; shuts the system down when dropped.
@@ -201,6 +228,8 @@ impl SystemBuilder {
             timers: TimerService::new(),
             next_wq_id: AtomicUsize::new(0),
             live_workqueues: AtomicUsize::new(0),
+            hotplug: Mutex::new(HotplugState::new(cpus)),
+            online: (0..cpus).map(|_| AtomicUsize::new(1)).collect(),
         });
         let mut pools = Vec::with_capacity(2 * cpus + 2);
         let priorities: &[bool] = if shared.config.highpri_pools { &[false, true] } else { &[false] };
@@ -267,6 +296,8 @@ pub struct PoolStats {
     pub pending: usize,
     /// Failed worker creations so far.
     pub create_failures: usize,
+    /// The pool's CPU is offline: concurrency management is suspended.
+    pub disassociated: bool,
 }
 
 impl<P: Platform> System<P> {
@@ -285,6 +316,35 @@ impl<P: Platform> System<P> {
         }
         let pools = &self.handle.pools;
         Ok(pools.iter().filter(|p| p.cpu.is_none() == unbound && p.highpri == highpri).cloned().collect())
+    }
+
+    /// Takes `cpu` offline (CPU hotplug; kernel `workqueue_offline_cpu`).
+    /// Returns as soon as a trustee is in charge of the CPU's pools, without
+    /// waiting for their items: those run on, without concurrency
+    /// management (each waiting item gets a worker), and the trustee
+    /// retires the pools' idle workers once they are empty.
+    ///
+    /// While the CPU is offline, plain [`Workqueue::queue`] picks the next
+    /// online CPU; [`Workqueue::queue_on`] the offline CPU is accepted and
+    /// the item runs on its pool, without CPU affinity (as in the kernel).
+    /// Fails for a CPU that does not exist, is offline already, or is the
+    /// last one online.
+    pub fn cpu_down(&self, cpu: usize) -> Result<(), HotplugError> {
+        hotplug::cpu_down(&self.handle.shared, &self.handle.pools, cpu)
+    }
+
+    /// Brings `cpu` back online (kernel `workqueue_online_cpu`): its pools'
+    /// trustee is released even if they have not drained, their workers
+    /// count as running again, and items still waiting run under
+    /// concurrency management as before. Fails for a CPU that does not
+    /// exist or is online.
+    pub fn cpu_up(&self, cpu: usize) -> Result<(), HotplugError> {
+        hotplug::cpu_up(&self.handle.shared, &self.handle.pools, cpu)
+    }
+
+    /// Whether `cpu` is online (a snapshot; `false` for a CPU that does not exist).
+    pub fn is_cpu_online(&self, cpu: usize) -> bool {
+        self.handle.shared.is_online(cpu)
     }
 
     /// Number of (virtual) CPUs.
@@ -317,6 +377,7 @@ impl<P: Platform> System<P> {
                     running: guard.nr_running,
                     pending: guard.worklist.len(),
                     create_failures: guard.create_failures,
+                    disassociated: guard.disassociated,
                 }
             })
             .collect()
@@ -355,6 +416,16 @@ impl<P: Platform> Drop for SystemHandle<P> {
         }
         for rescuer in left {
             rescuer.stop();
+        }
+        // Trustees of offline CPUs are released and joined.
+        for pool in &self.pools {
+            if let Some(trustee) = pool.locked.lock().trustee.take() {
+                trustee.wake.notify_all();
+            }
+        }
+        let trustees: Vec<_> = self.shared.hotplug.lock().trustees.iter_mut().filter_map(Option::take).collect();
+        for trustee in trustees {
+            P::join(trustee);
         }
         // Step 1.
         self.shared.timers.stop();

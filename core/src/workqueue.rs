@@ -128,7 +128,12 @@ impl<P: Platform> WqShared<P> {
             return &self.pools[0];
         }
         let cpus = self.pools.len();
-        let cpu = cpu.unwrap_or_else(|| self.local_cpu()) % cpus;
+        // `queue_on` honours an offline CPU (its pool runs the item
+        // unbound); plain `queue` never picks one.
+        let cpu = match cpu {
+            Some(cpu) => cpu % cpus,
+            None => self.system.online_cpu_near(self.local_cpu() % cpus),
+        };
         &self.pools[cpu]
     }
 

@@ -9,6 +9,7 @@ pub mod policy;
 
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use core::sync::atomic::Ordering;
+use crate::hotplug::TrusteeState;
 use crate::pool_workqueue::{Entry, PwqState};
 use crate::system::SystemShared;
 use crate::workqueue::WqId;
@@ -29,8 +30,12 @@ pub(crate) const WORKER_UNBOUND: u8 = 1 << 2;
 /// Worker flag: a workqueue's rescuer attached to this pool (see
 /// `rescuer.rs`); not in `nr_workers`, never idle.
 pub(crate) const WORKER_RESCUER: u8 = 1 << 3;
+/// Worker flag: its pool's CPU is offline (kernel 2010 `WORKER_ROGUE`):
+/// concurrency management is suspended until the CPU comes back.
+pub(crate) const WORKER_ROGUE: u8 = 1 << 4;
 /// Flags that keep a worker out of `nr_running`.
-pub(crate) const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_RESCUER;
+pub(crate) const WORKER_NOT_RUNNING: u8 =
+    WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_RESCUER | WORKER_ROGUE;
 
 /// A pool of workers serving one CPU and priority, or the unbound pool of a
 /// priority.
@@ -172,6 +177,11 @@ pub(crate) struct PoolLocked<P: Platform> {
     pub(crate) stopping: bool,
     /// Spawn failures seen by this pool.
     pub(crate) create_failures: usize,
+    /// The pool's CPU is offline (see `hotplug.rs`): its workers are rogue.
+    pub(crate) disassociated: bool,
+    /// The trustee in charge while the pool is disassociated and not yet
+    /// empty.
+    pub(crate) trustee: Option<TrusteeState<P>>,
 }
 
 impl<P: Platform> Pool<P> {
@@ -198,6 +208,8 @@ impl<P: Platform> Pool<P> {
                 zombies: Vec::new(),
                 stopping: false,
                 create_failures: 0,
+                disassociated: false,
+                trustee: None,
             }),
         }
     }

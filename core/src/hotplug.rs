@@ -1,0 +1,250 @@
+//! CPU hotplug: a CPU's pools handed to a trustee when it goes offline,
+//! and rebound when it comes back (kernel `workqueue_offline_cpu` /
+//! `workqueue_online_cpu`, and the 2010 design's trustee).
+//!
+//! # Protocol
+//!
+//! `cpu_down(cpu)`, serialised with every other hotplug operation by the
+//! hotplug lock:
+//! 1. The CPU is marked offline: plain `queue` no longer picks it.
+//! 2. Each of its pools is **disassociated** under its pool lock: every
+//!    worker, and every worker created from now on, carries `WORKER_ROGUE`,
+//!    so none counts in `nr_running`. Concurrency management is suspended:
+//!    like an unbound pool, each waiting item gets a worker (the manager
+//!    creates spares as usual), so an item that blocks, with or without
+//!    telling the pool, stalls nothing behind it. The pool is kicked, since
+//!    items that waited behind a running worker may now start.
+//! 3. A trustee thread (`<prefix>/T-<cpu>`) takes charge and `cpu_down`
+//!    returns: it does not wait for a single item. The pool's (rogue)
+//!    workers run everything pending; the trustee waits until the pools
+//!    hold nothing (no item waiting, inactive, deferred or running), then
+//!    retires their idle workers down to one and exits.
+//!
+//! Items are never moved between pools, so every guarantee that rests on
+//! the pool (non-reentrancy, flush colours, `max_active` and the FIFO
+//! inactive list, cancel) holds across the handoff unchanged. An item
+//! queued on the offline CPU while it runs there is queued there
+//! (non-reentrancy); `queue_on` an offline CPU is accepted and runs on the
+//! disassociated pool, without CPU affinity (the kernel does the same).
+//!
+//! `cpu_up(cpu)`: the trustee is released (it exits at once, draining or
+//! not), each pool's workers drop `WORKER_ROGUE` and count again, items
+//! still waiting stay where they are, and the pool is kicked. Then the CPU
+//! is marked online.
+
+use crate::platform::{Arc, Condvar, Platform};
+use crate::pool::{Pool, PoolLocked, WORKER_ROGUE};
+use crate::seeded::{seeded, SeededBug};
+use crate::system::SystemShared;
+use core::fmt;
+
+/// A hotplug request that cannot be carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HotplugError {
+    /// The CPU does not exist in this system.
+    NoSuchCpu {
+        /// The CPU asked for.
+        cpu: usize,
+        /// How many CPUs the system has.
+        cpus: usize,
+    },
+    /// `cpu_down` of a CPU that is offline already.
+    AlreadyOffline {
+        /// The CPU.
+        cpu: usize,
+    },
+    /// `cpu_up` of a CPU that is online already.
+    AlreadyOnline {
+        /// The CPU.
+        cpu: usize,
+    },
+    /// The last online CPU cannot go offline.
+    LastCpu {
+        /// The CPU.
+        cpu: usize,
+    },
+}
+
+impl fmt::Display for HotplugError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HotplugError::NoSuchCpu { cpu, cpus } => {
+                write!(f, "CPU {cpu} does not exist: this system has CPUs 0..{cpus}")
+            }
+            HotplugError::AlreadyOffline { cpu } => write!(f, "CPU {cpu} is offline already"),
+            HotplugError::AlreadyOnline { cpu } => write!(f, "CPU {cpu} is online already"),
+            HotplugError::LastCpu { cpu } => {
+                write!(f, "CPU {cpu} is the last online CPU; bring another one up before taking it down")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HotplugError {}
+
+/// HP: the hotplug lock's state.
+pub(crate) struct HotplugState<P: Platform> {
+    /// Which CPUs are online.
+    pub(crate) online: Vec<bool>,
+    /// The trustee thread of each offline CPU, joined by `cpu_up` or at
+    /// shutdown.
+    pub(crate) trustees: Vec<Option<P::JoinHandle>>,
+}
+
+impl<P: Platform> HotplugState<P> {
+    pub(crate) fn new(cpus: usize) -> Self {
+        HotplugState { online: vec![true; cpus], trustees: (0..cpus).map(|_| None).collect() }
+    }
+}
+
+/// A trustee in charge of a disassociated pool. L: pool lock.
+pub(crate) struct TrusteeState<P: Platform> {
+    /// Wakes the trustee: an item left the pool, or it is released.
+    pub(crate) wake: Arc<Condvar<P>>,
+}
+
+impl<P: Platform> PoolLocked<P> {
+    /// Whether the pool holds no item: none waiting, inactive, deferred to
+    /// a worker or running.
+    pub(crate) fn holds_nothing(&self) -> bool {
+        self.worklist.is_empty() && self.pwqs.values().all(|pwq| pwq.is_empty())
+    }
+
+    /// Tells the trustee, if any, that the pool changed.
+    pub(crate) fn poke_trustee(&self) {
+        if let Some(trustee) = &self.trustee {
+            trustee.wake.notify_all();
+        }
+    }
+}
+
+/// Takes `cpu` offline (see the module docs). Returns once its trustee is
+/// in charge.
+pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>], cpu: usize) -> Result<(), HotplugError> {
+    let mut hotplug = shared.hotplug.lock();
+    let cpus = hotplug.online.len();
+    if cpu >= cpus {
+        return Err(HotplugError::NoSuchCpu { cpu, cpus });
+    }
+    if !hotplug.online[cpu] {
+        return Err(HotplugError::AlreadyOffline { cpu });
+    }
+    if hotplug.online.iter().filter(|&&online| online).count() == 1 {
+        return Err(HotplugError::LastCpu { cpu });
+    }
+    hotplug.online[cpu] = false;
+    shared.set_online(cpu, false);
+    let doomed: Vec<Arc<Pool<P>>> = pools.iter().filter(|p| p.cpu == Some(cpu)).cloned().collect();
+    let config = &shared.config;
+    for pool in &doomed {
+        let mut guard = pool.locked.lock();
+        guard.disassociated = true;
+        guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
+        let ids: Vec<_> = guard.workers.keys().copied().collect();
+        let busy_stay_bound = seeded(config, SeededBug::OfflinePoolCountsRunning);
+        for id in ids {
+            let busy = guard.workers.get(&id).is_some_and(|w| w.current.is_some());
+            if !(busy && busy_stay_bound) {
+                guard.update_worker(id, |w| w.flags |= WORKER_ROGUE);
+            }
+        }
+        if !seeded(config, SeededBug::TrusteeSkipsItem) {
+            guard.kick();
+        }
+    }
+    let body_pools = doomed.clone();
+    let name = format!("{}/T-{cpu}", config.thread_name_prefix);
+    match shared.platform.spawn(name, Box::new(move || trustee_main(body_pools))) {
+        Ok(handle) => hotplug.trustees[cpu] = Some(handle),
+        // No trustee thread: the rogue workers still drain the pools; only
+        // the early retirement of their idle workers is lost (the idle
+        // timer retires them later).
+        Err(_) => {
+            for pool in &doomed {
+                pool.locked.lock().trustee = None;
+            }
+        }
+    }
+    drop(hotplug);
+    if seeded(config, SeededBug::CpuDownWaitsForDrain) {
+        for pool in &doomed {
+            let mut guard = pool.locked.lock();
+            while !guard.holds_nothing() {
+                let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else { break };
+                guard = wake.wait(guard);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Brings `cpu` back online (see the module docs).
+pub(crate) fn cpu_up<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>], cpu: usize) -> Result<(), HotplugError> {
+    let mut hotplug = shared.hotplug.lock();
+    let cpus = hotplug.online.len();
+    if cpu >= cpus {
+        return Err(HotplugError::NoSuchCpu { cpu, cpus });
+    }
+    if hotplug.online[cpu] {
+        return Err(HotplugError::AlreadyOnline { cpu });
+    }
+    for pool in pools.iter().filter(|p| p.cpu == Some(cpu)) {
+        let mut guard = pool.locked.lock();
+        guard.disassociated = false;
+        if let Some(trustee) = guard.trustee.take() {
+            trustee.wake.notify_all();
+        }
+        let ids: Vec<_> = guard.workers.keys().copied().collect();
+        for id in ids {
+            guard.update_worker(id, |w| w.flags &= !WORKER_ROGUE);
+        }
+        if seeded(&shared.config, SeededBug::RebindLosesInactive) {
+            drop_inactive(&mut guard);
+        }
+        guard.kick();
+    }
+    if let Some(trustee) = hotplug.trustees[cpu].take() {
+        P::join(trustee);
+    }
+    hotplug.online[cpu] = true;
+    shared.set_online(cpu, true);
+    Ok(())
+}
+
+/// Seeded bug `RebindLosesInactive`: rebinding forgets the inactive items
+/// (their PENDING stays set, so they are lost for good).
+fn drop_inactive<P: Platform>(guard: &mut PoolLocked<P>) {
+    for pwq in guard.pwqs.values_mut() {
+        for entry in core::mem::take(&mut pwq.inactive) {
+            pwq.nr_in_flight[usize::from(entry.color)] -= 1;
+        }
+    }
+}
+
+/// Body of a trustee: wait until each doomed pool holds nothing, retire its
+/// idle workers down to one, and exit; exit at once when released by
+/// `cpu_up`.
+fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
+    for pool in pools {
+        let mut guard = pool.locked.lock();
+        loop {
+            let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else { return };
+            if guard.holds_nothing() {
+                break;
+            }
+            guard = wake.wait(guard);
+        }
+        while guard.idle.len() > 1 {
+            let Some(&coldest) = guard.idle.back() else { break };
+            guard.retire_worker(coldest);
+        }
+        // Done: the pool stays disassociated (rogue workers serve what is
+        // still queued on it) until `cpu_up`.
+        guard.trustee = None;
+        let zombies = core::mem::take(&mut guard.zombies);
+        drop(guard);
+        for handle in zombies {
+            P::join(handle);
+        }
+    }
+}
