@@ -3,6 +3,7 @@
 //! targeting one invariant and one interleaving. See `README.md`.
 
 pub mod budget;
+pub mod hotplug;
 pub mod loom_platform;
 mod platform_macro;
 pub mod rescue;

@@ -9,6 +9,10 @@
 //! unless needed, no timer thread, idle workers park at once, and at most
 //! three workers per pool, so every model fits loom's five threads.
 
+pub use crate::hotplug::{
+    cpu_down_racing_queue, cpu_up_racing_drain, offline_pool_runs_waiting_items, ordered_across_handoff,
+    rebind_keeps_inactive, requeue_during_handoff,
+};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
     rescuer_wakes_worker,
@@ -772,4 +776,10 @@ models! {
     rescuer_wakes_worker: "R4",
     destroy_racing_mayday: "R5",
     mayday_no_duplicate: "R6",
+    cpu_down_racing_queue: "H1 W1 W6",
+    offline_pool_runs_waiting_items: "H1 H2",
+    cpu_up_racing_drain: "H2",
+    requeue_during_handoff: "H3 W4",
+    ordered_across_handoff: "H4 Q4",
+    rebind_keeps_inactive: "H2 Q3",
 }

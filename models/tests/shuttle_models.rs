@@ -52,6 +52,12 @@ shuttle_models!(
     rescuer_wakes_worker,
     destroy_racing_mayday,
     mayday_no_duplicate,
+    cpu_down_racing_queue,
+    offline_pool_runs_waiting_items,
+    cpu_up_racing_drain,
+    requeue_during_handoff,
+    ordered_across_handoff,
+    rebind_keeps_inactive,
 );
 
 /// Replays a failing shuttle schedule: set `CMWQ_REPLAY_MODEL` to the
