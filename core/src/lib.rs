@@ -42,10 +42,11 @@
 //! | `WQ:` | the workqueue's control or flush mutex |
 //! | `D:` | the workqueue's delayed-count mutex |
 //! | `T:` | the timer lock |
+//! | `HP:` | the hotplug lock (taken before pool locks) |
 //! | `MD:` | a rescuer's mayday lock (taken under a pool lock, never the other way) |
 //! | leaf | a work item's state lock, a flush signal, a panic log: taken last, nothing is locked under them |
 //!
-//! Lock order: workqueue flush/control mutex → pool lock (one at a time,
+//! Lock order: hotplug lock → workqueue flush/control mutex → pool lock (one at a time,
 //! except the non-reentrancy probe, which drops the last pool's lock before
 //! taking the target's) → mayday lock → timer lock → leaf locks.
 //!
@@ -69,6 +70,7 @@
 //! | `WQ_MEM_RECLAIM`, rescuer | [`WorkqueueBuilder::mem_reclaim`]; the rescuer thread `kworker/R-<name>` |
 //! | `send_mayday`, `pool_mayday_timeout` | the mayday timer: a pool that cannot get a worker calls the rescuers |
 //! | `PWQ_STAT_MAYDAY`, `PWQ_STAT_RESCUED` | [`WorkqueueStats`] |
+//! | CPU hotplug, trustee, `WORKER_ROGUE`, `POOL_DISASSOCIATED` | [`System::cpu_down`], [`System::cpu_up`]; see the `hotplug` module |
 //! | `system_wq` & co. | [`system_wq`], [`system_highpri_wq`], [`system_long_wq`], [`system_unbound_wq`] |
 //!
 //! ## Forward progress without new threads
