@@ -284,3 +284,75 @@ fn hotplug_storm_keeps_exactly_once() {
         assert_eq!(pool.pending, 0, "items left on a pool: {pool:?}");
     }
 }
+
+/// The CPUs the calling thread may run on.
+#[cfg(target_os = "linux")]
+fn thread_cpus(tid: libc::pid_t) -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
+    // writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize).filter(|&cpu| libc::CPU_ISSET(cpu, &set)).collect()
+    }
+}
+
+/// Restricts thread `tid` (0: the caller; the process id: the main thread)
+/// to `cpus`.
+#[cfg(target_os = "linux")]
+fn set_thread_cpus(tid: libc::pid_t, cpus: &[usize]) {
+    // SAFETY: as above.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        assert_eq!(libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
+    }
+}
+
+/// Following the process's CPU set (opt-in): when the process (its main
+/// thread's mask, which cpusets and `taskset -p` change) loses a CPU, the
+/// system takes that CPU down; when it gets it back, up. Pinned workers run
+/// on their CPU while it is online and anywhere in the set while it is
+/// offline.
+#[cfg(target_os = "linux")]
+#[test]
+fn following_the_process_cpu_set() {
+    // SAFETY: getpid has no preconditions.
+    let main_thread = unsafe { libc::getpid() };
+    let original = thread_cpus(main_thread);
+    if original.len() < 2 {
+        println!("skipped: this process may use only {original:?}; following the CPU set needs two CPUs");
+        return;
+    }
+    let system = System::builder()
+        .cpus(2)
+        .highpri_pools(false)
+        .thread_name_prefix("hpf")
+        .follow_cpu_set(true, std::time::Duration::from_millis(5))
+        .pin_workers(true)
+        .build()
+        .unwrap();
+    let wq = Workqueue::builder("pinned").build(&system).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let probe = {
+        let seen = seen.clone();
+        Work::new(move || seen.lock().unwrap().push(thread_cpus(0)))
+    };
+    wq.queue_on(1, &probe).unwrap();
+    probe.flush().unwrap();
+    assert_eq!(seen.lock().unwrap()[0], vec![original[1]], "a worker of CPU 1 is pinned to it");
+
+    set_thread_cpus(main_thread, &[original[0]]);
+    wait_until("CPU 1 taken down", || !system.is_cpu_online(1));
+    wq.queue_on(1, &probe).unwrap();
+    probe.flush().unwrap();
+    set_thread_cpus(main_thread, &original);
+    wait_until("CPU 1 brought back", || system.is_cpu_online(1));
+    wq.queue_on(1, &probe).unwrap();
+    probe.flush().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[1], vec![original[0]], "while CPU 1 is offline its workers run anywhere in the set");
+    assert_eq!(seen[2], vec![original[1]], "back online, they are pinned again");
+}

@@ -53,6 +53,17 @@ pub struct Config {
     pub mayday_interval: Duration,
     /// Items a rescuer runs for one pool-workqueue per turn (at least 1).
     pub rescuer_batch: usize,
+    /// Follow the process's CPU set: virtual CPU `i` is the `i`-th CPU the
+    /// process could use when the system was built; when it leaves the set
+    /// the system takes it down (`cpu_down`), when it comes back, up.
+    /// Needs a platform that reports the set, and timer delivery.
+    pub follow_cpu_set: bool,
+    /// How often the CPU set is read when following it.
+    pub cpu_set_poll_interval: Duration,
+    /// Pin each per-CPU pool's workers to their CPU (unpinned, to the
+    /// whole set, while the CPU is offline). Workers re-pin when they next
+    /// wake up after a change.
+    pub pin_workers: bool,
     /// Whether a timer thread delivers timer events. Without it the embedder
     /// (a model, a simulator) calls [`crate::System::run_due_timers`].
     pub timer_thread: bool,
@@ -87,6 +98,9 @@ impl Default for Config {
             mayday_initial_timeout: MAYDAY_INITIAL_TIMEOUT,
             mayday_interval: MAYDAY_INTERVAL,
             rescuer_batch: RESCUER_BATCH,
+            follow_cpu_set: false,
+            cpu_set_poll_interval: Duration::from_secs(1),
+            pin_workers: false,
             timer_thread: true,
             concurrency_management: true,
             thread_name_prefix: "kworker".to_string(),

@@ -27,6 +27,11 @@
 //! (non-reentrancy); `queue_on` an offline CPU is accepted and runs on the
 //! disassociated pool, without CPU affinity (the kernel does the same).
 //!
+//! Optionally (`Config::follow_cpu_set`) a timer compares the process's
+//! CPU set with the online CPUs and calls `cpu_down` / `cpu_up` itself;
+//! with `Config::pin_workers` a pool's workers pin themselves to its CPU
+//! (to the whole set while it is offline) when they next wake up.
+//!
 //! `cpu_up(cpu)`: the trustee is released (it exits at once, draining or
 //! not), each pool's workers drop `WORKER_ROGUE` and count again, items
 //! still waiting stay where they are, and the pool is kicked. Then the CPU
@@ -142,6 +147,7 @@ pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<
         guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
         let ids: Vec<_> = guard.workers.keys().copied().collect();
         let busy_stay_bound = seeded(config, SeededBug::OfflinePoolCountsRunning);
+        guard.pin_generation += 1;
         for id in ids {
             let busy = guard.workers.get(&id).is_some_and(|w| w.current.is_some());
             if !(busy && busy_stay_bound) {
@@ -194,6 +200,7 @@ pub(crate) fn cpu_up<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Po
         if let Some(trustee) = guard.trustee.take() {
             trustee.wake.notify_all();
         }
+        guard.pin_generation += 1;
         let ids: Vec<_> = guard.workers.keys().copied().collect();
         for id in ids {
             guard.update_worker(id, |w| w.flags &= !WORKER_ROGUE);
@@ -246,5 +253,39 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
         for handle in zombies {
             P::join(handle);
         }
+    }
+}
+
+/// Arms the next CPU-set poll (`Config::follow_cpu_set`).
+pub(crate) fn arm_cpu_set_poll<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>]) {
+    let deadline = shared.platform.now() + shared.config.cpu_set_poll_interval;
+    shared.timers.arm_new(deadline, crate::timer::TimerEvent::CpuSetPoll(shared.clone(), pools.to_vec()));
+}
+
+/// Timer: takes down the CPUs that left the process's CPU set and brings
+/// up those that came back, then re-arms.
+pub(crate) fn cpu_set_poll<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>]) {
+    if let Some(allowed) = shared.platform.allowed_os_cpus() {
+        for (cpu, os_cpu) in shared.os_cpus.iter().enumerate() {
+            let wanted = allowed.contains(os_cpu);
+            // Errors are states not to act on: the CPU is already where it
+            // should be, or it is the last one online.
+            if wanted && !shared.is_online(cpu) {
+                let _ = cpu_up(shared, pools, cpu);
+            } else if !wanted && shared.is_online(cpu) {
+                let _ = cpu_down(shared, pools, cpu);
+            }
+        }
+    }
+    arm_cpu_set_poll(shared, pools);
+}
+
+/// The OS CPUs a worker of `pool` should be pinned to: its CPU while
+/// online, the process's whole set while offline.
+pub(crate) fn pin_target<P: Platform>(pool: &Pool<P>, disassociated: bool) -> Vec<usize> {
+    let shared = &pool.shared;
+    match pool.cpu.and_then(|cpu| shared.os_cpus.get(cpu)) {
+        Some(&os_cpu) if !disassociated => vec![os_cpu],
+        _ => shared.platform.allowed_os_cpus().unwrap_or_default(),
     }
 }

@@ -41,6 +41,9 @@ pub(crate) struct SystemShared<P: Platform> {
     /// A: 1 for each online CPU (written under the hotplug lock, read
     /// lock-free when choosing a CPU for plain `queue`).
     online: Vec<AtomicUsize<P>>,
+    /// I: the OS CPU behind each virtual CPU (the process's CPU set at
+    /// build, repeated if shorter); empty if the platform cannot tell.
+    pub(crate) os_cpus: Vec<usize>,
 }
 
 impl<P: Platform> SystemShared<P> {
@@ -145,6 +148,21 @@ impl SystemBuilder {
         self
     }
 
+    /// Follow the process's CPU set (default off): CPUs leaving it are
+    /// taken down, CPUs coming back are brought up, checked every
+    /// `interval`. Virtual CPU `i` is the `i`-th CPU of the set at build.
+    pub fn follow_cpu_set(&mut self, enabled: bool, interval: Duration) -> &mut Self {
+        self.config.follow_cpu_set = enabled;
+        self.config.cpu_set_poll_interval = interval;
+        self
+    }
+
+    /// Pin each CPU's workers to that CPU (default off).
+    pub fn pin_workers(&mut self, enabled: bool) -> &mut Self {
+        self.config.pin_workers = enabled;
+        self
+    }
+
     /// Upper bound on workers per pool (default 1024).
     pub fn max_workers_per_pool(&mut self, max: usize) -> &mut Self {
         self.config.max_workers_per_pool = max;
@@ -222,7 +240,12 @@ impl SystemBuilder {
             return Err(BuildError::NoRescuerBatch);
         }
         let cpus = config.cpus;
+        let os_cpus = match platform.allowed_os_cpus() {
+            Some(set) if !set.is_empty() => (0..cpus).map(|i| set[i % set.len()]).collect(),
+            _ => Vec::new(),
+        };
         let shared = Arc::new(SystemShared {
+            os_cpus,
             platform,
             config,
             timers: TimerService::new(),
@@ -244,6 +267,9 @@ impl SystemBuilder {
             }
         }
         let handle = SystemHandle { shared: shared.clone(), pools, timer_thread: Mutex::new(None) };
+        if shared.config.follow_cpu_set {
+            hotplug::arm_cpu_set_poll(&shared, &handle.pools);
+        }
         // From here on, dropping `handle` shuts down whatever was started.
         for pool in &handle.pools {
             let mut guard = pool.locked.lock();

@@ -8,6 +8,7 @@
 //! point it wants to explore, a simulator advancing virtual time).
 
 use crate::delayed;
+use crate::hotplug;
 use crate::manager;
 use crate::platform::{Arc, Condvar, Mutex, Platform};
 use crate::pool::Pool;
@@ -32,6 +33,8 @@ pub(crate) enum TimerEvent<P: Platform> {
     CreateRetry(Arc<Pool<P>>),
     /// Call the rescuers if the pool still cannot get a worker.
     Mayday(Arc<Pool<P>>),
+    /// Compare the process's CPU set with the online CPUs.
+    CpuSetPoll(Arc<SystemShared<P>>, Vec<Arc<Pool<P>>>),
 }
 
 impl<P: Platform> TimerEvent<P> {
@@ -41,6 +44,7 @@ impl<P: Platform> TimerEvent<P> {
             TimerEvent::IdleCull(pool) => manager::idle_cull(&pool),
             TimerEvent::CreateRetry(pool) => manager::create_retry(&pool),
             TimerEvent::Mayday(pool) => rescuer::mayday_timeout(&pool),
+            TimerEvent::CpuSetPoll(shared, pools) => hotplug::cpu_set_poll(&shared, &pools),
         }
     }
 }

@@ -44,10 +44,19 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             }
         }
     }
+    let mut pinned_generation = 0;
     loop {
         // Step 1.
         if guard.workers.get(&id).is_none_or(|w| w.die) {
             break;
+        }
+        if pool.shared.config.pin_workers && pool.cpu.is_some() && guard.pin_generation != pinned_generation {
+            pinned_generation = guard.pin_generation;
+            let target = crate::hotplug::pin_target(&pool, guard.disassociated);
+            drop(guard);
+            pool.shared.platform.pin_current_thread(&target);
+            guard = pool.locked.lock();
+            continue;
         }
         guard.worker_leave_idle(id);
         // Steps 2-4.

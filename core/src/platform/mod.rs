@@ -131,6 +131,17 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn now(&self) -> Duration;
     /// The CPU the calling thread runs on, if the platform knows it.
     fn current_cpu(&self) -> Option<usize>;
+    /// The OS CPUs the process may run on now (its main thread's affinity
+    /// mask, which cpusets and `taskset -p` change), ascending; `None` if
+    /// the platform cannot tell (the default).
+    fn allowed_os_cpus(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// Restricts the calling thread to `os_cpus` (best effort; the default
+    /// does nothing).
+    fn pin_current_thread(&self, os_cpus: &[usize]) {
+        let _ = os_cpus;
+    }
     /// Lets other threads run (used in retry loops).
     fn yield_now();
     /// Puts the calling thread to sleep (the body of [`crate::sleep`]); a

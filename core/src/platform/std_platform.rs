@@ -117,6 +117,14 @@ impl Platform for Std {
         current_cpu()
     }
 
+    fn allowed_os_cpus(&self) -> Option<Vec<usize>> {
+        affinity::process_cpus()
+    }
+
+    fn pin_current_thread(&self, os_cpus: &[usize]) {
+        affinity::pin_current_thread(os_cpus);
+    }
+
     fn yield_now() {
         thread::yield_now()
     }
@@ -149,4 +157,44 @@ fn current_cpu() -> Option<usize> {
 /// How many CPUs this process may run on (its affinity mask on Linux).
 pub(crate) fn allowed_cpus() -> usize {
     thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+#[cfg(target_os = "linux")]
+mod affinity {
+    /// The main thread's affinity mask (the process's CPU set).
+    pub(super) fn process_cpus() -> Option<Vec<usize>> {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
+        // writes at most its size; getpid has no preconditions.
+        unsafe {
+            let mut set: libc::cpu_set_t = core::mem::zeroed();
+            if libc::sched_getaffinity(libc::getpid(), core::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                return None;
+            }
+            Some((0..libc::CPU_SETSIZE as usize).filter(|&cpu| libc::CPU_ISSET(cpu, &set)).collect())
+        }
+    }
+
+    /// Pins the calling thread to `cpus` (ignored if empty or refused).
+    pub(super) fn pin_current_thread(cpus: &[usize]) {
+        if cpus.is_empty() {
+            return;
+        }
+        // SAFETY: as above; 0 names the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = core::mem::zeroed();
+            for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
+                libc::CPU_SET(cpu, &mut set);
+            }
+            let _ = libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod affinity {
+    pub(super) fn process_cpus() -> Option<Vec<usize>> {
+        None
+    }
+
+    pub(super) fn pin_current_thread(_cpus: &[usize]) {}
 }

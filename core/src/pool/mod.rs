@@ -182,6 +182,9 @@ pub(crate) struct PoolLocked<P: Platform> {
     /// The trustee in charge while the pool is disassociated and not yet
     /// empty.
     pub(crate) trustee: Option<TrusteeState<P>>,
+    /// Bumped on every `cpu_down` / `cpu_up`: workers re-pin when they see
+    /// a new value (`Config::pin_workers`).
+    pub(crate) pin_generation: u64,
 }
 
 impl<P: Platform> Pool<P> {
@@ -210,6 +213,7 @@ impl<P: Platform> Pool<P> {
                 create_failures: 0,
                 disassociated: false,
                 trustee: None,
+                pin_generation: 1,
             }),
         }
     }
