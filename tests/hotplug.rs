@@ -149,8 +149,8 @@ fn trustee_retires_idle_workers_then_cpu_up_rebinds() {
     assert!(behind_ran.load(SeqCst));
 }
 
-/// H5 — a hotplug storm: CPUs go down and up at random while several
-/// threads queue, requeue, flush and cancel on several workqueues. Every
+/// H1 — a hotplug storm: CPUs go down and up at random while several
+/// threads queue, flush, cancel and cancel_sync on several workqueues. Every
 /// successful queueing runs exactly once or is cancelled, no item runs
 /// twice at once, and nothing is left behind.
 #[test]
@@ -229,7 +229,7 @@ fn hotplug_storm_keeps_exactly_once() {
                     // (non-reentrancy is per workqueue).
                     let wq = &wqs[(seed % ITEMS as u64) as usize % wqs.len()];
                     let cpu = ((seed >> 8) % CPUS as u64) as usize;
-                    match (seed >> 16) % 6 {
+                    match (seed >> 16) % 7 {
                         0 | 1 => {
                             if wq.queue_on(cpu, &item.work).unwrap() {
                                 item.queued.fetch_add(1, SeqCst);
@@ -245,6 +245,11 @@ fn hotplug_storm_keeps_exactly_once() {
                         }
                         4 => {
                             if item.work.cancel() {
+                                item.cancelled.fetch_add(1, SeqCst);
+                            }
+                        }
+                        5 => {
+                            if item.work.cancel_sync().unwrap() {
                                 item.cancelled.fetch_add(1, SeqCst);
                             }
                         }
