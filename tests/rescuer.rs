@@ -3,7 +3,7 @@
 //! the rescuer thread's lifecycle.
 
 use cmwq::{BuildError, System, Work, Workqueue};
-use cmwq_tests::{threads_named, wait_until, Gate};
+use cmwq_tests::{threads_left_after_join, threads_named, wait_until, Gate};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ fn destroy_joins_the_rescuer_thread() {
     wait_until("the rescuer thread runs", || threads_named("rz/R-q") == 1);
     assert_eq!(system.live_workqueues(), 1);
     wq.destroy().unwrap();
-    assert_eq!(threads_named("rz/R-q"), 0, "destroy left the rescuer running");
+    assert_eq!(threads_left_after_join("rz/R-q"), 0, "destroy left the rescuer running");
     drop(wq);
     assert_eq!(system.live_workqueues(), 0, "the workqueue was not freed");
 }

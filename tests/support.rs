@@ -81,3 +81,19 @@ pub fn threads_named(prefix: &str) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// Threads named `prefix` left once joined threads had time to vanish.
+/// `pthread_join` returns when a thread has finished, slightly before the
+/// kernel removes its task from `/proc`; so this polls, for up to 10 s,
+/// until none is listed. The bound only turns a real leak into a failure
+/// instead of a hang: a joined thread vanishes within microseconds.
+pub fn threads_left_after_join(prefix: &str) -> usize {
+    let start = std::time::Instant::now();
+    loop {
+        let left = threads_named(prefix);
+        if left == 0 || start.elapsed() > Duration::from_secs(10) {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

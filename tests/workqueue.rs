@@ -2,7 +2,7 @@
 //! inactive list, ordered workqueues, drain, destroy, the system workqueues.
 
 use cmwq::{QueueError, System, Work, Workqueue};
-use cmwq_tests::{system, threads_named, wait_until, wq, Gate};
+use cmwq_tests::{system, threads_left_after_join, threads_named, wait_until, wq, Gate};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -368,7 +368,7 @@ fn system_shutdown_leaks_no_thread() {
     drop(wq);
     drop(system);
     if cfg!(target_os = "linux") {
-        assert_eq!(threads_named("leakchk"), 0, "threads left after shutdown");
+        assert_eq!(threads_left_after_join("leakchk"), 0, "threads left after shutdown");
     }
 }
 
