@@ -17,8 +17,9 @@
 //! 3. A trustee thread (`<prefix>/T-<cpu>`) takes charge and `cpu_down`
 //!    returns: it does not wait for a single item. The pool's (rogue)
 //!    workers run everything pending; the trustee waits until the pools
-//!    hold nothing (no item waiting, inactive, deferred or running), then
-//!    retires their idle workers down to one and exits.
+//!    hold nothing (no item waiting, inactive, deferred or running) and
+//!    every worker is idle, then retires their idle workers down to one and
+//!    exits.
 //!
 //! Items are never moved between pools, so every guarantee that rests on
 //! the pool (non-reentrancy, flush colours, `max_active` and the FIFO
@@ -236,7 +237,9 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
         let mut guard = pool.locked.lock();
         loop {
             let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else { return };
-            if guard.holds_nothing() {
+            // Empty, and every worker back on the idle list (one that just
+            // finished the last item may not be yet).
+            if guard.holds_nothing() && guard.idle.len() == guard.nr_workers {
                 break;
             }
             guard = wake.wait(guard);

@@ -305,6 +305,7 @@ impl<P: Platform> PoolLocked<P> {
         debug_assert!(!self.idle.contains(&id), "worker {id} entered idle twice");
         self.idle.push_front(id);
         self.nr_idle_sanity();
+        self.poke_trustee();
         if policy::too_many_workers(self.counts()) && !self.idle_timer_armed {
             self.idle_timer_armed = true;
             return true;
