@@ -88,10 +88,9 @@ impl fmt::Display for HotplugError {
 
 impl std::error::Error for HotplugError {}
 
-/// HP: the hotplug lock's state.
+/// HP: the hotplug lock's state. Which CPUs are online is kept in
+/// `SystemShared` (atomics written only under this lock).
 pub(crate) struct HotplugState<P: Platform> {
-    /// Which CPUs are online.
-    pub(crate) online: Vec<bool>,
     /// The trustee thread of each offline CPU, joined by `cpu_up` or at
     /// shutdown.
     pub(crate) trustees: Vec<Option<P::JoinHandle>>,
@@ -99,7 +98,7 @@ pub(crate) struct HotplugState<P: Platform> {
 
 impl<P: Platform> HotplugState<P> {
     pub(crate) fn new(cpus: usize) -> Self {
-        HotplugState { online: vec![true; cpus], trustees: (0..cpus).map(|_| None).collect() }
+        HotplugState { trustees: (0..cpus).map(|_| None).collect() }
     }
 }
 
@@ -124,21 +123,25 @@ impl<P: Platform> PoolLocked<P> {
     }
 }
 
+fn check_cpu<P: Platform>(shared: &SystemShared<P>, cpu: usize) -> Result<(), HotplugError> {
+    let cpus = shared.config.cpus;
+    if cpu >= cpus {
+        return Err(HotplugError::NoSuchCpu { cpu, cpus });
+    }
+    Ok(())
+}
+
 /// Takes `cpu` offline (see the module docs). Returns once its trustee is
 /// in charge.
 pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>], cpu: usize) -> Result<(), HotplugError> {
     let mut hotplug = shared.hotplug.lock();
-    let cpus = hotplug.online.len();
-    if cpu >= cpus {
-        return Err(HotplugError::NoSuchCpu { cpu, cpus });
-    }
-    if !hotplug.online[cpu] {
+    check_cpu(shared, cpu)?;
+    if !shared.is_online(cpu) {
         return Err(HotplugError::AlreadyOffline { cpu });
     }
-    if hotplug.online.iter().filter(|&&online| online).count() == 1 {
+    if (0..shared.config.cpus).filter(|&c| shared.is_online(c)).count() == 1 {
         return Err(HotplugError::LastCpu { cpu });
     }
-    hotplug.online[cpu] = false;
     shared.set_online(cpu, false);
     let doomed: Vec<Arc<Pool<P>>> = pools.iter().filter(|p| p.cpu == Some(cpu)).cloned().collect();
     let config = &shared.config;
@@ -188,11 +191,8 @@ pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<
 /// Brings `cpu` back online (see the module docs).
 pub(crate) fn cpu_up<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>], cpu: usize) -> Result<(), HotplugError> {
     let mut hotplug = shared.hotplug.lock();
-    let cpus = hotplug.online.len();
-    if cpu >= cpus {
-        return Err(HotplugError::NoSuchCpu { cpu, cpus });
-    }
-    if hotplug.online[cpu] {
+    check_cpu(shared, cpu)?;
+    if shared.is_online(cpu) {
         return Err(HotplugError::AlreadyOnline { cpu });
     }
     for pool in pools.iter().filter(|p| p.cpu == Some(cpu)) {
@@ -214,7 +214,6 @@ pub(crate) fn cpu_up<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Po
     if let Some(trustee) = hotplug.trustees[cpu].take() {
         P::join(trustee);
     }
-    hotplug.online[cpu] = true;
     shared.set_online(cpu, true);
     Ok(())
 }
@@ -251,11 +250,7 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
         // Done: the pool stays disassociated (rogue workers serve what is
         // still queued on it) until `cpu_up`.
         guard.trustee = None;
-        let zombies = core::mem::take(&mut guard.zombies);
-        drop(guard);
-        for handle in zombies {
-            P::join(handle);
-        }
+        crate::manager::join_zombies::<P>(guard);
     }
 }
 

@@ -154,6 +154,11 @@ pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
         }
         guard.retire_worker(coldest);
     }
+    join_zombies::<P>(guard);
+}
+
+/// Joins the workers that have exited, outside the pool lock.
+pub(crate) fn join_zombies<P: Platform>(mut guard: Guard<'_, P>) {
     let zombies = core::mem::take(&mut guard.zombies);
     drop(guard);
     for handle in zombies {

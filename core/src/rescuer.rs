@@ -46,7 +46,7 @@ use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_RESC
 use crate::seeded::{seeded, SeededBug};
 use crate::timer::TimerEvent;
 use crate::worker::{process_one_work, process_scheduled};
-use crate::workqueue::WqShared;
+use crate::workqueue::{WqId, WqShared};
 use core::sync::atomic::Ordering;
 use std::collections::VecDeque;
 
@@ -260,8 +260,12 @@ pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
     }
     let config = &pool.shared.config;
     if policy::need_to_create_worker(guard.counts()) && !seeded(config, SeededBug::NoMayday) {
-        for entry in &guard.worklist {
-            if let Some(pwq) = guard.pwqs.get(&entry.wq) {
+        // One mayday per pool-workqueue with items waiting, not per item.
+        let mut waiting: Vec<WqId> = guard.worklist.iter().map(|entry| entry.wq).collect();
+        waiting.sort_unstable();
+        waiting.dedup();
+        for wq in waiting {
+            if let Some(pwq) = guard.pwqs.get(&wq) {
                 if let Some(rescuer) = &pwq.wq.rescuer {
                     rescuer.send(pool, &pwq.wq, true);
                 }

@@ -4,40 +4,24 @@
 //! unless a model needs a second, so that the pools' workers, the trustee
 //! and at most one model thread fit loom's thread limit.
 
-use crate::scenarios::{Counter, Flag};
+use crate::scenarios::{model_builder, overlap_checked, requeue_self, spawn, workqueue, wq_slot, Counter, Flag, Overlaps};
 use crate::{FaultPlan, ModelPlatform};
-use cmwq::{Platform, System, Work, Workqueue, WorkqueueBuilder};
+use cmwq::{System, Work, WorkqueueBuilder};
 use std::sync::Arc;
 
 /// A two-CPU model system with `max_workers` per pool.
 fn hotplug_system<P: ModelPlatform>(max_workers: usize, unbound: bool, bugs: u32) -> System<P> {
-    let mut builder = System::builder();
-    builder
-        .cpus(2)
-        .timer_thread(false)
-        .idle_spins(0)
-        .highpri_pools(false)
+    model_builder(2, max_workers, bugs)
         .unbound_pools(unbound)
-        .max_workers_per_pool(max_workers)
-        .create_cooldown(core::time::Duration::ZERO)
-        .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO)
-        .seeded_bugs(bugs);
-    builder.build_on(P::with_faults(FaultPlan::default())).expect("model system builds")
-}
-
-fn hotplug_wq<P: Platform>(system: &System<P>, max_active: usize) -> Workqueue<P> {
-    WorkqueueBuilder::new("hotplug").max_active(max_active).build(system).expect("model workqueue builds")
-}
-
-fn spawn<P: Platform>(system: &System<P>, body: impl FnOnce() + Send + 'static) -> P::JoinHandle {
-    system.platform().spawn("model".to_string(), Box::new(body)).expect("model thread")
+        .build_on(P::with_faults(FaultPlan::default()))
+        .expect("model system builds")
 }
 
 /// H1 — `cpu_down` racing queueing and cancelling on the doomed CPU, and a
 /// flush: every successful queueing runs exactly once or is cancelled.
 pub fn cpu_down_racing_queue<P: ModelPlatform>(bugs: u32) {
     let system = hotplug_system::<P>(1, false, bugs);
-    let wq = hotplug_wq(&system, 0);
+    let wq = workqueue(&system, 0);
     let (runs, successes, cancelled) = (Counter::<P>::new(), Counter::<P>::new(), Counter::<P>::new());
     let item = {
         let runs = runs.clone();
@@ -75,7 +59,7 @@ pub fn cpu_down_racing_queue<P: ModelPlatform>(bugs: u32) {
 /// worker.
 pub fn offline_pool_runs_waiting_items<P: ModelPlatform>(bugs: u32) {
     let system = hotplug_system::<P>(2, false, bugs);
-    let wq = hotplug_wq(&system, 0);
+    let wq = workqueue(&system, 0);
     let (x_started, release_x, y_done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
     let x = {
         let (started, release) = (x_started.clone(), release_x.clone());
@@ -107,7 +91,7 @@ pub fn offline_pool_runs_waiting_items<P: ModelPlatform>(bugs: u32) {
 /// idle.
 pub fn cpu_up_racing_drain<P: ModelPlatform>(bugs: u32) {
     let system = hotplug_system::<P>(1, false, bugs);
-    let wq = hotplug_wq(&system, 0);
+    let wq = workqueue(&system, 0);
     let (started, release, runs) = (Flag::<P>::new(), Flag::<P>::new(), Counter::<P>::new());
     let item = {
         let (started, release, runs) = (started.clone(), release.clone(), runs.clone());
@@ -139,25 +123,16 @@ pub fn cpu_up_racing_drain<P: ModelPlatform>(bugs: u32) {
 /// beside the first.
 pub fn requeue_during_handoff<P: ModelPlatform>(bugs: u32) {
     let system = hotplug_system::<P>(1, false, bugs);
-    let wq = hotplug_wq(&system, 0);
-    let (runs, in_flight, overlaps, started) = (Counter::<P>::new(), Counter::<P>::new(), Counter::<P>::new(), Flag::<P>::new());
-    let slot: Arc<P::Mutex<Option<Workqueue<P>>>> = Arc::new(P::mutex_new(Some(wq.clone())));
+    let wq = workqueue(&system, 0);
+    let (counters, started, errors) = (Overlaps::<P>::new(), Flag::<P>::new(), Counter::<P>::new());
+    let slot = wq_slot(&wq);
     let item = {
-        let (runs, in_flight, overlaps, started, slot) =
-            (runs.clone(), in_flight.clone(), overlaps.clone(), started.clone(), slot.clone());
-        Work::<P>::new(move || {
-            if in_flight.inc() != 0 {
-                overlaps.inc();
+        let (started, slot, errors) = (started.clone(), slot.clone(), errors.clone());
+        overlap_checked(&counters, move || {
+            started.set();
+            if !requeue_self::<P>(&slot, Some(0)) {
+                errors.inc();
             }
-            if runs.inc() == 0 {
-                started.set();
-                let me = cmwq::current_work_on::<P>();
-                let wq = P::mutex_lock(&slot).clone();
-                if let (Some(me), Some(wq)) = (me, wq) {
-                    let _ = wq.queue_on(0, &me);
-                }
-            }
-            in_flight.dec();
         })
     };
     wq.queue_on(1, &item).unwrap();
@@ -165,8 +140,9 @@ pub fn requeue_during_handoff<P: ModelPlatform>(bugs: u32) {
     system.cpu_down(1).unwrap();
     wq.drain().unwrap();
     P::mutex_lock(&slot).take();
-    assert_eq!(overlaps.get(), 0, "the item ran twice at once across the handoff");
-    assert_eq!(runs.get(), 2);
+    assert_eq!(errors.get(), 0, "the running item could not requeue itself");
+    assert_eq!(counters.overlaps.get(), 0, "the item ran twice at once across the handoff");
+    assert_eq!(counters.runs.get(), 2);
     system.cpu_up(1).unwrap();
 }
 
@@ -204,7 +180,7 @@ pub fn ordered_across_handoff<P: ModelPlatform>(bugs: u32) {
 /// run, in order.
 pub fn rebind_keeps_inactive<P: ModelPlatform>(bugs: u32) {
     let system = hotplug_system::<P>(1, false, bugs);
-    let wq = hotplug_wq(&system, 1);
+    let wq = workqueue(&system, 1);
     let (started, release) = (Flag::<P>::new(), Flag::<P>::new());
     let ran = Arc::new(P::mutex_new(Vec::new()));
     let a = {

@@ -7,7 +7,7 @@
 //! fails to run an item that everything waits for, every thread ends up
 //! blocked and loom or shuttle report a deadlock.
 
-use crate::scenarios::{system, Counter, Flag};
+use crate::scenarios::{model_builder, overlap_checked, requeue_self, system, wq_slot, Counter, Flag, Overlaps};
 use crate::{FaultPlan, ModelPlatform};
 use cmwq::{blocking_on, Platform, System, Work, Workqueue, WorkqueueBuilder};
 use std::sync::Arc;
@@ -44,6 +44,17 @@ fn blocker<P: Platform>(waiting: &Arc<Flag<P>>, go: &Arc<Flag<P>>) -> Work<P> {
     })
 }
 
+/// Queues `a` (a [`blocker`] signalling `waiting`), waits until its worker
+/// is blocked in it, then queues `behind`: the pool's only worker is
+/// blocked, items wait, and no worker can be created.
+fn stuck_behind<P: Platform>(wq: &Workqueue<P>, a: &Work<P>, waiting: &Flag<P>, behind: &[&Work<P>]) {
+    wq.queue(a).unwrap();
+    waiting.wait();
+    for item in behind {
+        wq.queue(item).unwrap();
+    }
+}
+
 /// An item that counts its runs and sets `done`.
 fn counted<P: Platform>(runs: &Arc<Counter<P>>, done: &Arc<Flag<P>>) -> Work<P> {
     let (runs, done) = (runs.clone(), done.clone());
@@ -65,9 +76,7 @@ pub fn chain<P: ModelPlatform>(bugs: u32, mem_reclaim: bool) {
     let b_runs = Counter::<P>::new();
     let a = blocker(&waiting, &b_done);
     let b = counted(&b_runs, &b_done);
-    wq.queue(&a).unwrap();
-    waiting.wait();
-    wq.queue(&b).unwrap();
+    stuck_behind(&wq, &a, &waiting, &[&b]);
     // The worker failed to create a spare before it started A, which armed
     // the mayday timer; deliver it now that the pool is stuck.
     system.run_due_timers();
@@ -97,9 +106,7 @@ pub fn chain_stalls_without_rescuer<P: ModelPlatform>(bugs: u32) {
     let (b_runs, b_done) = (Counter::<P>::new(), Flag::<P>::new());
     let a = blocker(&waiting, &go);
     let b = counted(&b_runs, &b_done);
-    wq.queue(&a).unwrap();
-    waiting.wait();
-    wq.queue(&b).unwrap();
+    stuck_behind(&wq, &a, &waiting, &[&b]);
     system.run_due_timers();
     let pool = system.pool_stats()[0].clone();
     assert_eq!(b_runs.get(), 0, "B ran although no thread could run it");
@@ -119,49 +126,31 @@ pub fn rescuer_races_worker<P: ModelPlatform>(bugs: u32) {
     let system = rescue_system::<P>(true, bugs);
     let wq = rescue_wq(&system, "race", true, 0);
     let (waiting, release_a) = (Flag::<P>::new(), Flag::<P>::new());
-    let (b_runs, b_in_flight, b_overlaps) = (Counter::<P>::new(), Counter::<P>::new(), Counter::<P>::new());
+    let b_counters = Overlaps::<P>::new();
     // Failures inside an item would be caught as panics; count them instead.
     let b_errors = Counter::<P>::new();
     let (c_runs, c_done) = (Counter::<P>::new(), Flag::<P>::new());
-    // B requeues itself through this slot; emptied before the end so that
-    // the item does not keep the workqueue alive.
-    let slot: Arc<P::Mutex<Option<Workqueue<P>>>> = Arc::new(P::mutex_new(Some(wq.clone())));
+    let slot = wq_slot(&wq);
     let a = blocker(&waiting, &release_a);
     let b = {
-        let (runs, in_flight, overlaps, release, slot, errors) =
-            (b_runs.clone(), b_in_flight.clone(), b_overlaps.clone(), release_a.clone(), slot.clone(), b_errors.clone());
-        Work::<P>::new(move || {
-            if in_flight.inc() != 0 {
-                overlaps.inc();
+        let (release, slot, errors) = (release_a.clone(), slot.clone(), b_errors.clone());
+        overlap_checked(&b_counters, move || {
+            if !requeue_self::<P>(&slot, None) {
+                errors.inc();
             }
-            if runs.inc() == 0 {
-                let me = cmwq::current_work_on::<P>();
-                let wq = P::mutex_lock(&slot).clone();
-                let requeued = match (me, wq) {
-                    (Some(me), Some(wq)) => wq.queue(&me).is_ok_and(|queued| queued),
-                    _ => false,
-                };
-                if !requeued {
-                    errors.inc();
-                }
-                release.set();
-            }
-            in_flight.dec();
+            release.set();
         })
     };
     let c = counted(&c_runs, &c_done);
-    wq.queue(&a).unwrap();
-    waiting.wait();
-    wq.queue(&b).unwrap();
-    wq.queue(&c).unwrap();
+    stuck_behind(&wq, &a, &waiting, &[&b, &c]);
     system.run_due_timers();
     // B's second instance may be queued after a flush began; a drain waits
     // for chained items too.
     wq.drain().unwrap();
     P::mutex_lock(&slot).take();
     assert_eq!(b_errors.get(), 0, "B could not requeue itself while running");
-    assert_eq!(b_overlaps.get(), 0, "B ran on two threads at once");
-    assert_eq!(b_runs.get(), 2, "B must run once per successful queueing");
+    assert_eq!(b_counters.overlaps.get(), 0, "B ran on two threads at once");
+    assert_eq!(b_counters.runs.get(), 2, "B must run once per successful queueing");
     assert_eq!(c_runs.get(), 1);
     assert!(wq.stats().rescued >= 1, "nothing was rescued");
 }
@@ -204,9 +193,7 @@ pub fn destroy_racing_mayday<P: ModelPlatform>(bugs: u32) {
     let (b_runs, b_done) = (Counter::<P>::new(), Flag::<P>::new());
     let a = blocker(&waiting, &go);
     let b = counted(&b_runs, &b_done);
-    wq.queue(&a).unwrap();
-    waiting.wait();
-    wq.queue(&b).unwrap();
+    stuck_behind(&wq, &a, &waiting, &[&b]);
     system.run_due_timers();
     assert_eq!(wq.stats().maydays, 1, "the mayday was not sent");
     go.set();
@@ -222,28 +209,16 @@ pub fn destroy_racing_mayday<P: ModelPlatform>(bugs: u32) {
 /// re-queues its mayday after each item; at no point does the list hold
 /// the one pool-workqueue twice.
 pub fn mayday_no_duplicate<P: ModelPlatform>(bugs: u32) {
-    let mut builder = System::builder();
-    builder
-        .cpus(1)
-        .timer_thread(false)
-        .idle_spins(0)
-        .highpri_pools(false)
-        .unbound_pools(false)
-        .max_workers_per_pool(4)
-        .create_cooldown(core::time::Duration::ZERO)
-        .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO)
+    let system = model_builder(1, 4, bugs)
         .rescuer_batch(1)
-        .seeded_bugs(bugs);
-    let system = builder.build_on(P::with_faults(faults(true))).expect("model system builds");
+        .build_on(P::with_faults(faults(true)))
+        .expect("model system builds");
     let wq = rescue_wq(&system, "dup", true, 0);
     let (waiting, go) = (Flag::<P>::new(), Flag::<P>::new());
     let (runs, done) = (Counter::<P>::new(), Flag::<P>::new());
     let a = blocker(&waiting, &go);
     let (b, c) = (counted(&runs, &done), counted(&runs, &done));
-    wq.queue(&a).unwrap();
-    waiting.wait();
-    wq.queue(&b).unwrap();
-    wq.queue(&c).unwrap();
+    stuck_behind(&wq, &a, &waiting, &[&b, &c]);
     for _ in 0..2 {
         system.run_due_timers();
         let pending = wq.stats().mayday_pending;

@@ -18,7 +18,7 @@ pub use crate::rescue::{
     rescuer_wakes_worker,
 };
 use crate::{FaultPlan, ModelPlatform};
-use cmwq::{blocking_on, Platform, System, Work, Workqueue};
+use cmwq::{blocking_on, Platform, System, SystemBuilder, Work, Workqueue};
 use core::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
@@ -82,10 +82,11 @@ impl<P: Platform> Counter<P> {
     }
 }
 
-/// A model-sized system.
-pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u32) -> System<P> {
-    // Time is frozen in models: a zero cooldown and zero mayday timeouts let
-    // a timer be due as soon as it is armed.
+/// The settings every model system shares: `cpus` CPUs, no high-priority or
+/// unbound pools, no timer thread, idle workers park at once, at most
+/// `max_workers` per pool. Time is frozen in models: a zero cooldown and
+/// zero mayday timeouts let a timer be due as soon as it is armed.
+pub fn model_builder(cpus: usize, max_workers: usize, bugs: u32) -> SystemBuilder {
     let mut builder = System::builder();
     builder
         .cpus(cpus)
@@ -97,14 +98,19 @@ pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u
         .create_cooldown(core::time::Duration::ZERO)
         .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO)
         .seeded_bugs(bugs);
-    builder.build_on(platform).expect("model system builds")
+    builder
 }
 
-fn workqueue<P: Platform>(system: &System<P>, max_active: usize) -> Workqueue<P> {
+/// A model-sized system (see [`model_builder`]).
+pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u32) -> System<P> {
+    model_builder(cpus, max_workers, bugs).build_on(platform).expect("model system builds")
+}
+
+pub(crate) fn workqueue<P: Platform>(system: &System<P>, max_active: usize) -> Workqueue<P> {
     cmwq::WorkqueueBuilder::new("model").max_active(max_active).build(system).expect("model workqueue builds")
 }
 
-fn spawn<P: Platform>(system: &System<P>, body: impl FnOnce() + Send + 'static) -> P::JoinHandle {
+pub(crate) fn spawn<P: Platform>(system: &System<P>, body: impl FnOnce() + Send + 'static) -> P::JoinHandle {
     system.platform().spawn("model".to_string(), Box::new(body)).expect("model thread")
 }
 
@@ -168,23 +174,68 @@ pub fn requeue_during_execution<P: ModelPlatform>(bugs: u32) {
     assert_eq!(runs.get(), 2);
 }
 
-/// An item that counts overlapping executions.
-fn overlap_checked<P: Platform>(
-    in_flight: &Arc<Counter<P>>,
-    overlaps: &Arc<Counter<P>>,
-    first_run: impl Fn() + Send + Sync + 'static,
-) -> Work<P> {
-    let (f, o) = (in_flight.clone(), overlaps.clone());
-    let runs = Counter::<P>::new();
+/// Counters of an [`overlap_checked`] item.
+pub struct Overlaps<P: Platform> {
+    /// Executions in progress.
+    in_flight: Arc<Counter<P>>,
+    /// Executions that started while another was in progress.
+    pub overlaps: Arc<Counter<P>>,
+    /// Executions started, of every item sharing these counters.
+    pub runs: Arc<Counter<P>>,
+}
+
+impl<P: Platform> Default for Overlaps<P> {
+    fn default() -> Self {
+        Overlaps { in_flight: Counter::new(), overlaps: Counter::new(), runs: Counter::new() }
+    }
+}
+
+impl<P: Platform> Overlaps<P> {
+    /// All zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// An item that counts its executions and those overlapping an execution
+/// of any item sharing `counters`, and calls `first_run` during its own
+/// first execution.
+pub fn overlap_checked<P: Platform>(counters: &Overlaps<P>, first_run: impl Fn() + Send + Sync + 'static) -> Work<P> {
+    let (f, o, runs) = (counters.in_flight.clone(), counters.overlaps.clone(), counters.runs.clone());
+    let own_runs = Counter::<P>::new();
     Work::<P>::new(move || {
         if f.inc() != 0 {
             o.inc();
         }
-        if runs.inc() == 0 {
+        runs.inc();
+        if own_runs.inc() == 0 {
             first_run();
         }
         f.dec();
     })
+}
+
+/// Where an item that requeues itself finds its workqueue; emptied by the
+/// model before it ends, so that the item does not keep the workqueue alive.
+pub type WqSlot<P> = Arc<<P as Platform>::Mutex<Option<Workqueue<P>>>>;
+
+/// A slot holding `wq`.
+pub fn wq_slot<P: Platform>(wq: &Workqueue<P>) -> WqSlot<P> {
+    Arc::new(P::mutex_new(Some(wq.clone())))
+}
+
+/// From inside a work item: queues the running item again on the slot's
+/// workqueue (on `cpu` if given). Returns whether it was queued (failures
+/// are counted by the caller: an assertion inside an item would only be
+/// caught as a panic).
+pub fn requeue_self<P: Platform>(slot: &WqSlot<P>, cpu: Option<usize>) -> bool {
+    let me = cmwq::current_work_on::<P>();
+    let wq = P::mutex_lock(slot).clone();
+    match (me, wq, cpu) {
+        (Some(me), Some(wq), Some(cpu)) => wq.queue_on(cpu, &me).is_ok_and(|queued| queued),
+        (Some(me), Some(wq), None) => wq.queue(&me).is_ok_and(|queued| queued),
+        _ => false,
+    }
 }
 
 /// W4 — non-reentrancy across CPUs. The item runs on CPU 0 and is queued
@@ -194,10 +245,10 @@ pub fn non_reentrant_cross_cpu<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 2, 1, bugs);
     let wq = workqueue(&system, 0);
-    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
+    let counters = Overlaps::<P>::new();
     let (started, requeued) = (Flag::<P>::new(), Flag::<P>::new());
     let (s, q) = (started.clone(), requeued.clone());
-    let item = overlap_checked(&in_flight, &overlaps, move || {
+    let item = overlap_checked(&counters, move || {
         s.set();
         q.wait();
     });
@@ -207,7 +258,7 @@ pub fn non_reentrant_cross_cpu<P: ModelPlatform>(bugs: u32) {
     requeued.set();
     item.flush().unwrap();
     wq.flush().unwrap();
-    assert_eq!(overlaps.get(), 0, "the item ran on two workers at once");
+    assert_eq!(counters.overlaps.get(), 0, "the item ran on two workers at once");
 }
 
 /// W4 — non-reentrancy within a pool. The item blocks while running, is
@@ -217,10 +268,10 @@ pub fn non_reentrant_same_pool<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
-    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
+    let counters = Overlaps::<P>::new();
     let (started, requeued) = (Flag::<P>::new(), Flag::<P>::new());
     let (s, q) = (started.clone(), requeued.clone());
-    let item = overlap_checked(&in_flight, &overlaps, move || {
+    let item = overlap_checked(&counters, move || {
         s.set();
         q.wait_blocking();
     });
@@ -229,7 +280,7 @@ pub fn non_reentrant_same_pool<P: ModelPlatform>(bugs: u32) {
     assert!(wq.queue(&item).unwrap());
     requeued.set();
     wq.flush().unwrap();
-    assert_eq!(overlaps.get(), 0, "the item ran on two workers at once");
+    assert_eq!(counters.overlaps.get(), 0, "the item ran on two workers at once");
 }
 
 /// C1 — work-conserving wakeup (the seed scenario). On one CPU, item A
@@ -395,15 +446,15 @@ pub fn cancel_inactive<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 1);
-    let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
+    let counters = Overlaps::<P>::new();
     let (started, release) = (Flag::<P>::new(), Flag::<P>::new());
     let (s, r) = (started.clone(), release.clone());
-    let a = overlap_checked(&in_flight, &overlaps, move || {
+    let a = overlap_checked(&counters, move || {
         s.set();
         r.wait_blocking();
     });
-    let b = overlap_checked(&in_flight, &overlaps, || {});
-    let c = overlap_checked(&in_flight, &overlaps, || {});
+    let b = overlap_checked(&counters, || {});
+    let c = overlap_checked(&counters, || {});
     for item in [&a, &b, &c] {
         wq.queue(item).unwrap();
     }
@@ -411,7 +462,7 @@ pub fn cancel_inactive<P: ModelPlatform>(bugs: u32) {
     assert!(b.cancel(), "b was inactive, hence pending");
     release.set();
     wq.flush().unwrap();
-    assert_eq!(overlaps.get(), 0, "max_active 1 exceeded after cancelling an inactive item");
+    assert_eq!(counters.overlaps.get(), 0, "max_active 1 exceeded after cancelling an inactive item");
 }
 
 /// F1 — a panicking item racing a flush: the flush returns, the panic is
@@ -536,9 +587,7 @@ pub fn cancel_sync_racing_queue<P: ModelPlatform>(bugs: u32) {
 /// in the order the queueings took effect.
 pub fn ordered_concurrent<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
-    let mut builder = System::builder();
-    builder.cpus(1).timer_thread(false).idle_spins(0).highpri_pools(false).max_workers_per_pool(1).seeded_bugs(bugs);
-    let system = builder.build_on(platform).expect("model system builds");
+    let system = model_builder(1, 1, bugs).unbound_pools(true).build_on(platform).expect("model system builds");
     let wq = cmwq::WorkqueueBuilder::new("ordered").ordered().build(&system).expect("ordered workqueue");
     let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
     let queued = Arc::new(P::mutex_new(Vec::new()));
@@ -579,17 +628,8 @@ pub fn ordered_concurrent<P: ModelPlatform>(bugs: u32) {
 /// queued; the item still runs and the pool keeps a worker for it.
 pub fn idle_cull_racing_queue<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
-    let mut builder = System::builder();
-    builder
-        .cpus(1)
-        .timer_thread(false)
-        .idle_spins(0)
-        .highpri_pools(false)
-        .unbound_pools(false)
-        .max_workers_per_pool(4)
-        .idle_timeout(core::time::Duration::ZERO)
-        .seeded_bugs(bugs);
-    let system = builder.build_on(platform).expect("model system builds");
+    let mut builder = model_builder(1, 4, bugs);
+    let system = builder.idle_timeout(core::time::Duration::ZERO).build_on(platform).expect("model system builds");
     let wq = workqueue(&system, 0);
     let release = Flag::<P>::new();
     let blockers: Vec<Work<P>> = (0..2)
@@ -738,8 +778,11 @@ pub struct Model {
     pub loom: fn(u32),
 }
 
+/// Defines `MODELS` and the `model_tests!` macro from one list, so that a
+/// model cannot be registered without a loom and a shuttle test. (`$d` is
+/// a literal `$` for the inner macro's own metavariable.)
 macro_rules! models {
-    ($($name:ident: $inv:expr),* $(,)?) => {
+    ($d:tt $($name:ident: $inv:expr),* $(,)?) => {
         /// Every model.
         pub const MODELS: &[Model] = &[$(Model {
             name: stringify!($name),
@@ -747,10 +790,21 @@ macro_rules! models {
             shuttle: $name::<crate::shuttle_platform::Shuttle>,
             loom: $name::<crate::loom_platform::Loom>,
         }),*];
+
+        /// Expands to one `#[test]` per model, named after it, whose body
+        /// calls `$run(name)`. Used by `tests/loom_models.rs` and
+        /// `tests/shuttle_models.rs`.
+        #[macro_export]
+        macro_rules! model_tests {
+            ($d run:path) => {
+                $(#[test] fn $name() { $d run(stringify!($name)); })*
+            };
+        }
     };
 }
 
 models! {
+    $
     exactly_once: "W1 W2",
     requeue_during_execution: "W3",
     non_reentrant_cross_cpu: "W4",
