@@ -435,10 +435,15 @@ impl<P: Platform> Drop for SystemHandle<P> {
     fn drop(&mut self) {
         // Step 0: rescuers of workqueues never destroyed (dropped from
         // inside their own items) finish their maydays and exit.
-        let mut left = Vec::new();
+        let mut left: Vec<Arc<crate::rescuer::Rescuer<P>>> = Vec::new();
         for pool in &self.pools {
             let guard = pool.locked.lock();
-            left.extend(guard.pwqs.values().filter_map(|pwq| pwq.wq.rescuer.clone()));
+            for rescuer in guard.pwqs.values().filter_map(|pwq| pwq.wq.rescuer.as_ref()) {
+                // A workqueue has a pool-workqueue on several pools.
+                if !left.iter().any(|known| Arc::ptr_eq(known, rescuer)) {
+                    left.push(rescuer.clone());
+                }
+            }
         }
         for rescuer in left {
             rescuer.stop();
