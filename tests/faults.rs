@@ -191,8 +191,11 @@ fn bad_configuration_is_refused() {
     assert_eq!(err, BuildError::OrderedMaxActive { requested: 2 });
     let ordered = Workqueue::builder("ordered").ordered().build(&system).unwrap();
     assert!(ordered.set_max_active(4).is_err());
-    assert_eq!(System::builder().cpus(0).build().unwrap_err(), BuildError::NoCpus);
-    assert_eq!(System::builder().max_workers_per_pool(0).build().unwrap_err(), BuildError::NoWorkers);
+    let err = System::builder().cpus(0).build().unwrap_err();
+    assert_eq!(err, BuildError::OutOfRange { field: "cpus", value: "0".into(), allowed: "1..=8192".into() });
+    assert_eq!(err.to_string(), "cpus = 0 is out of range; allowed: 1..=8192");
+    let err = System::builder().max_workers_per_pool(0).build().unwrap_err();
+    assert!(matches!(err, BuildError::OutOfRange { field: "max_workers_per_pool", .. }), "{err:?}");
 }
 
 /// A system whose pools may hold one worker each still runs everything

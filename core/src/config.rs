@@ -3,6 +3,7 @@
 //! Everything that a model checker needs to shrink (CPU count, worker
 //! limits, whether a timer thread exists) is a value here, never a `cfg`.
 
+use crate::error::BuildError;
 use core::time::Duration;
 
 /// Kernel `IDLE_WORKER_TIMEOUT`: idle workers beyond the policy are retired
@@ -33,6 +34,31 @@ pub const RESCUER_BATCH: usize = 16;
 
 /// Default [`Config::idle_spins`].
 pub const DEFAULT_IDLE_SPINS: u32 = 64;
+
+/// The most CPUs a system may have (the kernel's largest `CONFIG_NR_CPUS`).
+/// Each CPU gets two pools with a thread each, so this is also a bound on
+/// the threads a build starts.
+pub const MAX_CPUS: usize = 8192;
+/// The largest accepted [`Config::max_workers_per_pool`] (the Linux default
+/// `pid_max`: more threads than that cannot exist in one pool anyway).
+pub const MAX_WORKERS_PER_POOL: usize = 32_768;
+/// The largest accepted [`Config::idle_spins`]: a spinning idle worker burns
+/// its CPU, so the spin stays short (about a millisecond of yields).
+pub const MAX_IDLE_SPINS: u32 = 4096;
+/// The largest accepted [`Config::rescuer_batch`].
+pub const MAX_RESCUER_BATCH: usize = 65_536;
+/// The longest accepted thread-name prefix or workqueue name, in bytes.
+/// Linux shows only the first 15 bytes of a thread name; longer names are
+/// accepted up to this bound and truncated there.
+pub const MAX_NAME_LEN: usize = 256;
+/// With a timer thread, the shortest accepted periodic interval
+/// (`create_cooldown`, `mayday_timeouts`, `idle_timeout`): a zero interval
+/// would make the timer thread fire back to back. Without a timer thread the
+/// embedder delivers events and any interval is accepted.
+pub const MIN_TIMER_INTERVAL: Duration = Duration::from_millis(1);
+/// With a timer thread, the shortest accepted CPU-set poll interval (each
+/// poll is a system call).
+pub const MIN_CPU_SET_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Configuration of a [`crate::System`]. Built by [`crate::SystemBuilder`].
 #[derive(Debug, Clone)]
@@ -86,6 +112,67 @@ pub struct Config {
     /// with the `seeded-bugs` feature.
     #[cfg(feature = "seeded-bugs")]
     pub seeded_bugs: u32,
+}
+
+impl Config {
+    /// Checks every value against its documented limit: the one validation
+    /// point of [`crate::SystemBuilder::build`]. Intervals have minimums
+    /// (with a timer thread) but no maximum: every deadline is computed with
+    /// saturating arithmetic, so `Duration::MAX` means "never".
+    pub fn validate(&self) -> Result<(), BuildError> {
+        check_range("cpus", self.cpus, 1, MAX_CPUS)?;
+        check_range("max_workers_per_pool", self.max_workers_per_pool, 1, MAX_WORKERS_PER_POOL)?;
+        check_range("idle_spins", self.idle_spins, 0, MAX_IDLE_SPINS)?;
+        check_range("rescuer_batch", self.rescuer_batch, 1, MAX_RESCUER_BATCH)?;
+        check_name("thread_name_prefix", &self.thread_name_prefix)?;
+        if self.timer_thread {
+            check_interval("idle_timeout", self.idle_timeout, MIN_TIMER_INTERVAL)?;
+            check_interval("create_cooldown", self.create_cooldown, MIN_TIMER_INTERVAL)?;
+            check_interval("mayday_initial_timeout", self.mayday_initial_timeout, MIN_TIMER_INTERVAL)?;
+            check_interval("mayday_interval", self.mayday_interval, MIN_TIMER_INTERVAL)?;
+            if self.follow_cpu_set {
+                check_interval("cpu_set_poll_interval", self.cpu_set_poll_interval, MIN_CPU_SET_POLL_INTERVAL)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses `value` outside `min..=max`.
+fn check_range<T: PartialOrd + core::fmt::Display>(field: &'static str, value: T, min: T, max: T) -> Result<(), BuildError> {
+    if value < min || value > max {
+        return Err(BuildError::OutOfRange { field, value: value.to_string(), allowed: format!("{min}..={max}") });
+    }
+    Ok(())
+}
+
+/// Refuses an interval below `min` (with a timer thread).
+fn check_interval(field: &'static str, value: Duration, min: Duration) -> Result<(), BuildError> {
+    if value < min {
+        return Err(BuildError::OutOfRange {
+            field,
+            value: format!("{value:?}"),
+            allowed: format!("at least {min:?} with a timer thread (any value without one)"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a name that cannot be part of a thread name: an interior NUL
+/// byte, or more than [`MAX_NAME_LEN`] bytes.
+pub(crate) fn check_name(field: &'static str, name: &str) -> Result<(), BuildError> {
+    let reason = if name.contains('\0') {
+        "contains a NUL byte, which no thread name can hold"
+    } else if name.len() > MAX_NAME_LEN {
+        "is longer than 256 bytes (MAX_NAME_LEN)"
+    } else {
+        return Ok(());
+    };
+    let mut shown: String = name.chars().take(40).collect();
+    if shown.len() < name.len() {
+        shown.push_str("...");
+    }
+    Err(BuildError::InvalidName { field, name: shown, reason })
 }
 
 impl Default for Config {

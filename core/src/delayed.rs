@@ -131,7 +131,7 @@ fn insert_or_release<P: Platform>(
 /// Arms the timer of an item whose PENDING the caller owns.
 fn arm<P: Platform>(wq: &Arc<WqShared<P>>, cpu: Option<usize>, work: &Work<P>, delay: Duration) {
     let timers = &wq.system.timers;
-    let deadline = wq.system.platform.now() + delay;
+    let deadline = crate::timer::deadline_after(wq.system.platform.now(), delay);
     let timer = timers.reserve_id();
     wq.delayed_armed();
     {

@@ -123,10 +123,24 @@ pub enum BuildError {
         /// The value asked for.
         requested: usize,
     },
-    /// A system needs at least one CPU.
-    NoCpus,
-    /// A system needs at least one worker per pool.
-    NoWorkers,
+    /// A configuration value outside its documented range.
+    OutOfRange {
+        /// The builder method / [`crate::Config`] field.
+        field: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What is accepted, as text.
+        allowed: String,
+    },
+    /// A name that cannot become (part of) a thread name.
+    InvalidName {
+        /// The builder method / [`crate::Config`] field.
+        field: &'static str,
+        /// The name given (its first 40 characters).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A thread the system needs at start could not be created.
     Spawn(SpawnError),
     /// A `mem_reclaim` workqueue's rescuer thread could not be created; the
@@ -137,8 +151,6 @@ pub enum BuildError {
         /// Why the thread could not be created.
         source: SpawnError,
     },
-    /// `rescuer_batch` must be at least 1.
-    NoRescuerBatch,
     /// The workqueue needs a pool this system was built without.
     PoolDisabled {
         /// Which pools (`highpri`, `unbound`).
@@ -158,9 +170,11 @@ impl fmt::Display for BuildError {
                 f,
                 "an ordered workqueue runs one item at a time, so max_active must be 1 (or 0), not {requested}"
             ),
-            BuildError::NoCpus => write!(f, "a system needs at least one CPU; set cpus(n) with n >= 1"),
-            BuildError::NoWorkers => {
-                write!(f, "a pool needs at least one worker; set max_workers_per_pool(n) with n >= 1")
+            BuildError::OutOfRange { field, value, allowed } => {
+                write!(f, "{field} = {value} is out of range; allowed: {allowed}")
+            }
+            BuildError::InvalidName { field, name, reason } => {
+                write!(f, "{field} {name:?} {reason}; choose a shorter name without NUL bytes")
             }
             BuildError::Spawn(err) => write!(f, "{err}; the system was not created and nothing was leaked"),
             BuildError::RescuerSpawn { workqueue, source } => write!(
@@ -168,9 +182,6 @@ impl fmt::Display for BuildError {
                 "the rescuer of mem_reclaim workqueue {workqueue:?} could not start ({source}); \
                  the workqueue was not created and nothing was leaked"
             ),
-            BuildError::NoRescuerBatch => {
-                write!(f, "a rescuer must run at least one item per turn; set rescuer_batch(n) with n >= 1")
-            }
             BuildError::PoolDisabled { pools } => write!(
                 f,
                 "this system was built without {pools} pools; enable them in the SystemBuilder or drop the flag"

@@ -164,7 +164,7 @@ pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<
     }
     let body_pools = doomed.clone();
     let name = format!("{}/T-{cpu}", config.thread_name_prefix);
-    match shared.platform.spawn(name, Box::new(move || trustee_main(body_pools))) {
+    match crate::platform::spawn_engine_thread(&shared.platform, name, move || trustee_main(body_pools)) {
         Ok(handle) => hotplug.trustees[cpu] = Some(handle),
         // No trustee thread: the rogue workers still drain the pools; only
         // the early retirement of their idle workers is lost (the idle
@@ -256,7 +256,7 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
 
 /// Arms the next CPU-set poll (`Config::follow_cpu_set`).
 pub(crate) fn arm_cpu_set_poll<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>]) {
-    let deadline = shared.platform.now() + shared.config.cpu_set_poll_interval;
+    let deadline = crate::timer::deadline_after(shared.platform.now(), shared.config.cpu_set_poll_interval);
     shared.timers.arm_new(deadline, crate::timer::TimerEvent::CpuSetPoll(shared.clone(), pools.to_vec()));
 }
 

@@ -16,10 +16,10 @@
 //! `too_many_workers` are retired by the idle-cull timer once they have
 //! been idle for the idle timeout, coldest first.
 
-use crate::platform::{Arc, Platform, SpawnError};
+use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
 use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_ROGUE};
 use crate::rescuer::arm_mayday_timer;
-use crate::timer::TimerEvent;
+use crate::timer::{deadline_after, TimerEvent};
 use crate::worker::worker_main;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
@@ -76,7 +76,7 @@ pub(crate) fn create_worker<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard: 
     guard.workers.insert(id, slot);
     drop(guard);
     let body_pool = pool.clone();
-    let spawned = pool.shared.platform.spawn(pool.worker_name(id), Box::new(move || worker_main(body_pool, id)));
+    let spawned = spawn_engine_thread(&pool.shared.platform, pool.worker_name(id), move || worker_main(body_pool, id));
     let mut guard = pool.locked.lock();
     match spawned {
         Ok(handle) => {
@@ -106,13 +106,15 @@ fn arm_create_retry<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>)
     }
     guard.create_retry_armed = true;
     let shared = &pool.shared;
-    shared.timers.arm_new(shared.platform.now() + shared.config.create_cooldown, TimerEvent::CreateRetry(pool.clone()));
+    let deadline = deadline_after(shared.platform.now(), shared.config.create_cooldown);
+    shared.timers.arm_new(deadline, TimerEvent::CreateRetry(pool.clone()));
 }
 
 /// Arms the idle-cull timer one idle timeout from now.
 pub(crate) fn arm_idle_timer<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
-    shared.timers.arm_new(shared.platform.now() + shared.config.idle_timeout, TimerEvent::IdleCull(pool.clone()));
+    let deadline = deadline_after(shared.platform.now(), shared.config.idle_timeout);
+    shared.timers.arm_new(deadline, TimerEvent::IdleCull(pool.clone()));
 }
 
 /// Timer: the pool had no spare worker and creation failed; try again.
@@ -146,7 +148,7 @@ pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     guard.idle_timer_armed = false;
     while policy::too_many_workers(guard.counts()) {
         let Some(&coldest) = guard.idle.back() else { break };
-        let expires = guard.workers.get(&coldest).map_or(now, |w| w.last_active + shared.config.idle_timeout);
+        let expires = guard.workers.get(&coldest).map_or(now, |w| deadline_after(w.last_active, shared.config.idle_timeout));
         if expires > now {
             guard.idle_timer_armed = true;
             shared.timers.arm_new(expires, TimerEvent::IdleCull(pool.clone()));

@@ -94,7 +94,8 @@ impl<P: Platform> Rescuer<P> {
             rescued: AtomicUsize::new(0),
         });
         let body = rescuer.clone();
-        let handle = platform.spawn(format!("{}/R-{name}", config.thread_name_prefix), Box::new(move || rescuer_main(body)))?;
+        let thread = format!("{}/R-{name}", config.thread_name_prefix);
+        let handle = crate::platform::spawn_engine_thread(platform, thread, move || rescuer_main(body))?;
         let mut thread = rescuer.thread.lock();
         *thread = Some(handle);
         drop(thread);
@@ -247,7 +248,7 @@ pub(crate) fn arm_mayday_timer<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Poo
     }
     guard.mayday_timer_armed = true;
     let shared = &pool.shared;
-    shared.timers.arm_new(shared.platform.now() + delay, TimerEvent::Mayday(pool.clone()));
+    shared.timers.arm_new(crate::timer::deadline_after(shared.platform.now(), delay), TimerEvent::Mayday(pool.clone()));
 }
 
 /// Timer: if the pool needs a worker it cannot have, call the rescuers of

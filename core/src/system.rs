@@ -36,6 +36,9 @@ pub(crate) struct SystemShared<P: Platform> {
     pub(crate) next_wq_id: AtomicUsize<P>,
     /// A: workqueue states not yet freed (built, minus dropped).
     pub(crate) live_workqueues: AtomicUsize<P>,
+    /// A: panics caught on engine threads outside any item's function
+    /// (the `Drop` of captured state run by the timer or at shutdown).
+    pub(crate) stray_panics: AtomicUsize<P>,
     /// HP: the hotplug lock (serialises `cpu_down` / `cpu_up`).
     pub(crate) hotplug: Mutex<P, HotplugState<P>>,
     /// A: 1 for each online CPU (written under the hotplug lock, read
@@ -230,15 +233,7 @@ impl SystemBuilder {
     /// already started is stopped and joined.
     pub fn build_on<P: Platform>(&self, platform: P) -> Result<System<P>, BuildError> {
         let config = self.config.clone();
-        if config.cpus == 0 {
-            return Err(BuildError::NoCpus);
-        }
-        if config.max_workers_per_pool == 0 {
-            return Err(BuildError::NoWorkers);
-        }
-        if config.rescuer_batch == 0 {
-            return Err(BuildError::NoRescuerBatch);
-        }
+        config.validate()?;
         let cpus = config.cpus;
         let os_cpus = match platform.allowed_os_cpus() {
             Some(set) if !set.is_empty() => (0..cpus).map(|i| set[i % set.len()]).collect(),
@@ -251,6 +246,7 @@ impl SystemBuilder {
             timers: TimerService::new(),
             next_wq_id: AtomicUsize::new(0),
             live_workqueues: AtomicUsize::new(0),
+            stray_panics: AtomicUsize::new(0),
             hotplug: Mutex::new(HotplugState::new(cpus)),
             online: (0..cpus).map(|_| AtomicUsize::new(1)).collect(),
         });
@@ -280,7 +276,13 @@ impl SystemBuilder {
             if let Err(err) = created {
                 let err = match err {
                     manager::CreateError::Spawn(err) => BuildError::Spawn(err),
-                    manager::CreateError::AtLimit => BuildError::NoWorkers,
+                    // Unreachable after validation (at least one worker per
+                    // pool, not stopping); reported as the limit it would be.
+                    manager::CreateError::AtLimit => BuildError::OutOfRange {
+                        field: "max_workers_per_pool",
+                        value: shared.config.max_workers_per_pool.to_string(),
+                        allowed: format!("1..={}", crate::config::MAX_WORKERS_PER_POOL),
+                    },
                 };
                 return Err(err);
             }
@@ -288,9 +290,7 @@ impl SystemBuilder {
         if shared.config.timer_thread {
             let timer_shared = shared.clone();
             let name = format!("{}/timer", shared.config.thread_name_prefix);
-            let thread = shared
-                .platform
-                .spawn(name, Box::new(move || timer_thread(timer_shared)))
+            let thread = crate::platform::spawn_engine_thread(&shared.platform, name, move || timer_thread(timer_shared))
                 .map_err(BuildError::Spawn)?;
             *handle.timer_thread.lock() = Some(thread);
         }
@@ -414,7 +414,7 @@ impl<P: Platform> System<P> {
     /// system was built without a timer thread.
     pub fn run_due_timers(&self) -> usize {
         let shared = &self.handle.shared;
-        shared.timers.run_due(shared.platform.now())
+        shared.timers.run_due(shared, shared.platform.now())
     }
 
     /// How many workqueues of this system still hold memory: built and not
@@ -423,6 +423,15 @@ impl<P: Platform> System<P> {
     /// that stays up after that is a leak.
     pub fn live_workqueues(&self) -> usize {
         self.handle.shared.live_workqueues.load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Panics caught on the system's threads outside a work item's function
+    /// and not attributable to a workqueue: the `Drop` of an item's captured
+    /// state run by the timer thread or at shutdown. (Panics of items, and
+    /// of drops by the worker that ran them, are counted by
+    /// [`Workqueue::panic_count`].) The thread carried on each time.
+    pub fn stray_panics(&self) -> usize {
+        self.handle.shared.stray_panics.load(core::sync::atomic::Ordering::Acquire)
     }
 
     /// The earliest armed timer deadline, on the platform clock.
@@ -459,7 +468,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
             P::join(trustee);
         }
         // Step 1.
-        self.shared.timers.stop();
+        self.shared.timers.stop(&self.shared);
         if let Some(thread) = self.timer_thread.lock().take() {
             P::join(thread);
         }

@@ -10,13 +10,21 @@
 use crate::delayed;
 use crate::hotplug;
 use crate::manager;
-use crate::platform::{Arc, Condvar, Mutex, Platform};
+use crate::platform::{contain, Arc, Condvar, Mutex, Platform};
+use core::sync::atomic::Ordering;
 use crate::pool::Pool;
 use crate::rescuer;
 use crate::system::SystemShared;
 use crate::work::Work;
 use core::time::Duration;
 use std::collections::BTreeMap;
+
+/// The deadline `delay` after `now`, saturating at `Duration::MAX` (which
+/// then means "never"): every timer deadline in the engine is computed
+/// here, so no user-supplied delay or interval can overflow.
+pub(crate) fn deadline_after(now: Duration, delay: Duration) -> Duration {
+    now.saturating_add(delay)
+}
 
 /// Something to do at a deadline.
 pub(crate) enum TimerEvent<P: Platform> {
@@ -38,7 +46,16 @@ pub(crate) enum TimerEvent<P: Platform> {
 }
 
 impl<P: Platform> TimerEvent<P> {
-    fn fire(self) {
+    /// Carries the event out. A delayed item's event may hold the item's
+    /// last reference, whose captured state's `Drop` is user code: a panic
+    /// from it is caught and counted ([`crate::System::stray_panics`]).
+    fn fire(self, shared: &SystemShared<P>) {
+        if contain(move || self.fire_uncontained()).is_some() {
+            shared.stray_panics.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    fn fire_uncontained(self) {
         match self {
             TimerEvent::Delayed { work, timer } => delayed::timer_fired(work, timer),
             TimerEvent::IdleCull(pool) => manager::idle_cull(&pool),
@@ -115,11 +132,11 @@ impl<P: Platform> TimerService<P> {
     }
 
     /// Fires every event due at `now`; returns how many fired.
-    pub(crate) fn run_due(&self, now: Duration) -> usize {
+    pub(crate) fn run_due(&self, shared: &SystemShared<P>, now: Duration) -> usize {
         let due = self.take_due(now);
         let count = due.len();
         for event in due {
-            event.fire();
+            event.fire(shared);
         }
         count
     }
@@ -129,15 +146,20 @@ impl<P: Platform> TimerService<P> {
         self.timers.lock().queue.first_key_value().map(|((deadline, _), _)| *deadline)
     }
 
-    /// Stops the service and drops every armed event.
-    pub(crate) fn stop(&self) {
+    /// Stops the service and drops every armed event (outside the timer
+    /// lock, each contained: an event may hold an item's last reference).
+    pub(crate) fn stop(&self, shared: &SystemShared<P>) {
         let dropped = {
             let mut timers = self.timers.lock();
             timers.stopping = true;
             self.changed.notify_all();
             core::mem::take(&mut timers.queue)
         };
-        drop(dropped);
+        for (_, event) in dropped {
+            if contain(move || drop(event)).is_some() {
+                shared.stray_panics.fetch_add(1, Ordering::AcqRel);
+            }
+        }
     }
 }
 
@@ -164,12 +186,14 @@ pub(crate) fn timer_thread<P: Platform>(shared: Arc<SystemShared<P>>) {
         let next = timers.queue.first_key_value().map(|((deadline, _), _)| *deadline);
         match next {
             None => timers = service.changed.wait(timers),
-            Some(deadline) if deadline > now => timers = service.changed.wait_timeout(timers, deadline - now),
+            Some(deadline) if deadline > now => {
+                timers = service.changed.wait_timeout(timers, deadline.saturating_sub(now))
+            }
             Some(_) => {
                 let due = take_due_locked(&mut timers, now);
                 drop(timers);
                 for event in due {
-                    event.fire();
+                    event.fire(&shared);
                 }
                 timers = service.timers.lock();
             }

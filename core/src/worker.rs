@@ -18,13 +18,12 @@
 
 use crate::blocking::WorkerContext;
 use crate::manager;
-use crate::platform::{Arc, Mutex, Platform};
+use crate::platform::{contain, Arc, Mutex, Platform};
 use crate::pool::{policy, Current, Pool, PoolLocked, WorkerId, WORKER_CPU_INTENSIVE, WORKER_PREP};
 use crate::pool_workqueue::Entry;
 use crate::seeded::{seeded, SeededBug};
 use crate::work::Location;
 use core::sync::atomic::Ordering;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 
@@ -198,9 +197,8 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
     drop(guard);
 
-    let outcome = catch_unwind(AssertUnwindSafe(|| entry.work.call()));
-    if let Err(payload) = outcome {
-        wq.record_panic(payload);
+    if let Some(message) = contain(|| entry.work.call()) {
+        wq.record_panic(message);
     }
 
     *ctx.current.lock() = None;
@@ -222,7 +220,11 @@ pub(crate) fn process_one_work<'a, P: Platform>(
         }
     }
     let Entry { work, wq: wq_id, color } = entry;
-    drop(work);
+    // The last reference drops the item's captured state: user code, which
+    // may panic; this worker must survive it.
+    if let Some(message) = contain(move || drop(work)) {
+        wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
+    }
     drop(wq);
     let mut guard = pool.locked.lock();
     guard.update_worker(ctx.id, |w| {

@@ -219,14 +219,7 @@ impl<P: Platform> WqShared<P> {
     }
 
     /// Records a caught panic.
-    pub(crate) fn record_panic(&self, payload: Box<dyn core::any::Any + Send>) {
-        let message = if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic payload>".to_string()
-        };
+    pub(crate) fn record_panic(&self, message: String) {
         self.panics.fetch_add(1, Ordering::AcqRel);
         let mut log = self.panic_log.lock();
         if log.len() == PANIC_LOG_LEN {
@@ -427,10 +420,17 @@ impl WorkqueueBuilder {
         self
     }
 
+    /// Checks the name and `max_active` (the one validation point of
+    /// [`WorkqueueBuilder::build`]); returns the effective `max_active`.
+    pub fn validate(&self) -> Result<usize, BuildError> {
+        crate::config::check_name("workqueue name", &self.name)?;
+        effective_max_active(self.max_active, self.flags.ordered)
+    }
+
     /// Creates the workqueue on `system` (and its rescuer thread, for a
     /// `mem_reclaim` workqueue).
     pub fn build<P: Platform>(&self, system: &System<P>) -> Result<Workqueue<P>, BuildError> {
-        let max_active = effective_max_active(self.max_active, self.flags.ordered)?;
+        let max_active = self.validate()?;
         let shared = system.shared();
         let pools = system.pools_for(self.flags.unbound, self.flags.highpri)?;
         let rescuer = if self.flags.mem_reclaim {

@@ -95,6 +95,11 @@ macro_rules! model_platform {
             fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext> {
                 CONTEXT.with(|slot| slot.replace(context))
             }
+            // Re-raised, not aborted: the checker reports the failing
+            // schedule.
+            fn engine_thread_panicked(_thread: &str, payload: Box<dyn core::any::Any + Send>) -> ! {
+                std::panic::resume_unwind(payload)
+            }
         }
     };
 }

@@ -152,6 +152,61 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn thread_context() -> Option<ThreadContext>;
     /// Replaces the calling thread's engine context, returning the old one.
     fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext>;
+
+    /// An engine thread (worker, rescuer, timer, trustee) panicked outside
+    /// user code: an engine bug, since every panic from user code is caught
+    /// where it happens. The default prints the thread's name and the
+    /// message and aborts the process, so that the failure is loud instead
+    /// of a silent hang of everything that thread served. A model platform
+    /// re-raises the panic so that its checker reports it.
+    fn engine_thread_panicked(thread: &str, payload: Box<dyn Any + Send>) -> ! {
+        let message = panic_message(payload.as_ref());
+        std::eprintln!("cmwq: engine thread `{thread}` panicked (an engine bug): {message}; aborting");
+        std::process::abort()
+    }
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_string()
+    }
+}
+
+/// Runs `f`, which runs or drops user code on an engine thread, catching a
+/// panic from it. Returns the panic's message, if it panicked; the payload
+/// is dropped here too, and a payload whose own `Drop` panics is leaked
+/// rather than allowed to unwind.
+pub(crate) fn contain(f: impl FnOnce()) -> Option<String> {
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).err()?;
+    let message = panic_message(payload.as_ref());
+    if let Err(second) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload))) {
+        core::mem::forget(second);
+    }
+    Some(message)
+}
+
+/// Starts engine thread `name` running `body` on `platform`. A panic that
+/// escapes `body` is an engine bug and goes to
+/// [`Platform::engine_thread_panicked`].
+pub(crate) fn spawn_engine_thread<P: Platform>(
+    platform: &P,
+    name: String,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<P::JoinHandle, SpawnError> {
+    let thread = name.clone();
+    platform.spawn(
+        name,
+        Box::new(move || {
+            if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+                P::engine_thread_panicked(&thread, payload)
+            }
+        }),
+    )
 }
 
 /// A mutex from platform `P` (thin wrapper so call sites read naturally).

@@ -97,6 +97,10 @@ impl Platform for Std {
     }
 
     fn spawn(&self, name: String, body: ThreadBody) -> Result<JoinHandle<()>, SpawnError> {
+        // std panics on such a name; the engine must get an error instead.
+        if name.contains('\0') {
+            return Err(SpawnError::new(format!("thread name {name:?} contains a NUL byte")));
+        }
         thread::Builder::new()
             .name(name)
             .spawn(body)
