@@ -335,7 +335,7 @@ fn following_the_process_cpu_set() {
         .cpus(2)
         .highpri_pools(false)
         .thread_name_prefix("hpf")
-        .follow_cpu_set(true, std::time::Duration::from_millis(5))
+        .follow_cpu_set(true, std::time::Duration::from_millis(10))
         .pin_workers(true)
         .build()
         .unwrap();

@@ -14,6 +14,7 @@
 use crate::platform::{Arc, Mutex, Platform, Std};
 use crate::pool::{policy, Pool, WorkerId};
 use crate::seeded::{seeded, SeededBug};
+use crate::system::SystemShared;
 use crate::work::Work;
 use crate::workqueue::WqId;
 use core::time::Duration;
@@ -34,6 +35,34 @@ impl<P: Platform> WorkerContext<P> {
     pub(crate) fn current_wq(&self) -> Option<WqId> {
         self.current.lock().as_ref().map(|(_, wq)| *wq)
     }
+}
+
+/// The thread context of a system's engine thread that is not a worker
+/// (the timer thread): marks it so that handles dropped there are not
+/// allowed to wait.
+pub(crate) struct EngineThread {
+    /// I: the address of the system's shared state (identity only).
+    system: usize,
+}
+
+impl EngineThread {
+    /// The marker of `system`'s threads.
+    pub(crate) fn of<P: Platform>(system: &Arc<SystemShared<P>>) -> Self {
+        EngineThread { system: Arc::as_ptr(system) as usize }
+    }
+}
+
+/// Whether the calling thread is one of `system`'s own threads (a worker,
+/// an attached rescuer, the timer thread), where dropping a handle must not
+/// wait for the system's work: it could wait for this very thread.
+pub(crate) fn on_engine_thread<P: Platform>(system: &Arc<SystemShared<P>>) -> bool {
+    let Some(context) = P::thread_context() else {
+        return false;
+    };
+    if let Some(marker) = context.downcast_ref::<EngineThread>() {
+        return marker.system == Arc::as_ptr(system) as usize;
+    }
+    context.downcast_ref::<WorkerContext<P>>().is_some_and(|ctx| Arc::ptr_eq(&ctx.pool.shared, system))
 }
 
 /// The calling thread's worker context, if it is a worker of platform `P`.

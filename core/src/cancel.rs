@@ -60,7 +60,13 @@ impl<P: Platform> PoolLocked<P> {
 /// One attempt at grabbing PENDING; on success the item's location becomes
 /// `claim_as` (`Owned` or `Cancelling`).
 fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
-    let claim_as = || if cancelling { Location::Cancelling } else { Location::Owned };
+    let claim_as = || {
+        if cancelling {
+            Location::Cancelling
+        } else {
+            Location::Owned
+        }
+    };
     let mut state = work.inner.state.lock();
     match &state.location {
         Location::Off => {
@@ -148,9 +154,13 @@ pub(crate) fn cancel_sync<P: Platform>(work: &Work<P>) -> Result<bool, WaitError
         return Err(WaitError::OwnWork { operation: "cancel_sync" });
     }
     let was_pending = grab(work, true, true).unwrap_or(true);
-    let skip_wait = work.inner.state.lock().last_pool.as_ref().is_some_and(|pool| {
-        seeded(&pool.shared.config, SeededBug::CancelSyncSkipsWait)
-    });
+    let skip_wait = work
+        .inner
+        .state
+        .lock()
+        .last_pool
+        .as_ref()
+        .is_some_and(|pool| seeded(&pool.shared.config, SeededBug::CancelSyncSkipsWait));
     blocking_on::<P, _>(|| {
         let mut state = work.inner.state.lock();
         state.waiters += 1;

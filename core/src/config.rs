@@ -139,7 +139,12 @@ impl Config {
 }
 
 /// Refuses `value` outside `min..=max`.
-fn check_range<T: PartialOrd + core::fmt::Display>(field: &'static str, value: T, min: T, max: T) -> Result<(), BuildError> {
+fn check_range<T: PartialOrd + core::fmt::Display>(
+    field: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), BuildError> {
     if value < min || value > max {
         return Err(BuildError::OutOfRange { field, value: value.to_string(), allowed: format!("{min}..={max}") });
     }

@@ -36,7 +36,9 @@ impl<W> QueueError<W> {
     /// The item that was not queued.
     pub fn into_work(self) -> W {
         match self {
-            QueueError::Draining { work, .. } | QueueError::Destroyed { work, .. } | QueueError::NoSuchCpu { work, .. } => work,
+            QueueError::Draining { work, .. }
+            | QueueError::Destroyed { work, .. }
+            | QueueError::NoSuchCpu { work, .. } => work,
         }
     }
 }
@@ -58,10 +60,9 @@ impl<W> fmt::Display for QueueError<W> {
             QueueError::Destroyed { workqueue, .. } => {
                 write!(f, "workqueue `{workqueue}` has been destroyed; queue onto a live workqueue")
             }
-            QueueError::NoSuchCpu { cpu, cpus, .. } => write!(
-                f,
-                "CPU {cpu} does not exist: this system has CPUs 0..{cpus}; pick one of those or use `queue`"
-            ),
+            QueueError::NoSuchCpu { cpu, cpus, .. } => {
+                write!(f, "CPU {cpu} does not exist: this system has CPUs 0..{cpus}; pick one of those or use `queue`")
+            }
         }
     }
 }

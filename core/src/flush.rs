@@ -203,9 +203,10 @@ pub(crate) fn flush_work<P: Platform>(work: &Work<P>) -> Result<bool, WaitError>
     }
     let target = {
         let state = work.inner.state.lock();
-        let ignore_running = state.last_pool.as_ref().is_some_and(|pool| {
-            seeded(&pool.shared.config, SeededBug::FlushWorkIgnoresRunning)
-        });
+        let ignore_running = state
+            .last_pool
+            .as_ref()
+            .is_some_and(|pool| seeded(&pool.shared.config, SeededBug::FlushWorkIgnoresRunning));
         match (&state.location, state.running) {
             (Location::Queued { .. }, _) => state.queued,
             (_, Some(running)) if !ignore_running => running,

@@ -133,7 +133,11 @@ fn check_cpu<P: Platform>(shared: &SystemShared<P>, cpu: usize) -> Result<(), Ho
 
 /// Takes `cpu` offline (see the module docs). Returns once its trustee is
 /// in charge.
-pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>], cpu: usize) -> Result<(), HotplugError> {
+pub(crate) fn cpu_down<P: Platform>(
+    shared: &Arc<SystemShared<P>>,
+    pools: &[Arc<Pool<P>>],
+    cpu: usize,
+) -> Result<(), HotplugError> {
     let mut hotplug = shared.hotplug.lock();
     check_cpu(shared, cpu)?;
     if !shared.is_online(cpu) {
@@ -180,7 +184,9 @@ pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<
         for pool in &doomed {
             let mut guard = pool.locked.lock();
             while !guard.holds_nothing() {
-                let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else { break };
+                let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else {
+                    break;
+                };
                 guard = wake.wait(guard);
             }
         }
@@ -189,7 +195,11 @@ pub(crate) fn cpu_down<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<
 }
 
 /// Brings `cpu` back online (see the module docs).
-pub(crate) fn cpu_up<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>], cpu: usize) -> Result<(), HotplugError> {
+pub(crate) fn cpu_up<P: Platform>(
+    shared: &Arc<SystemShared<P>>,
+    pools: &[Arc<Pool<P>>],
+    cpu: usize,
+) -> Result<(), HotplugError> {
     let mut hotplug = shared.hotplug.lock();
     check_cpu(shared, cpu)?;
     if shared.is_online(cpu) {
@@ -235,7 +245,9 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
     for pool in pools {
         let mut guard = pool.locked.lock();
         loop {
-            let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else { return };
+            let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else {
+                return;
+            };
             // Empty, and every worker back on the idle list (one that just
             // finished the last item may not be yet).
             if guard.holds_nothing() && guard.idle.len() == guard.nr_workers {
@@ -244,7 +256,9 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             guard = wake.wait(guard);
         }
         while guard.idle.len() > 1 {
-            let Some(&coldest) = guard.idle.back() else { break };
+            let Some(&coldest) = guard.idle.back() else {
+                break;
+            };
             guard.retire_worker(coldest);
         }
         // Done: the pool stays disassociated (rogue workers serve what is

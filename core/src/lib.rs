@@ -90,6 +90,9 @@
 //! such guarantee (kernel documentation, "non-reentrance conditions").
 
 #![warn(missing_docs)]
+// `unsafe` is allowed only in the std platform's OS calls
+// (`platform/std_platform.rs`: CPU id and affinity masks).
+#![deny(unsafe_code)]
 
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

@@ -64,7 +64,10 @@ pub(crate) fn manage_workers<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard:
 /// Creates one worker and puts it on the idle list. The caller holds the
 /// manager role (or is building the system). The pool lock is dropped
 /// around the spawn.
-pub(crate) fn create_worker<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard: Guard<'a, P>) -> (Guard<'a, P>, Result<(), CreateError>) {
+pub(crate) fn create_worker<'a, P: Platform>(
+    pool: &'a Arc<Pool<P>>,
+    mut guard: Guard<'a, P>,
+) -> (Guard<'a, P>, Result<(), CreateError>) {
     if guard.stopping || guard.nr_workers >= pool.shared.config.max_workers_per_pool {
         return (guard, Err(CreateError::AtLimit));
     }
@@ -147,8 +150,11 @@ pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
     guard.idle_timer_armed = false;
     while policy::too_many_workers(guard.counts()) {
-        let Some(&coldest) = guard.idle.back() else { break };
-        let expires = guard.workers.get(&coldest).map_or(now, |w| deadline_after(w.last_active, shared.config.idle_timeout));
+        let Some(&coldest) = guard.idle.back() else {
+            break;
+        };
+        let expires =
+            guard.workers.get(&coldest).map_or(now, |w| deadline_after(w.last_active, shared.config.idle_timeout));
         if expires > now {
             guard.idle_timer_armed = true;
             shared.timers.arm_new(expires, TimerEvent::IdleCull(pool.clone()));

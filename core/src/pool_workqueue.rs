@@ -112,6 +112,7 @@ impl<P: Platform> PoolLocked<P> {
         let slot = &mut pwq.nr_in_flight[usize::from(color)];
         debug_assert!(*slot > 0, "nr_in_flight underflow for colour {color}");
         *slot -= 1;
+        pwq.wq.instance_left();
         let skip = seeded(&pwq.wq.system.config, SeededBug::SkipFlushColorDecrement);
         if pwq.flush_color == Some(color) && *slot == 0 && !skip {
             pwq.flush_color = None;
@@ -127,7 +128,9 @@ impl<P: Platform> PoolLocked<P> {
     /// pool-workqueue is under `max_active`. Wakes nobody (see
     /// `pwq_dec_nr_in_flight`); returns whether anything moved.
     pub(crate) fn pwq_activate(&mut self, wq: WqId) -> bool {
-        let Some(pwq) = self.pwqs.get_mut(&wq) else { return false };
+        let Some(pwq) = self.pwqs.get_mut(&wq) else {
+            return false;
+        };
         let mut moved = false;
         let lifo = seeded(&pwq.wq.system.config, SeededBug::LifoActivation);
         while pwq.nr_active < pwq.max_active {

@@ -141,6 +141,18 @@ impl<P: Platform> Rescuer<P> {
         debug_assert!(left == 0, "the rescuer exited with {left} maydays pending");
     }
 
+    /// Tells the rescuer to stop once its mayday list is empty, without
+    /// waiting; returns its thread for someone else to join. For callers
+    /// that must not wait (the system's own threads).
+    pub(crate) fn stop_without_join(&self) -> Option<P::JoinHandle> {
+        {
+            let mut maydays = self.maydays.lock();
+            maydays.stop = true;
+            self.wake.notify_one();
+        }
+        self.thread.lock().take()
+    }
+
     /// Maydays sent by the mayday timer so far.
     pub(crate) fn maydays_sent(&self) -> usize {
         self.maydays_sent.load(Ordering::Relaxed)
@@ -199,8 +211,12 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let ctx = attach(pool, &mut guard);
     let mut count = 0;
     while needs_rescue(&guard, wq) {
-        let Some(pos) = guard.worklist.iter().position(|e| e.wq == wq.id) else { break };
-        let Some(entry) = guard.worklist.remove(pos) else { break };
+        let Some(pos) = guard.worklist.iter().position(|e| e.wq == wq.id) else {
+            break;
+        };
+        let Some(entry) = guard.worklist.remove(pos) else {
+            break;
+        };
         rescuer.rescued.fetch_add(1, Ordering::Relaxed);
         guard = process_one_work(pool, &ctx, guard, entry);
         guard = process_scheduled(pool, &ctx, guard);
@@ -242,7 +258,11 @@ fn detach<P: Platform>(guard: &mut PoolLocked<P>, ctx: &WorkerContext<P>) {
 
 /// Arms the pool's mayday timer unless armed. Called after a failed worker
 /// creation, with the pool lock held.
-pub(crate) fn arm_mayday_timer<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>, delay: core::time::Duration) {
+pub(crate) fn arm_mayday_timer<P: Platform>(
+    pool: &Arc<Pool<P>>,
+    guard: &mut PoolLocked<P>,
+    delay: core::time::Duration,
+) {
     if guard.mayday_timer_armed || guard.stopping {
         return;
     }

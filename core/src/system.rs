@@ -17,10 +17,10 @@ use crate::config::Config;
 use crate::error::BuildError;
 use crate::hotplug::{self, HotplugError, HotplugState};
 use crate::manager;
-use crate::platform::{Arc, AtomicUsize, Mutex, Once, Platform, Std};
+use crate::platform::{Arc, AtomicUsize, Mutex, Platform, RetryOnce, Std};
 use crate::pool::Pool;
 use crate::timer::{timer_thread, TimerService};
-use crate::workqueue::Workqueue;
+use crate::workqueue::{Workqueue, WqShared};
 use core::fmt;
 use core::time::Duration;
 
@@ -44,6 +44,13 @@ pub(crate) struct SystemShared<P: Platform> {
     /// A: 1 for each online CPU (written under the hotplug lock, read
     /// lock-free when choosing a CPU for plain `queue`).
     online: Vec<AtomicUsize<P>>,
+    /// Workqueues whose last handle was dropped on one of the system's own
+    /// threads and that are not finalized yet (see `workqueue.rs`); shutdown
+    /// destroys what is left. Leaf lock.
+    pub(crate) orphans: Mutex<P, Vec<Arc<WqShared<P>>>>,
+    /// Threads that exited (or are about to) and that a thread which must
+    /// not wait handed over for joining; joined at shutdown. Leaf lock.
+    pub(crate) reap: Mutex<P, Vec<P::JoinHandle>>,
     /// I: the OS CPU behind each virtual CPU (the process's CPU set at
     /// build, repeated if shorter); empty if the platform cannot tell.
     pub(crate) os_cpus: Vec<usize>,
@@ -60,6 +67,14 @@ impl<P: Platform> SystemShared<P> {
     /// Whether `cpu` is online (a snapshot).
     pub(crate) fn is_online(&self, cpu: usize) -> bool {
         self.online.get(cpu).is_some_and(|flag| flag.load(core::sync::atomic::Ordering::Acquire) != 0)
+    }
+
+    /// The virtual CPU that OS CPU `os_cpu` is: its place in the CPU table
+    /// taken at build (so a restricted affinity mask maps correctly), or,
+    /// for a CPU outside that table or a platform that cannot tell,
+    /// `os_cpu` modulo the CPU count.
+    pub(crate) fn virtual_cpu_of(&self, os_cpu: usize) -> usize {
+        self.os_cpus.iter().position(|&c| c == os_cpu).unwrap_or(os_cpu % self.config.cpus)
     }
 
     /// `cpu` if it is online, else the next online CPU after it (wrapping);
@@ -247,6 +262,8 @@ impl SystemBuilder {
             next_wq_id: AtomicUsize::new(0),
             live_workqueues: AtomicUsize::new(0),
             stray_panics: AtomicUsize::new(0),
+            orphans: Mutex::new(Vec::new()),
+            reap: Mutex::new(Vec::new()),
             hotplug: Mutex::new(HotplugState::new(cpus)),
             online: (0..cpus).map(|_| AtomicUsize::new(1)).collect(),
         });
@@ -290,8 +307,9 @@ impl SystemBuilder {
         if shared.config.timer_thread {
             let timer_shared = shared.clone();
             let name = format!("{}/timer", shared.config.thread_name_prefix);
-            let thread = crate::platform::spawn_engine_thread(&shared.platform, name, move || timer_thread(timer_shared))
-                .map_err(BuildError::Spawn)?;
+            let thread =
+                crate::platform::spawn_engine_thread(&shared.platform, name, move || timer_thread(timer_shared))
+                    .map_err(BuildError::Spawn)?;
             *handle.timer_thread.lock() = Some(thread);
         }
         Ok(System { handle: Arc::new(handle) })
@@ -440,10 +458,48 @@ impl<P: Platform> System<P> {
     }
 }
 
+impl<P: Platform> SystemHandle<P> {
+    /// The last handle went on one of this system's own threads, which the
+    /// shutdown would wait for: shut down on a thread of its own instead.
+    /// If that thread cannot be created, the system is left running
+    /// (parked, idle) rather than hang; this is reported on stderr.
+    fn shut_down_elsewhere(&mut self) {
+        let moved = SystemHandle {
+            shared: self.shared.clone(),
+            pools: core::mem::take(&mut self.pools),
+            timer_thread: Mutex::new(self.timer_thread.lock().take()),
+        };
+        let name = format!("{}/shutdown", self.shared.config.thread_name_prefix);
+        let body: crate::platform::ThreadBody = Box::new(move || drop(moved));
+        if let Err(err) = self.shared.platform.spawn(name, body) {
+            std::eprintln!(
+                "cmwq: the last handle of a system was dropped on one of its own threads and \
+                 no thread could be created to shut it down ({err}); its threads stay parked"
+            );
+        }
+    }
+}
+
 impl<P: Platform> Drop for SystemHandle<P> {
     fn drop(&mut self) {
-        // Step 0: rescuers of workqueues never destroyed (dropped from
-        // inside their own items) finish their maydays and exit.
+        if self.pools.is_empty() {
+            return; // moved to a shutdown thread
+        }
+        if crate::blocking::on_engine_thread::<P>(&self.shared) {
+            self.shut_down_elsewhere();
+            return;
+        }
+        // Step 0: workqueues orphaned on the system's own threads and not
+        // finalized yet are drained and destroyed (their rescuers joined);
+        // then any rescuer still attached to a pool-workqueue is stopped.
+        let orphans = core::mem::take(&mut *self.shared.orphans.lock());
+        for wq in orphans {
+            wq.destroy();
+        }
+        let reaped = core::mem::take(&mut *self.shared.reap.lock());
+        for thread in reaped {
+            P::join(thread);
+        }
         let mut left: Vec<Arc<crate::rescuer::Rescuer<P>>> = Vec::new();
         for pool in &self.pools {
             let guard = pool.locked.lock();
@@ -495,7 +551,9 @@ impl<P: Platform> Drop for SystemHandle<P> {
             // own items hold references back to this system; release them.
             let pwqs = core::mem::take(&mut guard.pwqs);
             drop(guard);
-            drop(pwqs);
+            if crate::platform::contain(move || drop(pwqs)).is_some() {
+                self.shared.stray_panics.fetch_add(1, core::sync::atomic::Ordering::AcqRel);
+            }
             for thread in zombies {
                 P::join(thread);
             }
@@ -521,25 +579,25 @@ pub struct DefaultSystem {
     pub system_unbound_wq: Workqueue<Std>,
 }
 
-static DEFAULT: Once<Result<DefaultSystem, BuildError>> = Once::new();
+static DEFAULT: RetryOnce<DefaultSystem> = RetryOnce::new();
 
-/// The default system, created on first use.
+/// The default system, created on first use. A failure (its threads could
+/// not be created) is returned and not remembered: the next call tries
+/// again, so a transient resource shortage does not disable the default
+/// system for the life of the process.
 pub fn try_default_system() -> Result<&'static DefaultSystem, BuildError> {
-    DEFAULT
-        .get_or_init(|| {
-            let system = System::builder().build()?;
-            let mut unbound = Workqueue::builder("events_unbound");
-            unbound.unbound().max_active(crate::config::MAX_ACTIVE_LIMIT);
-            Ok(DefaultSystem {
-                system_wq: Workqueue::builder("events").build(&system)?,
-                system_highpri_wq: Workqueue::builder("events_highpri").highpri().build(&system)?,
-                system_long_wq: Workqueue::builder("events_long").build(&system)?,
-                system_unbound_wq: unbound.build(&system)?,
-                system,
-            })
+    DEFAULT.get_or_try_init(|| {
+        let system = System::builder().build()?;
+        let mut unbound = Workqueue::builder("events_unbound");
+        unbound.unbound().max_active(crate::config::MAX_ACTIVE_LIMIT);
+        Ok(DefaultSystem {
+            system_wq: Workqueue::builder("events").build(&system)?,
+            system_highpri_wq: Workqueue::builder("events_highpri").highpri().build(&system)?,
+            system_long_wq: Workqueue::builder("events_long").build(&system)?,
+            system_unbound_wq: unbound.build(&system)?,
+            system,
         })
-        .as_ref()
-        .map_err(Clone::clone)
+    })
 }
 
 fn default_system_or_panic() -> &'static DefaultSystem {

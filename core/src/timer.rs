@@ -11,11 +11,12 @@ use crate::delayed;
 use crate::hotplug;
 use crate::manager;
 use crate::platform::{contain, Arc, Condvar, Mutex, Platform};
-use core::sync::atomic::Ordering;
 use crate::pool::Pool;
 use crate::rescuer;
 use crate::system::SystemShared;
 use crate::work::Work;
+use crate::workqueue::WqShared;
+use core::sync::atomic::Ordering;
 use core::time::Duration;
 use std::collections::BTreeMap;
 
@@ -43,6 +44,8 @@ pub(crate) enum TimerEvent<P: Platform> {
     Mayday(Arc<Pool<P>>),
     /// Compare the process's CPU set with the online CPUs.
     CpuSetPoll(Arc<SystemShared<P>>, Vec<Arc<Pool<P>>>),
+    /// Finalize an orphaned workqueue if it is empty.
+    FinalizeOrphan(Arc<WqShared<P>>),
 }
 
 impl<P: Platform> TimerEvent<P> {
@@ -62,6 +65,7 @@ impl<P: Platform> TimerEvent<P> {
             TimerEvent::CreateRetry(pool) => manager::create_retry(&pool),
             TimerEvent::Mayday(pool) => rescuer::mayday_timeout(&pool),
             TimerEvent::CpuSetPoll(shared, pools) => hotplug::cpu_set_poll(&shared, &pools),
+            TimerEvent::FinalizeOrphan(wq) => wq.finalize_orphan(),
         }
     }
 }
@@ -176,6 +180,7 @@ fn take_due_locked<P: Platform>(timers: &mut Timers<P>, now: Duration) -> Vec<Ti
 
 /// Body of the timer thread: deliver due events until stopped.
 pub(crate) fn timer_thread<P: Platform>(shared: Arc<SystemShared<P>>) {
+    P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
     let service = &shared.timers;
     let mut timers = service.timers.lock();
     loop {

@@ -79,6 +79,16 @@ pub(crate) struct WqShared<P: Platform> {
     draining: AtomicUsize<P>,
     /// A: 1 once destruction began; queueing is refused.
     dying: AtomicUsize<P>,
+    /// A: 1 once the last handle was dropped on one of the system's own
+    /// threads, which must not wait: the workqueue is then finalized by
+    /// [`WqShared::finalize_orphan`] once it is empty (see "Lifecycle").
+    orphaned: AtomicUsize<P>,
+    /// A: instances in flight on all pools together (inserted and not yet
+    /// finished or cancelled); changed under the pool lock of the instance.
+    /// Once the workqueue is orphaned it can only grow from one of its own
+    /// running items (chained queueing) or an armed delayed item, so zero
+    /// here with no delayed item armed stays zero.
+    inflight: AtomicUsize<P>,
     /// WQ: serialises `set_max_active`, drain and destroy bookkeeping.
     control: Mutex<P, Control>,
     /// D: delayed items whose timer has not fired yet.
@@ -117,9 +127,8 @@ impl<P: Platform> WqShared<P> {
     /// Whether the caller is a work item of this workqueue (kernel
     /// `is_chained_work`).
     pub(crate) fn is_chained(&self) -> bool {
-        current_worker::<P>().is_some_and(|ctx| {
-            Arc::ptr_eq(&ctx.pool.shared, &self.system) && ctx.current_wq() == Some(self.id)
-        })
+        current_worker::<P>()
+            .is_some_and(|ctx| Arc::ptr_eq(&ctx.pool.shared, &self.system) && ctx.current_wq() == Some(self.id))
     }
 
     /// The pool for `cpu` (or the caller's CPU) on this workqueue.
@@ -147,7 +156,7 @@ impl<P: Platform> WqShared<P> {
                 }
             }
         }
-        self.system.platform.current_cpu().unwrap_or(0)
+        self.system.platform.current_cpu().map_or(0, |os_cpu| self.system.virtual_cpu_of(os_cpu))
     }
 
     /// Whether this workqueue has a pool-workqueue on `pool`.
@@ -213,6 +222,7 @@ impl<P: Platform> WqShared<P> {
             state.last_pool = Some(pool.clone());
             state.queued
         };
+        self.inflight.fetch_add(1, Ordering::AcqRel);
         let inserted = guard.pwq_insert(self.id, work.clone());
         debug_assert!(inserted.is_ok(), "pool-workqueue vanished under the pool lock");
         Ok(instance)
@@ -234,13 +244,84 @@ impl<P: Platform> WqShared<P> {
     }
 
     /// A delayed item's timer fired (and it was queued) or was cancelled.
-    pub(crate) fn delayed_done(&self) {
+    pub(crate) fn delayed_done(self: &Arc<Self>) {
         let mut delayed = self.delayed.lock();
         debug_assert!(*delayed > 0, "delayed count underflow");
         *delayed -= 1;
         if *delayed == 0 {
             self.delayed_cv.notify_all();
+            self.schedule_finalize_if_orphaned();
         }
+    }
+
+    /// An instance left one of this workqueue's pool-workqueues. Called
+    /// under that pool's lock.
+    pub(crate) fn instance_left(self: &Arc<Self>) {
+        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.schedule_finalize_if_orphaned();
+        }
+    }
+
+    /// If orphaned, asks the timer service to try [`WqShared::finalize_orphan`]
+    /// now (a timer event, because the callers hold pool or delayed locks
+    /// and may run on any thread).
+    fn schedule_finalize_if_orphaned(self: &Arc<Self>) {
+        if self.orphaned.load(Ordering::Acquire) != 0 {
+            let now = self.system.platform.now();
+            self.system.timers.arm_new(now, crate::timer::TimerEvent::FinalizeOrphan(self.clone()));
+        }
+    }
+
+    /// The last handle was dropped on one of the system's own threads (a
+    /// work item, the `Drop` of an item's captured state, a timer): refuse
+    /// new work now and finalize once empty, without waiting here.
+    fn orphan(self: &Arc<Self>) {
+        self.draining.fetch_add(1, Ordering::AcqRel);
+        self.dying.store(1, Ordering::Release);
+        self.system.orphans.lock().push(self.clone());
+        self.orphaned.store(1, Ordering::Release);
+        self.schedule_finalize_if_orphaned();
+    }
+
+    /// Finalizes an orphaned workqueue if nothing of it is left: no delayed
+    /// item armed, no instance in flight. Removes its pool-workqueues, stops
+    /// its rescuer and takes it off the system's orphan list. Never waits:
+    /// on one of the system's threads the rescuer's thread is handed to the
+    /// system to join (it has exited or is about to), elsewhere it is
+    /// joined here.
+    pub(crate) fn finalize_orphan(self: &Arc<Self>) {
+        // Delayed first: a firing timer inserts (inflight up) before it
+        // lowers `delayed`, so reading in this order cannot miss it.
+        if *self.delayed.lock() > 0 || self.inflight.load(Ordering::Acquire) > 0 {
+            return;
+        }
+        {
+            let mut control = self.control.lock();
+            if control.destroyed {
+                return;
+            }
+            control.destroyed = true;
+        }
+        for pool in &self.pools {
+            let removed = pool.locked.lock().pwqs.remove(&self.id);
+            debug_assert!(removed.as_ref().is_none_or(PwqState::is_empty), "finalized a non-empty pool-workqueue");
+            drop(removed);
+        }
+        if let Some(rescuer) = &self.rescuer {
+            if crate::blocking::on_engine_thread::<P>(&self.system) {
+                if let Some(thread) = rescuer.stop_without_join() {
+                    self.system.reap.lock().push(thread);
+                }
+            } else {
+                rescuer.stop();
+            }
+        }
+        self.draining.fetch_sub(1, Ordering::AcqRel);
+        let mine = {
+            let mut orphans = self.system.orphans.lock();
+            orphans.iter().position(|wq| Arc::ptr_eq(wq, self)).map(|pos| orphans.swap_remove(pos))
+        };
+        drop(mine);
     }
 
     /// Waits until no delayed item of this workqueue is armed.
@@ -285,7 +366,7 @@ impl<P: Platform> WqShared<P> {
 
     /// Destroys the workqueue: refuse new work, drain, and take the
     /// pool-workqueues off the pools. Idempotent.
-    fn destroy(&self) {
+    pub(crate) fn destroy(&self) {
         let mut control = self.control.lock();
         if control.destroyed {
             return;
@@ -449,6 +530,8 @@ impl WorkqueueBuilder {
             pools,
             draining: AtomicUsize::new(0),
             dying: AtomicUsize::new(0),
+            orphaned: AtomicUsize::new(0),
+            inflight: AtomicUsize::new(0),
             control: Mutex::new(Control { max_active, destroyed: false }),
             delayed: Mutex::new(0),
             delayed_cv: Condvar::new(),
@@ -474,11 +557,12 @@ struct WqHandle<P: Platform> {
 
 impl<P: Platform> Drop for WqHandle<P> {
     fn drop(&mut self) {
-        if self.shared.is_chained() {
-            // Dropped from inside one of our own items: draining would wait
-            // for this very item. Refuse new work; what is queued still runs.
-            self.shared.draining.fetch_add(1, Ordering::AcqRel);
-            self.shared.dying.store(1, Ordering::Release);
+        if crate::blocking::on_engine_thread::<P>(&self.shared.system) {
+            // Dropped on one of the system's own threads (inside an item,
+            // maybe one of ours; or by the engine dropping an item's
+            // captured state): draining here could wait for this very
+            // thread. Refuse new work now; finalize once empty.
+            self.shared.orphan();
             return;
         }
         self.shared.destroy();

@@ -21,8 +21,8 @@ use core::ops::DerefMut;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
-pub use std_platform::Std;
 pub(crate) use std_platform::allowed_cpus;
+pub use std_platform::Std;
 
 // `Arc` is not swapped: loom's and shuttle's `Arc` only add leak checking,
 // and the engine needs unsized coercion (`Arc<dyn Fn>`), which only the
@@ -272,7 +272,32 @@ impl<P: Platform> AtomicUsize<P> {
     }
 }
 
-/// The lazily created process-wide default, kept here because it needs a
-/// `OnceLock`. The engine never reaches for it; only the convenience
-/// functions in `system.rs` do.
-pub(crate) type Once<T> = std::sync::OnceLock<T>;
+/// A lazily created process-wide value whose creation may fail: a failure
+/// is not cached, so the next call tries again (a transient failure, such
+/// as a thread limit, does not poison the process). Kept here because it
+/// needs std's `OnceLock` and `Mutex`. The engine never reaches for it;
+/// only the convenience functions in `system.rs` (the default system) do.
+pub(crate) struct RetryOnce<T> {
+    value: std::sync::OnceLock<T>,
+    /// Serialises creation attempts.
+    creating: std::sync::Mutex<()>,
+}
+
+impl<T> RetryOnce<T> {
+    pub(crate) const fn new() -> Self {
+        RetryOnce { value: std::sync::OnceLock::new(), creating: std::sync::Mutex::new(()) }
+    }
+
+    /// The value, created by `create` if no earlier call succeeded.
+    pub(crate) fn get_or_try_init<E>(&self, create: impl FnOnce() -> Result<T, E>) -> Result<&T, E> {
+        if let Some(value) = self.value.get() {
+            return Ok(value);
+        }
+        let _creating = self.creating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(value) = self.value.get() {
+            return Ok(value);
+        }
+        let created = create()?;
+        Ok(self.value.get_or_init(|| created))
+    }
+}

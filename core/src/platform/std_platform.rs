@@ -101,10 +101,7 @@ impl Platform for Std {
         if name.contains('\0') {
             return Err(SpawnError::new(format!("thread name {name:?} contains a NUL byte")));
         }
-        thread::Builder::new()
-            .name(name)
-            .spawn(body)
-            .map_err(|err| SpawnError::new(err.to_string()))
+        thread::Builder::new().name(name).spawn(body).map_err(|err| SpawnError::new(err.to_string()))
     }
 
     fn join(handle: JoinHandle<()>) {
@@ -147,6 +144,7 @@ impl Platform for Std {
 }
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
 fn current_cpu() -> Option<usize> {
     // SAFETY: sched_getcpu has no preconditions; it returns -1 on failure.
     let cpu = unsafe { libc::sched_getcpu() };
@@ -163,34 +161,75 @@ pub(crate) fn allowed_cpus() -> usize {
     thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
+/// CPU affinity masks of any size: the kernel's mask can be wider than
+/// libc's fixed 1,024-bit `cpu_set_t`, so masks are vectors of words,
+/// grown until the kernel accepts them.
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
 mod affinity {
+    use libc::c_ulong;
+
+    /// Bits per mask word.
+    const WORD_BITS: usize = c_ulong::BITS as usize;
+    /// Largest mask tried (2^22 CPUs), so that a kernel that keeps saying
+    /// EINVAL for another reason cannot make this loop forever.
+    const MAX_WORDS: usize = (1 << 22) / WORD_BITS;
+
     /// The main thread's affinity mask (the process's CPU set).
     pub(super) fn process_cpus() -> Option<Vec<usize>> {
-        // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
-        // writes at most its size; getpid has no preconditions.
-        unsafe {
-            let mut set: libc::cpu_set_t = core::mem::zeroed();
-            if libc::sched_getaffinity(libc::getpid(), core::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+        let mut words = 1024 / WORD_BITS;
+        loop {
+            let mut mask: Vec<c_ulong> = vec![0; words];
+            // SAFETY: the kernel writes at most `size` bytes into `mask`,
+            // which holds exactly that many; getpid has no preconditions.
+            let rc = unsafe {
+                libc::sched_getaffinity(
+                    libc::getpid(),
+                    words * core::mem::size_of::<c_ulong>(),
+                    mask.as_mut_ptr().cast(),
+                )
+            };
+            if rc == 0 {
+                return Some(cpus_of(&mask));
+            }
+            // EINVAL: the mask is narrower than the kernel's CPU ids.
+            let einval = std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL);
+            if !einval || words >= MAX_WORDS {
                 return None;
             }
-            Some((0..libc::CPU_SETSIZE as usize).filter(|&cpu| libc::CPU_ISSET(cpu, &set)).collect())
+            words *= 2;
         }
+    }
+
+    /// The CPUs whose bits are set, ascending.
+    fn cpus_of(mask: &[c_ulong]) -> Vec<usize> {
+        let mut cpus = Vec::new();
+        for (word_index, &word) in mask.iter().enumerate() {
+            for bit in 0..WORD_BITS {
+                if word & (1 << bit) != 0 {
+                    cpus.push(word_index * WORD_BITS + bit);
+                }
+            }
+        }
+        cpus
     }
 
     /// Pins the calling thread to `cpus` (ignored if empty or refused).
     pub(super) fn pin_current_thread(cpus: &[usize]) {
-        if cpus.is_empty() {
+        let Some(&highest) = cpus.iter().max() else {
+            return;
+        };
+        let words = highest / WORD_BITS + 1;
+        if words > MAX_WORDS {
             return;
         }
-        // SAFETY: as above; 0 names the calling thread.
-        unsafe {
-            let mut set: libc::cpu_set_t = core::mem::zeroed();
-            for &cpu in cpus.iter().filter(|&&cpu| cpu < libc::CPU_SETSIZE as usize) {
-                libc::CPU_SET(cpu, &mut set);
-            }
-            let _ = libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set);
+        let mut mask: Vec<c_ulong> = vec![0; words];
+        for &cpu in cpus {
+            mask[cpu / WORD_BITS] |= 1 << (cpu % WORD_BITS);
         }
+        // SAFETY: the kernel reads `size` bytes from `mask`, which holds
+        // exactly that many; 0 names the calling thread.
+        let _ = unsafe { libc::sched_setaffinity(0, words * core::mem::size_of::<c_ulong>(), mask.as_ptr().cast()) };
     }
 }
 

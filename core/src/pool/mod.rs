@@ -7,12 +7,12 @@
 
 pub mod policy;
 
-use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
-use core::sync::atomic::Ordering;
 use crate::hotplug::TrusteeState;
+use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use crate::pool_workqueue::{Entry, PwqState};
 use crate::system::SystemShared;
 use crate::workqueue::WqId;
+use core::sync::atomic::Ordering;
 use core::time::Duration;
 use policy::PoolCounts;
 use std::collections::{BTreeMap, VecDeque};
