@@ -11,9 +11,11 @@
 //! The library's own waits (flushes, `cancel_sync`, drains, [`sleep`]) are
 //! blocking sections already.
 
+use crate::config::seeded;
+use crate::machine::policy;
 use crate::platform::{Arc, Mutex, Platform, Std};
-use crate::pool::{policy, Pool, WorkerId};
-use crate::seeded::{seeded, SeededBug};
+use crate::pool::{Pool, WorkerId};
+use crate::seeded::SeededBug;
 use crate::system::SystemShared;
 use crate::work::Work;
 use crate::workqueue::WqId;

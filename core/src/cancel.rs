@@ -18,11 +18,12 @@
 //! one. (The kernel decremented `nr_active` here until 2010.)
 
 use crate::blocking::{blocking_on, current_work_on};
+use crate::config::seeded;
 use crate::error::WaitError;
 use crate::platform::{Arc, Platform};
 use crate::pool::PoolLocked;
 use crate::pool_workqueue::Entry;
-use crate::seeded::{seeded, SeededBug};
+use crate::seeded::SeededBug;
 use crate::work::{Location, Work};
 
 /// Outcome of one grab attempt.
@@ -48,12 +49,7 @@ impl<P: Platform> PoolLocked<P> {
                 return worker.scheduled.remove(pos).map(|e| (e, true));
             }
         }
-        for pwq in self.pwqs.values_mut() {
-            if let Some(pos) = pwq.inactive.iter().position(|e| e.work.key() == key) {
-                return pwq.inactive.remove(pos).map(|e| (e, false));
-            }
-        }
-        None
+        self.pwq_remove_inactive(key).map(|e| (e, false))
     }
 }
 
@@ -103,7 +99,6 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
                 work.inner.changed.notify_all();
             }
             drop(state);
-            let active = active || seeded(&pool.shared.config, SeededBug::CancelInactiveDecrementsActive);
             guard.pwq_dec_nr_in_flight(entry.wq, entry.color, active);
             // A freed active slot may have activated an inactive item.
             guard.kick();

@@ -15,9 +15,6 @@ pub const CREATE_COOLDOWN: Duration = Duration::from_secs(1);
 pub const MAX_ACTIVE_LIMIT: usize = 512;
 /// Kernel `WQ_DFL_ACTIVE`: what `max_active(0)` means.
 pub const DEFAULT_MAX_ACTIVE: usize = MAX_ACTIVE_LIMIT / 2;
-/// Kernel `MAX_IDLE_WORKERS_RATIO`: one idle worker per this many busy ones
-/// may stay beyond the two always kept.
-pub const MAX_IDLE_WORKERS_RATIO: usize = 4;
 /// Default cap on workers in one pool (the kernel has none; a user-space
 /// process should not create threads without bound).
 pub const DEFAULT_MAX_WORKERS_PER_POOL: usize = 1024;
@@ -115,6 +112,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// The seeded bugs switched on, as bits (always 0 without the
+    /// `seeded-bugs` feature), for the machine's transitions.
+    pub(crate) fn seeded_bits(&self) -> crate::machine::SeededBits {
+        #[cfg(feature = "seeded-bugs")]
+        {
+            self.seeded_bugs
+        }
+        #[cfg(not(feature = "seeded-bugs"))]
+        {
+            0
+        }
+    }
+
     /// Checks every value against its documented limit: the one validation
     /// point of [`crate::SystemBuilder::build`]. Intervals have minimums
     /// (with a timer thread) but no maximum: every deadline is computed with
@@ -203,4 +213,11 @@ impl Default for Config {
             seeded_bugs: 0,
         }
     }
+}
+
+/// Whether seeded bug `bug` is switched on in `config` (a constant `false`
+/// without the `seeded-bugs` feature, so every check compiles away).
+#[inline(always)]
+pub(crate) fn seeded(config: &Config, bug: crate::SeededBug) -> bool {
+    crate::machine::seeded_in(config.seeded_bits(), bug)
 }

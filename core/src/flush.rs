@@ -30,10 +30,11 @@
 //! Lock order: flush mutex → pool lock → signal (leaf).
 
 use crate::blocking::{blocking_on, current_work_on};
+use crate::config::seeded;
 use crate::error::WaitError;
 use crate::platform::{AtomicUsize, Condvar, Mutex, Platform};
 use crate::pool_workqueue::NR_COLORS;
-use crate::seeded::{seeded, SeededBug};
+use crate::seeded::SeededBug;
 use crate::work::{Location, Work};
 use crate::workqueue::WqShared;
 use core::sync::atomic::Ordering;
@@ -112,7 +113,7 @@ impl<P: Platform> FlushState<P> {
             for pool in &wq.pools {
                 let mut guard = pool.locked.lock();
                 if let Some(pwq) = guard.pwq_mut(wq.id) {
-                    pwq.work_color = new_color;
+                    pwq.machine.flip_work_color(new_color);
                 }
             }
             if ticket == tickets.head && self.start(wq, ticket) {
@@ -165,9 +166,7 @@ impl<P: Platform> FlushState<P> {
         for pool in &wq.pools {
             let mut guard = pool.locked.lock();
             if let Some(pwq) = guard.pwq_mut(wq.id) {
-                debug_assert!(pwq.flush_color.is_none(), "two colours flushed at once on one pool");
-                if pwq.nr_in_flight[usize::from(color)] > 0 {
-                    pwq.flush_color = Some(color);
+                if pwq.machine.start_flush(color) {
                     self.to_flush.fetch_add(1, Ordering::AcqRel);
                 }
             }

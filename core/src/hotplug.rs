@@ -38,9 +38,10 @@
 //! still waiting stay where they are, and the pool is kicked. Then the CPU
 //! is marked online.
 
+use crate::config::seeded;
 use crate::platform::{Arc, Condvar, Platform};
 use crate::pool::{Pool, PoolLocked, WORKER_ROGUE};
-use crate::seeded::{seeded, SeededBug};
+use crate::seeded::SeededBug;
 use crate::system::SystemShared;
 use core::fmt;
 
@@ -232,8 +233,8 @@ pub(crate) fn cpu_up<P: Platform>(
 /// (their PENDING stays set, so they are lost for good).
 fn drop_inactive<P: Platform>(guard: &mut PoolLocked<P>) {
     for pwq in guard.pwqs.values_mut() {
-        for entry in core::mem::take(&mut pwq.inactive) {
-            pwq.nr_in_flight[usize::from(entry.color)] -= 1;
+        for lost in pwq.machine.take_inactive() {
+            let _ = pwq.machine.leave(lost.color, false);
         }
     }
 }

@@ -24,11 +24,20 @@
 //! ```
 //!
 //! ## Layers
-//! 1. Pure policy: [`policy`] (the kernel's predicates).
-//! 2. Mechanism: workers, manager, flush, cancel, timers (private modules),
-//!    holding a pool lock only around state changes, never around user code.
-//! 3. [`Platform`]: the only place that names `std::sync`, `std::thread` or
-//!    `std::time`.
+//! Lowest first; a module imports only from its own layer and those below
+//! (`core/tests/layers.rs` fails on an upward import and on anything
+//! impure in the machine):
+//! 0. `platform`: [`Platform`], the only place that names `std::sync`,
+//!    `std::thread` or `std::time`.
+//! 1. [`machine`] (and `seeded`): pure state and transitions, no locks,
+//!    atomics, clock or threads. So far [`policy`] (the kernel's
+//!    predicates) and [`machine::pwq`] (a pool-workqueue: `max_active`, the
+//!    inactive list, flush colours). The rules of CMWQ move here step by
+//!    step.
+//! 2. Mechanism and public API: workers, manager, rescuer, trustee, flush,
+//!    cancel, timers, and the handles; they hold a lock only around state
+//!    changes, never around user code. (To be split into `driver` and
+//!    `api` layers as the machine grows.)
 //!
 //! ## Lock legend
 //! Every shared field's doc starts with the rule that protects it:
@@ -105,6 +114,7 @@ mod delayed;
 mod error;
 mod flush;
 mod hotplug;
+pub mod machine;
 mod manager;
 mod platform;
 mod pool;
@@ -126,8 +136,8 @@ pub use config::{
 pub use delayed::DelayedWork;
 pub use error::{BuildError, QueueError, WaitError};
 pub use hotplug::HotplugError;
+pub use machine::policy;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
-pub use pool::policy;
 pub use seeded::SeededBug;
 pub use system::{
     default_system, system_highpri_wq, system_long_wq, system_unbound_wq, system_wq, try_default_system, DefaultSystem,

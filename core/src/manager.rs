@@ -16,8 +16,9 @@
 //! `too_many_workers` are retired by the idle-cull timer once they have
 //! been idle for the idle timeout, coldest first.
 
+use crate::machine::policy;
 use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
-use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_ROGUE};
+use crate::pool::{Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_ROGUE};
 use crate::rescuer::arm_mayday_timer;
 use crate::timer::{deadline_after, TimerEvent};
 use crate::worker::worker_main;

@@ -40,10 +40,12 @@
 //! lock.
 
 use crate::blocking::WorkerContext;
+use crate::config::seeded;
 use crate::config::Config;
+use crate::machine::policy;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
-use crate::pool::{policy, Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_RESCUER};
-use crate::seeded::{seeded, SeededBug};
+use crate::pool::{Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_RESCUER};
+use crate::seeded::SeededBug;
 use crate::timer::TimerEvent;
 use crate::worker::{process_one_work, process_scheduled};
 use crate::workqueue::{WqId, WqShared};
@@ -199,7 +201,8 @@ type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 /// pool-workqueue still exists and has active items, and the pool needs a
 /// worker it does not have (kernel `assign_rescuer_work`'s test).
 fn needs_rescue<P: Platform>(guard: &PoolLocked<P>, wq: &WqShared<P>) -> bool {
-    guard.pwqs.get(&wq.id).is_some_and(|pwq| pwq.nr_active > 0) && policy::need_to_create_worker(guard.counts())
+    guard.pwqs.get(&wq.id).is_some_and(|pwq| pwq.machine.nr_active() > 0)
+        && policy::need_to_create_worker(guard.counts())
 }
 
 /// One turn on one pool-workqueue: attach, run items while needed (at most

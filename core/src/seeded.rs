@@ -88,17 +88,3 @@ impl SeededBug {
         1 << self as u32
     }
 }
-
-/// Whether `bug` is switched on for this configuration.
-#[inline(always)]
-pub(crate) fn seeded(config: &crate::Config, bug: SeededBug) -> bool {
-    #[cfg(feature = "seeded-bugs")]
-    {
-        config.seeded_bugs & bug.bit() != 0
-    }
-    #[cfg(not(feature = "seeded-bugs"))]
-    {
-        let _ = (config, bug);
-        false
-    }
-}

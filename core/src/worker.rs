@@ -17,11 +17,13 @@
 //! 5. Enter idle (most recently idle first) and wait for a wakeup.
 
 use crate::blocking::WorkerContext;
+use crate::config::seeded;
+use crate::machine::policy;
 use crate::manager;
 use crate::platform::{contain, Arc, Mutex, Platform};
-use crate::pool::{policy, Current, Pool, PoolLocked, WorkerId, WORKER_CPU_INTENSIVE, WORKER_PREP};
+use crate::pool::{Current, Pool, PoolLocked, WorkerId, WORKER_CPU_INTENSIVE, WORKER_PREP};
 use crate::pool_workqueue::Entry;
-use crate::seeded::{seeded, SeededBug};
+use crate::seeded::SeededBug;
 use crate::work::Location;
 use core::sync::atomic::Ordering;
 

@@ -6,6 +6,7 @@
 //! items there; the pools' workers, shared by every workqueue, run them.
 
 use crate::blocking::{blocking_on, current_worker};
+use crate::config::seeded;
 use crate::config::{DEFAULT_MAX_ACTIVE, MAX_ACTIVE_LIMIT};
 use crate::delayed::DelayedWork;
 use crate::error::{BuildError, QueueError, WaitError};
@@ -14,7 +15,7 @@ use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::pool::Pool;
 use crate::pool_workqueue::PwqState;
 use crate::rescuer::Rescuer;
-use crate::seeded::{seeded, SeededBug};
+use crate::seeded::SeededBug;
 use crate::system::{System, SystemShared};
 use crate::work::{Location, Work};
 use core::fmt;
@@ -718,7 +719,7 @@ impl<P: Platform> Workqueue<P> {
         for pool in &wq.pools {
             let mut guard = pool.locked.lock();
             if let Some(pwq) = guard.pwq_mut(wq.id) {
-                pwq.max_active = max_active;
+                pwq.machine.set_max_active(max_active);
             }
             if guard.pwq_activate(wq.id) {
                 guard.kick();

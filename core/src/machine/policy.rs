@@ -6,7 +6,9 @@
 //! proofs and models can check them directly. The mechanism in `worker.rs`
 //! and `manager.rs` only ever asks these questions.
 
-use crate::config::MAX_IDLE_WORKERS_RATIO;
+/// Kernel `MAX_IDLE_WORKERS_RATIO`: one idle worker per this many busy ones
+/// may stay beyond the [`MIN_IDLE_WORKERS`] always kept.
+pub const MAX_IDLE_WORKERS_RATIO: usize = 4;
 
 /// Idle workers always kept (beyond the ratio) so that a blocked worker can
 /// be replaced at once.

@@ -5,16 +5,14 @@
 //! [`PoolLocked`] is protected by the pool lock (`L:` in the crate legend);
 //! the compiler enforces that by keeping them inside the pool's mutex.
 
-pub mod policy;
-
 use crate::hotplug::TrusteeState;
+use crate::machine::policy::{self, PoolCounts};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use crate::pool_workqueue::{Entry, PwqState};
 use crate::system::SystemShared;
 use crate::workqueue::WqId;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
-use policy::PoolCounts;
 use std::collections::{BTreeMap, VecDeque};
 
 /// Identifies a worker within its pool.

@@ -1,0 +1,32 @@
+//! Layer 1, the pure machine: the state that concurrency management and
+//! the workqueue semantics act on, and its transitions, with no platform,
+//! no locks, no atomics, no clock, no threads and no `unsafe`.
+//!
+//! Each transition is a plain method: state and an input in, an outcome
+//! out that says what the driver (the mechanism layer) must carry out.
+//! The driver takes the lock that protects a piece of machine state, calls
+//! one transition, drops the lock, and acts on the outcome with the
+//! platform. Because nothing here touches the outside world, the same
+//! transitions can be driven by a proptest, a model checker, a
+//! specification's refinement check or a simulator with virtual time.
+//!
+//! Being built up step by step (issue "the CMWQ state machine at the centre
+//! of core"); so far:
+//! - [`policy`]: the kernel's predicates over a pool's counters
+//!   (`need_more_worker`, `keep_working`, ...);
+//! - [`pwq`]: a pool-workqueue: `max_active` with its FIFO inactive list,
+//!   and the flush colours with their in-flight counts.
+
+pub mod policy;
+pub mod pwq;
+
+/// Bits of [`crate::SeededBug::bit`] switched on for a piece of machine
+/// state (always 0 without the `seeded-bugs` feature): deliberate mistakes
+/// live in the transition whose logic they break.
+pub type SeededBits = u32;
+
+/// Whether `bug` is switched on in `bits`.
+#[inline(always)]
+pub(crate) fn seeded_in(bits: SeededBits, bug: crate::SeededBug) -> bool {
+    cfg!(feature = "seeded-bugs") && bits & bug.bit() != 0
+}
