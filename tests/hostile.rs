@@ -211,11 +211,17 @@ fn panicking_drop_of_captured_state_is_contained() {
         let wq = Workqueue::builder("drops").build(&system).unwrap();
         for round in 0..10 {
             let state = PanicsOnDrop("captured state dropped");
-            let item = Work::new(move || {
-                let _ = &state;
-            });
+            let released = Arc::new(Gate::new());
+            let item = {
+                let released = released.clone();
+                Work::new(move || {
+                    let _ = &state;
+                    released.wait(); // until the test thread dropped its handle
+                })
+            };
             wq.queue(&item).unwrap();
             drop(item); // the worker holds the last reference
+            released.open();
             wq.flush().unwrap();
             assert_eq!(wq.panic_count(), round + 1, "each Drop panic is counted");
         }
@@ -254,9 +260,11 @@ fn workqueue_dropped_inside_its_own_item_is_destroyed() {
             })
         };
         let gate = Arc::new(Gate::new());
+        let released = Arc::new(Gate::new());
         let item = {
-            let (slot, chained, gate) = (slot.clone(), chained.clone(), gate.clone());
+            let (slot, chained, gate, released) = (slot.clone(), chained.clone(), gate.clone(), released.clone());
             Work::new(move || {
+                released.wait(); // the test thread has dropped its clone
                 let wq = slot.lock().unwrap().take().expect("the handle is there once");
                 // Chained queueing before the drop still runs.
                 wq.queue(&chained).unwrap();
@@ -267,6 +275,7 @@ fn workqueue_dropped_inside_its_own_item_is_destroyed() {
         let queued_on = slot.lock().unwrap().as_ref().unwrap().clone();
         queued_on.queue(&item).unwrap();
         drop(queued_on);
+        released.open();
         wait_until("the item took the handle", || slot.lock().unwrap().is_none());
         assert_eq!(system.live_workqueues(), 1, "alive while its item runs");
         gate.open();
@@ -287,15 +296,19 @@ fn engine_dropping_the_last_handles_keeps_working() {
         let system = System::builder().cpus(1).thread_name_prefix("hlast").build().unwrap();
         let wq = Workqueue::builder("held").mem_reclaim().build(&system).unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
+        let released = Arc::new(Gate::new());
         let item = {
             let (captured_wq, captured_system, r) = (wq.clone(), system.clone(), ran.clone());
+            let released = released.clone();
             Work::new(move || {
                 let _ = (&captured_wq, &captured_system);
+                released.wait(); // until this thread dropped its handles
                 r.fetch_add(1, SeqCst);
             })
         };
         wq.queue(&item).unwrap();
         drop((wq, system, item)); // the queued item now holds the last handles
+        released.open();
         wait_until("the item ran", || ran.load(SeqCst) == 1);
         assert_eq!(threads_left_after_join("hlast"), 0, "every thread of the system exited");
     });

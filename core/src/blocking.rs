@@ -11,11 +11,9 @@
 //! The library's own waits (flushes, `cancel_sync`, drains, [`sleep`]) are
 //! blocking sections already.
 
-use crate::config::seeded;
-use crate::machine::policy;
+use crate::machine::worker::Sleep;
 use crate::platform::{Arc, Mutex, Platform, Std};
 use crate::pool::{Pool, WorkerId};
-use crate::seeded::SeededBug;
 use crate::system::SystemShared;
 use crate::work::Work;
 use crate::workqueue::WqId;
@@ -87,14 +85,11 @@ impl<P: Platform> SleepingWorker<P> {
             return SleepingWorker { ctx: None };
         }
         let mut guard = ctx.pool.locked.lock();
-        let already = guard.workers.get(&ctx.id).is_none_or(|w| w.sleeping);
-        if already {
+        match guard.state.worker_sleeping(ctx.id) {
             // Nested blocking section: the outer one accounts for it.
-            return SleepingWorker { ctx: None };
-        }
-        guard.update_worker(ctx.id, |w| w.sleeping = true);
-        if policy::need_more_worker(guard.counts()) && !seeded(&ctx.pool.shared.config, SeededBug::NoWakeOnSleep) {
-            guard.wake_first_idle();
+            Sleep::Nested => return SleepingWorker { ctx: None },
+            Sleep::Slept(Some(wake)) => guard.wake(wake),
+            Sleep::Slept(None) => {}
         }
         drop(guard);
         SleepingWorker { ctx: Some(ctx) }
@@ -104,11 +99,7 @@ impl<P: Platform> SleepingWorker<P> {
 impl<P: Platform> Drop for SleepingWorker<P> {
     fn drop(&mut self) {
         if let Some(ctx) = self.ctx.take() {
-            let mut guard = ctx.pool.locked.lock();
-            guard.update_worker(ctx.id, |w| w.sleeping = false);
-            if seeded(&ctx.pool.shared.config, SeededBug::DoubleCountRunning) {
-                guard.nr_running += 1;
-            }
+            ctx.pool.locked.lock().state.worker_running(ctx.id);
         }
     }
 }

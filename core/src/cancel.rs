@@ -41,10 +41,10 @@ impl<P: Platform> PoolLocked<P> {
     /// Takes the entry of item `key` off this pool's lists. Returns it and
     /// whether it was active.
     fn remove_entry(&mut self, key: usize) -> Option<(Entry<P>, bool)> {
-        if let Some(pos) = self.worklist.iter().position(|e| e.work.key() == key) {
-            return self.worklist.remove(pos).map(|e| (e, true));
+        if let Some(pos) = self.state.worklist.iter().position(|e| e.work.key() == key) {
+            return self.state.worklist.remove(pos).map(|e| (e, true));
         }
-        for worker in self.workers.values_mut() {
+        for worker in self.state.workers.values_mut() {
             if let Some(pos) = worker.scheduled.iter().position(|e| e.work.key() == key) {
                 return worker.scheduled.remove(pos).map(|e| (e, true));
             }

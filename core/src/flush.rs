@@ -32,20 +32,12 @@
 use crate::blocking::{blocking_on, current_work_on};
 use crate::config::seeded;
 use crate::error::WaitError;
+use crate::machine::flush::{color_of, FlushTickets, Take};
 use crate::platform::{AtomicUsize, Condvar, Mutex, Platform};
-use crate::pool_workqueue::NR_COLORS;
 use crate::seeded::SeededBug;
 use crate::work::{Location, Work};
 use crate::workqueue::WqShared;
 use core::sync::atomic::Ordering;
-
-/// Tickets handed to flushers. WQ: the flush mutex.
-struct Tickets {
-    /// Next ticket to hand out.
-    next: u64,
-    /// Oldest ticket not yet done.
-    head: u64,
-}
 
 /// Completion signalling for flushers (leaf lock).
 struct Signal {
@@ -59,8 +51,8 @@ struct Signal {
 
 /// A workqueue's flush machinery.
 pub(crate) struct FlushState<P: Platform> {
-    /// The flush mutex.
-    tickets: Mutex<P, Tickets>,
+    /// WQ: the flush mutex, over the tickets (machine rules 24-25).
+    tickets: Mutex<P, FlushTickets>,
     /// A: pool-workqueues still holding the head's colour (plus a bias while
     /// the head is being started).
     to_flush: AtomicUsize<P>,
@@ -70,14 +62,10 @@ pub(crate) struct FlushState<P: Platform> {
     signal_cv: Condvar<P>,
 }
 
-fn color_of(ticket: u64) -> u8 {
-    (ticket % NR_COLORS as u64) as u8
-}
-
 impl<P: Platform> FlushState<P> {
     pub(crate) fn new() -> Self {
         FlushState {
-            tickets: Mutex::new(Tickets { next: 0, head: 0 }),
+            tickets: Mutex::new(FlushTickets::default()),
             to_flush: AtomicUsize::new(0),
             signal: Mutex::new(Signal { head: 0, head_complete: false, done_through: 0 }),
             signal_cv: Condvar::new(),
@@ -100,23 +88,24 @@ impl<P: Platform> FlushState<P> {
     pub(crate) fn flush(&self, wq: &WqShared<P>) {
         let ticket = {
             let mut tickets = self.tickets.lock();
-            // Keep one colour free for new work.
-            while tickets.next + 1 - tickets.head > (NR_COLORS - 1) as u64 {
-                let head = tickets.head;
-                drop(tickets);
-                blocking_on::<P, _>(|| self.wait_done(head));
-                tickets = self.tickets.lock();
-            }
-            let ticket = tickets.next;
-            tickets.next += 1;
-            let new_color = color_of(ticket + 1);
+            let (ticket, new_color, is_head) = loop {
+                match tickets.take() {
+                    Take::Ticket { ticket, new_color, is_head } => break (ticket, new_color, is_head),
+                    // Keep one colour free for new work.
+                    Take::Full { head } => {
+                        drop(tickets);
+                        blocking_on::<P, _>(|| self.wait_done(head));
+                        tickets = self.tickets.lock();
+                    }
+                }
+            };
             for pool in &wq.pools {
                 let mut guard = pool.locked.lock();
                 if let Some(pwq) = guard.pwq_mut(wq.id) {
                     pwq.machine.flip_work_color(new_color);
                 }
             }
-            if ticket == tickets.head && self.start(wq, ticket) {
+            if is_head && self.start(wq, ticket) {
                 self.finish_heads(wq, &mut tickets, ticket);
             }
             ticket
@@ -141,8 +130,7 @@ impl<P: Platform> FlushState<P> {
 
     /// Flushes that have taken a ticket and not finished.
     pub(crate) fn in_progress(&self) -> usize {
-        let tickets = self.tickets.lock();
-        (tickets.next - tickets.head) as usize
+        self.tickets.lock().in_progress() as usize
     }
 
     /// Waits until `ticket` is done.
@@ -176,20 +164,19 @@ impl<P: Platform> FlushState<P> {
 
     /// Step 5: marks `ticket` (the head) done and starts later tickets,
     /// finishing those that complete at once.
-    fn finish_heads(&self, wq: &WqShared<P>, tickets: &mut Tickets, ticket: u64) {
-        debug_assert_eq!(tickets.head, ticket, "only the head's flusher may finish it");
+    fn finish_heads(&self, wq: &WqShared<P>, tickets: &mut FlushTickets, ticket: u64) {
         let mut done = ticket;
         loop {
-            tickets.head = done + 1;
+            let next = tickets.head_done(done);
             {
                 let mut signal = self.signal.lock();
                 signal.done_through = done + 1;
                 self.signal_cv.notify_all();
             }
-            if tickets.head == tickets.next || !self.start(wq, tickets.head) {
-                return;
+            match next {
+                Some(head) if self.start(wq, head) => done = head,
+                _ => return,
             }
-            done = tickets.head;
         }
     }
 }

@@ -40,7 +40,7 @@
 
 use crate::config::seeded;
 use crate::platform::{Arc, Condvar, Platform};
-use crate::pool::{Pool, PoolLocked, WORKER_ROGUE};
+use crate::pool::{Pool, PoolLocked};
 use crate::seeded::SeededBug;
 use crate::system::SystemShared;
 use core::fmt;
@@ -113,7 +113,7 @@ impl<P: Platform> PoolLocked<P> {
     /// Whether the pool holds no item: none waiting, inactive, deferred to
     /// a worker or running.
     pub(crate) fn holds_nothing(&self) -> bool {
-        self.worklist.is_empty() && self.pwqs.values().all(|pwq| pwq.is_empty())
+        self.state.worklist.is_empty() && self.pwqs.values().all(|pwq| pwq.is_empty())
     }
 
     /// Tells the trustee, if any, that the pool changed.
@@ -152,19 +152,9 @@ pub(crate) fn cpu_down<P: Platform>(
     let config = &shared.config;
     for pool in &doomed {
         let mut guard = pool.locked.lock();
-        guard.disassociated = true;
         guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
-        let ids: Vec<_> = guard.workers.keys().copied().collect();
-        let busy_stay_bound = seeded(config, SeededBug::OfflinePoolCountsRunning);
-        guard.pin_generation += 1;
-        for id in ids {
-            let busy = guard.workers.get(&id).is_some_and(|w| w.current.is_some());
-            if !(busy && busy_stay_bound) {
-                guard.update_worker(id, |w| w.flags |= WORKER_ROGUE);
-            }
-        }
-        if !seeded(config, SeededBug::TrusteeSkipsItem) {
-            guard.kick();
+        if let Some(worker) = guard.state.disassociate() {
+            guard.wake(worker);
         }
     }
     let body_pools = doomed.clone();
@@ -208,19 +198,15 @@ pub(crate) fn cpu_up<P: Platform>(
     }
     for pool in pools.iter().filter(|p| p.cpu == Some(cpu)) {
         let mut guard = pool.locked.lock();
-        guard.disassociated = false;
         if let Some(trustee) = guard.trustee.take() {
             trustee.wake.notify_all();
-        }
-        guard.pin_generation += 1;
-        let ids: Vec<_> = guard.workers.keys().copied().collect();
-        for id in ids {
-            guard.update_worker(id, |w| w.flags &= !WORKER_ROGUE);
         }
         if seeded(&shared.config, SeededBug::RebindLosesInactive) {
             drop_inactive(&mut guard);
         }
-        guard.kick();
+        if let Some(worker) = guard.state.rebind() {
+            guard.wake(worker);
+        }
     }
     if let Some(trustee) = hotplug.trustees[cpu].take() {
         P::join(trustee);
@@ -251,16 +237,14 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             };
             // Empty, and every worker back on the idle list (one that just
             // finished the last item may not be yet).
-            if guard.holds_nothing() && guard.idle.len() == guard.nr_workers {
+            let holds_nothing = guard.holds_nothing();
+            if guard.state.trustee_may_retire(holds_nothing) {
                 break;
             }
             guard = wake.wait(guard);
         }
-        while guard.idle.len() > 1 {
-            let Some(&coldest) = guard.idle.back() else {
-                break;
-            };
-            guard.retire_worker(coldest);
+        for worker in guard.state.trustee_retire() {
+            guard.tell_exit(worker);
         }
         // Done: the pool stays disassociated (rogue workers serve what is
         // still queued on it) until `cpu_up`.

@@ -16,10 +16,8 @@
 //! `too_many_workers` are retired by the idle-cull timer once they have
 //! been idle for the idle timeout, coldest first.
 
-use crate::machine::policy;
 use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
-use crate::pool::{Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_ROGUE};
-use crate::rescuer::arm_mayday_timer;
+use crate::pool::{Pool, PoolLocked, WorkerState, WorkerThread, WORKER_PREP, WORKER_ROGUE};
 use crate::timer::{deadline_after, TimerEvent};
 use crate::worker::worker_main;
 
@@ -34,31 +32,34 @@ pub(crate) enum CreateError {
     Spawn(SpawnError),
 }
 
-/// Becomes the manager if nobody is and creates a spare worker. Returns
-/// whether a worker was created (the caller rechecks the pool then).
-pub(crate) fn manage_workers<'a, P: Platform>(pool: &'a Arc<Pool<P>>, mut guard: Guard<'a, P>) -> (Guard<'a, P>, bool) {
-    if guard.manager_active {
-        return (guard, false);
-    }
-    guard.manager_active = true;
-    guard.nr_managers += 1;
-    assert!(guard.nr_managers == 1, "invariant broken: two managers in one pool");
+/// Creates a spare worker as the pool's manager: the caller took the
+/// manager role (machine rule 7) and this gives it back. Returns whether a
+/// worker was created (the caller asks the machine again then).
+pub(crate) fn manage<'a, P: Platform>(pool: &'a Arc<Pool<P>>, guard: Guard<'a, P>) -> (Guard<'a, P>, bool) {
     let (mut guard, created) = create_worker(pool, guard);
-    guard.nr_managers -= 1;
-    guard.manager_active = false;
+    guard.state.manager_leave();
     match created {
         Ok(()) => (guard, true),
-        Err(CreateError::AtLimit) => {
-            let initial = pool.shared.config.mayday_initial_timeout;
-            arm_mayday_timer(pool, &mut guard, initial);
+        Err(err) => {
+            creation_failed(pool, &mut guard, matches!(err, CreateError::Spawn(_)));
             (guard, false)
         }
-        Err(CreateError::Spawn(_)) => {
-            arm_create_retry(pool, &mut guard);
-            let initial = pool.shared.config.mayday_initial_timeout;
-            arm_mayday_timer(pool, &mut guard, initial);
-            (guard, false)
-        }
+    }
+}
+
+/// Carries out machine rule 11 after a failed creation: arms the timers it
+/// asks for. `refused`: the platform refused the thread (not the limit).
+fn creation_failed<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>, refused: bool) {
+    let todo = guard.state.worker_create_failed(refused);
+    let shared = &pool.shared;
+    let now = shared.platform.now();
+    if todo.arm_retry {
+        let deadline = deadline_after(now, shared.config.create_cooldown);
+        shared.timers.arm_new(deadline, TimerEvent::CreateRetry(pool.clone()));
+    }
+    if todo.arm_mayday {
+        let deadline = deadline_after(now, shared.config.mayday_initial_timeout);
+        shared.timers.arm_new(deadline, TimerEvent::Mayday(pool.clone()));
     }
 }
 
@@ -69,25 +70,28 @@ pub(crate) fn create_worker<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     mut guard: Guard<'a, P>,
 ) -> (Guard<'a, P>, Result<(), CreateError>) {
-    if guard.stopping || guard.nr_workers >= pool.shared.config.max_workers_per_pool {
+    if !guard.state.may_create(pool.shared.config.max_workers_per_pool) {
         return (guard, Err(CreateError::AtLimit));
     }
-    let id = guard.next_worker_id;
-    guard.next_worker_id += 1;
-    let rogue = if guard.disassociated { WORKER_ROGUE } else { 0 };
-    let slot = WorkerSlot::new(WORKER_PREP | rogue | pool.permanent_flags(), pool.shared.platform.now(), false);
-    let wakeup = slot.wakeup.clone();
-    guard.workers.insert(id, slot);
+    let id = guard.state.next_id();
+    let rogue = if guard.state.disassociated { WORKER_ROGUE } else { 0 };
+    let worker = WorkerState::new(WORKER_PREP | rogue | pool.permanent_flags(), pool.shared.platform.now(), false);
+    guard.state.workers.insert(id, worker);
+    let thread = WorkerThread::new();
+    let wakeup = thread.wakeup.clone();
+    guard.threads.insert(id, thread);
     drop(guard);
     let body_pool = pool.clone();
     let spawned = spawn_engine_thread(&pool.shared.platform, pool.worker_name(id), move || worker_main(body_pool, id));
     let mut guard = pool.locked.lock();
     match spawned {
         Ok(handle) => {
-            guard.nr_workers += 1;
-            if let Some(slot) = guard.workers.get_mut(&id) {
-                slot.handle = Some(handle);
-                slot.registered = true;
+            guard.state.nr_workers += 1;
+            if let Some(worker) = guard.state.workers.get_mut(&id) {
+                worker.registered = true;
+            }
+            if let Some(thread) = guard.threads.get_mut(&id) {
+                thread.handle = Some(handle);
             }
             if guard.worker_enter_idle(id, pool.shared.platform.now()) {
                 arm_idle_timer(pool);
@@ -96,22 +100,11 @@ pub(crate) fn create_worker<'a, P: Platform>(
             (guard, Ok(()))
         }
         Err(err) => {
-            guard.workers.remove(&id);
-            guard.create_failures += 1;
+            guard.state.workers.remove(&id);
+            guard.threads.remove(&id);
             (guard, Err(CreateError::Spawn(err)))
         }
     }
-}
-
-/// Arms the create-retry timer unless armed.
-fn arm_create_retry<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>) {
-    if guard.create_retry_armed || guard.stopping {
-        return;
-    }
-    guard.create_retry_armed = true;
-    let shared = &pool.shared;
-    let deadline = deadline_after(shared.platform.now(), shared.config.create_cooldown);
-    shared.timers.arm_new(deadline, TimerEvent::CreateRetry(pool.clone()));
 }
 
 /// Arms the idle-cull timer one idle timeout from now.
@@ -124,44 +117,30 @@ pub(crate) fn arm_idle_timer<P: Platform>(pool: &Arc<Pool<P>>) {
 /// Timer: the pool had no spare worker and creation failed; try again.
 pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
-    guard.create_retry_armed = false;
-    if guard.stopping || !guard.idle.is_empty() || guard.manager_active {
+    if !guard.state.create_retry_due() {
         return;
     }
-    guard.manager_active = true;
     let (mut guard, created) = create_worker(pool, guard);
-    guard.manager_active = false;
+    guard.state.manager_leave();
     match created {
         // The new idle worker takes pending work if nobody runs.
         Ok(()) => guard.kick(),
         Err(CreateError::AtLimit) => {}
-        Err(CreateError::Spawn(_)) => {
-            arm_create_retry(pool, &mut guard);
-            let initial = pool.shared.config.mayday_initial_timeout;
-            arm_mayday_timer(pool, &mut guard, initial);
-        }
+        Err(CreateError::Spawn(_)) => creation_failed(pool, &mut guard, true),
     }
 }
 
 /// Timer: retire idle workers beyond the policy that have been idle for
-/// the idle timeout, coldest first; re-arm for the next one.
+/// the idle timeout, coldest first; re-arm for the next one (rule 12).
 pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
-    let now = shared.platform.now();
     let mut guard = pool.locked.lock();
-    guard.idle_timer_armed = false;
-    while policy::too_many_workers(guard.counts()) {
-        let Some(&coldest) = guard.idle.back() else {
-            break;
-        };
-        let expires =
-            guard.workers.get(&coldest).map_or(now, |w| deadline_after(w.last_active, shared.config.idle_timeout));
-        if expires > now {
-            guard.idle_timer_armed = true;
-            shared.timers.arm_new(expires, TimerEvent::IdleCull(pool.clone()));
-            break;
-        }
-        guard.retire_worker(coldest);
+    let cull = guard.state.idle_cull(shared.platform.now(), shared.config.idle_timeout);
+    for id in cull.retired {
+        guard.tell_exit(id);
+    }
+    if let Some(deadline) = cull.rearm {
+        shared.timers.arm_new(deadline, TimerEvent::IdleCull(pool.clone()));
     }
     join_zombies::<P>(guard);
 }

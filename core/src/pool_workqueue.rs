@@ -14,8 +14,6 @@ use crate::pool::PoolLocked;
 use crate::work::Work;
 use crate::workqueue::{WqId, WqShared};
 
-pub(crate) use crate::machine::pwq::NR_COLORS;
-
 /// A queued instance of a work item.
 pub(crate) struct Entry<P: Platform> {
     /// The item.
@@ -24,6 +22,16 @@ pub(crate) struct Entry<P: Platform> {
     pub(crate) wq: WqId,
     /// The flush colour it was queued with.
     pub(crate) color: Color,
+}
+
+impl<P: Platform> crate::machine::Queued for Entry<P> {
+    fn key(&self) -> usize {
+        self.work.key()
+    }
+
+    fn wq(&self) -> WqId {
+        self.wq
+    }
 }
 
 impl<P: Platform> Entry<P> {
@@ -53,7 +61,7 @@ impl<P: Platform> PwqState<P> {
 }
 
 impl<P: Platform> PoolLocked<P> {
-    /// Queues `work` on `wq`'s pool-workqueue (rule 1 of `machine::pwq`):
+    /// Queues `work` on `wq`'s pool-workqueue (machine rule 19):
     /// active onto the worklist, waking a worker if nobody runs, or onto
     /// the inactive list. Returns the work back if `wq` has no
     /// pool-workqueue here any more (destroyed).
@@ -62,14 +70,14 @@ impl<P: Platform> PoolLocked<P> {
             return Err(work);
         };
         if let Inserted::Active(colored) = pwq.machine.insert(work) {
-            self.worklist.push_back(Entry::new(wq, colored));
+            self.state.worklist.push_back(Entry::new(wq, colored));
             self.kick();
         }
         Ok(())
     }
 
     /// An instance of `wq` with `color` left this pool (finished, or was
-    /// cancelled); `active` says whether it held an active slot (rule 2).
+    /// cancelled); `active` says whether it held an active slot (machine rule 20).
     ///
     /// Items activated here wake nobody: a worker completing an item
     /// reaches them through `keep_working` (or another runner does). Other
@@ -89,13 +97,13 @@ impl<P: Platform> PoolLocked<P> {
     }
 
     /// Moves inactive items to the worklist, oldest first, while the
-    /// pool-workqueue is under `max_active` (rule 3). Wakes nobody (see
+    /// pool-workqueue is under `max_active` (machine rule 21). Wakes nobody (see
     /// `pwq_dec_nr_in_flight`); returns whether anything moved.
     pub(crate) fn pwq_activate(&mut self, wq: WqId) -> bool {
         let Some(pwq) = self.pwqs.get_mut(&wq) else { return false };
         let mut moved = false;
         while let Some(colored) = pwq.machine.activate_next() {
-            self.worklist.push_back(Entry::new(wq, colored));
+            self.state.worklist.push_back(Entry::new(wq, colored));
             moved = true;
         }
         moved

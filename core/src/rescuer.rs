@@ -40,17 +40,14 @@
 //! lock.
 
 use crate::blocking::WorkerContext;
-use crate::config::seeded;
 use crate::config::Config;
-use crate::machine::policy;
+use crate::machine::mayday::{MaydayList, RescuerStep};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
-use crate::pool::{Pool, PoolLocked, WorkerSlot, WORKER_PREP, WORKER_RESCUER};
-use crate::seeded::SeededBug;
+use crate::pool::{Pool, PoolLocked, WorkerState, WORKER_PREP, WORKER_RESCUER};
 use crate::timer::TimerEvent;
 use crate::worker::{process_one_work, process_scheduled};
-use crate::workqueue::{WqId, WqShared};
+use crate::workqueue::WqShared;
 use core::sync::atomic::Ordering;
-use std::collections::VecDeque;
 
 /// A pool-workqueue asking for rescue: the pool, and a reference to the
 /// workqueue that keeps it alive until the rescuer is done with the entry.
@@ -59,18 +56,10 @@ pub(crate) struct Mayday<P: Platform> {
     wq: Arc<WqShared<P>>,
 }
 
-/// MD: the mayday lock.
-struct MaydayList<P: Platform> {
-    /// Pool-workqueues to rescue, oldest first; each at most once.
-    list: VecDeque<Mayday<P>>,
-    /// The rescuer must exit once the list is empty.
-    stop: bool,
-}
-
 /// A `mem_reclaim` workqueue's rescuer.
 pub(crate) struct Rescuer<P: Platform> {
-    /// The mayday list.
-    maydays: Mutex<P, MaydayList<P>>,
+    /// MD: the mayday list (machine rules 16-18) under the mayday lock.
+    maydays: Mutex<P, MaydayList<Mayday<P>>>,
     /// Wakes the rescuer (with the mayday lock).
     wake: Condvar<P>,
     /// The thread; taken and joined by `stop`.
@@ -80,16 +69,13 @@ pub(crate) struct Rescuer<P: Platform> {
     maydays_sent: AtomicUsize<P>,
     /// A: items the rescuer took on (kernel `PWQ_STAT_RESCUED`).
     rescued: AtomicUsize<P>,
-    /// I: seeded bug `RescuerExitsBeforeDraining` is on.
-    exits_early: bool,
 }
 
 impl<P: Platform> Rescuer<P> {
     /// Creates the rescuer of workqueue `name` and starts its thread.
     pub(crate) fn start(platform: &P, config: &Config, name: &str) -> Result<Arc<Self>, crate::SpawnError> {
         let rescuer: Arc<Self> = Arc::new(Rescuer {
-            exits_early: seeded(config, SeededBug::RescuerExitsBeforeDraining),
-            maydays: Mutex::new(MaydayList { list: VecDeque::new(), stop: false }),
+            maydays: Mutex::new(MaydayList::new(config.seeded_bits())),
             wake: Condvar::new(),
             thread: Mutex::new(None),
             maydays_sent: AtomicUsize::new(0),
@@ -110,15 +96,10 @@ impl<P: Platform> Rescuer<P> {
     /// the rescuer re-queueing a pool-workqueue it has not finished.
     fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) {
         let mut maydays = self.maydays.lock();
-        if maydays.stop {
+        let entry = Mayday { pool: pool.clone(), wq: wq.clone() };
+        if !maydays.send(entry, |m| Arc::ptr_eq(&m.pool, pool)) {
             return;
         }
-        let duplicates_allowed = seeded(&pool.shared.config, SeededBug::DuplicateMayday);
-        let listed = maydays.list.iter().any(|m| Arc::ptr_eq(&m.pool, pool));
-        if listed && !duplicates_allowed {
-            return;
-        }
-        maydays.list.push_back(Mayday { pool: pool.clone(), wq: wq.clone() });
         if counted {
             self.maydays_sent.fetch_add(1, Ordering::Relaxed);
         }
@@ -130,7 +111,7 @@ impl<P: Platform> Rescuer<P> {
     pub(crate) fn stop(&self) {
         {
             let mut maydays = self.maydays.lock();
-            maydays.stop = true;
+            maydays.stop();
             self.wake.notify_one();
         }
         let thread = self.thread.lock().take();
@@ -139,7 +120,7 @@ impl<P: Platform> Rescuer<P> {
         }
         // Each entry holds a reference to the workqueue, which holds this
         // rescuer: an entry left behind would leak both.
-        let left = self.maydays.lock().list.len();
+        let left = self.maydays.lock().len();
         debug_assert!(left == 0, "the rescuer exited with {left} maydays pending");
     }
 
@@ -149,7 +130,7 @@ impl<P: Platform> Rescuer<P> {
     pub(crate) fn stop_without_join(&self) -> Option<P::JoinHandle> {
         {
             let mut maydays = self.maydays.lock();
-            maydays.stop = true;
+            maydays.stop();
             self.wake.notify_one();
         }
         self.thread.lock().take()
@@ -167,7 +148,7 @@ impl<P: Platform> Rescuer<P> {
 
     /// Pool-workqueues on the mayday list now.
     pub(crate) fn pending(&self) -> usize {
-        self.maydays.lock().list.len()
+        self.maydays.lock().len()
     }
 }
 
@@ -176,22 +157,18 @@ impl<P: Platform> Rescuer<P> {
 fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
     let mut maydays = rescuer.maydays.lock();
     loop {
-        if maydays.stop && rescuer.exits_early {
-            return;
+        match maydays.next() {
+            RescuerStep::Rescue(mayday) => {
+                drop(maydays);
+                rescue(&rescuer, &mayday);
+                // Dropped outside every lock: it may be the last reference
+                // to the workqueue.
+                drop(mayday);
+                maydays = rescuer.maydays.lock();
+            }
+            RescuerStep::Wait => maydays = rescuer.wake.wait(maydays),
+            RescuerStep::Exit => return,
         }
-        if let Some(mayday) = maydays.list.pop_front() {
-            drop(maydays);
-            rescue(&rescuer, &mayday);
-            // Dropped outside every lock: it may be the last reference to
-            // the workqueue.
-            drop(mayday);
-            maydays = rescuer.maydays.lock();
-            continue;
-        }
-        if maydays.stop {
-            return;
-        }
-        maydays = rescuer.wake.wait(maydays);
     }
 }
 
@@ -201,8 +178,7 @@ type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 /// pool-workqueue still exists and has active items, and the pool needs a
 /// worker it does not have (kernel `assign_rescuer_work`'s test).
 fn needs_rescue<P: Platform>(guard: &PoolLocked<P>, wq: &WqShared<P>) -> bool {
-    guard.pwqs.get(&wq.id).is_some_and(|pwq| pwq.machine.nr_active() > 0)
-        && policy::need_to_create_worker(guard.counts())
+    guard.state.needs_rescue(guard.pwqs.get(&wq.id).map_or(0, |pwq| pwq.machine.nr_active()))
 }
 
 /// One turn on one pool-workqueue: attach, run items while needed (at most
@@ -214,10 +190,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let ctx = attach(pool, &mut guard);
     let mut count = 0;
     while needs_rescue(&guard, wq) {
-        let Some(pos) = guard.worklist.iter().position(|e| e.wq == wq.id) else {
-            break;
-        };
-        let Some(entry) = guard.worklist.remove(pos) else {
+        let Some(entry) = guard.state.take_for_rescue(wq.id) else {
             break;
         };
         rescuer.rescued.fetch_add(1, Ordering::Relaxed);
@@ -225,14 +198,14 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
         guard = process_scheduled(pool, &ctx, guard);
         count += 1;
         if count >= config.rescuer_batch {
-            if needs_rescue(&guard, wq) && guard.worklist.iter().any(|e| e.wq == wq.id) {
+            if needs_rescue(&guard, wq) && guard.state.worklist.iter().any(|e| e.wq == wq.id) {
                 rescuer.send(pool, wq, false);
             }
             break;
         }
     }
-    if !seeded(config, SeededBug::RescuerLeavesWithoutWake) {
-        guard.kick();
+    if let Some(worker) = guard.state.rescuer_leave() {
+        guard.wake(worker);
     }
     detach(&mut guard, &ctx);
     drop(guard);
@@ -241,12 +214,10 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
 
 /// Joins the rescuer to `pool` as a worker that never counts as running.
 fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<WorkerContext<P>> {
-    let id = guard.next_worker_id;
-    guard.next_worker_id += 1;
-    guard.workers.insert(
-        id,
-        WorkerSlot::new(WORKER_PREP | WORKER_RESCUER | pool.permanent_flags(), pool.shared.platform.now(), true),
-    );
+    // No thread side: a rescuer is never idle, so never woken by the pool.
+    let id = guard.state.next_id();
+    let flags = WORKER_PREP | WORKER_RESCUER | pool.permanent_flags();
+    guard.state.workers.insert(id, WorkerState::new(flags, pool.shared.platform.now(), true));
     let ctx = Arc::new(WorkerContext { pool: pool.clone(), id, current: Mutex::new(None) });
     P::set_thread_context(Some(ctx.clone()));
     ctx
@@ -255,48 +226,26 @@ fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<Wor
 /// Takes the rescuer's slot off the pool. Nothing can be deferred to it any
 /// more: its last item's `busy` entry went with that item's completion.
 fn detach<P: Platform>(guard: &mut PoolLocked<P>, ctx: &WorkerContext<P>) {
-    let slot = guard.workers.remove(&ctx.id);
+    let slot = guard.state.workers.remove(&ctx.id);
     debug_assert!(slot.is_some_and(|s| s.scheduled.is_empty()), "rescuer left a pool with deferred items");
 }
 
-/// Arms the pool's mayday timer unless armed. Called after a failed worker
-/// creation, with the pool lock held.
-pub(crate) fn arm_mayday_timer<P: Platform>(
-    pool: &Arc<Pool<P>>,
-    guard: &mut PoolLocked<P>,
-    delay: core::time::Duration,
-) {
-    if guard.mayday_timer_armed || guard.stopping {
-        return;
-    }
-    guard.mayday_timer_armed = true;
-    let shared = &pool.shared;
-    shared.timers.arm_new(crate::timer::deadline_after(shared.platform.now(), delay), TimerEvent::Mayday(pool.clone()));
-}
-
 /// Timer: if the pool needs a worker it cannot have, call the rescuers of
-/// the workqueues with items waiting; repeat while no worker idles.
+/// the workqueues with items waiting; repeat while no worker idles
+/// (machine rule 13).
 pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
-    guard.mayday_timer_armed = false;
-    if guard.stopping {
-        return;
-    }
-    let config = &pool.shared.config;
-    if policy::need_to_create_worker(guard.counts()) && !seeded(config, SeededBug::NoMayday) {
-        // One mayday per pool-workqueue with items waiting, not per item.
-        let mut waiting: Vec<WqId> = guard.worklist.iter().map(|entry| entry.wq).collect();
-        waiting.sort_unstable();
-        waiting.dedup();
-        for wq in waiting {
-            if let Some(pwq) = guard.pwqs.get(&wq) {
-                if let Some(rescuer) = &pwq.wq.rescuer {
-                    rescuer.send(pool, &pwq.wq, true);
-                }
+    let (called, rearm) = guard.state.mayday_timeout();
+    for wq in called {
+        if let Some(pwq) = guard.pwqs.get(&wq) {
+            if let Some(rescuer) = &pwq.wq.rescuer {
+                rescuer.send(pool, &pwq.wq, true);
             }
         }
     }
-    if guard.idle.is_empty() {
-        arm_mayday_timer(pool, &mut guard, config.mayday_interval);
+    if rearm {
+        let shared = &pool.shared;
+        let deadline = crate::timer::deadline_after(shared.platform.now(), shared.config.mayday_interval);
+        shared.timers.arm_new(deadline, TimerEvent::Mayday(pool.clone()));
     }
 }

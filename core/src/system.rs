@@ -286,9 +286,9 @@ impl SystemBuilder {
         // From here on, dropping `handle` shuts down whatever was started.
         for pool in &handle.pools {
             let mut guard = pool.locked.lock();
-            guard.manager_active = true;
+            let _ = guard.state.manager_enter();
             let (mut guard, created) = manager::create_worker(pool, guard);
-            guard.manager_active = false;
+            guard.state.manager_leave();
             drop(guard);
             if let Err(err) = created {
                 let err = match err {
@@ -416,12 +416,12 @@ impl<P: Platform> System<P> {
                 PoolStats {
                     cpu: pool.cpu,
                     highpri: pool.highpri,
-                    workers: guard.nr_workers,
-                    idle: guard.idle.len(),
-                    running: guard.nr_running,
-                    pending: guard.worklist.len(),
-                    create_failures: guard.create_failures,
-                    disassociated: guard.disassociated,
+                    workers: guard.state.nr_workers,
+                    idle: guard.state.idle.len(),
+                    running: guard.state.nr_running,
+                    pending: guard.state.worklist.len(),
+                    create_failures: guard.state.create_failures,
+                    disassociated: guard.state.disassociated,
                 }
             })
             .collect()
@@ -531,18 +531,18 @@ impl<P: Platform> Drop for SystemHandle<P> {
         for pool in &self.pools {
             // Step 2.
             let mut guard = pool.locked.lock();
-            guard.stopping = true;
-            while guard.manager_active {
+            guard.state.stopping = true;
+            while guard.state.manager_active {
                 drop(guard);
                 P::yield_now();
                 guard = pool.locked.lock();
             }
             // Step 3.
-            let ids: Vec<_> = guard.workers.keys().copied().collect();
+            let ids: Vec<_> = guard.state.workers.keys().copied().collect();
             for id in ids {
                 guard.retire_worker(id);
             }
-            while !guard.workers.is_empty() {
+            while !guard.state.workers.is_empty() {
                 guard = pool.exited.wait(guard);
             }
             // Step 4.

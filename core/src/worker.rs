@@ -18,10 +18,10 @@
 
 use crate::blocking::WorkerContext;
 use crate::config::seeded;
-use crate::machine::policy;
+use crate::machine::worker::WorkerStep;
 use crate::manager;
 use crate::platform::{contain, Arc, Mutex, Platform};
-use crate::pool::{Current, Pool, PoolLocked, WorkerId, WORKER_CPU_INTENSIVE, WORKER_PREP};
+use crate::pool::{Pool, PoolLocked, WorkerId};
 use crate::pool_workqueue::Entry;
 use crate::seeded::SeededBug;
 use crate::work::Location;
@@ -36,58 +36,54 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     let mut guard = pool.locked.lock();
     // The manager registers us once the spawn succeeded.
     loop {
-        match guard.workers.get(&id) {
-            None => return,
-            Some(slot) if slot.registered => break,
-            Some(slot) => {
-                let wakeup = slot.wakeup.clone();
+        match (guard.state.workers.get(&id), guard.threads.get(&id)) {
+            (Some(worker), _) if worker.registered => break,
+            (Some(_), Some(thread)) => {
+                let wakeup = thread.wakeup.clone();
                 guard = wakeup.wait(guard);
             }
+            _ => return,
         }
     }
     let mut pinned_generation = 0;
     loop {
         // Step 1.
-        if guard.workers.get(&id).is_none_or(|w| w.die) {
+        if guard.state.workers.get(&id).is_none_or(|w| w.die) {
             break;
         }
-        if pool.shared.config.pin_workers && pool.cpu.is_some() && guard.pin_generation != pinned_generation {
-            pinned_generation = guard.pin_generation;
-            let target = crate::hotplug::pin_target(&pool, guard.disassociated);
+        if pool.shared.config.pin_workers && pool.cpu.is_some() && guard.state.pin_generation != pinned_generation {
+            pinned_generation = guard.state.pin_generation;
+            let target = crate::hotplug::pin_target(&pool, guard.state.disassociated);
             drop(guard);
             pool.shared.platform.pin_current_thread(&target);
             guard = pool.locked.lock();
             continue;
         }
-        guard.worker_leave_idle(id);
-        // Steps 2-4.
+        // Steps 2-4 (machine rules 6-8).
         loop {
-            if !policy::need_more_worker(guard.counts()) {
-                break;
-            }
-            let no_spare = seeded(&pool.shared.config, SeededBug::NoSpareWorker);
-            if !policy::may_start_working(guard.counts()) && !no_spare {
-                let (g, managed) = manager::manage_workers(&pool, guard);
-                guard = g;
-                if managed {
-                    continue;
+            match guard.state.worker_decide(id) {
+                WorkerStep::Idle => break,
+                WorkerStep::Manage => {
+                    let (g, created) = manager::manage(&pool, guard);
+                    guard = g;
+                    if created {
+                        continue;
+                    }
                 }
+                WorkerStep::Work => {}
             }
-            guard.update_worker(id, |w| w.flags &= !WORKER_PREP);
-            while let Some(entry) = guard.worklist.pop_front() {
+            guard.state.worker_start_working(id);
+            let mut first = true;
+            while let Some(entry) = guard.state.worker_next_item(first) {
+                first = false;
                 guard = process_one_work(&pool, &ctx, guard, entry);
                 guard = process_scheduled(&pool, &ctx, guard);
-                let ignore_runners = seeded(&pool.shared.config, SeededBug::KeepWorkingIgnoresRunners);
-                let keep = policy::keep_working(guard.counts()) || (ignore_runners && !guard.worklist.is_empty());
-                if !keep {
-                    break;
-                }
             }
-            guard.update_worker(id, |w| w.flags |= WORKER_PREP);
+            guard.state.worker_stop_working(id);
             break;
         }
         // Step 5.
-        if guard.workers.get(&id).is_none_or(|w| w.die) {
+        if guard.state.workers.get(&id).is_none_or(|w| w.die) {
             break;
         }
         if guard.worker_enter_idle(id, pool.shared.platform.now()) {
@@ -97,14 +93,18 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         // steady stream of items does not pay a park/unpark per item. The
         // worker is on the idle list throughout; only the wait differs.
         let mut spins = pool.shared.config.idle_spins;
-        while let Some(slot) = guard.workers.get_mut(&id) {
-            if slot.woken || slot.die {
-                slot.woken = false;
-                slot.wake_hint.store(0, Ordering::Relaxed);
+        loop {
+            let locked = &mut *guard;
+            let (Some(worker), Some(thread)) = (locked.state.workers.get_mut(&id), locked.threads.get_mut(&id)) else {
+                break;
+            };
+            if worker.woken || worker.die {
+                worker.woken = false;
+                thread.wake_hint.store(0, Ordering::Relaxed);
                 break;
             }
             if spins > 0 {
-                let hint = slot.wake_hint.clone();
+                let hint = thread.wake_hint.clone();
                 drop(guard);
                 while spins > 0 && hint.load(Ordering::Acquire) == 0 {
                     spins -= 1;
@@ -113,20 +113,19 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
                 guard = pool.locked.lock();
                 continue;
             }
-            slot.parked = true;
-            let wakeup = slot.wakeup.clone();
+            thread.parked = true;
+            let wakeup = thread.wakeup.clone();
             guard = wakeup.wait(guard);
-            if let Some(slot) = guard.workers.get_mut(&id) {
-                slot.parked = false;
+            if let Some(thread) = guard.threads.get_mut(&id) {
+                thread.parked = false;
             }
         }
     }
     // Retired: whoever set `die` already took us off the idle list and out
     // of `nr_workers`. Leave our handle to be joined.
-    if let Some(slot) = guard.workers.remove(&id) {
-        if let Some(handle) = slot.handle {
-            guard.zombies.push(handle);
-        }
+    guard.state.workers.remove(&id);
+    if let Some(handle) = guard.threads.remove(&id).and_then(|thread| thread.handle) {
+        guard.zombies.push(handle);
     }
     pool.exited.notify_all();
     drop(guard);
@@ -139,11 +138,10 @@ pub(crate) fn process_scheduled<'a, P: Platform>(
     ctx: &WorkerContext<P>,
     mut guard: Guard<'a, P>,
 ) -> Guard<'a, P> {
-    loop {
-        let next = guard.workers.get_mut(&ctx.id).and_then(|w| w.scheduled.pop_front());
-        let Some(entry) = next else { return guard };
+    while let Some(entry) = guard.state.next_scheduled(ctx.id) {
         guard = process_one_work(pool, ctx, guard, entry);
     }
+    guard
 }
 
 /// Executes one instance. Called and returns with the pool lock held; the
@@ -155,32 +153,15 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     entry: Entry<P>,
 ) -> Guard<'a, P> {
     let key = entry.work.key();
-    // Non-reentrancy: another worker of this pool runs this item; it will
-    // run this instance after the current one.
-    let collision_check = !seeded(&pool.shared.config, SeededBug::SkipCollisionCheck);
-    if let Some(&other) = guard.busy.get(&key).filter(|_| collision_check) {
-        if other != ctx.id {
-            if let Some(slot) = guard.workers.get_mut(&other) {
-                slot.scheduled.push_back(entry);
-                return guard;
-            }
-        }
-    }
     let Some(wq) = guard.pwqs.get(&entry.wq).map(|pwq| pwq.wq.clone()) else {
         debug_assert!(false, "item queued on a pool-workqueue that does not exist");
         return guard;
     };
-    if collision_check || guard.busy.get(&key).is_none() {
-        guard.busy.insert(key, ctx.id);
-    }
-    let cpu_intensive = wq.flags.cpu_intensive;
+    // Non-reentrancy (machine rule 9): another worker of this pool runs
+    // this item; it will run this instance after the current one.
+    let (_, entry) = guard.state.item_begin(ctx.id, entry, wq.flags.cpu_intensive);
+    let Some(entry) = entry else { return guard };
     let late_clear = seeded(&pool.shared.config, SeededBug::ClearPendingAfterRun);
-    guard.update_worker(ctx.id, |w| {
-        w.current = Some(Current { wq: entry.wq });
-        if cpu_intensive {
-            w.flags |= WORKER_CPU_INTENSIVE;
-        }
-    });
     // An unbound or CPU-intensive worker does not count as running: if more
     // items wait, another worker must take them.
     guard.kick();
@@ -229,11 +210,7 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     }
     drop(wq);
     let mut guard = pool.locked.lock();
-    guard.update_worker(ctx.id, |w| {
-        w.current = None;
-        w.flags &= !WORKER_CPU_INTENSIVE;
-    });
-    guard.busy.remove(&key);
+    guard.state.item_end(ctx.id, key);
     guard.pwq_dec_nr_in_flight(wq_id, color, true);
     guard
 }

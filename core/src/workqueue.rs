@@ -23,8 +23,7 @@ use core::sync::atomic::Ordering;
 use core::time::Duration;
 use std::collections::VecDeque;
 
-/// Identifies a workqueue within its system.
-pub(crate) type WqId = usize;
+pub(crate) use crate::machine::pool::WqId;
 
 /// How many panic reports a workqueue keeps (the count is kept in full).
 const PANIC_LOG_LEN: usize = 64;
@@ -200,13 +199,7 @@ impl<P: Platform> WqShared<P> {
             let skip = seeded(&self.system.config, SeededBug::SkipNonReentrancyLookup);
             if !Arc::ptr_eq(last, pool) && self.uses_pool(last) && !skip {
                 let guard = last.locked.lock();
-                let running_here = guard
-                    .busy
-                    .get(&work.key())
-                    .and_then(|id| guard.workers.get(id))
-                    .and_then(|w| w.current.as_ref())
-                    .is_some_and(|current| current.wq == self.id);
-                if running_here {
+                if guard.state.is_running_for(work.key(), self.id) {
                     pool = last;
                 }
             }

@@ -10,15 +10,37 @@
 //! transitions can be driven by a proptest, a model checker, a
 //! specification's refinement check or a simulator with virtual time.
 //!
-//! Being built up step by step (issue "the CMWQ state machine at the centre
-//! of core"); so far:
+//! Its parts:
 //! - [`policy`]: the kernel's predicates over a pool's counters
 //!   (`need_more_worker`, `keep_working`, ...);
+//! - [`pool`]: a pool's workers, idle list, worklist and running count;
+//! - [`worker`]: a worker's passage through its pool (wake, manage, work,
+//!   non-reentrancy, blocking);
+//! - [`manage`]: worker creation and culling, maydays, rescue, CPU hotplug;
+//! - [`mayday`]: a rescuer's mayday list;
 //! - [`pwq`]: a pool-workqueue: `max_active` with its FIFO inactive list,
-//!   and the flush colours with their in-flight counts.
+//!   and the flush colours with their in-flight counts;
+//! - [`flush`]: `flush_workqueue`'s tickets.
+//!
+//! The rules are numbered and written out, with the invariants each one
+//! maintains, in this directory's `README.md`.
 
+pub mod flush;
+pub mod manage;
+pub mod mayday;
 pub mod policy;
+pub mod pool;
 pub mod pwq;
+pub mod worker;
+
+/// What the machine needs to know of a queued entry (the driver's item
+/// handle): which item it is and which workqueue it was queued on.
+pub trait Queued {
+    /// The item's identity (stable while it exists).
+    fn key(&self) -> usize;
+    /// The workqueue it was queued on.
+    fn wq(&self) -> pool::WqId;
+}
 
 /// Bits of [`crate::SeededBug::bit`] switched on for a piece of machine
 /// state (always 0 without the `seeded-bugs` feature): deliberate mistakes

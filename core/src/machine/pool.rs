@@ -1,0 +1,323 @@
+//! A worker pool's concurrency-management state as pure data (kernel
+//! `worker_pool` and the `worker` fields the pool reads).
+//!
+//! # Rules (the protocol in words is `core/src/pool/README.md`)
+//! 1. **Running count.** `nr_running` is never written directly:
+//!    [`PoolState::update_worker`] recomputes it from the worker's flags and
+//!    `sleeping` bit, so it always equals the workers that count as
+//!    running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
+//! 2. **Kick.** If items wait and nobody runs (`need_more_worker`), the most
+//!    recently idle worker is woken, once: a wakeup not yet consumed is not
+//!    sent again. Queueing behind a running worker wakes nobody. (C1, C3)
+//! 3. **Idle list.** A worker entering idle goes to the front (hot first)
+//!    and becomes `PREP`; the coldest, at the back, are retired first. When
+//!    there are too many idle workers and no cull timer is armed, one must
+//!    be armed. (C7)
+//! 4. **Retire.** A retired worker leaves the idle list and `nr_workers`
+//!    and is told to exit, exactly once.
+//! 5. **Manager.** At most one worker manages (creates workers) at a time.
+//!
+//! `E` is the driver's queued entry; the machine only moves it between the
+//! worklist and the workers' scheduled lists.
+
+use super::policy::{self, PoolCounts};
+use super::SeededBits;
+use core::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Identifies a worker within its pool.
+pub type WorkerId = usize;
+
+/// Identifies a workqueue within its system.
+pub type WqId = usize;
+
+/// Worker flag: between waking and starting to work (kernel `WORKER_PREP`);
+/// idle workers carry it too.
+pub const WORKER_PREP: u8 = 1 << 0;
+/// Worker flag: running an item of a `cpu_intensive` workqueue.
+pub const WORKER_CPU_INTENSIVE: u8 = 1 << 1;
+/// Worker flag: belongs to an unbound pool (never concurrency managed).
+pub const WORKER_UNBOUND: u8 = 1 << 2;
+/// Worker flag: a workqueue's rescuer attached to this pool; not in
+/// `nr_workers`, never idle.
+pub const WORKER_RESCUER: u8 = 1 << 3;
+/// Worker flag: its pool's CPU is offline (kernel 2010 `WORKER_ROGUE`):
+/// concurrency management is suspended until the CPU comes back.
+pub const WORKER_ROGUE: u8 = 1 << 4;
+/// Flags that keep a worker out of `nr_running`.
+pub const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_RESCUER | WORKER_ROGUE;
+
+/// A worker as the pool sees it.
+#[derive(Debug)]
+pub struct WorkerState<E> {
+    /// `WORKER_*` flags.
+    pub flags: u8,
+    /// Inside a blocking section (the kernel's "task went to sleep").
+    pub sleeping: bool,
+    /// A wakeup was sent and not yet consumed.
+    pub woken: bool,
+    /// Told to exit (idle cull, shutdown).
+    pub die: bool,
+    /// Its thread exists (registered by the manager after the spawn).
+    pub registered: bool,
+    /// Items deferred to this worker because it runs them already (kernel
+    /// `scheduled` list, for non-reentrancy collisions).
+    pub scheduled: VecDeque<E>,
+    /// The workqueue of the item being executed (kernel `current_pwq`).
+    pub current: Option<WqId>,
+    /// When the worker last became idle (time is an input).
+    pub last_active: Duration,
+}
+
+impl<E> WorkerState<E> {
+    /// A worker with `flags`, last active at `now`.
+    pub fn new(flags: u8, now: Duration, registered: bool) -> Self {
+        WorkerState {
+            flags,
+            sleeping: false,
+            woken: false,
+            die: false,
+            registered,
+            scheduled: VecDeque::new(),
+            current: None,
+            last_active: now,
+        }
+    }
+
+    /// Whether it counts in `nr_running`.
+    pub fn counts_as_running(&self) -> bool {
+        self.flags & WORKER_NOT_RUNNING == 0 && !self.sleeping
+    }
+}
+
+/// Item identity → executing worker (kernel `busy_hash`). A short vector:
+/// one entry per busy worker.
+#[derive(Debug, Default)]
+pub struct BusyMap {
+    entries: Vec<(usize, WorkerId)>,
+}
+
+impl BusyMap {
+    /// The worker executing item `key`.
+    pub fn get(&self, key: &usize) -> Option<&WorkerId> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, w)| w)
+    }
+
+    /// Records that `worker` executes `key`.
+    pub fn insert(&mut self, key: usize, worker: WorkerId) {
+        debug_assert!(self.get(&key).is_none(), "item executed by two workers of one pool");
+        self.entries.push((key, worker));
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&mut self, key: &usize) {
+        if let Some(pos) = self.entries.iter().position(|(k, _)| k == key) {
+            self.entries.swap_remove(pos);
+        }
+    }
+}
+
+/// A pool's state (kernel `L:` fields). The driver keeps it under the pool
+/// lock.
+#[derive(Debug)]
+pub struct PoolState<E> {
+    /// Active items waiting for a worker, FIFO.
+    pub worklist: VecDeque<E>,
+    /// Workers counted as running (rule 1: derived, never set directly).
+    pub nr_running: usize,
+    /// Workers alive (idle, working, or managing); rescuers excluded.
+    pub nr_workers: usize,
+    /// Idle workers, most recently idle first.
+    pub idle: VecDeque<WorkerId>,
+    /// Every worker, by id (ordered: deterministic iteration).
+    pub workers: BTreeMap<WorkerId, WorkerState<E>>,
+    /// Which worker executes which item.
+    pub busy: BusyMap,
+    /// A manager (creating a worker) is active; at most one at a time.
+    pub manager_active: bool,
+    /// Workers inside the manager role (checked to be at most one).
+    pub nr_managers: usize,
+    /// Next worker id.
+    pub next_worker_id: WorkerId,
+    /// The idle-cull timer is armed.
+    pub idle_timer_armed: bool,
+    /// A create-retry timer is armed (after a failed spawn).
+    pub create_retry_armed: bool,
+    /// The mayday timer is armed (after a failed creation).
+    pub mayday_timer_armed: bool,
+    /// The system is shutting down: create no more workers.
+    pub stopping: bool,
+    /// Spawn failures seen by this pool.
+    pub create_failures: usize,
+    /// The pool's CPU is offline: its workers are rogue.
+    pub disassociated: bool,
+    /// Bumped on every `cpu_down` / `cpu_up`: pinned workers re-pin.
+    pub pin_generation: u64,
+    /// Seeded bugs for this pool (0 in production).
+    pub(crate) bugs: SeededBits,
+}
+
+impl<E> Default for PoolState<E> {
+    fn default() -> Self {
+        PoolState {
+            worklist: VecDeque::new(),
+            nr_running: 0,
+            nr_workers: 0,
+            idle: VecDeque::new(),
+            workers: BTreeMap::new(),
+            busy: BusyMap::default(),
+            manager_active: false,
+            nr_managers: 0,
+            next_worker_id: 0,
+            idle_timer_armed: false,
+            create_retry_armed: false,
+            mayday_timer_armed: false,
+            stopping: false,
+            create_failures: 0,
+            disassociated: false,
+            pin_generation: 1,
+            bugs: 0,
+        }
+    }
+}
+
+impl<E> PoolState<E> {
+    /// An empty pool with seeded `bugs` switched on (0 in production).
+    pub fn new(bugs: SeededBits) -> Self {
+        PoolState { bugs, ..PoolState::default() }
+    }
+
+    /// The counters the policy predicates look at.
+    pub fn counts(&self) -> PoolCounts {
+        PoolCounts {
+            pending: self.worklist.len(),
+            running: self.nr_running,
+            idle: self.idle.len(),
+            workers: self.nr_workers,
+            managing: self.manager_active,
+        }
+    }
+
+    /// Rule 1: changes worker `id` through `change`, keeping `nr_running`
+    /// equal to the workers that count as running.
+    pub fn update_worker(&mut self, id: WorkerId, change: impl FnOnce(&mut WorkerState<E>)) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            debug_assert!(false, "update_worker: worker {id} is not in its pool");
+            return;
+        };
+        let before = worker.counts_as_running();
+        change(worker);
+        match (before, worker.counts_as_running()) {
+            (false, true) => self.nr_running += 1,
+            (true, false) => {
+                debug_assert!(self.nr_running > 0, "nr_running underflow");
+                self.nr_running = self.nr_running.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+
+    /// Rule 2: the worker to wake, if items wait and nobody runs.
+    #[must_use = "the driver must wake the returned worker"]
+    pub fn kick(&mut self) -> Option<WorkerId> {
+        if policy::need_more_worker(self.counts()) {
+            self.wake_first_idle()
+        } else {
+            None
+        }
+    }
+
+    /// Rule 2: marks the most recently idle worker woken and returns it,
+    /// unless a wakeup is pending for it already.
+    #[must_use = "the driver must wake the returned worker"]
+    pub fn wake_first_idle(&mut self) -> Option<WorkerId> {
+        let id = *self.idle.front()?;
+        let worker = self.workers.get_mut(&id)?;
+        if worker.woken {
+            return None;
+        }
+        worker.woken = true;
+        Some(id)
+    }
+
+    /// Rule 3: worker `id` becomes idle at `now`. Returns whether the
+    /// idle-cull timer must be armed.
+    #[must_use = "the driver must arm the idle timer when asked"]
+    pub fn worker_enter_idle(&mut self, id: WorkerId, now: Duration) -> bool {
+        self.update_worker(id, |w| {
+            w.flags |= WORKER_PREP;
+            w.last_active = now;
+        });
+        debug_assert!(!self.idle.contains(&id), "worker {id} entered idle twice");
+        self.idle.push_front(id);
+        debug_assert!(self.idle.len() <= self.nr_workers, "more idle workers than workers");
+        if policy::too_many_workers(self.counts()) && !self.idle_timer_armed {
+            self.idle_timer_armed = true;
+            return true;
+        }
+        false
+    }
+
+    /// Takes worker `id` off the idle list (it stays `PREP` until it works).
+    pub fn worker_leave_idle(&mut self, id: WorkerId) {
+        if let Some(pos) = self.idle.iter().position(|&w| w == id) {
+            self.idle.remove(pos);
+        }
+    }
+
+    /// Rule 4: retires worker `id`. Returns whether it was newly told to
+    /// exit (the driver then wakes it).
+    pub fn retire_worker(&mut self, id: WorkerId) -> bool {
+        self.worker_leave_idle(id);
+        let Some(worker) = self.workers.get_mut(&id) else { return false };
+        debug_assert!(worker.flags & WORKER_RESCUER == 0, "retiring an attached rescuer");
+        if worker.die {
+            return false;
+        }
+        worker.die = true;
+        debug_assert!(self.nr_workers > 0, "nr_workers underflow");
+        self.nr_workers = self.nr_workers.saturating_sub(1);
+        true
+    }
+
+    /// Rule 5: takes the manager role if free.
+    pub fn manager_enter(&mut self) -> bool {
+        if self.manager_active {
+            return false;
+        }
+        self.manager_active = true;
+        self.nr_managers += 1;
+        assert!(self.nr_managers == 1, "invariant broken: two managers in one pool");
+        true
+    }
+
+    /// Rule 5: gives the manager role back.
+    pub fn manager_leave(&mut self) {
+        self.nr_managers = self.nr_managers.saturating_sub(1);
+        self.manager_active = false;
+    }
+
+    /// A fresh worker id.
+    pub fn next_id(&mut self) -> WorkerId {
+        let id = self.next_worker_id;
+        self.next_worker_id += 1;
+        id
+    }
+
+    /// Whether item `key` is executing on this pool for workqueue `wq`
+    /// (kernel `find_worker_executing_work` and its `current_pwq` check):
+    /// then a requeue of it on `wq` must come here (non-reentrancy, W4).
+    pub fn is_running_for(&self, key: usize, wq: WqId) -> bool {
+        self.busy.get(&key).and_then(|id| self.workers.get(id)).is_some_and(|w| w.current == Some(wq))
+    }
+
+    /// The workers that count as running, counted one by one (what rule 1
+    /// keeps `nr_running` equal to).
+    pub fn running_workers(&self) -> usize {
+        self.workers.values().filter(|w| w.counts_as_running()).count()
+    }
+}
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
