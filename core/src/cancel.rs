@@ -20,6 +20,7 @@
 use crate::blocking::{blocking_on, current_work_on};
 use crate::config::seeded;
 use crate::error::WaitError;
+use crate::machine::work;
 use crate::platform::{Arc, Platform};
 use crate::pool::PoolLocked;
 use crate::pool_workqueue::Entry;
@@ -53,48 +54,30 @@ impl<P: Platform> PoolLocked<P> {
     }
 }
 
-/// One attempt at grabbing PENDING; on success the item's location becomes
-/// `claim_as` (`Owned` or `Cancelling`).
+/// One attempt at grabbing PENDING (machine rule 28); on success the
+/// item's location becomes `Owned` or, for `cancelling`, `Cancelling`.
 fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
-    let claim_as = || {
-        if cancelling {
-            Location::Cancelling
-        } else {
-            Location::Owned
+    let first = work.inner.state.lock().grab(cancelling);
+    match first {
+        work::Grab::Owned { was_pending, timer } => {
+            if let Some((timer, deadline, wq)) = timer {
+                wq.system.timers.cancel(deadline, timer);
+                wq.delayed_done();
+            }
+            Grab::Owned { was_pending }
         }
-    };
-    let mut state = work.inner.state.lock();
-    match &state.location {
-        Location::Off => {
-            state.location = claim_as();
-            Grab::Owned { was_pending: false }
-        }
-        Location::Owned => Grab::Busy,
-        Location::Cancelling => Grab::Cancelling,
-        Location::Delayed { timer, deadline, wq, .. } => {
-            let (timer, deadline, wq) = (*timer, *deadline, wq.clone());
-            state.location = claim_as();
-            drop(state);
-            wq.system.timers.cancel(deadline, timer);
-            wq.delayed_done();
-            Grab::Owned { was_pending: true }
-        }
-        Location::Queued { pool } => {
-            let pool = pool.clone();
-            drop(state);
+        work::Grab::Busy => Grab::Busy,
+        work::Grab::Cancelling => Grab::Cancelling,
+        work::Grab::Queued(pool) => {
             let mut guard = pool.locked.lock();
             let mut state = work.inner.state.lock();
-            let still_there = matches!(&state.location, Location::Queued { pool: p } if Arc::ptr_eq(p, &pool));
-            if !still_there {
-                return Grab::Busy;
+            if !state.grab_queued(cancelling, |p| Arc::ptr_eq(p, &pool)) {
+                return Grab::Busy; // it started running or moved meanwhile
             }
             let Some((entry, active)) = guard.remove_entry(work.key()) else {
                 debug_assert!(false, "item marked queued on a pool that does not hold it");
                 return Grab::Busy;
             };
-            state.location = claim_as();
-            // The cancelled instance counts as finished for flush_work.
-            state.finished = state.finished.max(state.queued);
             if state.waiters > 0 {
                 work.inner.changed.notify_all();
             }

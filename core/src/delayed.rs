@@ -11,7 +11,7 @@ use crate::error::{QueueError, WaitError};
 use crate::flush;
 use crate::platform::{Arc, Platform, Std};
 use crate::timer::TimerEvent;
-use crate::work::{Location, Work, WorkBusy};
+use crate::work::{Work, WorkBusy};
 use crate::workqueue::WqShared;
 use core::fmt;
 use core::time::Duration;
@@ -80,17 +80,7 @@ impl<P: Platform> DelayedWork<P> {
     /// Fires an armed timer now and waits for the item to finish (kernel
     /// `flush_delayed_work`). Returns whether it waited.
     pub fn flush(&self) -> Result<bool, WaitError> {
-        let fired = {
-            let mut state = self.work.inner.state.lock();
-            match &state.location {
-                Location::Delayed { timer, deadline, wq, cpu } => {
-                    let taken = (*timer, *deadline, wq.clone(), *cpu, state.last_pool.clone());
-                    state.location = Location::Owned;
-                    Some(taken)
-                }
-                _ => None,
-            }
-        };
+        let fired = self.work.inner.state.lock().fire(None);
         if let Some((timer, deadline, wq, cpu, last_pool)) = fired {
             wq.system.timers.cancel(deadline, timer);
             let instance = insert_or_release(&wq, cpu, &self.work, last_pool);
@@ -136,7 +126,7 @@ fn arm<P: Platform>(wq: &Arc<WqShared<P>>, cpu: Option<usize>, work: &Work<P>, d
     wq.delayed_armed();
     {
         let mut state = work.inner.state.lock();
-        state.location = Location::Delayed { timer, deadline, wq: wq.clone(), cpu };
+        state.arm(timer, deadline, wq.clone(), cpu);
     }
     timers.arm(deadline, timer, TimerEvent::Delayed { work: work.clone(), timer });
 }
@@ -194,18 +184,8 @@ fn rewrap<P: Platform>(err: QueueError<Work<P>>, dwork: &DelayedWork<P>) -> Queu
 
 /// The timer of a delayed item fired: queue it, unless the event is stale.
 pub(crate) fn timer_fired<P: Platform>(work: Work<P>, timer: u64) {
-    let claimed = {
-        let mut state = work.inner.state.lock();
-        match &state.location {
-            Location::Delayed { timer: armed, wq, cpu, .. } if *armed == timer => {
-                let taken = (wq.clone(), *cpu, state.last_pool.clone());
-                state.location = Location::Owned;
-                Some(taken)
-            }
-            _ => None,
-        }
-    };
-    if let Some((wq, cpu, last_pool)) = claimed {
+    let claimed = work.inner.state.lock().fire(Some(timer));
+    if let Some((_, _, wq, cpu, last_pool)) = claimed {
         let _ = insert_or_release(&wq, cpu, &work, last_pool);
         wq.delayed_done();
     }

@@ -35,7 +35,7 @@ use crate::error::WaitError;
 use crate::machine::flush::{color_of, FlushTickets, Take};
 use crate::platform::{AtomicUsize, Condvar, Mutex, Platform};
 use crate::seeded::SeededBug;
-use crate::work::{Location, Work};
+use crate::work::Work;
 use crate::workqueue::WqShared;
 use core::sync::atomic::Ordering;
 
@@ -193,10 +193,9 @@ pub(crate) fn flush_work<P: Platform>(work: &Work<P>) -> Result<bool, WaitError>
             .last_pool
             .as_ref()
             .is_some_and(|pool| seeded(&pool.shared.config, SeededBug::FlushWorkIgnoresRunning));
-        match (&state.location, state.running) {
-            (Location::Queued { .. }, _) => state.queued,
-            (_, Some(running)) if !ignore_running => running,
-            _ => return Ok(false),
+        match state.flush_target(ignore_running) {
+            Some(target) => target,
+            None => return Ok(false),
         }
     };
     wait_instance(work, target);

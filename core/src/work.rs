@@ -7,88 +7,23 @@
 //! behind the item's own small lock, a *leaf* lock: it is only ever taken
 //! last (after a pool lock, never before one), and nothing blocks under it.
 //!
-//! | `location`   | pending | meaning                                          |
-//! |--------------|---------|--------------------------------------------------|
-//! | `Off`        | no      | not queued (may be running: see `running`)       |
-//! | `Owned`      | yes     | PENDING owned by a queuer or canceller in flight |
-//! | `Queued`     | yes     | on a pool's worklist, a worker's scheduled list, or a pwq's inactive list |
-//! | `Delayed`    | yes     | waiting for its timer                            |
-//! | `Cancelling` | yes     | owned by `cancel_sync`, which waits for the running instance |
-//!
-//! PENDING is an ownership token, as in the kernel: whoever turns `Off`
-//! into `Owned` must either queue the item or give PENDING back. Only the
+//! The states, the PENDING token and the instance bookkeeping are the
+//! machine's rules 26-29 (`machine/work.rs`, with its table). Only the
 //! holder of the lock of the pool named in `Queued` may take the item off
 //! that pool, so a canceller that sees `Queued` locks that pool and checks
 //! again; seeing `Owned` it retries (the owner is mid-flight).
-//!
-//! # Instances
-//!
-//! Every insertion onto a pool is a new *instance*, numbered by `queued`.
-//! `running` is the instance executing now, `finished` the highest instance
-//! that ran to completion or was cancelled. `flush_work` waits for the last
-//! instance queued before it; instances run in order because an item is
-//! never pending twice and never runs on two workers at once.
 
 use crate::platform::{Arc, Condvar, Mutex, Platform, Std};
 use crate::pool::Pool;
 use crate::workqueue::WqShared;
 use core::fmt;
-use core::time::Duration;
 
-/// Where a work item is (see the module table).
-pub(crate) enum Location<P: Platform> {
-    /// Not queued.
-    Off,
-    /// PENDING held by someone in the middle of queueing or grabbing it.
-    Owned,
-    /// On `pool`, queued on workqueue `wq`.
-    Queued {
-        /// The pool whose lock protects the entry.
-        pool: Arc<Pool<P>>,
-    },
-    /// Waiting for timer `timer` (due at `deadline`) to queue it.
-    Delayed {
-        /// Timer id; a stale timer event carries another id.
-        timer: u64,
-        /// When the timer is due.
-        deadline: Duration,
-        /// Where the timer will queue it.
-        wq: Arc<WqShared<P>>,
-        /// The CPU asked for (`None`: the timer's local choice).
-        cpu: Option<usize>,
-    },
-    /// Owned by `cancel_sync`, which is waiting for the running instance.
-    Cancelling,
-}
+/// Where a work item is (machine rules 26-29; see the module table).
+pub(crate) type Location<P> = crate::machine::work::Location<Arc<Pool<P>>, Arc<WqShared<P>>>;
 
-/// An item's state. Leaf lock: taken after pool locks, never before.
-pub(crate) struct WorkState<P: Platform> {
-    /// Where the item is.
-    pub(crate) location: Location<P>,
-    /// The pool it last ran on or was queued on (kernel: pool id in `data`),
-    /// consulted for non-reentrancy.
-    pub(crate) last_pool: Option<Arc<Pool<P>>>,
-    /// Instances inserted so far.
-    pub(crate) queued: u64,
-    /// Highest instance finished or cancelled.
-    pub(crate) finished: u64,
-    /// The instance executing now.
-    pub(crate) running: Option<u64>,
-    /// Threads waiting on `changed` (flushers, cancellers).
-    pub(crate) waiters: usize,
-}
-
-impl<P: Platform> WorkState<P> {
-    /// Whether PENDING is set.
-    pub(crate) fn is_pending(&self) -> bool {
-        !matches!(self.location, Location::Off)
-    }
-
-    /// Whether instance `target` is neither queued nor running any more.
-    pub(crate) fn instance_done(&self, target: u64) -> bool {
-        self.finished >= target && self.running.is_none_or(|r| r > target)
-    }
-}
+/// An item's state (`machine::work`). Leaf lock: taken after pool locks,
+/// never before.
+pub(crate) type WorkState<P> = crate::machine::work::WorkState<Arc<Pool<P>>, Arc<WqShared<P>>>;
 
 /// The shared part of a work item; `F` is erased to `dyn Fn` in [`Work`].
 pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
@@ -193,18 +128,8 @@ impl<P: Platform> Work<P> {
     /// assert_eq!(runs.load(Ordering::SeqCst), 3);
     /// ```
     pub fn with_self(f: impl Fn(&Work<P>) + Send + Sync + 'static) -> Self {
-        let inner: Arc<WorkInner<P, WorkFn<P>>> = Arc::new(WorkInner {
-            state: Mutex::new(WorkState {
-                location: Location::Off,
-                last_pool: None,
-                queued: 0,
-                finished: 0,
-                running: None,
-                waiters: 0,
-            }),
-            changed: Condvar::new(),
-            func: f,
-        });
+        let inner: Arc<WorkInner<P, WorkFn<P>>> =
+            Arc::new(WorkInner { state: Mutex::new(WorkState::default()), changed: Condvar::new(), func: f });
         Work { inner }
     }
 
@@ -233,23 +158,12 @@ impl<P: Platform> Work<P> {
     /// owns the item (and must queue it or release it), `None` if it was
     /// pending already.
     pub(crate) fn try_claim(&self) -> Option<Option<Arc<Pool<P>>>> {
-        let mut state = self.inner.state.lock();
-        if state.is_pending() {
-            return None;
-        }
-        state.location = Location::Owned;
-        Some(state.last_pool.clone())
+        self.inner.state.lock().try_claim()
     }
 
     /// Gives PENDING back without queueing (an error path, or a cancel).
     pub(crate) fn release(&self) {
-        let mut state = self.inner.state.lock();
-        debug_assert!(
-            matches!(state.location, Location::Owned | Location::Cancelling),
-            "releasing PENDING that this caller does not own"
-        );
-        state.location = Location::Off;
-        if state.waiters > 0 {
+        if self.inner.state.lock().release() {
             self.inner.changed.notify_all();
         }
     }

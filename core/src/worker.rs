@@ -173,9 +173,7 @@ pub(crate) fn process_one_work<'a, P: Platform>(
             matches!(&state.location, Location::Queued { pool: p } if Arc::ptr_eq(p, pool)),
             "executing an item that is not queued on this pool"
         );
-        state.location = if late_clear { Location::Owned } else { Location::Off };
-        state.last_pool = Some(pool.clone());
-        state.running = Some(state.queued);
+        state.start(pool.clone(), late_clear);
     }
     *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
     drop(guard);
@@ -192,13 +190,7 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     // reentrant.
     {
         let mut state = entry.work.inner.state.lock();
-        if let Some(instance) = state.running.take() {
-            state.finished = state.finished.max(instance);
-        }
-        if late_clear {
-            state.location = Location::Off;
-        }
-        if state.waiters > 0 {
+        if state.finish(late_clear) {
             entry.work.inner.changed.notify_all();
         }
     }

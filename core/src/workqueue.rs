@@ -17,7 +17,7 @@ use crate::pool_workqueue::PwqState;
 use crate::rescuer::Rescuer;
 use crate::seeded::SeededBug;
 use crate::system::{System, SystemShared};
-use crate::work::{Location, Work};
+use crate::work::Work;
 use core::fmt;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
@@ -210,11 +210,7 @@ impl<P: Platform> WqShared<P> {
         }
         let instance = {
             let mut state = work.inner.state.lock();
-            debug_assert!(matches!(state.location, Location::Owned), "inserting an item whose PENDING is not owned");
-            state.queued += 1;
-            state.location = Location::Queued { pool: pool.clone() };
-            state.last_pool = Some(pool.clone());
-            state.queued
+            state.insert(pool.clone())
         };
         self.inflight.fetch_add(1, Ordering::AcqRel);
         let inserted = guard.pwq_insert(self.id, work.clone());

@@ -31,6 +31,7 @@ pub mod mayday;
 pub mod policy;
 pub mod pool;
 pub mod pwq;
+pub mod work;
 pub mod worker;
 
 /// What the machine needs to know of a queued entry (the driver's item
