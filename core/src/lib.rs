@@ -29,15 +29,19 @@
 //! impure in the machine):
 //! 0. `platform`: [`Platform`], the only place that names `std::sync`,
 //!    `std::thread` or `std::time`.
-//! 1. [`machine`] (and `seeded`): pure state and transitions, no locks,
-//!    atomics, clock or threads. So far [`policy`] (the kernel's
-//!    predicates) and [`machine::pwq`] (a pool-workqueue: `max_active`, the
-//!    inactive list, flush colours). The rules of CMWQ move here step by
-//!    step.
-//! 2. Mechanism and public API: workers, manager, rescuer, trustee, flush,
-//!    cancel, timers, and the handles; they hold a lock only around state
-//!    changes, never around user code. (To be split into `driver` and
-//!    `api` layers as the machine grows.)
+//! 1. [`machine`] (and `seeded`): **the rules of CMWQ**, as pure state and
+//!    transitions with no locks, atomics, clock or threads, numbered in
+//!    `core/src/machine/README.md`: the kernel's predicates ([`policy`]), a
+//!    pool and its workers, creation, culling, mayday, rescue and hotplug
+//!    decisions, mayday lists, pool-workqueues (`max_active`, inactive
+//!    list, flush colours), flush tickets, and a work item's state.
+//! 2. Mechanism and public API (the driver): workers, manager, rescuer,
+//!    trustee, flush, cancel, timers, and the handles. Each takes a lock,
+//!    calls machine transitions, drops the lock and carries the outcome out
+//!    with the platform; no user code runs under an engine lock. These
+//!    modules still import each other in one cycle (the layering test
+//!    records it and fails if it grows); splitting them into a `driver`
+//!    and an `api` layer is the next step of the redesign.
 //!
 //! ## Lock legend
 //! Every shared field's doc starts with the rule that protects it:

@@ -11,6 +11,7 @@
 //!
 //! A module may import from its own layer and the layers below.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -165,6 +166,96 @@ fn long_functions(file: &Path, lines: &[&str], limit: usize) -> Vec<String> {
     found
 }
 
+/// Module → the modules it names through `crate::` paths (top-level
+/// modules only; the crate root and re-exported types excluded).
+fn import_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in sources(src) {
+        let module = module_of(src, &file);
+        if module == "lib" {
+            continue;
+        }
+        let text = fs::read_to_string(&file).expect("readable source");
+        let deps = graph.entry(module.clone()).or_default();
+        for (_, name) in crate_paths(&text) {
+            let target = defining_module(&name);
+            if target != "lib" && target != module {
+                deps.insert(target.to_string());
+            }
+        }
+    }
+    graph
+}
+
+/// The strongly connected components of more than one module (the import
+/// cycles), each sorted.
+fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Reachability closure: small graphs, simplicity over speed.
+    let names: Vec<&String> = graph.keys().collect();
+    let reach = |from: &String| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.clone()];
+        while let Some(next) = todo.pop() {
+            for dep in graph.get(&next).into_iter().flatten() {
+                if seen.insert(dep.clone()) {
+                    todo.push(dep.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reaches: BTreeMap<&String, BTreeSet<String>> = names.iter().map(|n| (*n, reach(n))).collect();
+    let mut components: Vec<Vec<String>> = Vec::new();
+    for name in &names {
+        let mut component: Vec<String> = names
+            .iter()
+            .filter(|other| reaches[*name].contains(**other) && reaches[**other].contains(*name))
+            .map(|n| n.to_string())
+            .collect();
+        component.sort();
+        if component.len() > 1 && !components.contains(&component) {
+            components.push(component);
+        }
+    }
+    components
+}
+
+/// The one import cycle left in the mechanism layer, to be broken up by the
+/// rest of the machine redesign (the types the mechanism shares reference
+/// each other, and the timer, worker, manager and rescuer call each
+/// other). This list may only shrink: a module that joins a cycle, or a
+/// new cycle, fails the test. The machine and the platform are in none.
+const KNOWN_CYCLE: [&str; 14] = [
+    "blocking",
+    "cancel",
+    "delayed",
+    "flush",
+    "hotplug",
+    "manager",
+    "pool",
+    "pool_workqueue",
+    "rescuer",
+    "system",
+    "timer",
+    "work",
+    "worker",
+    "workqueue",
+];
+
+#[test]
+fn no_new_import_cycles() {
+    let found = cycles(&import_graph(&src()));
+    for component in &found {
+        let new: Vec<_> = component.iter().filter(|m| !KNOWN_CYCLE.contains(&m.as_str())).collect();
+        assert!(new.is_empty(), "modules {new:?} are in an import cycle: {component:?}");
+    }
+    assert!(found.len() <= 1, "more than one import cycle: {found:?}");
+    if let Some(component) = found.first() {
+        let gone: Vec<_> = KNOWN_CYCLE.iter().filter(|m| !component.contains(&m.to_string())).collect();
+        assert!(gone.is_empty(), "{gone:?} left the cycle: take them off KNOWN_CYCLE");
+    }
+}
+
 /// The check itself can fail: a bad import in a scratch tree is reported.
 #[test]
 fn an_upward_import_is_reported() {
@@ -178,4 +269,19 @@ fn an_upward_import_is_reported() {
     assert_eq!(violations.len(), 2, "{violations:?}");
     assert!(violations[0].contains("`machine` (layer 1) imports `crate::pool`"), "{violations:?}");
     assert!(violations[1].contains("`platform` (layer 0) imports `crate::workqueue`"), "{violations:?}");
+}
+
+/// The cycle finder finds a cycle between two modules, and none in a chain.
+#[test]
+fn a_cycle_is_found() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (from, to) in edges {
+            g.entry(from.to_string()).or_default().insert(to.to_string());
+            g.entry(to.to_string()).or_default();
+        }
+        g
+    };
+    assert_eq!(cycles(&graph(&[("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")])), vec![vec!["a", "b", "c"]]);
+    assert!(cycles(&graph(&[("a", "b"), ("b", "c")])).is_empty());
 }

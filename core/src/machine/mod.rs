@@ -53,3 +53,6 @@ pub type SeededBits = u32;
 pub(crate) fn seeded_in(bits: SeededBits, bug: crate::SeededBug) -> bool {
     cfg!(feature = "seeded-bugs") && bits & bug.bit() != 0
 }
+
+#[cfg(test)]
+mod sim_tests;
