@@ -10,7 +10,6 @@ use crate::cancel;
 use crate::error::{QueueError, WaitError};
 use crate::flush;
 use crate::platform::{Arc, Platform, Std};
-use crate::timer::TimerEvent;
 use crate::work::{Work, WorkBusy};
 use crate::workqueue::WqShared;
 use core::fmt;
@@ -128,7 +127,8 @@ fn arm<P: Platform>(wq: &Arc<WqShared<P>>, cpu: Option<usize>, work: &Work<P>, d
         let mut state = work.inner.state.lock();
         state.arm(timer, deadline, wq.clone(), cpu);
     }
-    timers.arm(deadline, timer, TimerEvent::Delayed { work: work.clone(), timer });
+    let fired = work.clone();
+    timers.arm(deadline, timer, Box::new(move || timer_fired(fired, timer)));
 }
 
 /// `queue_delayed` / `queue_delayed_on`.

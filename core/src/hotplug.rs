@@ -40,7 +40,7 @@
 
 use crate::config::seeded;
 use crate::platform::{Arc, Condvar, Platform};
-use crate::pool::{Pool, PoolLocked};
+use crate::pool::{Pool, PoolLocked, TrusteeState};
 use crate::seeded::SeededBug;
 use crate::system::SystemShared;
 use core::fmt;
@@ -100,27 +100,6 @@ pub(crate) struct HotplugState<P: Platform> {
 impl<P: Platform> HotplugState<P> {
     pub(crate) fn new(cpus: usize) -> Self {
         HotplugState { trustees: (0..cpus).map(|_| None).collect() }
-    }
-}
-
-/// A trustee in charge of a disassociated pool. L: pool lock.
-pub(crate) struct TrusteeState<P: Platform> {
-    /// Wakes the trustee: an item left the pool, or it is released.
-    pub(crate) wake: Arc<Condvar<P>>,
-}
-
-impl<P: Platform> PoolLocked<P> {
-    /// Whether the pool holds no item: none waiting, inactive, deferred to
-    /// a worker or running.
-    pub(crate) fn holds_nothing(&self) -> bool {
-        self.state.worklist.is_empty() && self.pwqs.values().all(|pwq| pwq.is_empty())
-    }
-
-    /// Tells the trustee, if any, that the pool changed.
-    pub(crate) fn poke_trustee(&self) {
-        if let Some(trustee) = &self.trustee {
-            trustee.wake.notify_all();
-        }
     }
 }
 
@@ -256,7 +235,8 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
 /// Arms the next CPU-set poll (`Config::follow_cpu_set`).
 pub(crate) fn arm_cpu_set_poll<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>]) {
     let deadline = crate::timer::deadline_after(shared.platform.now(), shared.config.cpu_set_poll_interval);
-    shared.timers.arm_new(deadline, crate::timer::TimerEvent::CpuSetPoll(shared.clone(), pools.to_vec()));
+    let (shared_at_fire, pools) = (shared.clone(), pools.to_vec());
+    shared.timers.arm_new(deadline, Box::new(move || cpu_set_poll(&shared_at_fire, &pools)));
 }
 
 /// Timer: takes down the CPUs that left the process's CPU set and brings
@@ -275,14 +255,4 @@ pub(crate) fn cpu_set_poll<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[
         }
     }
     arm_cpu_set_poll(shared, pools);
-}
-
-/// The OS CPUs a worker of `pool` should be pinned to: its CPU while
-/// online, the process's whole set while offline.
-pub(crate) fn pin_target<P: Platform>(pool: &Pool<P>, disassociated: bool) -> Vec<usize> {
-    let shared = &pool.shared;
-    match pool.cpu.and_then(|cpu| shared.os_cpus.get(cpu)) {
-        Some(&os_cpu) if !disassociated => vec![os_cpu],
-        _ => shared.platform.allowed_os_cpus().unwrap_or_default(),
-    }
 }

@@ -114,6 +114,7 @@ pub struct ReadmeDoctests;
 mod blocking;
 mod cancel;
 mod config;
+mod default;
 mod delayed;
 mod error;
 mod flush;
@@ -137,15 +138,15 @@ pub use config::{
     MAX_ACTIVE_LIMIT, MAX_CPUS, MAX_IDLE_SPINS, MAX_NAME_LEN, MAX_RESCUER_BATCH, MAX_WORKERS_PER_POOL,
     MAYDAY_INITIAL_TIMEOUT, MAYDAY_INTERVAL, MIN_CPU_SET_POLL_INTERVAL, MIN_TIMER_INTERVAL, RESCUER_BATCH,
 };
+pub use default::{
+    default_system, system_highpri_wq, system_long_wq, system_unbound_wq, system_wq, try_default_system, DefaultSystem,
+};
 pub use delayed::DelayedWork;
 pub use error::{BuildError, QueueError, WaitError};
 pub use hotplug::HotplugError;
 pub use machine::policy;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
 pub use seeded::SeededBug;
-pub use system::{
-    default_system, system_highpri_wq, system_long_wq, system_unbound_wq, system_wq, try_default_system, DefaultSystem,
-    PoolStats, System, SystemBuilder,
-};
+pub use system::{PoolStats, System, SystemBuilder};
 pub use work::{Work, WorkBusy};
 pub use workqueue::{PanicReport, Workqueue, WorkqueueBuilder, WorkqueueStats};

@@ -18,8 +18,7 @@
 
 use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
 use crate::pool::{Pool, PoolLocked, WorkerState, WorkerThread, WORKER_PREP, WORKER_ROGUE};
-use crate::timer::{deadline_after, TimerEvent};
-use crate::worker::worker_main;
+use crate::timer::deadline_after;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 
@@ -55,11 +54,12 @@ fn creation_failed<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>, 
     let now = shared.platform.now();
     if todo.arm_retry {
         let deadline = deadline_after(now, shared.config.create_cooldown);
-        shared.timers.arm_new(deadline, TimerEvent::CreateRetry(pool.clone()));
+        let pool = pool.clone();
+        shared.timers.arm_new(deadline, Box::new(move || create_retry(&pool)));
     }
     if todo.arm_mayday {
         let deadline = deadline_after(now, shared.config.mayday_initial_timeout);
-        shared.timers.arm_new(deadline, TimerEvent::Mayday(pool.clone()));
+        arm_mayday(pool, deadline);
     }
 }
 
@@ -82,7 +82,8 @@ pub(crate) fn create_worker<'a, P: Platform>(
     guard.threads.insert(id, thread);
     drop(guard);
     let body_pool = pool.clone();
-    let spawned = spawn_engine_thread(&pool.shared.platform, pool.worker_name(id), move || worker_main(body_pool, id));
+    let body = pool.shared.worker_body;
+    let spawned = spawn_engine_thread(&pool.shared.platform, pool.worker_name(id), move || body(body_pool, id));
     let mut guard = pool.locked.lock();
     match spawned {
         Ok(handle) => {
@@ -111,7 +112,8 @@ pub(crate) fn create_worker<'a, P: Platform>(
 pub(crate) fn arm_idle_timer<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
     let deadline = deadline_after(shared.platform.now(), shared.config.idle_timeout);
-    shared.timers.arm_new(deadline, TimerEvent::IdleCull(pool.clone()));
+    let at_fire = pool.clone();
+    shared.timers.arm_new(deadline, Box::new(move || idle_cull(&at_fire)));
 }
 
 /// Timer: the pool had no spare worker and creation failed; try again.
@@ -140,7 +142,8 @@ pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
         guard.tell_exit(id);
     }
     if let Some(deadline) = cull.rearm {
-        shared.timers.arm_new(deadline, TimerEvent::IdleCull(pool.clone()));
+        let at_fire = pool.clone();
+        shared.timers.arm_new(deadline, Box::new(move || idle_cull(&at_fire)));
     }
     join_zombies::<P>(guard);
 }
@@ -151,5 +154,31 @@ pub(crate) fn join_zombies<P: Platform>(mut guard: Guard<'_, P>) {
     drop(guard);
     for handle in zombies {
         P::join(handle);
+    }
+}
+
+/// Arms the pool's mayday timer at `deadline` (machine rules 11 and 13
+/// decided it must be armed).
+fn arm_mayday<P: Platform>(pool: &Arc<Pool<P>>, deadline: core::time::Duration) {
+    let at_fire = pool.clone();
+    pool.shared.timers.arm_new(deadline, Box::new(move || mayday_timeout(&at_fire)));
+}
+
+/// Timer: if the pool needs a worker it cannot have, call the rescuers of
+/// the workqueues with items waiting; repeat while no worker idles
+/// (machine rule 13; kernel `pool_mayday_timeout`).
+pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
+    let mut guard = pool.locked.lock();
+    let (called, rearm) = guard.state.mayday_timeout();
+    for wq in called {
+        if let Some(pwq) = guard.pwqs.get(&wq) {
+            if let Some(rescuer) = &pwq.wq.rescuer {
+                rescuer.send(pool, &pwq.wq, true);
+            }
+        }
+    }
+    if rearm {
+        let shared = &pool.shared;
+        arm_mayday(pool, deadline_after(shared.platform.now(), shared.config.mayday_interval));
     }
 }

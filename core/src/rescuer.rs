@@ -44,7 +44,6 @@ use crate::config::Config;
 use crate::machine::mayday::{MaydayList, RescuerStep};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use crate::pool::{Pool, PoolLocked, WorkerState, WORKER_PREP, WORKER_RESCUER};
-use crate::timer::TimerEvent;
 use crate::worker::{process_one_work, process_scheduled};
 use crate::workqueue::WqShared;
 use core::sync::atomic::Ordering;
@@ -94,7 +93,7 @@ impl<P: Platform> Rescuer<P> {
     /// already, and wakes the rescuer. Called with `pool`'s lock held.
     /// `counted`: a mayday from the timer (counted in the statistics), not
     /// the rescuer re-queueing a pool-workqueue it has not finished.
-    fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) {
+    pub(crate) fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) {
         let mut maydays = self.maydays.lock();
         let entry = Mayday { pool: pool.clone(), wq: wq.clone() };
         if !maydays.send(entry, |m| Arc::ptr_eq(&m.pool, pool)) {
@@ -228,24 +227,4 @@ fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<Wor
 fn detach<P: Platform>(guard: &mut PoolLocked<P>, ctx: &WorkerContext<P>) {
     let slot = guard.state.workers.remove(&ctx.id);
     debug_assert!(slot.is_some_and(|s| s.scheduled.is_empty()), "rescuer left a pool with deferred items");
-}
-
-/// Timer: if the pool needs a worker it cannot have, call the rescuers of
-/// the workqueues with items waiting; repeat while no worker idles
-/// (machine rule 13).
-pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
-    let mut guard = pool.locked.lock();
-    let (called, rearm) = guard.state.mayday_timeout();
-    for wq in called {
-        if let Some(pwq) = guard.pwqs.get(&wq) {
-            if let Some(rescuer) = &pwq.wq.rescuer {
-                rescuer.send(pool, &pwq.wq, true);
-            }
-        }
-    }
-    if rearm {
-        let shared = &pool.shared;
-        let deadline = crate::timer::deadline_after(shared.platform.now(), shared.config.mayday_interval);
-        shared.timers.arm_new(deadline, TimerEvent::Mayday(pool.clone()));
-    }
 }

@@ -17,10 +17,10 @@ use crate::config::Config;
 use crate::error::BuildError;
 use crate::hotplug::{self, HotplugError, HotplugState};
 use crate::manager;
-use crate::platform::{Arc, AtomicUsize, Mutex, Platform, RetryOnce, Std};
+use crate::platform::{Arc, AtomicUsize, Mutex, Platform, Std};
 use crate::pool::Pool;
-use crate::timer::{timer_thread, TimerService};
-use crate::workqueue::{Workqueue, WqShared};
+use crate::timer::{fire_all, Due, TimerService};
+use crate::workqueue::WqShared;
 use core::fmt;
 use core::time::Duration;
 
@@ -51,6 +51,10 @@ pub(crate) struct SystemShared<P: Platform> {
     /// Threads that exited (or are about to) and that a thread which must
     /// not wait handed over for joining; joined at shutdown. Leaf lock.
     pub(crate) reap: Mutex<P, Vec<P::JoinHandle>>,
+    /// I: the body of a worker thread (`worker::worker_main`), handed to
+    /// the manager so that creating workers does not depend on the loop
+    /// they run.
+    pub(crate) worker_body: fn(Arc<Pool<P>>, crate::pool::WorkerId),
     /// I: the OS CPU behind each virtual CPU (the process's CPU set at
     /// build, repeated if shorter); empty if the platform cannot tell.
     pub(crate) os_cpus: Vec<usize>,
@@ -262,6 +266,7 @@ impl SystemBuilder {
             next_wq_id: AtomicUsize::new(0),
             live_workqueues: AtomicUsize::new(0),
             stray_panics: AtomicUsize::new(0),
+            worker_body: crate::worker::worker_main::<P>,
             orphans: Mutex::new(Vec::new()),
             reap: Mutex::new(Vec::new()),
             hotplug: Mutex::new(HotplugState::new(cpus)),
@@ -432,7 +437,9 @@ impl<P: Platform> System<P> {
     /// system was built without a timer thread.
     pub fn run_due_timers(&self) -> usize {
         let shared = &self.handle.shared;
-        shared.timers.run_due(shared, shared.platform.now())
+        let (fired, panics) = shared.timers.run_due(shared.platform.now());
+        shared.stray_panics.fetch_add(panics, core::sync::atomic::Ordering::AcqRel);
+        fired
     }
 
     /// How many workqueues of this system still hold memory: built and not
@@ -455,6 +462,17 @@ impl<P: Platform> System<P> {
     /// The earliest armed timer deadline, on the platform clock.
     pub fn next_timer_deadline(&self) -> Option<Duration> {
         self.handle.shared.timers.next_deadline()
+    }
+}
+
+/// Body of the timer thread: deliver due events until the service stops.
+/// Panics from events (the `Drop` of an item's captured state) are
+/// contained and counted.
+fn timer_thread<P: Platform>(shared: Arc<SystemShared<P>>) {
+    P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
+    while let Due::Fire(events) = shared.timers.wait_step(|| shared.platform.now()) {
+        let panics = fire_all(events);
+        shared.stray_panics.fetch_add(panics, core::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -524,7 +542,8 @@ impl<P: Platform> Drop for SystemHandle<P> {
             P::join(trustee);
         }
         // Step 1.
-        self.shared.timers.stop(&self.shared);
+        let panics = self.shared.timers.stop();
+        self.shared.stray_panics.fetch_add(panics, core::sync::atomic::Ordering::AcqRel);
         if let Some(thread) = self.timer_thread.lock().take() {
             P::join(thread);
         }
@@ -559,79 +578,4 @@ impl<P: Platform> Drop for SystemHandle<P> {
             }
         }
     }
-}
-
-/// The process-wide default system and its workqueues (kernel
-/// `system_wq`, `system_highpri_wq`, `system_long_wq`,
-/// `system_unbound_wq`), created on first use.
-#[derive(Debug)]
-pub struct DefaultSystem {
-    /// The system (one pool pair per CPU this process may use).
-    pub system: System<Std>,
-    /// Bound, normal priority.
-    pub system_wq: Workqueue<Std>,
-    /// Bound, high priority.
-    pub system_highpri_wq: Workqueue<Std>,
-    /// Bound, for items that may run long (separate so flushing it does not
-    /// wait for short items, as in the kernel).
-    pub system_long_wq: Workqueue<Std>,
-    /// Unbound.
-    pub system_unbound_wq: Workqueue<Std>,
-}
-
-static DEFAULT: RetryOnce<DefaultSystem> = RetryOnce::new();
-
-/// The default system, created on first use. A failure (its threads could
-/// not be created) is returned and not remembered: the next call tries
-/// again, so a transient resource shortage does not disable the default
-/// system for the life of the process.
-pub fn try_default_system() -> Result<&'static DefaultSystem, BuildError> {
-    DEFAULT.get_or_try_init(|| {
-        let system = System::builder().build()?;
-        let mut unbound = Workqueue::builder("events_unbound");
-        unbound.unbound().max_active(crate::config::MAX_ACTIVE_LIMIT);
-        Ok(DefaultSystem {
-            system_wq: Workqueue::builder("events").build(&system)?,
-            system_highpri_wq: Workqueue::builder("events_highpri").highpri().build(&system)?,
-            system_long_wq: Workqueue::builder("events_long").build(&system)?,
-            system_unbound_wq: unbound.build(&system)?,
-            system,
-        })
-    })
-}
-
-fn default_system_or_panic() -> &'static DefaultSystem {
-    match try_default_system() {
-        Ok(default) => default,
-        Err(err) => panic!("cmwq: the default system could not start: {err}"),
-    }
-}
-
-/// The default system.
-///
-/// # Panics
-/// If its threads cannot be created on first use; use
-/// [`try_default_system`] to handle that.
-pub fn default_system() -> &'static System<Std> {
-    &default_system_or_panic().system
-}
-
-/// The default bound workqueue (kernel `system_wq`). Panics like [`default_system`].
-pub fn system_wq() -> &'static Workqueue<Std> {
-    &default_system_or_panic().system_wq
-}
-
-/// The default high-priority workqueue. Panics like [`default_system`].
-pub fn system_highpri_wq() -> &'static Workqueue<Std> {
-    &default_system_or_panic().system_highpri_wq
-}
-
-/// The default workqueue for long-running items. Panics like [`default_system`].
-pub fn system_long_wq() -> &'static Workqueue<Std> {
-    &default_system_or_panic().system_long_wq
-}
-
-/// The default unbound workqueue. Panics like [`default_system`].
-pub fn system_unbound_wq() -> &'static Workqueue<Std> {
-    &default_system_or_panic().system_unbound_wq
 }

@@ -53,7 +53,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         }
         if pool.shared.config.pin_workers && pool.cpu.is_some() && guard.state.pin_generation != pinned_generation {
             pinned_generation = guard.state.pin_generation;
-            let target = crate::hotplug::pin_target(&pool, guard.state.disassociated);
+            let target = pool.pin_target(guard.state.disassociated);
             drop(guard);
             pool.shared.platform.pin_current_thread(&target);
             guard = pool.locked.lock();

@@ -258,7 +258,8 @@ impl<P: Platform> WqShared<P> {
     fn schedule_finalize_if_orphaned(self: &Arc<Self>) {
         if self.orphaned.load(Ordering::Acquire) != 0 {
             let now = self.system.platform.now();
-            self.system.timers.arm_new(now, crate::timer::TimerEvent::FinalizeOrphan(self.clone()));
+            let wq = self.clone();
+            self.system.timers.arm_new(now, Box::new(move || wq.finalize_orphan()));
         }
     }
 

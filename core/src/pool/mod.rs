@@ -5,7 +5,6 @@
 //! [`PoolLocked`] is protected by the pool lock (`L:` in the crate legend);
 //! the compiler enforces that by keeping them inside the pool's mutex.
 
-use crate::hotplug::TrusteeState;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use crate::pool_workqueue::{Entry, PwqState};
 use crate::system::SystemShared;
@@ -103,6 +102,16 @@ impl<P: Platform> Pool<P> {
         }
     }
 
+    /// The OS CPUs a worker of this pool should be pinned to: its CPU
+    /// while online, the process's whole set while offline.
+    pub(crate) fn pin_target(&self, disassociated: bool) -> Vec<usize> {
+        let shared = &self.shared;
+        match self.cpu.and_then(|cpu| shared.os_cpus.get(cpu)) {
+            Some(&os_cpu) if !disassociated => vec![os_cpu],
+            _ => shared.platform.allowed_os_cpus().unwrap_or_default(),
+        }
+    }
+
     /// The kernel-style thread name of worker `id`: `kworker/<cpu>:<id>[H]`,
     /// or `kworker/u:<id>[H]` for unbound pools.
     pub(crate) fn worker_name(&self, id: WorkerId) -> String {
@@ -163,5 +172,26 @@ impl<P: Platform> PoolLocked<P> {
     /// The pool-workqueue of `wq` on this pool.
     pub(crate) fn pwq_mut(&mut self, wq: WqId) -> Option<&mut PwqState<P>> {
         self.pwqs.get_mut(&wq)
+    }
+}
+
+/// A trustee in charge of a disassociated pool. L: pool lock.
+pub(crate) struct TrusteeState<P: Platform> {
+    /// Wakes the trustee: an item left the pool, or it is released.
+    pub(crate) wake: Arc<Condvar<P>>,
+}
+
+impl<P: Platform> PoolLocked<P> {
+    /// Whether the pool holds no item: none waiting, inactive, deferred to
+    /// a worker or running.
+    pub(crate) fn holds_nothing(&self) -> bool {
+        self.state.worklist.is_empty() && self.pwqs.values().all(|pwq| pwq.is_empty())
+    }
+
+    /// Tells the trustee, if any, that the pool changed.
+    pub(crate) fn poke_trustee(&self) {
+        if let Some(trustee) = &self.trustee {
+            trustee.wake.notify_all();
+        }
     }
 }
