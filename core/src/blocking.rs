@@ -11,12 +11,11 @@
 //! The library's own waits (flushes, `cancel_sync`, drains, [`sleep`]) are
 //! blocking sections already.
 
+use crate::machine::pool::WqId;
 use crate::machine::worker::Sleep;
 use crate::platform::{Arc, Mutex, Platform, Std};
-use crate::pool::{Pool, WorkerId};
-use crate::system::SystemShared;
-use crate::work::Work;
-use crate::workqueue::WqId;
+use crate::pool::WorkerId;
+use crate::shared::{Pool, SystemShared, Work};
 use core::time::Duration;
 
 /// A worker thread's identity, kept in the platform's thread context.

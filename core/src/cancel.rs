@@ -22,10 +22,8 @@ use crate::config::seeded;
 use crate::error::WaitError;
 use crate::machine::work;
 use crate::platform::{Arc, Platform};
-use crate::pool::PoolLocked;
-use crate::pool_workqueue::Entry;
 use crate::seeded::SeededBug;
-use crate::work::{Location, Work};
+use crate::shared::{Entry, Location, PoolLocked, Work};
 
 /// Outcome of one grab attempt.
 enum Grab {

@@ -10,8 +10,8 @@ use crate::cancel;
 use crate::error::{QueueError, WaitError};
 use crate::flush;
 use crate::platform::{Arc, Platform, Std};
-use crate::work::{Work, WorkBusy};
-use crate::workqueue::WqShared;
+use crate::shared::{Pool, Work, WqShared};
+use crate::work::WorkBusy;
 use core::fmt;
 use core::time::Duration;
 
@@ -105,7 +105,7 @@ fn insert_or_release<P: Platform>(
     wq: &WqShared<P>,
     cpu: Option<usize>,
     work: &Work<P>,
-    last_pool: Option<Arc<crate::pool::Pool<P>>>,
+    last_pool: Option<Arc<Pool<P>>>,
 ) -> Option<u64> {
     match wq.insert_claimed(cpu, work, last_pool) {
         Ok(instance) => Some(instance),

@@ -33,57 +33,12 @@ use crate::blocking::{blocking_on, current_work_on};
 use crate::config::seeded;
 use crate::error::WaitError;
 use crate::machine::flush::{color_of, FlushTickets, Take};
-use crate::platform::{AtomicUsize, Condvar, Mutex, Platform};
+use crate::platform::Platform;
 use crate::seeded::SeededBug;
-use crate::work::Work;
-use crate::workqueue::WqShared;
+use crate::shared::{FlushState, Work, WqShared};
 use core::sync::atomic::Ordering;
 
-/// Completion signalling for flushers (leaf lock).
-struct Signal {
-    /// The ticket most recently started.
-    head: u64,
-    /// Workers emptied every pool-workqueue of `head`'s colour.
-    head_complete: bool,
-    /// Every ticket below this is done.
-    done_through: u64,
-}
-
-/// A workqueue's flush machinery.
-pub(crate) struct FlushState<P: Platform> {
-    /// WQ: the flush mutex, over the tickets (machine rules 24-25).
-    tickets: Mutex<P, FlushTickets>,
-    /// A: pool-workqueues still holding the head's colour (plus a bias while
-    /// the head is being started).
-    to_flush: AtomicUsize<P>,
-    /// Completion state.
-    signal: Mutex<P, Signal>,
-    /// Notified on every change of `signal`.
-    signal_cv: Condvar<P>,
-}
-
 impl<P: Platform> FlushState<P> {
-    pub(crate) fn new() -> Self {
-        FlushState {
-            tickets: Mutex::new(FlushTickets::default()),
-            to_flush: AtomicUsize::new(0),
-            signal: Mutex::new(Signal { head: 0, head_complete: false, done_through: 0 }),
-            signal_cv: Condvar::new(),
-        }
-    }
-
-    /// Step 4: a marked pool-workqueue emptied its flush colour. Called under
-    /// that pool's lock.
-    pub(crate) fn pwq_flushed(&self) {
-        // AcqRel: the last decrement must see every marking made while the
-        // bias was held (step 3), which happened before the bias was dropped.
-        if self.to_flush.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let mut signal = self.signal.lock();
-            signal.head_complete = true;
-            self.signal_cv.notify_all();
-        }
-    }
-
     /// `flush_workqueue` (steps 1, 2 and the wait).
     pub(crate) fn flush(&self, wq: &WqShared<P>) {
         let ticket = {

@@ -40,9 +40,8 @@
 
 use crate::config::seeded;
 use crate::platform::{Arc, Condvar, Platform};
-use crate::pool::{Pool, PoolLocked, TrusteeState};
 use crate::seeded::SeededBug;
-use crate::system::SystemShared;
+use crate::shared::{Pool, PoolLocked, SystemShared, TrusteeState};
 use core::fmt;
 
 /// A hotplug request that cannot be carried out.
@@ -88,20 +87,6 @@ impl fmt::Display for HotplugError {
 }
 
 impl std::error::Error for HotplugError {}
-
-/// HP: the hotplug lock's state. Which CPUs are online is kept in
-/// `SystemShared` (atomics written only under this lock).
-pub(crate) struct HotplugState<P: Platform> {
-    /// The trustee thread of each offline CPU, joined by `cpu_up` or at
-    /// shutdown.
-    pub(crate) trustees: Vec<Option<P::JoinHandle>>,
-}
-
-impl<P: Platform> HotplugState<P> {
-    pub(crate) fn new(cpus: usize) -> Self {
-        HotplugState { trustees: (0..cpus).map(|_| None).collect() }
-    }
-}
 
 fn check_cpu<P: Platform>(shared: &SystemShared<P>, cpu: usize) -> Result<(), HotplugError> {
     let cpus = shared.config.cpus;

@@ -17,7 +17,8 @@
 //! been idle for the idle timeout, coldest first.
 
 use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
-use crate::pool::{Pool, PoolLocked, WorkerState, WorkerThread, WORKER_PREP, WORKER_ROGUE};
+use crate::pool::{WorkerState, WORKER_PREP, WORKER_ROGUE};
+use crate::shared::{Pool, PoolLocked, WorkerThread};
 use crate::timer::deadline_after;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;

@@ -8,55 +8,14 @@
 //! workqueues. All of it is pool-locked: it lives in
 //! [`crate::pool::PoolLocked::pwqs`].
 
-use crate::machine::pwq::{Color, Colored, Inserted, Pwq};
-use crate::platform::{Arc, Platform};
-use crate::pool::PoolLocked;
-use crate::work::Work;
-use crate::workqueue::{WqId, WqShared};
-
-/// A queued instance of a work item.
-pub(crate) struct Entry<P: Platform> {
-    /// The item.
-    pub(crate) work: Work<P>,
-    /// The workqueue it was queued on.
-    pub(crate) wq: WqId,
-    /// The flush colour it was queued with.
-    pub(crate) color: Color,
-}
-
-impl<P: Platform> crate::machine::Queued for Entry<P> {
-    fn key(&self) -> usize {
-        self.work.key()
-    }
-
-    fn wq(&self) -> WqId {
-        self.wq
-    }
-}
+use crate::machine::pool::WqId;
+use crate::machine::pwq::{Color, Colored, Inserted};
+use crate::platform::Platform;
+use crate::shared::{Entry, PoolLocked, Work};
 
 impl<P: Platform> Entry<P> {
     fn new(wq: WqId, colored: Colored<Work<P>>) -> Self {
         Entry { work: colored.item, wq, color: colored.color }
-    }
-}
-
-/// One workqueue's state on one pool. L: pool lock.
-pub(crate) struct PwqState<P: Platform> {
-    /// I: the workqueue.
-    pub(crate) wq: Arc<WqShared<P>>,
-    /// The pure state and its rules (`machine::pwq`).
-    pub(crate) machine: Pwq<Work<P>>,
-}
-
-impl<P: Platform> PwqState<P> {
-    pub(crate) fn new(wq: Arc<WqShared<P>>, max_active: usize, work_color: Color) -> Self {
-        let bugs = wq.system.config.seeded_bits();
-        PwqState { wq, machine: Pwq::new(max_active, work_color, bugs) }
-    }
-
-    /// Nothing queued, inactive or running on this pool.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.machine.is_empty()
     }
 }
 

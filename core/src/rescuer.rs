@@ -43,32 +43,10 @@ use crate::blocking::WorkerContext;
 use crate::config::Config;
 use crate::machine::mayday::{MaydayList, RescuerStep};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
-use crate::pool::{Pool, PoolLocked, WorkerState, WORKER_PREP, WORKER_RESCUER};
+use crate::pool::{WorkerState, WORKER_PREP, WORKER_RESCUER};
+use crate::shared::{Mayday, Pool, PoolLocked, Rescuer, WqShared};
 use crate::worker::{process_one_work, process_scheduled};
-use crate::workqueue::WqShared;
 use core::sync::atomic::Ordering;
-
-/// A pool-workqueue asking for rescue: the pool, and a reference to the
-/// workqueue that keeps it alive until the rescuer is done with the entry.
-pub(crate) struct Mayday<P: Platform> {
-    pool: Arc<Pool<P>>,
-    wq: Arc<WqShared<P>>,
-}
-
-/// A `mem_reclaim` workqueue's rescuer.
-pub(crate) struct Rescuer<P: Platform> {
-    /// MD: the mayday list (machine rules 16-18) under the mayday lock.
-    maydays: Mutex<P, MaydayList<Mayday<P>>>,
-    /// Wakes the rescuer (with the mayday lock).
-    wake: Condvar<P>,
-    /// The thread; taken and joined by `stop`.
-    thread: Mutex<P, Option<P::JoinHandle>>,
-    /// A: pool-workqueues put on the list by the mayday timer (kernel
-    /// `PWQ_STAT_MAYDAY`).
-    maydays_sent: AtomicUsize<P>,
-    /// A: items the rescuer took on (kernel `PWQ_STAT_RESCUED`).
-    rescued: AtomicUsize<P>,
-}
 
 impl<P: Platform> Rescuer<P> {
     /// Creates the rescuer of workqueue `name` and starts its thread.
@@ -87,67 +65,6 @@ impl<P: Platform> Rescuer<P> {
         *thread = Some(handle);
         drop(thread);
         Ok(rescuer)
-    }
-
-    /// Puts `wq`'s pool-workqueue on `pool` on the list unless it is there
-    /// already, and wakes the rescuer. Called with `pool`'s lock held.
-    /// `counted`: a mayday from the timer (counted in the statistics), not
-    /// the rescuer re-queueing a pool-workqueue it has not finished.
-    pub(crate) fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) {
-        let mut maydays = self.maydays.lock();
-        let entry = Mayday { pool: pool.clone(), wq: wq.clone() };
-        if !maydays.send(entry, |m| Arc::ptr_eq(&m.pool, pool)) {
-            return;
-        }
-        if counted {
-            self.maydays_sent.fetch_add(1, Ordering::Relaxed);
-        }
-        self.wake.notify_one();
-    }
-
-    /// Stops the rescuer after it has emptied its mayday list, and joins
-    /// it. Idempotent. Must not be called from the rescuer itself.
-    pub(crate) fn stop(&self) {
-        {
-            let mut maydays = self.maydays.lock();
-            maydays.stop();
-            self.wake.notify_one();
-        }
-        let thread = self.thread.lock().take();
-        if let Some(thread) = thread {
-            P::join(thread);
-        }
-        // Each entry holds a reference to the workqueue, which holds this
-        // rescuer: an entry left behind would leak both.
-        let left = self.maydays.lock().len();
-        debug_assert!(left == 0, "the rescuer exited with {left} maydays pending");
-    }
-
-    /// Tells the rescuer to stop once its mayday list is empty, without
-    /// waiting; returns its thread for someone else to join. For callers
-    /// that must not wait (the system's own threads).
-    pub(crate) fn stop_without_join(&self) -> Option<P::JoinHandle> {
-        {
-            let mut maydays = self.maydays.lock();
-            maydays.stop();
-            self.wake.notify_one();
-        }
-        self.thread.lock().take()
-    }
-
-    /// Maydays sent by the mayday timer so far.
-    pub(crate) fn maydays_sent(&self) -> usize {
-        self.maydays_sent.load(Ordering::Relaxed)
-    }
-
-    /// Items rescued so far.
-    pub(crate) fn rescued(&self) -> usize {
-        self.rescued.load(Ordering::Relaxed)
-    }
-
-    /// Pool-workqueues on the mayday list now.
-    pub(crate) fn pending(&self) -> usize {
-        self.maydays.lock().len()
     }
 }
 

@@ -15,79 +15,13 @@
 
 use crate::config::Config;
 use crate::error::BuildError;
-use crate::hotplug::{self, HotplugError, HotplugState};
+use crate::hotplug::{self, HotplugError};
 use crate::manager;
 use crate::platform::{Arc, AtomicUsize, Mutex, Platform, Std};
-use crate::pool::Pool;
+use crate::shared::{HotplugState, Pool, Rescuer, SystemShared};
 use crate::timer::{fire_all, Due, TimerService};
-use crate::workqueue::WqShared;
 use core::fmt;
 use core::time::Duration;
-
-/// State shared by the pools and workqueues of one system.
-pub(crate) struct SystemShared<P: Platform> {
-    /// I: the platform.
-    pub(crate) platform: P,
-    /// I: the configuration.
-    pub(crate) config: Config,
-    /// Timer events.
-    pub(crate) timers: TimerService<P>,
-    /// A: next workqueue id.
-    pub(crate) next_wq_id: AtomicUsize<P>,
-    /// A: workqueue states not yet freed (built, minus dropped).
-    pub(crate) live_workqueues: AtomicUsize<P>,
-    /// A: panics caught on engine threads outside any item's function
-    /// (the `Drop` of captured state run by the timer or at shutdown).
-    pub(crate) stray_panics: AtomicUsize<P>,
-    /// HP: the hotplug lock (serialises `cpu_down` / `cpu_up`).
-    pub(crate) hotplug: Mutex<P, HotplugState<P>>,
-    /// A: 1 for each online CPU (written under the hotplug lock, read
-    /// lock-free when choosing a CPU for plain `queue`).
-    online: Vec<AtomicUsize<P>>,
-    /// Workqueues whose last handle was dropped on one of the system's own
-    /// threads and that are not finalized yet (see `workqueue.rs`); shutdown
-    /// destroys what is left. Leaf lock.
-    pub(crate) orphans: Mutex<P, Vec<Arc<WqShared<P>>>>,
-    /// Threads that exited (or are about to) and that a thread which must
-    /// not wait handed over for joining; joined at shutdown. Leaf lock.
-    pub(crate) reap: Mutex<P, Vec<P::JoinHandle>>,
-    /// I: the body of a worker thread (`worker::worker_main`), handed to
-    /// the manager so that creating workers does not depend on the loop
-    /// they run.
-    pub(crate) worker_body: fn(Arc<Pool<P>>, crate::pool::WorkerId),
-    /// I: the OS CPU behind each virtual CPU (the process's CPU set at
-    /// build, repeated if shorter); empty if the platform cannot tell.
-    pub(crate) os_cpus: Vec<usize>,
-}
-
-impl<P: Platform> SystemShared<P> {
-    /// Records `cpu`'s state for lock-free readers. Call under the hotplug lock.
-    pub(crate) fn set_online(&self, cpu: usize, online: bool) {
-        if let Some(flag) = self.online.get(cpu) {
-            flag.store(usize::from(online), core::sync::atomic::Ordering::Release);
-        }
-    }
-
-    /// Whether `cpu` is online (a snapshot).
-    pub(crate) fn is_online(&self, cpu: usize) -> bool {
-        self.online.get(cpu).is_some_and(|flag| flag.load(core::sync::atomic::Ordering::Acquire) != 0)
-    }
-
-    /// The virtual CPU that OS CPU `os_cpu` is: its place in the CPU table
-    /// taken at build (so a restricted affinity mask maps correctly), or,
-    /// for a CPU outside that table or a platform that cannot tell,
-    /// `os_cpu` modulo the CPU count.
-    pub(crate) fn virtual_cpu_of(&self, os_cpu: usize) -> usize {
-        self.os_cpus.iter().position(|&c| c == os_cpu).unwrap_or(os_cpu % self.config.cpus)
-    }
-
-    /// `cpu` if it is online, else the next online CPU after it (wrapping);
-    /// `cpu` itself if none is (cannot happen: the last CPU stays online).
-    pub(crate) fn online_cpu_near(&self, cpu: usize) -> usize {
-        let cpus = self.online.len();
-        (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| self.is_online(c)).unwrap_or(cpu)
-    }
-}
 
 /// Owner of the pools; shuts the system down when dropped.
 struct SystemHandle<P: Platform> {
@@ -518,7 +452,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
         for thread in reaped {
             P::join(thread);
         }
-        let mut left: Vec<Arc<crate::rescuer::Rescuer<P>>> = Vec::new();
+        let mut left: Vec<Arc<Rescuer<P>>> = Vec::new();
         for pool in &self.pools {
             let guard = pool.locked.lock();
             for rescuer in guard.pwqs.values().filter_map(|pwq| pwq.wq.rescuer.as_ref()) {

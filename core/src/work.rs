@@ -13,58 +13,9 @@
 //! that pool, so a canceller that sees `Queued` locks that pool and checks
 //! again; seeing `Owned` it retries (the owner is mid-flight).
 
-use crate::platform::{Arc, Condvar, Mutex, Platform, Std};
-use crate::pool::Pool;
-use crate::workqueue::WqShared;
+use crate::platform::{Arc, Condvar, Mutex, Platform};
+use crate::shared::{Work, WorkFn, WorkInner, WorkState};
 use core::fmt;
-
-/// Where a work item is (machine rules 26-29; see the module table).
-pub(crate) type Location<P> = crate::machine::work::Location<Arc<Pool<P>>, Arc<WqShared<P>>>;
-
-/// An item's state (`machine::work`). Leaf lock: taken after pool locks,
-/// never before.
-pub(crate) type WorkState<P> = crate::machine::work::WorkState<Arc<Pool<P>>, Arc<WqShared<P>>>;
-
-/// The shared part of a work item; `F` is erased to `dyn Fn` in [`Work`].
-pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
-    /// Leaf lock over the item's state.
-    pub(crate) state: Mutex<P, WorkState<P>>,
-    /// Notified when an instance finishes or a cancel ends (with `state`).
-    pub(crate) changed: Condvar<P>,
-    /// I: the function.
-    pub(crate) func: F,
-}
-
-/// The erased function type of a work item.
-pub(crate) type WorkFn<P> = dyn Fn(&Work<P>) + Send + Sync + 'static;
-
-/// A reusable, re-queueable work item that owns its function.
-///
-/// `Work` is a cheap handle (an `Arc`): clones refer to the same item. An
-/// item is queued at most once at a time: queueing a pending item returns
-/// `false` and adds nothing; queueing it while it runs makes it run once
-/// more afterwards, never concurrently with itself on the same workqueue.
-///
-/// ```
-/// use cmwq::{Work, system_wq};
-/// use std::{sync::Arc, sync::atomic::{AtomicUsize, Ordering}};
-///
-/// let hits = Arc::new(AtomicUsize::new(0));
-/// let h = hits.clone();
-/// let work = Work::new(move || { h.fetch_add(1, Ordering::SeqCst); });
-/// assert_eq!(system_wq().queue(&work).unwrap(), true);
-/// work.flush().unwrap();
-/// assert_eq!(hits.load(Ordering::SeqCst), 1);
-/// ```
-pub struct Work<P: Platform = Std> {
-    pub(crate) inner: Arc<WorkInner<P, WorkFn<P>>>,
-}
-
-impl<P: Platform> Clone for Work<P> {
-    fn clone(&self) -> Self {
-        Work { inner: self.inner.clone() }
-    }
-}
 
 impl<P: Platform> fmt::Debug for Work<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,14 +27,6 @@ impl<P: Platform> fmt::Debug for Work<P> {
             .finish()
     }
 }
-
-impl<P: Platform> PartialEq for Work<P> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl<P: Platform> Eq for Work<P> {}
 
 /// What [`Work::busy`] reports (kernel `work_busy`: `WORK_BUSY_PENDING`,
 /// `WORK_BUSY_RUNNING`). A snapshot: it may be stale as soon as it returns.
@@ -142,30 +85,6 @@ impl<P: Platform> Work<P> {
     /// Whether the item is pending (kernel `work_pending`).
     pub fn is_pending(&self) -> bool {
         self.busy().pending
-    }
-
-    /// The item's identity (stable for its lifetime).
-    pub(crate) fn key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as *const () as usize
-    }
-
-    /// Runs the item's function.
-    pub(crate) fn call(&self) {
-        (self.inner.func)(self)
-    }
-
-    /// Takes PENDING if it is free: `Some(last_pool)` if this caller now
-    /// owns the item (and must queue it or release it), `None` if it was
-    /// pending already.
-    pub(crate) fn try_claim(&self) -> Option<Option<Arc<Pool<P>>>> {
-        self.inner.state.lock().try_claim()
-    }
-
-    /// Gives PENDING back without queueing (an error path, or a cancel).
-    pub(crate) fn release(&self) {
-        if self.inner.state.lock().release() {
-            self.inner.changed.notify_all();
-        }
     }
 }
 

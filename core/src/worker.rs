@@ -21,10 +21,9 @@ use crate::config::seeded;
 use crate::machine::worker::WorkerStep;
 use crate::manager;
 use crate::platform::{contain, Arc, Mutex, Platform};
-use crate::pool::{Pool, PoolLocked, WorkerId};
-use crate::pool_workqueue::Entry;
+use crate::pool::WorkerId;
 use crate::seeded::SeededBug;
-use crate::work::Location;
+use crate::shared::{Entry, Location, Pool, PoolLocked};
 use core::sync::atomic::Ordering;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;

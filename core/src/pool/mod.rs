@@ -5,10 +5,9 @@
 //! [`PoolLocked`] is protected by the pool lock (`L:` in the crate legend);
 //! the compiler enforces that by keeping them inside the pool's mutex.
 
+use crate::machine::pool::WqId;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
-use crate::pool_workqueue::{Entry, PwqState};
-use crate::system::SystemShared;
-use crate::workqueue::WqId;
+use crate::shared::{Pool, PoolLocked, PwqState, SystemShared, WorkerThread};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -16,36 +15,6 @@ use std::collections::BTreeMap;
 pub(crate) use crate::machine::pool::{
     PoolState, WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_ROGUE, WORKER_UNBOUND,
 };
-
-/// A pool of workers serving one CPU and priority, or the unbound pool of a
-/// priority.
-pub(crate) struct Pool<P: Platform> {
-    /// I: the CPU served; `None` for an unbound pool.
-    pub(crate) cpu: Option<usize>,
-    /// I: high-priority pool (kernel `-H` workers).
-    pub(crate) highpri: bool,
-    /// I: the system this pool belongs to.
-    pub(crate) shared: Arc<SystemShared<P>>,
-    /// The pool lock and everything it protects.
-    pub(crate) locked: Mutex<P, PoolLocked<P>>,
-    /// Notified (with the pool lock) when a worker exits.
-    pub(crate) exited: Condvar<P>,
-}
-
-/// The thread side of a worker: how to wake it and how to join it.
-pub(crate) struct WorkerThread<P: Platform> {
-    /// I: the worker waits on this, with the pool lock.
-    pub(crate) wakeup: Arc<Condvar<P>>,
-    /// A: a copy of the machine's `woken` that an idle-spinning worker
-    /// polls without the pool lock; set (Release) with `woken`, read
-    /// (Acquire) before re-locking.
-    pub(crate) wake_hint: Arc<AtomicUsize<P>>,
-    /// Waiting on `wakeup` (not merely idle-spinning): only then does a
-    /// wakeup need a notification (a syscall on most platforms).
-    pub(crate) parked: bool,
-    /// The thread handle, joined on shutdown.
-    pub(crate) handle: Option<P::JoinHandle>,
-}
 
 impl<P: Platform> WorkerThread<P> {
     pub(crate) fn new() -> Self {
@@ -56,23 +25,6 @@ impl<P: Platform> WorkerThread<P> {
             handle: None,
         }
     }
-}
-
-/// Everything the pool lock protects (kernel `L:` fields): the pure pool
-/// state (`machine::pool`, whose rules keep `nr_running` and the idle list
-/// right) and the driver's side of it.
-pub(crate) struct PoolLocked<P: Platform> {
-    /// The pure state: worklist, workers, idle list, counters.
-    pub(crate) state: PoolState<Entry<P>>,
-    /// Each worker's thread side, by the same ids as `state.workers`.
-    pub(crate) threads: BTreeMap<WorkerId, WorkerThread<P>>,
-    /// Per-workqueue state on this pool (kernel pool_workqueue).
-    pub(crate) pwqs: BTreeMap<WqId, PwqState<P>>,
-    /// Handles of workers that exited, waiting to be joined.
-    pub(crate) zombies: Vec<P::JoinHandle>,
-    /// The trustee in charge while the pool is disassociated and not yet
-    /// empty.
-    pub(crate) trustee: Option<TrusteeState<P>>,
 }
 
 impl<P: Platform> Pool<P> {
@@ -173,12 +125,6 @@ impl<P: Platform> PoolLocked<P> {
     pub(crate) fn pwq_mut(&mut self, wq: WqId) -> Option<&mut PwqState<P>> {
         self.pwqs.get_mut(&wq)
     }
-}
-
-/// A trustee in charge of a disassociated pool. L: pool lock.
-pub(crate) struct TrusteeState<P: Platform> {
-    /// Wakes the trustee: an item left the pool, or it is released.
-    pub(crate) wake: Arc<Condvar<P>>,
 }
 
 impl<P: Platform> PoolLocked<P> {

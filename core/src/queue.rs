@@ -1,0 +1,128 @@
+//! Queueing (kernel `__queue_work`): which pool an item goes to, the
+//! non-reentrancy lookup, and inserting an item whose PENDING the caller
+//! owns; plus the checks that refuse queueing onto a draining or dying
+//! workqueue, and waits from a workqueue's own items.
+
+use crate::blocking::current_worker;
+use crate::config::seeded;
+use crate::error::{QueueError, WaitError};
+use crate::platform::{Arc, Platform};
+use crate::seeded::SeededBug;
+use crate::shared::{Pool, Work, WqShared};
+use core::sync::atomic::Ordering;
+
+impl<P: Platform> WqShared<P> {
+    /// Refuses queueing onto a dying workqueue, or onto a draining one from
+    /// anywhere but its own items (only chained queueing is allowed).
+    pub(crate) fn check_accepting<W: Clone>(&self, work: &W) -> Result<(), QueueError<W>> {
+        if self.dying.load(Ordering::Acquire) != 0 && !self.is_chained() {
+            return Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() });
+        }
+        if self.draining.load(Ordering::Acquire) != 0 && !self.is_chained() {
+            return Err(QueueError::Draining { work: work.clone(), workqueue: self.name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Whether the caller is a work item of this workqueue (kernel
+    /// `is_chained_work`).
+    pub(crate) fn is_chained(&self) -> bool {
+        current_worker::<P>()
+            .is_some_and(|ctx| Arc::ptr_eq(&ctx.pool.shared, &self.system) && ctx.current_wq() == Some(self.id))
+    }
+
+    /// The pool for `cpu` (or the caller's CPU) on this workqueue.
+    pub(crate) fn select_pool(&self, cpu: Option<usize>) -> &Arc<Pool<P>> {
+        if self.flags.unbound {
+            return &self.pools[0];
+        }
+        let cpus = self.pools.len();
+        // `queue_on` honours an offline CPU (its pool runs the item
+        // unbound); plain `queue` never picks one.
+        let cpu = match cpu {
+            Some(cpu) => cpu % cpus,
+            None => self.system.online_cpu_near(self.local_cpu() % cpus),
+        };
+        &self.pools[cpu]
+    }
+
+    /// The CPU a plain `queue` uses: the caller's own pool's CPU for a
+    /// worker of this system, else the CPU the thread runs on.
+    pub(crate) fn local_cpu(&self) -> usize {
+        if let Some(ctx) = current_worker::<P>() {
+            if Arc::ptr_eq(&ctx.pool.shared, &self.system) {
+                if let Some(cpu) = ctx.pool.cpu {
+                    return cpu;
+                }
+            }
+        }
+        self.system.platform.current_cpu().map_or(0, |os_cpu| self.system.virtual_cpu_of(os_cpu))
+    }
+
+    /// Whether this workqueue has a pool-workqueue on `pool`.
+    pub(crate) fn uses_pool(&self, pool: &Arc<Pool<P>>) -> bool {
+        self.pools.iter().any(|p| Arc::ptr_eq(p, pool))
+    }
+
+    /// `queue` / `queue_on`.
+    pub(crate) fn queue_work(&self, cpu: Option<usize>, work: &Work<P>) -> Result<bool, QueueError<Work<P>>> {
+        self.check_accepting(work)?;
+        let Some(last_pool) = work.try_claim() else {
+            return Ok(false);
+        };
+        match self.insert_claimed(cpu, work, last_pool) {
+            Ok(_) => Ok(true),
+            Err(()) => {
+                work.release();
+                Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() })
+            }
+        }
+    }
+
+    /// Inserts an item whose PENDING the caller owns (kernel
+    /// `__queue_work`) and returns the new instance's number. Fails only if
+    /// the workqueue was destroyed meanwhile; the caller then still owns
+    /// PENDING.
+    ///
+    /// Non-reentrancy: if the item may still be running on the pool it last
+    /// used, for this workqueue, it is queued there instead of on the pool
+    /// asked for; that pool's workers never run one item twice at once
+    /// (a collision is deferred to the running worker, see `worker.rs`).
+    pub(crate) fn insert_claimed(
+        &self,
+        cpu: Option<usize>,
+        work: &Work<P>,
+        last_pool: Option<Arc<Pool<P>>>,
+    ) -> Result<u64, ()> {
+        let mut pool = self.select_pool(cpu);
+        if let Some(last) = last_pool.as_ref() {
+            let skip = seeded(&self.system.config, SeededBug::SkipNonReentrancyLookup);
+            if !Arc::ptr_eq(last, pool) && self.uses_pool(last) && !skip {
+                let guard = last.locked.lock();
+                if guard.state.is_running_for(work.key(), self.id) {
+                    pool = last;
+                }
+            }
+        }
+        let mut guard = pool.locked.lock();
+        if !guard.pwqs.contains_key(&self.id) {
+            return Err(());
+        }
+        let instance = {
+            let mut state = work.inner.state.lock();
+            state.insert(pool.clone())
+        };
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        let inserted = guard.pwq_insert(self.id, work.clone());
+        debug_assert!(inserted.is_ok(), "pool-workqueue vanished under the pool lock");
+        Ok(instance)
+    }
+
+    /// Refuses waits from this workqueue's own items.
+    pub(crate) fn check_not_own(&self, operation: &'static str) -> Result<(), WaitError> {
+        if self.is_chained() {
+            return Err(WaitError::OwnWorkqueue { operation, workqueue: self.name.clone() });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,525 @@
+//! The engine's shared objects: the data the mechanism modules act on,
+//! each field tagged with the lock that protects it (legend in `lib.rs`).
+//!
+//! A system's pools, its workqueues, their pool-workqueues, work items and
+//! rescuers reference one another (an item queued on a pool, a pool
+//! holding a workqueue's share, a workqueue its pools and its rescuer), so
+//! their types live together here, below every module that acts on them;
+//! what they do lives in the module of each concept, and the rules they
+//! follow in `machine/`. The only methods here are those the lowest
+//! mechanism modules need on these objects (identity, PENDING claim and
+//! release, mayday sending, flush signalling).
+
+use crate::config::Config;
+use crate::machine::flush::FlushTickets;
+use crate::machine::mayday::MaydayList;
+use crate::machine::pool::{PoolState, WorkerId, WqId};
+use crate::machine::pwq::{Color, Pwq};
+use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
+use crate::timer::TimerService;
+use core::sync::atomic::Ordering;
+use std::collections::{BTreeMap, VecDeque};
+
+// ---------------------------------------------------------------------------
+// The system
+
+/// State shared by the pools and workqueues of one system.
+pub(crate) struct SystemShared<P: Platform> {
+    /// I: the platform.
+    pub(crate) platform: P,
+    /// I: the configuration.
+    pub(crate) config: Config,
+    /// Timer events.
+    pub(crate) timers: TimerService<P>,
+    /// A: next workqueue id.
+    pub(crate) next_wq_id: AtomicUsize<P>,
+    /// A: workqueue states not yet freed (built, minus dropped).
+    pub(crate) live_workqueues: AtomicUsize<P>,
+    /// A: panics caught on engine threads outside any item's function
+    /// (the `Drop` of captured state run by the timer or at shutdown).
+    pub(crate) stray_panics: AtomicUsize<P>,
+    /// HP: the hotplug lock (serialises `cpu_down` / `cpu_up`).
+    pub(crate) hotplug: Mutex<P, HotplugState<P>>,
+    /// A: 1 for each online CPU (written under the hotplug lock, read
+    /// lock-free when choosing a CPU for plain `queue`).
+    pub(crate) online: Vec<AtomicUsize<P>>,
+    /// Workqueues whose last handle was dropped on one of the system's own
+    /// threads and that are not finalized yet (see `workqueue.rs`); shutdown
+    /// destroys what is left. Leaf lock.
+    pub(crate) orphans: Mutex<P, Vec<Arc<WqShared<P>>>>,
+    /// Threads that exited (or are about to) and that a thread which must
+    /// not wait handed over for joining; joined at shutdown. Leaf lock.
+    pub(crate) reap: Mutex<P, Vec<P::JoinHandle>>,
+    /// I: the body of a worker thread (`worker::worker_main`), handed to
+    /// the manager so that creating workers does not depend on the loop
+    /// they run.
+    pub(crate) worker_body: fn(Arc<Pool<P>>, WorkerId),
+    /// I: the OS CPU behind each virtual CPU (the process's CPU set at
+    /// build, repeated if shorter); empty if the platform cannot tell.
+    pub(crate) os_cpus: Vec<usize>,
+}
+
+impl<P: Platform> SystemShared<P> {
+    /// Records `cpu`'s state for lock-free readers. Call under the hotplug lock.
+    pub(crate) fn set_online(&self, cpu: usize, online: bool) {
+        if let Some(flag) = self.online.get(cpu) {
+            flag.store(usize::from(online), core::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Whether `cpu` is online (a snapshot).
+    pub(crate) fn is_online(&self, cpu: usize) -> bool {
+        self.online.get(cpu).is_some_and(|flag| flag.load(core::sync::atomic::Ordering::Acquire) != 0)
+    }
+
+    /// The virtual CPU that OS CPU `os_cpu` is: its place in the CPU table
+    /// taken at build (so a restricted affinity mask maps correctly), or,
+    /// for a CPU outside that table or a platform that cannot tell,
+    /// `os_cpu` modulo the CPU count.
+    pub(crate) fn virtual_cpu_of(&self, os_cpu: usize) -> usize {
+        self.os_cpus.iter().position(|&c| c == os_cpu).unwrap_or(os_cpu % self.config.cpus)
+    }
+
+    /// `cpu` if it is online, else the next online CPU after it (wrapping);
+    /// `cpu` itself if none is (cannot happen: the last CPU stays online).
+    pub(crate) fn online_cpu_near(&self, cpu: usize) -> usize {
+        let cpus = self.online.len();
+        (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| self.is_online(c)).unwrap_or(cpu)
+    }
+}
+
+/// HP: the hotplug lock's state. Which CPUs are online is kept in
+/// `SystemShared` (atomics written only under this lock).
+pub(crate) struct HotplugState<P: Platform> {
+    /// The trustee thread of each offline CPU, joined by `cpu_up` or at
+    /// shutdown.
+    pub(crate) trustees: Vec<Option<P::JoinHandle>>,
+}
+
+impl<P: Platform> HotplugState<P> {
+    pub(crate) fn new(cpus: usize) -> Self {
+        HotplugState { trustees: (0..cpus).map(|_| None).collect() }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pools
+
+/// A pool of workers serving one CPU and priority, or the unbound pool of a
+/// priority.
+pub(crate) struct Pool<P: Platform> {
+    /// I: the CPU served; `None` for an unbound pool.
+    pub(crate) cpu: Option<usize>,
+    /// I: high-priority pool (kernel `-H` workers).
+    pub(crate) highpri: bool,
+    /// I: the system this pool belongs to.
+    pub(crate) shared: Arc<SystemShared<P>>,
+    /// The pool lock and everything it protects.
+    pub(crate) locked: Mutex<P, PoolLocked<P>>,
+    /// Notified (with the pool lock) when a worker exits.
+    pub(crate) exited: Condvar<P>,
+}
+
+/// The thread side of a worker: how to wake it and how to join it.
+pub(crate) struct WorkerThread<P: Platform> {
+    /// I: the worker waits on this, with the pool lock.
+    pub(crate) wakeup: Arc<Condvar<P>>,
+    /// A: a copy of the machine's `woken` that an idle-spinning worker
+    /// polls without the pool lock; set (Release) with `woken`, read
+    /// (Acquire) before re-locking.
+    pub(crate) wake_hint: Arc<AtomicUsize<P>>,
+    /// Waiting on `wakeup` (not merely idle-spinning): only then does a
+    /// wakeup need a notification (a syscall on most platforms).
+    pub(crate) parked: bool,
+    /// The thread handle, joined on shutdown.
+    pub(crate) handle: Option<P::JoinHandle>,
+}
+
+/// Everything the pool lock protects (kernel `L:` fields): the pure pool
+/// state (`machine::pool`, whose rules keep `nr_running` and the idle list
+/// right) and the driver's side of it.
+pub(crate) struct PoolLocked<P: Platform> {
+    /// The pure state: worklist, workers, idle list, counters.
+    pub(crate) state: PoolState<Entry<P>>,
+    /// Each worker's thread side, by the same ids as `state.workers`.
+    pub(crate) threads: BTreeMap<WorkerId, WorkerThread<P>>,
+    /// Per-workqueue state on this pool (kernel pool_workqueue).
+    pub(crate) pwqs: BTreeMap<WqId, PwqState<P>>,
+    /// Handles of workers that exited, waiting to be joined.
+    pub(crate) zombies: Vec<P::JoinHandle>,
+    /// The trustee in charge while the pool is disassociated and not yet
+    /// empty.
+    pub(crate) trustee: Option<TrusteeState<P>>,
+}
+
+/// A trustee in charge of a disassociated pool. L: pool lock.
+pub(crate) struct TrusteeState<P: Platform> {
+    /// Wakes the trustee: an item left the pool, or it is released.
+    pub(crate) wake: Arc<Condvar<P>>,
+}
+
+// ---------------------------------------------------------------------------
+// Pool-workqueues
+
+/// A queued instance of a work item.
+pub(crate) struct Entry<P: Platform> {
+    /// The item.
+    pub(crate) work: Work<P>,
+    /// The workqueue it was queued on.
+    pub(crate) wq: WqId,
+    /// The flush colour it was queued with.
+    pub(crate) color: Color,
+}
+
+impl<P: Platform> crate::machine::Queued for Entry<P> {
+    fn key(&self) -> usize {
+        self.work.key()
+    }
+
+    fn wq(&self) -> WqId {
+        self.wq
+    }
+}
+
+/// One workqueue's state on one pool. L: pool lock.
+pub(crate) struct PwqState<P: Platform> {
+    /// I: the workqueue.
+    pub(crate) wq: Arc<WqShared<P>>,
+    /// The pure state and its rules (`machine::pwq`).
+    pub(crate) machine: Pwq<Work<P>>,
+}
+
+impl<P: Platform> PwqState<P> {
+    pub(crate) fn new(wq: Arc<WqShared<P>>, max_active: usize, work_color: Color) -> Self {
+        let bugs = wq.system.config.seeded_bits();
+        PwqState { wq, machine: Pwq::new(max_active, work_color, bugs) }
+    }
+
+    /// Nothing queued, inactive or running on this pool.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.machine.is_empty()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Workqueues
+
+/// How many panic reports a workqueue keeps (the count is kept in full).
+pub(crate) const PANIC_LOG_LEN: usize = 64;
+
+/// Workqueue flags (kernel `WQ_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WqFlags {
+    /// Served by the unbound pool, not concurrency managed.
+    pub(crate) unbound: bool,
+    /// Served by the high-priority pools.
+    pub(crate) highpri: bool,
+    /// Items do not count toward the pool's concurrency while they run.
+    pub(crate) cpu_intensive: bool,
+    /// One item at a time, in queueing order.
+    pub(crate) ordered: bool,
+    /// Has a rescuer, so that its items progress when no worker can be
+    /// created.
+    pub(crate) mem_reclaim: bool,
+}
+
+/// A panic caught inside a work item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanicReport {
+    /// The workqueue the item was queued on.
+    pub workqueue: String,
+    /// The panic message (or a placeholder for non-string payloads).
+    pub message: String,
+}
+
+/// Destruction and draining state. WQ: `WqShared::control`.
+pub(crate) struct Control {
+    /// Current `max_active` (applied to every pool-workqueue).
+    pub(crate) max_active: usize,
+    /// Destruction has completed.
+    pub(crate) destroyed: bool,
+}
+
+/// Shared state of a workqueue, referenced by its pool-workqueues.
+pub(crate) struct WqShared<P: Platform> {
+    /// I: identity within the system.
+    pub(crate) id: WqId,
+    /// I: name, for errors and reports.
+    pub(crate) name: String,
+    /// I: flags.
+    pub(crate) flags: WqFlags,
+    /// I: the system.
+    pub(crate) system: Arc<SystemShared<P>>,
+    /// I: pools holding this workqueue's pool-workqueues (bound: indexed by
+    /// CPU; unbound: one).
+    pub(crate) pools: Vec<Arc<Pool<P>>>,
+    /// A: number of drainers (kernel `nr_drainers`); queueing from outside
+    /// is refused while non-zero.
+    pub(crate) draining: AtomicUsize<P>,
+    /// A: 1 once destruction began; queueing is refused.
+    pub(crate) dying: AtomicUsize<P>,
+    /// A: 1 once the last handle was dropped on one of the system's own
+    /// threads, which must not wait: the workqueue is then finalized by
+    /// [`WqShared::finalize_orphan`] once it is empty (see "Lifecycle").
+    pub(crate) orphaned: AtomicUsize<P>,
+    /// A: instances in flight on all pools together (inserted and not yet
+    /// finished or cancelled); changed under the pool lock of the instance.
+    /// Once the workqueue is orphaned it can only grow from one of its own
+    /// running items (chained queueing) or an armed delayed item, so zero
+    /// here with no delayed item armed stays zero.
+    pub(crate) inflight: AtomicUsize<P>,
+    /// WQ: serialises `set_max_active`, drain and destroy bookkeeping.
+    pub(crate) control: Mutex<P, Control>,
+    /// D: delayed items whose timer has not fired yet.
+    pub(crate) delayed: Mutex<P, usize>,
+    /// Notified when `delayed` drops to zero.
+    pub(crate) delayed_cv: Condvar<P>,
+    /// Flush colours and flushers.
+    pub(crate) flush: FlushState<P>,
+    /// A: panics caught in this workqueue's items.
+    pub(crate) panics: AtomicUsize<P>,
+    /// Most recent panic reports (leaf lock).
+    pub(crate) panic_log: Mutex<P, VecDeque<PanicReport>>,
+    /// I: the rescuer of a `mem_reclaim` workqueue.
+    pub(crate) rescuer: Option<Arc<Rescuer<P>>>,
+}
+
+impl<P: Platform> Drop for WqShared<P> {
+    fn drop(&mut self) {
+        self.system.live_workqueues.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<P: Platform> WqShared<P> {
+    /// Records a caught panic.
+    pub(crate) fn record_panic(&self, message: String) {
+        self.panics.fetch_add(1, Ordering::AcqRel);
+        let mut log = self.panic_log.lock();
+        if log.len() == PANIC_LOG_LEN {
+            log.pop_front();
+        }
+        log.push_back(PanicReport { workqueue: self.name.clone(), message });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Flushing
+
+/// Completion signalling for flushers (leaf lock).
+pub(crate) struct Signal {
+    /// The ticket most recently started.
+    pub(crate) head: u64,
+    /// Workers emptied every pool-workqueue of `head`'s colour.
+    pub(crate) head_complete: bool,
+    /// Every ticket below this is done.
+    pub(crate) done_through: u64,
+}
+
+/// A workqueue's flush machinery.
+pub(crate) struct FlushState<P: Platform> {
+    /// WQ: the flush mutex, over the tickets (machine rules 24-25).
+    pub(crate) tickets: Mutex<P, FlushTickets>,
+    /// A: pool-workqueues still holding the head's colour (plus a bias while
+    /// the head is being started).
+    pub(crate) to_flush: AtomicUsize<P>,
+    /// Completion state.
+    pub(crate) signal: Mutex<P, Signal>,
+    /// Notified on every change of `signal`.
+    pub(crate) signal_cv: Condvar<P>,
+}
+
+impl<P: Platform> FlushState<P> {
+    pub(crate) fn new() -> Self {
+        FlushState {
+            tickets: Mutex::new(FlushTickets::default()),
+            to_flush: AtomicUsize::new(0),
+            signal: Mutex::new(Signal { head: 0, head_complete: false, done_through: 0 }),
+            signal_cv: Condvar::new(),
+        }
+    }
+
+    /// Step 4: a marked pool-workqueue emptied its flush colour. Called under
+    /// that pool's lock.
+    pub(crate) fn pwq_flushed(&self) {
+        // AcqRel: the last decrement must see every marking made while the
+        // bias was held (step 3), which happened before the bias was dropped.
+        if self.to_flush.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut signal = self.signal.lock();
+            signal.head_complete = true;
+            self.signal_cv.notify_all();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rescuers
+
+/// A pool-workqueue asking for rescue: the pool, and a reference to the
+/// workqueue that keeps it alive until the rescuer is done with the entry.
+pub(crate) struct Mayday<P: Platform> {
+    pub(crate) pool: Arc<Pool<P>>,
+    pub(crate) wq: Arc<WqShared<P>>,
+}
+
+/// A `mem_reclaim` workqueue's rescuer.
+pub(crate) struct Rescuer<P: Platform> {
+    /// MD: the mayday list (machine rules 16-18) under the mayday lock.
+    pub(crate) maydays: Mutex<P, MaydayList<Mayday<P>>>,
+    /// Wakes the rescuer (with the mayday lock).
+    pub(crate) wake: Condvar<P>,
+    /// The thread; taken and joined by `stop`.
+    pub(crate) thread: Mutex<P, Option<P::JoinHandle>>,
+    /// A: pool-workqueues put on the list by the mayday timer (kernel
+    /// `PWQ_STAT_MAYDAY`).
+    pub(crate) maydays_sent: AtomicUsize<P>,
+    /// A: items the rescuer took on (kernel `PWQ_STAT_RESCUED`).
+    pub(crate) rescued: AtomicUsize<P>,
+}
+
+impl<P: Platform> Rescuer<P> {
+    /// Puts `wq`'s pool-workqueue on `pool` on the list unless it is there
+    /// already, and wakes the rescuer. Called with `pool`'s lock held.
+    /// `counted`: a mayday from the timer (counted in the statistics), not
+    /// the rescuer re-queueing a pool-workqueue it has not finished.
+    pub(crate) fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) {
+        let mut maydays = self.maydays.lock();
+        let entry = Mayday { pool: pool.clone(), wq: wq.clone() };
+        if !maydays.send(entry, |m| Arc::ptr_eq(&m.pool, pool)) {
+            return;
+        }
+        if counted {
+            self.maydays_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Stops the rescuer after it has emptied its mayday list, and joins
+    /// it. Idempotent. Must not be called from the rescuer itself.
+    pub(crate) fn stop(&self) {
+        {
+            let mut maydays = self.maydays.lock();
+            maydays.stop();
+            self.wake.notify_one();
+        }
+        let thread = self.thread.lock().take();
+        if let Some(thread) = thread {
+            P::join(thread);
+        }
+        // Each entry holds a reference to the workqueue, which holds this
+        // rescuer: an entry left behind would leak both.
+        let left = self.maydays.lock().len();
+        debug_assert!(left == 0, "the rescuer exited with {left} maydays pending");
+    }
+
+    /// Tells the rescuer to stop once its mayday list is empty, without
+    /// waiting; returns its thread for someone else to join. For callers
+    /// that must not wait (the system's own threads).
+    pub(crate) fn stop_without_join(&self) -> Option<P::JoinHandle> {
+        {
+            let mut maydays = self.maydays.lock();
+            maydays.stop();
+            self.wake.notify_one();
+        }
+        self.thread.lock().take()
+    }
+
+    /// Maydays sent by the mayday timer so far.
+    pub(crate) fn maydays_sent(&self) -> usize {
+        self.maydays_sent.load(Ordering::Relaxed)
+    }
+
+    /// Items rescued so far.
+    pub(crate) fn rescued(&self) -> usize {
+        self.rescued.load(Ordering::Relaxed)
+    }
+
+    /// Pool-workqueues on the mayday list now.
+    pub(crate) fn pending(&self) -> usize {
+        self.maydays.lock().len()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Work items
+
+/// Where a work item is (machine rules 26-29; see the module table).
+pub(crate) type Location<P> = crate::machine::work::Location<Arc<Pool<P>>, Arc<WqShared<P>>>;
+
+/// An item's state (`machine::work`). Leaf lock: taken after pool locks,
+/// never before.
+pub(crate) type WorkState<P> = crate::machine::work::WorkState<Arc<Pool<P>>, Arc<WqShared<P>>>;
+
+/// The shared part of a work item; `F` is erased to `dyn Fn` in [`Work`].
+pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
+    /// Leaf lock over the item's state.
+    pub(crate) state: Mutex<P, WorkState<P>>,
+    /// Notified when an instance finishes or a cancel ends (with `state`).
+    pub(crate) changed: Condvar<P>,
+    /// I: the function.
+    pub(crate) func: F,
+}
+
+/// The erased function type of a work item.
+pub(crate) type WorkFn<P> = dyn Fn(&Work<P>) + Send + Sync + 'static;
+
+/// A reusable, re-queueable work item that owns its function.
+///
+/// `Work` is a cheap handle (an `Arc`): clones refer to the same item. An
+/// item is queued at most once at a time: queueing a pending item returns
+/// `false` and adds nothing; queueing it while it runs makes it run once
+/// more afterwards, never concurrently with itself on the same workqueue.
+///
+/// ```
+/// use cmwq::{Work, system_wq};
+/// use std::{sync::Arc, sync::atomic::{AtomicUsize, Ordering}};
+///
+/// let hits = Arc::new(AtomicUsize::new(0));
+/// let h = hits.clone();
+/// let work = Work::new(move || { h.fetch_add(1, Ordering::SeqCst); });
+/// assert_eq!(system_wq().queue(&work).unwrap(), true);
+/// work.flush().unwrap();
+/// assert_eq!(hits.load(Ordering::SeqCst), 1);
+/// ```
+pub struct Work<P: Platform = Std> {
+    pub(crate) inner: Arc<WorkInner<P, WorkFn<P>>>,
+}
+
+impl<P: Platform> Clone for Work<P> {
+    fn clone(&self) -> Self {
+        Work { inner: self.inner.clone() }
+    }
+}
+
+impl<P: Platform> PartialEq for Work<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<P: Platform> Eq for Work<P> {}
+
+impl<P: Platform> Work<P> {
+    /// The item's identity (stable for its lifetime).
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const () as usize
+    }
+
+    /// Runs the item's function.
+    pub(crate) fn call(&self) {
+        (self.inner.func)(self)
+    }
+
+    /// Takes PENDING if it is free: `Some(last_pool)` if this caller now
+    /// owns the item (and must queue it or release it), `None` if it was
+    /// pending already.
+    pub(crate) fn try_claim(&self) -> Option<Option<Arc<Pool<P>>>> {
+        self.inner.state.lock().try_claim()
+    }
+
+    /// Gives PENDING back without queueing (an error path, or a cancel).
+    pub(crate) fn release(&self) {
+        if self.inner.state.lock().release() {
+            self.inner.changed.notify_all();
+        }
+    }
+}
