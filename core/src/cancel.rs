@@ -140,7 +140,7 @@ pub(crate) fn cancel_sync<P: Platform>(work: &Work<P>) -> Result<bool, WaitError
     blocking_on::<P, _>(|| {
         let mut state = work.inner.state.lock();
         state.waiters += 1;
-        while state.running.is_some() && !skip_wait {
+        while !state.cancel_sync_may_return(skip_wait) {
             state = work.inner.changed.wait(state);
         }
         state.waiters -= 1;

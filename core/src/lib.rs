@@ -24,24 +24,19 @@
 //! ```
 //!
 //! ## Layers
-//! Lowest first; a module imports only from its own layer and those below
-//! (`core/tests/layers.rs` fails on an upward import and on anything
-//! impure in the machine):
-//! 0. `platform`: [`Platform`], the only place that names `std::sync`,
-//!    `std::thread` or `std::time`.
-//! 1. [`machine`] (and `seeded`): **the rules of CMWQ**, as pure state and
-//!    transitions with no locks, atomics, clock or threads, numbered in
-//!    `core/src/machine/README.md`: the kernel's predicates ([`policy`]), a
-//!    pool and its workers, creation, culling, mayday, rescue and hotplug
-//!    decisions, mayday lists, pool-workqueues (`max_active`, inactive
-//!    list, flush colours), flush tickets, and a work item's state.
-//! 2. Mechanism and public API (the driver): workers, manager, rescuer,
-//!    trustee, flush, cancel, timers, and the handles. Each takes a lock,
-//!    calls machine transitions, drops the lock and carries the outcome out
-//!    with the platform; no user code runs under an engine lock. These
-//!    modules still import each other in one cycle (the layering test
-//!    records it and fails if it grows); splitting them into a `driver`
-//!    and an `api` layer is the next step of the redesign.
+//! Lowest first. A module imports only from its own layer and those below,
+//! and no two modules import each other in a cycle (`core/tests/layers.rs`
+//! reads every `crate::` path and fails otherwise, and on anything impure
+//! in the machine):
+//!
+//! | layer | modules | what |
+//! |---|---|---|
+//! | 0 platform | `platform` | [`Platform`]: the only place that names `std::sync`, `std::thread` or `std::time` |
+//! | 1 machine | [`machine`], `seeded` | **the rules of CMWQ** as pure state and transitions, numbered in `core/src/machine/README.md`: the kernel's predicates ([`policy`]), a pool and its workers, creation, culling, mayday, rescue and hotplug decisions, mayday lists, pool-workqueues, flush tickets, a work item's state |
+//! | 2 base | `config`, `error`, `timer` | configuration and its validation, errors, the timer service (events are closures) |
+//! | 3 shared | `shared` | the engine's shared objects (system, pools, pool-workqueues, workqueues, rescuers, work items) with the lock of every field |
+//! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug` | the driver: takes a lock, calls machine transitions, drops the lock, carries the outcome out with the platform; no user code runs under an engine lock |
+//! | 5 API | `work`, `delayed`, `workqueue`, `system`, `default` | the handles users hold |
 //!
 //! ## Lock legend
 //! Every shared field's doc starts with the rule that protects it:

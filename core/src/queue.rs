@@ -4,10 +4,8 @@
 //! workqueue, and waits from a workqueue's own items.
 
 use crate::blocking::current_worker;
-use crate::config::seeded;
 use crate::error::{QueueError, WaitError};
 use crate::platform::{Arc, Platform};
-use crate::seeded::SeededBug;
 use crate::shared::{Pool, Work, WqShared};
 use core::sync::atomic::Ordering;
 
@@ -96,8 +94,7 @@ impl<P: Platform> WqShared<P> {
     ) -> Result<u64, ()> {
         let mut pool = self.select_pool(cpu);
         if let Some(last) = last_pool.as_ref() {
-            let skip = seeded(&self.system.config, SeededBug::SkipNonReentrancyLookup);
-            if !Arc::ptr_eq(last, pool) && self.uses_pool(last) && !skip {
+            if !Arc::ptr_eq(last, pool) && self.uses_pool(last) {
                 let guard = last.locked.lock();
                 if guard.state.is_running_for(work.key(), self.id) {
                     pool = last;

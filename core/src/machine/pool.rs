@@ -308,6 +308,9 @@ impl<E> PoolState<E> {
     /// (kernel `find_worker_executing_work` and its `current_pwq` check):
     /// then a requeue of it on `wq` must come here (non-reentrancy, W4).
     pub fn is_running_for(&self, key: usize, wq: WqId) -> bool {
+        if super::seeded_in(self.bugs, crate::SeededBug::SkipNonReentrancyLookup) {
+            return false;
+        }
         self.busy.get(&key).and_then(|id| self.workers.get(id)).is_some_and(|w| w.current == Some(wq))
     }
 

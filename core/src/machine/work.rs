@@ -219,6 +219,13 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         true
     }
 
+    /// Rule 28: whether `cancel_sync`, holding PENDING, may return: no
+    /// instance is running any more. `skip_wait` is the seeded bug
+    /// `CancelSyncSkipsWait`.
+    pub fn cancel_sync_may_return(&self, skip_wait: bool) -> bool {
+        self.running.is_none() || skip_wait
+    }
+
     /// Rule 29: the instance `flush_work` waits for, if any.
     /// `ignore_running` is the seeded bug `FlushWorkIgnoresRunning`.
     pub fn flush_target(&self, ignore_running: bool) -> Option<u64> {
