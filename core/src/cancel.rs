@@ -60,7 +60,7 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
         work::Grab::Owned { was_pending, timer } => {
             if let Some((timer, deadline, wq)) = timer {
                 wq.system.timers.cancel(deadline, timer);
-                wq.delayed_done();
+                wq.delayed_done(work);
             }
             Grab::Owned { was_pending }
         }

@@ -79,12 +79,8 @@ impl<P: Platform> DelayedWork<P> {
     /// Fires an armed timer now and waits for the item to finish (kernel
     /// `flush_delayed_work`). Returns whether it waited.
     pub fn flush(&self) -> Result<bool, WaitError> {
-        let fired = self.work.inner.state.lock().fire(None);
-        if let Some((timer, deadline, wq, cpu, last_pool)) = fired {
-            wq.system.timers.cancel(deadline, timer);
-            let instance = insert_or_release(&wq, cpu, &self.work, last_pool);
-            wq.delayed_done();
-            if let Some(instance) = instance {
+        if let Some(fired) = fire_now(&self.work) {
+            if let Some(instance) = fired {
                 // Wait for the instance we queued, even if it already ran:
                 // the item was pending, so this flush did wait for it.
                 if crate::blocking::current_work_on::<P>().is_some_and(|c| c == self.work) {
@@ -117,12 +113,33 @@ fn insert_or_release<P: Platform>(
     }
 }
 
+/// Fires `work`'s armed timer now, if it has one (kernel
+/// `flush_delayed_work`'s first half): `Some(instance)` if it was armed and
+/// is queued now as that instance, `Some(None)` if it was armed but its
+/// workqueue was gone, `None` if no timer was armed.
+fn fire_now<P: Platform>(work: &Work<P>) -> Option<Option<u64>> {
+    let (timer, deadline, wq, cpu, last_pool) = work.inner.state.lock().fire(None)?;
+    wq.system.timers.cancel(deadline, timer);
+    let instance = insert_or_release(&wq, cpu, work, last_pool);
+    wq.delayed_done(work);
+    Some(instance)
+}
+
+/// Fires every armed delayed item of `wq` now, so that its items run
+/// instead of holding up a drain until their deadlines (system shutdown
+/// destroying a workqueue nobody holds any more).
+pub(crate) fn fire_armed_now<P: Platform>(wq: &WqShared<P>) {
+    for work in wq.armed_delayed() {
+        let _ = fire_now(&work);
+    }
+}
+
 /// Arms the timer of an item whose PENDING the caller owns.
 fn arm<P: Platform>(wq: &Arc<WqShared<P>>, cpu: Option<usize>, work: &Work<P>, delay: Duration) {
     let timers = &wq.system.timers;
     let deadline = crate::timer::deadline_after(wq.system.platform.now(), delay);
     let timer = timers.reserve_id();
-    wq.delayed_armed();
+    wq.delayed_armed(work);
     {
         let mut state = work.inner.state.lock();
         state.arm(timer, deadline, wq.clone(), cpu);
@@ -187,6 +204,6 @@ pub(crate) fn timer_fired<P: Platform>(work: Work<P>, timer: u64) {
     let claimed = work.inner.state.lock().fire(Some(timer));
     if let Some((_, _, wq, cpu, last_pool)) = claimed {
         let _ = insert_or_release(&wq, cpu, &work, last_pool);
-        wq.delayed_done();
+        wq.delayed_done(&work);
     }
 }

@@ -229,9 +229,9 @@ pub(crate) fn arm_cpu_set_poll<P: Platform>(shared: &Arc<SystemShared<P>>, pools
 pub(crate) fn cpu_set_poll<P: Platform>(shared: &Arc<SystemShared<P>>, pools: &[Arc<Pool<P>>]) {
     if let Some(allowed) = shared.platform.allowed_os_cpus() {
         for (cpu, os_cpu) in shared.os_cpus.iter().enumerate() {
-            let wanted = allowed.contains(os_cpu);
-            // Errors are states not to act on: the CPU is already where it
-            // should be, or it is the last one online.
+            let wanted = allowed.binary_search(os_cpu).is_ok(); // ascending
+                                                                // Errors are states not to act on: the CPU is already where it
+                                                                // should be, or it is the last one online.
             if wanted && !shared.is_online(cpu) {
                 let _ = cpu_up(shared, pools, cpu);
             } else if !wanted && shared.is_online(cpu) {

@@ -48,7 +48,7 @@
 //! | `S:` | written only by the worker thread itself |
 //! | `A:` | atomic; its doc says what it pairs with |
 //! | `WQ:` | the workqueue's control or flush mutex |
-//! | `D:` | the workqueue's delayed-count mutex |
+//! | `D:` | the workqueue's delayed-items mutex (a finalize timer event may be armed under it: D → T) |
 //! | `T:` | the timer lock |
 //! | `HP:` | the hotplug lock (taken before pool locks) |
 //! | `MD:` | a rescuer's mayday lock (taken under a pool lock, never the other way) |

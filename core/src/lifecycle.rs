@@ -4,24 +4,34 @@
 
 use crate::blocking::blocking_on;
 use crate::platform::{Arc, Platform};
-use crate::shared::{PwqState, WqShared};
+use crate::shared::{PwqState, Work, WqShared};
 use core::sync::atomic::Ordering;
 
 impl<P: Platform> WqShared<P> {
-    /// A delayed item was armed.
-    pub(crate) fn delayed_armed(&self) {
-        *self.delayed.lock() += 1;
+    /// Delayed item `work` was armed.
+    pub(crate) fn delayed_armed(&self, work: &Work<P>) {
+        self.delayed.lock().push(work.clone());
     }
 
-    /// A delayed item's timer fired (and it was queued) or was cancelled.
-    pub(crate) fn delayed_done(self: &Arc<Self>) {
+    /// Delayed item `work`'s timer fired (and it was queued) or was
+    /// cancelled. Lock order D → T: the finalize event is armed under D.
+    pub(crate) fn delayed_done(self: &Arc<Self>, work: &Work<P>) {
         let mut delayed = self.delayed.lock();
-        debug_assert!(*delayed > 0, "delayed count underflow");
-        *delayed -= 1;
-        if *delayed == 0 {
+        let pos = delayed.iter().position(|armed| armed == work);
+        debug_assert!(pos.is_some(), "a delayed item finished that was not armed");
+        let removed = pos.map(|pos| delayed.swap_remove(pos));
+        if delayed.is_empty() {
             self.delayed_cv.notify_all();
             self.schedule_finalize_if_orphaned();
         }
+        drop(delayed);
+        // Not the last reference: the caller holds the item.
+        drop(removed);
+    }
+
+    /// The delayed items armed now.
+    pub(crate) fn armed_delayed(&self) -> Vec<Work<P>> {
+        self.delayed.lock().clone()
     }
 
     /// An instance left one of this workqueue's pool-workqueues. Called
@@ -47,6 +57,9 @@ impl<P: Platform> WqShared<P> {
     /// work item, the `Drop` of an item's captured state, a timer): refuse
     /// new work now and finalize once empty, without waiting here.
     pub(crate) fn orphan(self: &Arc<Self>) {
+        if self.control.lock().destroyed {
+            return; // destroyed explicitly already: nothing left to finalize
+        }
         self.draining.fetch_add(1, Ordering::AcqRel);
         self.dying.store(1, Ordering::Release);
         self.system.orphans.lock().push(self.clone());
@@ -63,31 +76,16 @@ impl<P: Platform> WqShared<P> {
     pub(crate) fn finalize_orphan(self: &Arc<Self>) {
         // Delayed first: a firing timer inserts (inflight up) before it
         // lowers `delayed`, so reading in this order cannot miss it.
-        if *self.delayed.lock() > 0 || self.inflight.load(Ordering::Acquire) > 0 {
+        if !self.delayed.lock().is_empty() || self.inflight.load(Ordering::Acquire) > 0 {
             return;
         }
-        {
+        let first = {
             let mut control = self.control.lock();
-            if control.destroyed {
-                return;
-            }
-            control.destroyed = true;
+            !core::mem::replace(&mut control.destroyed, true)
+        };
+        if first {
+            self.finalize_now();
         }
-        for pool in &self.pools {
-            let removed = pool.locked.lock().pwqs.remove(&self.id);
-            debug_assert!(removed.as_ref().is_none_or(PwqState::is_empty), "finalized a non-empty pool-workqueue");
-            drop(removed);
-        }
-        if let Some(rescuer) = &self.rescuer {
-            if crate::blocking::on_engine_thread::<P>(&self.system) {
-                if let Some(thread) = rescuer.stop_without_join() {
-                    self.system.reap.lock().push(thread);
-                }
-            } else {
-                rescuer.stop();
-            }
-        }
-        self.draining.fetch_sub(1, Ordering::AcqRel);
         let mine = {
             let mut orphans = self.system.orphans.lock();
             orphans.iter().position(|wq| Arc::ptr_eq(wq, self)).map(|pos| orphans.swap_remove(pos))
@@ -95,17 +93,44 @@ impl<P: Platform> WqShared<P> {
         drop(mine);
     }
 
+    /// The body of [`WqShared::finalize_orphan`], run once.
+    fn finalize_now(&self) {
+        for pool in &self.pools {
+            let removed = pool.locked.lock().pwqs.remove(&self.id);
+            debug_assert!(removed.as_ref().is_none_or(PwqState::is_empty), "finalized a non-empty pool-workqueue");
+            drop(removed);
+        }
+        let on_engine = crate::blocking::on_engine_thread::<P>(&self.system);
+        if let Some(rescuer) = &self.rescuer {
+            if on_engine {
+                if let Some(thread) = rescuer.stop_without_join() {
+                    self.system.reap.lock().push(thread);
+                }
+            } else {
+                rescuer.stop();
+            }
+        }
+        if !on_engine {
+            // Threads handed over earlier by threads that must not wait.
+            let reaped = core::mem::take(&mut *self.system.reap.lock());
+            for thread in reaped {
+                P::join(thread);
+            }
+        }
+        self.draining.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// Waits until no delayed item of this workqueue is armed.
     pub(crate) fn wait_delayed(&self) {
         let mut delayed = self.delayed.lock();
-        while *delayed > 0 {
+        while !delayed.is_empty() {
             delayed = self.delayed_cv.wait(delayed);
         }
     }
 
     /// Whether every pool-workqueue is empty and no delayed item is armed.
     pub(crate) fn is_empty(&self) -> bool {
-        if *self.delayed.lock() > 0 {
+        if !self.delayed.lock().is_empty() {
             return false;
         }
         self.pools.iter().all(|pool| {

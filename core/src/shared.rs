@@ -270,8 +270,8 @@ pub(crate) struct WqShared<P: Platform> {
     pub(crate) inflight: AtomicUsize<P>,
     /// WQ: serialises `set_max_active`, drain and destroy bookkeeping.
     pub(crate) control: Mutex<P, Control>,
-    /// D: delayed items whose timer has not fired yet.
-    pub(crate) delayed: Mutex<P, usize>,
+    /// D: delayed items whose timer has not fired yet (each once).
+    pub(crate) delayed: Mutex<P, Vec<Work<P>>>,
     /// Notified when `delayed` drops to zero.
     pub(crate) delayed_cv: Condvar<P>,
     /// Flush colours and flushers.
@@ -404,11 +404,13 @@ impl<P: Platform> Rescuer<P> {
         let thread = self.thread.lock().take();
         if let Some(thread) = thread {
             P::join(thread);
+            // Each entry holds a reference to the workqueue, which holds
+            // this rescuer: an entry left behind would leak both. (Checked
+            // only after joining: a stop that found the thread taken by
+            // another stop cannot know it has exited.)
+            let left = self.maydays.lock().len();
+            debug_assert!(left == 0, "the rescuer exited with {left} maydays pending");
         }
-        // Each entry holds a reference to the workqueue, which holds this
-        // rescuer: an entry left behind would leak both.
-        let left = self.maydays.lock().len();
-        debug_assert!(left == 0, "the rescuer exited with {left} maydays pending");
     }
 
     /// Tells the rescuer to stop once its mayday list is empty, without

@@ -416,13 +416,16 @@ impl<P: Platform> SystemHandle<P> {
     /// If that thread cannot be created, the system is left running
     /// (parked, idle) rather than hang; this is reported on stderr.
     fn shut_down_elsewhere(&mut self) {
-        let moved = SystemHandle {
+        // ManuallyDrop: if the platform drops the body without running it
+        // (a failed spawn), the handle is leaked, not dropped again here
+        // on this engine thread (which would try this again, forever).
+        let moved = core::mem::ManuallyDrop::new(SystemHandle {
             shared: self.shared.clone(),
             pools: core::mem::take(&mut self.pools),
             timer_thread: Mutex::new(self.timer_thread.lock().take()),
-        };
+        });
         let name = format!("{}/shutdown", self.shared.config.thread_name_prefix);
-        let body: crate::platform::ThreadBody = Box::new(move || drop(moved));
+        let body: crate::platform::ThreadBody = Box::new(move || drop(core::mem::ManuallyDrop::into_inner(moved)));
         if let Err(err) = self.shared.platform.spawn(name, body) {
             std::eprintln!(
                 "cmwq: the last handle of a system was dropped on one of its own threads and \
@@ -444,8 +447,11 @@ impl<P: Platform> Drop for SystemHandle<P> {
         // Step 0: workqueues orphaned on the system's own threads and not
         // finalized yet are drained and destroyed (their rescuers joined);
         // then any rescuer still attached to a pool-workqueue is stopped.
+        // Their armed delayed items fire now: nobody can flush or cancel
+        // them any more, and waiting for their deadlines could take forever.
         let orphans = core::mem::take(&mut *self.shared.orphans.lock());
         for wq in orphans {
+            crate::delayed::fire_armed_now(&wq);
             wq.destroy();
         }
         let reaped = core::mem::take(&mut *self.shared.reap.lock());
@@ -479,6 +485,12 @@ impl<P: Platform> Drop for SystemHandle<P> {
         let panics = self.shared.timers.stop();
         self.shared.stray_panics.fetch_add(panics, core::sync::atomic::Ordering::AcqRel);
         if let Some(thread) = self.timer_thread.lock().take() {
+            P::join(thread);
+        }
+        // A finalization the timer thread ran may have handed over a
+        // rescuer thread meanwhile.
+        let reaped = core::mem::take(&mut *self.shared.reap.lock());
+        for thread in reaped {
             P::join(thread);
         }
         for pool in &self.pools {
