@@ -1,0 +1,171 @@
+//! # cmwq-proofs: the specification of Concurrency Managed Workqueues
+//!
+//! An abstract, executable specification of Linux's CMWQ (the semantics
+//! `cmwq` implements), checked exhaustively with [stateright] on small
+//! configurations for the invariants numbered in `SPEC.md`.
+//!
+//! - [`spec`]: configurations, states and actions;
+//! - `model.rs`: when each action is enabled and what it does;
+//! - [`properties`]: the invariants as properties, and the stateright model.
+//!
+//! Each [`Mistake`] is a deliberate error in the spec; `tests/spec.rs`
+//! shows every property failing on at least one of them.
+//!
+//! [stateright]: https://docs.rs/stateright
+
+mod model;
+pub mod properties;
+pub mod spec;
+
+pub use properties::PROPERTIES;
+pub use spec::{Action, Behaviour, Config, State, WqSpec};
+
+use stateright::{Checker, Model};
+use std::collections::BTreeMap;
+
+/// Deliberate mistakes in the spec, each caught by a property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mistake {
+    /// Queueing a pending item adds another entry (W2).
+    QueuePendingAdds,
+    /// `cancel` of a running, not pending item counts a cancelled instance (W1).
+    CancelCountsRunning,
+    /// Queueing ignores where the item runs, and a worker may start an item
+    /// another worker runs (W4).
+    SkipNonReentrancy,
+    /// A waiter may return before its targets are done (W5, Q1).
+    EarlyReturn,
+    /// `cancel_sync` does not wait for the running instance (W6).
+    CancelSyncNoWait,
+    /// Cancelling an inactive item frees an active slot (Q3; the kernel's
+    /// bug until 2010).
+    CancelInactiveFreesSlot,
+    /// The inactive list is activated newest first (Q4).
+    LifoActivation,
+    /// A worker starts items although another one runs (C4).
+    IgnoreConcurrency,
+    /// A worker that blocks keeps counting as running: nobody replaces it
+    /// (C1, L1).
+    BlockedCountsAsRunning,
+    /// A mayday puts a pool on a list it is on already (R6).
+    DuplicateMayday,
+    /// The mayday timer skips pool 0: its pool-workqueues are never rescued (L1).
+    RescuerSkipsPool,
+}
+
+impl Mistake {
+    /// Every mistake.
+    pub const ALL: [Mistake; 11] = [
+        Mistake::QueuePendingAdds,
+        Mistake::CancelCountsRunning,
+        Mistake::SkipNonReentrancy,
+        Mistake::EarlyReturn,
+        Mistake::CancelSyncNoWait,
+        Mistake::CancelInactiveFreesSlot,
+        Mistake::LifoActivation,
+        Mistake::IgnoreConcurrency,
+        Mistake::BlockedCountsAsRunning,
+        Mistake::DuplicateMayday,
+        Mistake::RescuerSkipsPool,
+    ];
+}
+
+/// The outcome of checking a configuration exhaustively.
+#[derive(Debug)]
+pub struct Report {
+    /// Distinct states visited.
+    pub states: usize,
+    /// The longest path.
+    pub depth: usize,
+    /// Failed properties, each with the path (actions) that breaks it.
+    pub failures: BTreeMap<&'static str, Vec<Action>>,
+}
+
+impl Config {
+    /// Explores every reachable state (breadth first) and reports the
+    /// properties that fail, with a shortest counterexample each.
+    pub fn check(self) -> Report {
+        let checker = self.checker().spawn_bfs().join();
+        let mut failures = BTreeMap::new();
+        for name in PROPERTIES {
+            if let Some(path) = checker.discovery(name) {
+                failures.insert(name, path.into_actions());
+            }
+        }
+        Report { states: checker.unique_state_count(), depth: checker.max_depth(), failures }
+    }
+}
+
+/// Small configurations checked in the default test run.
+pub mod configs {
+    use super::*;
+
+    fn wq(max_active: u8) -> WqSpec {
+        WqSpec { unbound: false, ordered: false, mem_reclaim: false, max_active }
+    }
+
+    /// Two CPUs; a bound workqueue (`max_active` 1) with an item that
+    /// blocks and a plain one; an ordered workqueue with two plain items;
+    /// two workers per pool; queueing, cancel, flush and CPU 0 going down
+    /// and up.
+    pub fn mixed() -> Config {
+        Config {
+            cpus: 2,
+            wqs: vec![wq(1), WqSpec { ordered: true, ..wq(1) }],
+            items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain), (1, Behaviour::Plain), (1, Behaviour::Plain)],
+            max_workers: 2,
+            creation_fails: false,
+            queues: 3,
+            cancels: 1,
+            flushes: 1,
+            hotplug: true,
+            mistake: None,
+        }
+    }
+
+    /// The rescuer chain: one CPU, item 0 blocks until item 1 (queued
+    /// behind it on the same workqueue) has run, and no worker beyond the
+    /// first can ever be created. With `mem_reclaim` the rescuer runs item
+    /// 1; without it the chain is stuck.
+    pub fn chain(mem_reclaim: bool) -> Config {
+        Config {
+            cpus: 1,
+            wqs: vec![WqSpec { mem_reclaim, ..wq(2) }],
+            items: vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)],
+            max_workers: 2,
+            creation_fails: true,
+            queues: 1,
+            cancels: 0,
+            flushes: 1,
+            hotplug: false,
+            mistake: None,
+        }
+    }
+
+    /// Requeueing and waiting: one CPU, one workqueue (`max_active` 2),
+    /// two items queued up to four times, a blocking item, cancels and
+    /// flushes.
+    pub fn requeue() -> Config {
+        Config {
+            cpus: 1,
+            wqs: vec![wq(2)],
+            items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain)],
+            max_workers: 2,
+            creation_fails: false,
+            queues: 4,
+            cancels: 2,
+            flushes: 2,
+            hotplug: false,
+            mistake: None,
+        }
+    }
+
+    /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.
+    pub fn deep() -> Vec<(&'static str, Config)> {
+        vec![
+            ("mixed, 4 queueings, 2 cancels, 2 flushes", Config { queues: 4, cancels: 2, flushes: 2, ..mixed() }),
+            ("chain with rescuer on 2 CPUs, 3 queueings", Config { cpus: 2, queues: 3, ..chain(true) }),
+            ("requeue, 3 workers, 5 queueings", Config { max_workers: 3, queues: 5, ..requeue() }),
+        ]
+    }
+}

@@ -1,0 +1,433 @@
+//! The spec's transitions: when each action is enabled, and what it does.
+//! Rule numbers in comments refer to `SPEC.md`.
+
+use crate::spec::{Action, Behaviour, Config, Pending, State, Waiter, Worker, RESCUER};
+use crate::Mistake;
+
+impl Config {
+    /// Workers the spec counts as running in pool `p` (the mistake
+    /// `BlockedCountsAsRunning` forgets that a blocked worker stops counting).
+    fn counted_running(&self, s: &State, p: usize) -> usize {
+        if self.has(Mistake::BlockedCountsAsRunning) {
+            s.pools[p].workers.iter().filter(|w| matches!(w, Worker::Running { .. })).count()
+        } else {
+            s.running(p)
+        }
+    }
+
+    /// The first item on pool `p`'s worklist that no worker runs (S5:
+    /// non-reentrancy; an item queued again while it runs waits for it).
+    fn startable(&self, s: &State, p: usize) -> Option<usize> {
+        let reentrant = self.has(Mistake::SkipNonReentrancy);
+        s.pools[p].worklist.iter().map(|&i| usize::from(i)).find(|&i| reentrant || s.items[i].running.is_none())
+    }
+
+    /// S4: pool `p` needs a worker it does not have: items wait, nobody
+    /// counts as running (a managed pool) and nobody idles.
+    pub fn needs_worker(&self, s: &State, p: usize) -> bool {
+        let waiting = self.startable(s, p).is_some();
+        let nobody_runs = !self.managed(s, p) || self.counted_running(s, p) == 0;
+        waiting && nobody_runs && s.idle(p) == 0
+    }
+
+    /// S2: whether worker `w` of pool `p` may start an item now.
+    fn may_start(&self, s: &State, p: usize, w: usize) -> bool {
+        s.pools[p].workers[w] == Worker::Idle
+            && self.startable(s, p).is_some()
+            && (!self.managed(s, p) || self.counted_running(s, p) == 0 || self.has(Mistake::IgnoreConcurrency))
+    }
+
+    fn behaviour(&self, i: usize) -> Behaviour {
+        self.items[i].1
+    }
+
+    /// Whether the running item `i` may leave its blocking section / finish.
+    fn may_proceed(&self, s: &State, i: usize) -> bool {
+        match self.behaviour(i) {
+            Behaviour::WaitsFor(n) => !s.items[i].blocked_once || s.instance_done(n, s.items[i].waits_for),
+            _ => true,
+        }
+    }
+
+    /// Every enabled action.
+    pub fn enabled(&self, s: &State, out: &mut Vec<Action>) {
+        self.user_actions(s, out);
+        for p in 0..s.pools.len() {
+            let pool = p as u8;
+            for (w, worker) in s.pools[p].workers.iter().enumerate() {
+                let worker_n = w as u8;
+                match *worker {
+                    Worker::Idle if self.may_start(s, p, w) => out.push(Action::Start { pool, worker: worker_n }),
+                    Worker::Idle => {}
+                    Worker::Running { item, blocked: false } => {
+                        let i = usize::from(item);
+                        let blocks = self.behaviour(i) != Behaviour::Plain;
+                        if blocks && !s.items[i].blocked_once {
+                            out.push(Action::Block { pool, worker: worker_n });
+                        } else {
+                            out.push(Action::Finish { pool, worker: worker_n });
+                        }
+                    }
+                    Worker::Running { item, blocked: true } if self.may_proceed(s, usize::from(item)) => {
+                        out.push(Action::Unblock { pool, worker: worker_n })
+                    }
+                    Worker::Running { .. } => {}
+                }
+            }
+            self.manager_actions(s, p, out);
+        }
+        for wq in 0..self.wqs.len() {
+            match s.rescuing[wq] {
+                None if self.rescue_target(s, wq).is_some() => out.push(Action::Rescue { wq: wq as u8 }),
+                Some(i) if self.may_proceed(s, usize::from(i)) => out.push(Action::RescueDone { wq: wq as u8 }),
+                _ => {}
+            }
+        }
+        for (n, waiter) in s.waiters.iter().enumerate() {
+            let done = waiter.targets.iter().all(|&(i, k)| s.instance_done(usize::from(i), k));
+            let early =
+                self.has(Mistake::EarlyReturn) || (waiter.cancel_sync.is_some() && self.has(Mistake::CancelSyncNoWait));
+            if done || early {
+                out.push(Action::Return { waiter: n as u8 });
+            }
+        }
+    }
+
+    fn user_actions(&self, s: &State, out: &mut Vec<Action>) {
+        for item in 0..self.items.len() as u8 {
+            if s.queues > 0 {
+                for cpu in 0..self.cpus as u8 {
+                    out.push(Action::Queue { item, cpu });
+                }
+            }
+            if s.cancels > 0 {
+                out.push(Action::Cancel { item, sync: false });
+                out.push(Action::Cancel { item, sync: true });
+            }
+            if s.flushes > 0 {
+                out.push(Action::FlushWork { item });
+            }
+        }
+        if s.flushes > 0 {
+            for wq in 0..self.wqs.len() as u8 {
+                out.push(Action::FlushWq { wq });
+            }
+        }
+        if s.hotplug_left == 2 && self.cpus >= 2 {
+            out.push(Action::CpuDown);
+        }
+        if s.hotplug_left == 1 {
+            out.push(Action::CpuUp);
+        }
+    }
+
+    /// S6, S7: creating a worker, or failing to; the mayday timer.
+    fn manager_actions(&self, s: &State, p: usize, out: &mut Vec<Action>) {
+        let pool = p as u8;
+        if !self.needs_worker(s, p) {
+            return;
+        }
+        let room = (s.pools[p].workers.len() as u8) < self.max_workers;
+        if room && !self.creation_fails {
+            out.push(Action::Create { pool });
+        } else if !s.pools[p].starving {
+            out.push(Action::CreateFails { pool });
+        } else if self.mayday_adds(s, p) {
+            out.push(Action::Mayday { pool });
+        }
+    }
+
+    /// The workqueues a mayday from pool `p` calls: those with a rescuer and
+    /// an item waiting there, not listed yet (R6).
+    fn mayday_targets(&self, s: &State, p: usize) -> Vec<usize> {
+        if self.has(Mistake::RescuerSkipsPool) && p == 0 {
+            return vec![];
+        }
+        let cap = 2 * s.pools.len();
+        (0..self.wqs.len())
+            .filter(|&wq| self.wqs[wq].mem_reclaim)
+            .filter(|&wq| s.pools[p].worklist.iter().any(|&i| self.items[usize::from(i)].0 == wq))
+            .filter(|&wq| {
+                let listed = s.maydays[wq].contains(&(p as u8));
+                (!listed || self.has(Mistake::DuplicateMayday)) && s.maydays[wq].len() < cap
+            })
+            .collect()
+    }
+
+    fn mayday_adds(&self, s: &State, p: usize) -> bool {
+        !self.mayday_targets(s, p).is_empty()
+    }
+
+    /// S8: a pool on `wq`'s mayday list that still needs a worker, and the
+    /// first item of `wq` waiting there.
+    fn rescue_target(&self, s: &State, wq: usize) -> Option<(usize, usize)> {
+        s.maydays[wq].iter().map(|&p| usize::from(p)).find_map(|p| {
+            if !self.needs_worker(s, p) {
+                return None;
+            }
+            let item = s.pools[p].worklist.iter().map(|&i| usize::from(i)).find(|&i| {
+                self.items[i].0 == wq && (s.items[i].running.is_none() || self.has(Mistake::SkipNonReentrancy))
+            })?;
+            Some((p, item))
+        })
+    }
+
+    /// Applies `action` to `s` (which it is enabled in).
+    pub fn apply(&self, s: &mut State, action: Action) {
+        match action {
+            Action::Queue { item, cpu } => self.queue(s, usize::from(item), usize::from(cpu)),
+            Action::Cancel { item, sync } => self.cancel(s, usize::from(item), sync),
+            Action::FlushWork { item } => self.flush_work(s, usize::from(item)),
+            Action::FlushWq { wq } => self.flush_wq(s, usize::from(wq)),
+            Action::Return { waiter } => self.waiter_returns(s, usize::from(waiter)),
+            Action::Start { pool, worker } => self.start(s, usize::from(pool), usize::from(worker)),
+            Action::Block { pool, worker } => self.set_blocked(s, pool, worker, true),
+            Action::Unblock { pool, worker } => self.set_blocked(s, pool, worker, false),
+            Action::Finish { pool, worker } => {
+                let p = usize::from(pool);
+                if let Worker::Running { item, .. } = s.pools[p].workers[usize::from(worker)] {
+                    s.pools[p].workers[usize::from(worker)] = Worker::Idle;
+                    s.pools[p].starving = false;
+                    self.finish(s, usize::from(item), p);
+                }
+            }
+            Action::Create { pool } => {
+                let p = usize::from(pool);
+                s.pools[p].workers.push(Worker::Idle);
+                s.pools[p].starving = false;
+            }
+            Action::CreateFails { pool } => s.pools[usize::from(pool)].starving = true,
+            Action::Mayday { pool } => {
+                for wq in self.mayday_targets(s, usize::from(pool)) {
+                    s.maydays[wq].push(pool);
+                }
+            }
+            Action::Rescue { wq } => self.rescue(s, usize::from(wq)),
+            Action::RescueDone { wq } => {
+                let wq = usize::from(wq);
+                if let Some(i) = s.rescuing[wq].take() {
+                    let p = s.items[usize::from(i)].running.map_or(0, |(p, _)| usize::from(p));
+                    self.finish(s, usize::from(i), p);
+                }
+            }
+            Action::CpuDown => {
+                s.pools[0].offline = true;
+                s.hotplug_left = 1;
+            }
+            Action::CpuUp => {
+                s.pools[0].offline = false;
+                s.hotplug_left = 0;
+            }
+        }
+    }
+
+    /// S1: `queue_on(cpu, item)`. A pending item coalesces (W2); an item
+    /// running for its workqueue is queued where it runs (W4); the
+    /// pool-workqueue admits it while under `max_active`, else FIFO (Q3).
+    fn queue(&self, s: &mut State, i: usize, cpu: usize) {
+        s.queues -= 1;
+        let wq = self.items[i].0;
+        if s.items[i].cancelling > 0 {
+            return; // a cancel_sync owns PENDING
+        }
+        if s.items[i].pending != Pending::No && !self.has(Mistake::QueuePendingAdds) {
+            return;
+        }
+        let running_pool = s.items[i].running.map(|(p, _)| usize::from(p));
+        let p = match running_pool {
+            Some(q) if !self.has(Mistake::SkipNonReentrancy) => q,
+            _ => self.pool_for(wq, cpu),
+        };
+        let item = &mut s.items[i];
+        item.queued += 1;
+        item.last_pool = Some(p as u8);
+        if self.wqs[wq].ordered {
+            s.queued_order[wq].push(i as u8);
+        }
+        if s.active[wq][p] < self.max_active(wq) {
+            s.active[wq][p] += 1;
+            s.items[i].pending = Pending::Active(p as u8);
+            s.pools[p].worklist.push(i as u8);
+        } else {
+            s.items[i].pending = Pending::Inactive(p as u8);
+            s.inactive[wq][p].push(i as u8);
+        }
+    }
+
+    /// S2: worker `w` of pool `p` takes the first item it may run.
+    fn start(&self, s: &mut State, p: usize, w: usize) {
+        let Some(i) = self.startable(s, p) else { return };
+        if self.managed(s, p) && s.running(p) > 0 {
+            s.overlap_start = true;
+        }
+        let pos = s.pools[p].worklist.iter().position(|&x| usize::from(x) == i).unwrap_or(0);
+        s.pools[p].worklist.remove(pos);
+        self.begin(s, i, p, w as u8);
+        s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false };
+    }
+
+    /// An item leaves its queue and starts running on (pool, worker).
+    fn begin(&self, s: &mut State, i: usize, p: usize, worker: u8) {
+        let wq = self.items[i].0;
+        let item = &mut s.items[i];
+        item.pending = Pending::No;
+        item.running = Some((p as u8, worker));
+        item.started += 1;
+        item.run_instance = item.queued;
+        item.blocked_once = false;
+        if self.wqs[wq].ordered {
+            s.started_order[wq].push(i as u8);
+        }
+    }
+
+    fn set_blocked(&self, s: &mut State, pool: u8, worker: u8, blocked: bool) {
+        let slot = &mut s.pools[usize::from(pool)].workers[usize::from(worker)];
+        let Worker::Running { item, .. } = *slot else { return };
+        *slot = Worker::Running { item, blocked };
+        let i = usize::from(item);
+        if blocked {
+            s.items[i].blocked_once = true;
+            if let Behaviour::WaitsFor(n) = self.behaviour(i) {
+                s.items[i].waits_for = self.chain(s, n, usize::from(pool));
+            }
+        }
+    }
+
+    /// A `WaitsFor(n)` item, about to block: queues `n` behind itself (on
+    /// its own pool: same workqueue, same CPU) unless it is pending, and
+    /// returns the instance of `n` it waits for.
+    fn chain(&self, s: &mut State, n: usize, p: usize) -> u8 {
+        if s.items[n].pending == Pending::No && s.items[n].cancelling == 0 {
+            let cpu = if p < self.cpus { p } else { 0 };
+            s.queues += 1; // chained queueing is the item's own, not the user's
+            self.queue(s, n, cpu);
+        }
+        s.items[n].queued
+    }
+
+    /// S3: the running instance of `i` on pool `p` finished; its active slot
+    /// goes to the oldest inactive item (Q3, Q4).
+    fn finish(&self, s: &mut State, i: usize, p: usize) {
+        let wq = self.items[i].0;
+        let item = &mut s.items[i];
+        item.done |= 1 << item.run_instance;
+        item.running = None;
+        s.active[wq][p] = s.active[wq][p].saturating_sub(1);
+        self.activate(s, wq, p);
+    }
+
+    fn activate(&self, s: &mut State, wq: usize, p: usize) {
+        while s.active[wq][p] < self.max_active(wq) && !s.inactive[wq][p].is_empty() {
+            let next = if self.has(Mistake::LifoActivation) {
+                s.inactive[wq][p].pop().unwrap_or(0)
+            } else {
+                s.inactive[wq][p].remove(0)
+            };
+            s.active[wq][p] += 1;
+            s.items[usize::from(next)].pending = Pending::Active(p as u8);
+            s.pools[p].worklist.push(next);
+        }
+    }
+
+    /// S9: `cancel` takes a pending instance off its queue; `cancel_sync`
+    /// then waits for a running instance (W6).
+    fn cancel(&self, s: &mut State, i: usize, sync: bool) {
+        s.cancels -= 1;
+        let wq = self.items[i].0;
+        match s.items[i].pending {
+            Pending::No if self.has(Mistake::CancelCountsRunning) && s.items[i].running.is_some() => {
+                s.items[i].cancelled += 1;
+            }
+            Pending::No => {}
+            Pending::Active(p) => {
+                let p = usize::from(p);
+                s.pools[p].worklist.retain(|&x| usize::from(x) != i);
+                s.active[wq][p] -= 1;
+                self.cancelled(s, i);
+                self.activate(s, wq, p);
+            }
+            Pending::Inactive(p) => {
+                let p = usize::from(p);
+                s.inactive[wq][p].retain(|&x| usize::from(x) != i);
+                if self.has(Mistake::CancelInactiveFreesSlot) {
+                    s.active[wq][p] = s.active[wq][p].saturating_sub(1);
+                    self.activate(s, wq, p);
+                }
+                self.cancelled(s, i);
+            }
+        }
+        if sync && s.items[i].running.is_some() {
+            s.items[i].cancelling += 1;
+            let target = (i as u8, s.items[i].run_instance);
+            s.waiters.push(Waiter { targets: vec![target], cancel_sync: Some(i as u8) });
+        }
+    }
+
+    fn cancelled(&self, s: &mut State, i: usize) {
+        let item = &mut s.items[i];
+        item.cancelled += 1;
+        item.pending = Pending::No;
+        // The cancelled instance is the last one queued: done.
+        item.done |= 1 << item.queued;
+        if self.wqs[self.items[i].0].ordered {
+            let order = &mut s.queued_order[self.items[i].0];
+            if let Some(pos) = order.iter().rposition(|&x| usize::from(x) == i) {
+                order.remove(pos);
+            }
+        }
+    }
+
+    /// S10: `flush_work` waits for the last instance queued, or the running
+    /// one (W5).
+    fn flush_work(&self, s: &mut State, i: usize) {
+        s.flushes -= 1;
+        let item = &s.items[i];
+        let target =
+            if item.pending != Pending::No { Some(item.queued) } else { item.running.map(|_| item.run_instance) };
+        if let Some(k) = target {
+            s.waiters.push(Waiter { targets: vec![(i as u8, k)], cancel_sync: None });
+        }
+    }
+
+    /// S10: `flush_workqueue` waits for every instance of the workqueue
+    /// queued or running when it is called, and for nothing queued later
+    /// (Q1, Q2).
+    fn flush_wq(&self, s: &mut State, wq: usize) {
+        s.flushes -= 1;
+        let mut targets = Vec::new();
+        for (i, item) in s.items.iter().enumerate().filter(|(i, _)| self.items[*i].0 == wq) {
+            if item.pending != Pending::No {
+                targets.push((i as u8, item.queued));
+            } else if item.running.is_some() {
+                targets.push((i as u8, item.run_instance));
+            }
+        }
+        if !targets.is_empty() {
+            s.waiters.push(Waiter { targets, cancel_sync: None });
+        }
+    }
+
+    fn waiter_returns(&self, s: &mut State, n: usize) {
+        let waiter = s.waiters.remove(n);
+        let early = waiter.targets.iter().any(|&(i, k)| !s.instance_done(usize::from(i), k));
+        let busy = waiter.cancel_sync.is_some_and(|i| {
+            let item = &mut s.items[usize::from(i)];
+            item.cancelling -= 1;
+            item.running.is_some() || item.pending != Pending::No
+        });
+        if early || busy {
+            s.early_returns += 1;
+        }
+    }
+
+    /// S8: the rescuer takes `wq`'s first item on a pool that needs it.
+    fn rescue(&self, s: &mut State, wq: usize) {
+        let Some((p, i)) = self.rescue_target(s, wq) else { return };
+        if let Some(pos) = s.maydays[wq].iter().position(|&x| usize::from(x) == p) {
+            s.maydays[wq].remove(pos);
+        }
+        s.pools[p].worklist.retain(|&x| usize::from(x) != i);
+        self.begin(s, i, p, RESCUER);
+        s.rescuing[wq] = Some(i as u8);
+    }
+}

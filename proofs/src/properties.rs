@@ -1,0 +1,180 @@
+//! The invariants of `SPEC.md` as properties of the spec's states, and the
+//! stateright model that checks them.
+//!
+//! Safety properties hold in every reachable state. Liveness is checked on
+//! the states where nothing can happen any more (the spec's state graph is
+//! acyclic: every action lowers `State::rank`, asserted on every step), so
+//! "eventually" means "in every final state": L1 holds if every final state
+//! has run every item and returned every waiter.
+
+use crate::spec::{Action, Config, Pending, State, Worker, RESCUER};
+use stateright::{Model, Property};
+
+/// The property names, as checked by [`Config::properties`].
+pub const PROPERTIES: [&str; 10] = [
+    "S0 every step lowers the ranking: the spec terminates",
+    "W1 exactly once: no instance runs twice",
+    "W2 a pending item is queued once",
+    "W4 non-reentrant: one worker per item",
+    "W5 W6 Q1 waits return only when done",
+    "Q3 max_active bounds active items, none waits for a free slot",
+    "Q4 ordered: one at a time, in queueing order",
+    "C1 C4 work-conserving, one runner starts items",
+    "R6 a pool is on a mayday list once",
+    "L1 every queued item runs, every wait returns",
+];
+
+impl Model for Config {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.initial()]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.enabled(state, actions);
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        let _ = &action;
+        let mut next = last.clone();
+        self.apply(&mut next, action);
+        // The ranking proves the graph acyclic; a mistake in the spec may
+        // break it, which is reported as a failure of its own (S0).
+        if next.rank(self) >= last.rank(self) {
+            next.rank_broken = true;
+        }
+        Some(next)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always(PROPERTIES[0], |_, s: &State| !s.rank_broken),
+            Property::always(PROPERTIES[1], |_, s| w1_none_doubled(s)),
+            Property::always(PROPERTIES[2], |_, s| w2_queued_once(s)),
+            Property::always(PROPERTIES[3], |_, s| w4_one_worker_per_item(s)),
+            Property::always(PROPERTIES[4], |_, s: &State| s.early_returns == 0),
+            Property::always(PROPERTIES[5], q3_max_active),
+            Property::always(PROPERTIES[6], q4_ordered),
+            Property::always(PROPERTIES[7], c1_c4_work_conserving),
+            Property::always(PROPERTIES[8], |_, s| r6_listed_once(s)),
+            Property::always(PROPERTIES[9], l1_final_states_are_done),
+        ]
+    }
+}
+
+/// W1: every start consumes a distinct queued instance.
+fn w1_none_doubled(s: &State) -> bool {
+    s.items.iter().all(|it| it.started + it.cancelled <= it.queued)
+}
+
+/// W2: a pending item is on exactly one list; one not pending on none.
+fn w2_queued_once(s: &State) -> bool {
+    s.items.iter().enumerate().all(|(i, it)| {
+        let on_worklists = s.pools.iter().flat_map(|p| &p.worklist).filter(|&&x| usize::from(x) == i).count();
+        let inactive = s.inactive.iter().flatten().flatten().filter(|&&x| usize::from(x) == i).count();
+        let listed = on_worklists + inactive;
+        if it.pending == Pending::No {
+            listed == 0
+        } else {
+            listed == 1
+        }
+    })
+}
+
+/// W4 (and R3, H3): no two executors (workers or rescuers) run one item.
+fn w4_one_worker_per_item(s: &State) -> bool {
+    (0..s.items.len()).all(|i| {
+        let workers = s
+            .pools
+            .iter()
+            .flat_map(|p| &p.workers)
+            .filter(|w| matches!(w, Worker::Running { item, .. } if usize::from(*item) == i))
+            .count();
+        let rescuers = s.rescuing.iter().filter(|r| r.is_some_and(|x| usize::from(x) == i)).count();
+        workers + rescuers <= 1
+    })
+}
+
+/// Q3: active instances (waiting on the worklist or running) of a
+/// workqueue on a pool never exceed `max_active`, and an instance waits on
+/// the inactive list only while the slots are full.
+fn q3_max_active(c: &Config, s: &State) -> bool {
+    (0..c.wqs.len()).all(|wq| {
+        (0..s.pools.len()).all(|p| {
+            let of_wq = |i: &u8| c.items[usize::from(*i)].0 == wq;
+            let waiting = s.pools[p].worklist.iter().filter(|i| of_wq(i)).count();
+            let running = s
+                .items
+                .iter()
+                .enumerate()
+                .filter(|(i, it)| c.items[*i].0 == wq && it.running.is_some_and(|(q, _)| usize::from(q) == p))
+                .count();
+            let active = waiting + running;
+            let max = usize::from(c.max_active(wq));
+            active <= max && (s.inactive[wq][p].is_empty() || active >= max)
+        })
+    })
+}
+
+/// Q4 (and H4): an ordered workqueue runs one item at a time, and starts
+/// them in the order they were queued.
+fn q4_ordered(c: &Config, s: &State) -> bool {
+    (0..c.wqs.len()).filter(|&wq| c.wqs[wq].ordered).all(|wq| {
+        let running = s.items.iter().enumerate().filter(|(i, it)| c.items[*i].0 == wq && it.running.is_some()).count();
+        let started = &s.started_order[wq];
+        running <= 1 && started.len() <= s.queued_order[wq].len() && s.queued_order[wq][..started.len()] == started[..]
+    })
+}
+
+/// C1: a managed pool with items waiting and no worker running is never
+/// forgotten: a worker can start, a worker can be created, or the failure
+/// to create one has been registered (which calls the rescuers). C4: no
+/// worker started an item while another one of its managed pool ran.
+fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
+    if s.overlap_start {
+        return false;
+    }
+    (0..s.pools.len()).all(|p| {
+        let waiting = s.pools[p].worklist.iter().any(|&i| s.items[usize::from(i)].running.is_none());
+        if !waiting || s.running(p) > 0 {
+            return true;
+        }
+        let mut enabled = Vec::new();
+        c.enabled(s, &mut enabled);
+        let acts = enabled.iter().any(|a| match *a {
+            Action::Start { pool, .. } | Action::Create { pool } | Action::CreateFails { pool } => {
+                usize::from(pool) == p
+            }
+            _ => false,
+        });
+        acts || s.pools[p].starving
+    })
+}
+
+/// R6: a pool is on each rescuer's mayday list at most once.
+fn r6_listed_once(s: &State) -> bool {
+    s.maydays.iter().all(|list| list.iter().enumerate().all(|(n, p)| !list[n + 1..].contains(p)))
+}
+
+/// L1: in a state where nothing can happen any more, every successful
+/// queueing has run or been cancelled, no item waits, and every waiter has
+/// returned. (Checked as a safety property on final states; the graph is
+/// acyclic, so every path ends in one.)
+fn l1_final_states_are_done(c: &Config, s: &State) -> bool {
+    let mut enabled = Vec::new();
+    c.enabled(s, &mut enabled);
+    if !enabled.is_empty() {
+        return true;
+    }
+    let all_ran = s.items.iter().all(|it| it.started + it.cancelled == it.queued && it.running.is_none());
+    all_ran
+        && s.waiters.is_empty()
+        && s.rescuing.iter().all(Option::is_none)
+        && s.pools.iter().all(|p| {
+            p.workers
+                .iter()
+                .all(|w| *w == Worker::Idle || matches!(w, Worker::Running { item, .. } if *item == RESCUER))
+        })
+}

@@ -1,0 +1,314 @@
+//! The specification: CMWQ as a nondeterministic state machine, written
+//! from the semantics (the kernel's documentation and the seed texts), not
+//! by calling the core.
+//!
+//! A *configuration* ([`Config`]) fixes the CPUs, the workqueues and their
+//! flags, the work items and what each does when it runs, and budgets for
+//! the user's operations. A *state* ([`State`]) holds the pools, their
+//! workers, the pool-workqueues, the items, the rescuers and the waiters.
+//! Every [`Action`] is one atomic step of some actor: the user (queue,
+//! cancel, flush, hotplug), a worker (start, block, unblock, finish), the
+//! manager (create a worker, or fail to), the mayday timer, a rescuer.
+//!
+//! Every action strictly decreases a ranking ([`State::rank`], checked on
+//! every step), so the state graph is acyclic and every path ends in a
+//! state where nothing can happen: liveness is checked there (see
+//! `properties.rs`).
+
+use crate::Mistake;
+
+/// Most items a configuration may have.
+pub const MAX_ITEMS: usize = 4;
+
+/// What an item does when it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Behaviour {
+    /// Runs and returns.
+    Plain,
+    /// Enters a blocking section once per run, then returns.
+    Blocks,
+    /// Blocks until item `n` has finished once (the rescuer chain: `n` is
+    /// queued behind it on the same workqueue).
+    WaitsFor(usize),
+}
+
+/// A workqueue's flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WqSpec {
+    /// Served by the unbound pool: not concurrency managed.
+    pub unbound: bool,
+    /// One item at a time, in queueing order (unbound, `max_active` 1).
+    pub ordered: bool,
+    /// Has a rescuer.
+    pub mem_reclaim: bool,
+    /// Active items per pool.
+    pub max_active: u8,
+}
+
+/// A configuration to check.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Bound CPUs (each with one pool); one unbound pool besides.
+    pub cpus: usize,
+    /// The workqueues.
+    pub wqs: Vec<WqSpec>,
+    /// Each item's workqueue and behaviour.
+    pub items: Vec<(usize, Behaviour)>,
+    /// Workers a pool may have (the first one always exists).
+    pub max_workers: u8,
+    /// Every worker creation after the first fails (memory pressure).
+    pub creation_fails: bool,
+    /// Queue operations the user performs (each on any item and CPU).
+    pub queues: u8,
+    /// `cancel` / `cancel_sync` operations.
+    pub cancels: u8,
+    /// `flush_work` / `flush_workqueue` operations.
+    pub flushes: u8,
+    /// CPU 0 may go down once and come back once.
+    pub hotplug: bool,
+    /// A deliberate mistake in the spec (to show that a property can fail).
+    pub mistake: Option<Mistake>,
+}
+
+/// Where an item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pending {
+    /// Not pending.
+    No,
+    /// On pool `p`'s worklist (active).
+    Active(u8),
+    /// On its pool-workqueue's inactive list on pool `p`.
+    Inactive(u8),
+}
+
+/// An item's state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Item {
+    pub pending: Pending,
+    /// The worker executing it: (pool, worker), or the rescuer (worker 255).
+    pub running: Option<(u8, u8)>,
+    /// The pool it last ran or was queued on (non-reentrancy).
+    pub last_pool: Option<u8>,
+    /// Successful queueings.
+    pub queued: u8,
+    /// Instances finished or cancelled, as a bit set (bit `k`: instance
+    /// `k`, numbered from 1 by `queued`).
+    pub done: u8,
+    /// Instances whose function ran (started).
+    pub started: u8,
+    /// The instance running now (the one queued last when it started).
+    pub run_instance: u8,
+    /// Instances cancelled.
+    pub cancelled: u8,
+    /// It blocked already in this run.
+    pub blocked_once: bool,
+    /// For a `WaitsFor` item blocked now: the instance it waits for.
+    pub waits_for: u8,
+    /// `cancel_sync` calls holding it (queueing it is a no-op meanwhile, W6).
+    pub cancelling: u8,
+}
+
+/// A worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Worker {
+    Idle,
+    /// Running item `i`; `blocked`: inside a blocking section.
+    Running {
+        item: u8,
+        blocked: bool,
+    },
+}
+
+/// A pool: one per CPU, then the unbound pool.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pool {
+    pub worklist: Vec<u8>,
+    pub workers: Vec<Worker>,
+    /// Its CPU is offline: workers are rogue (not concurrency managed).
+    pub offline: bool,
+    /// A creation failed since the pool last had an idle worker.
+    pub starving: bool,
+}
+
+/// A waiter: a `flush_work`, `flush_workqueue` or `cancel_sync` in
+/// progress, with the instances it waits for: (item, instance number).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Waiter {
+    pub targets: Vec<(u8, u8)>,
+    /// A `cancel_sync` of this item: on return it must be neither pending
+    /// nor running (W6).
+    pub cancel_sync: Option<u8>,
+}
+
+/// The whole state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State {
+    pub pools: Vec<Pool>,
+    pub items: Vec<Item>,
+    /// Active items per (workqueue, pool).
+    pub active: Vec<Vec<u8>>,
+    /// Inactive items per (workqueue, pool), FIFO.
+    pub inactive: Vec<Vec<Vec<u8>>>,
+    /// Each workqueue's rescuer: its mayday list (pools) and the item it runs.
+    pub maydays: Vec<Vec<u8>>,
+    pub rescuing: Vec<Option<u8>>,
+    /// Items started on each ordered workqueue, in order (for Q4).
+    pub started_order: Vec<Vec<u8>>,
+    /// Items queued on each ordered workqueue, in order (for Q4).
+    pub queued_order: Vec<Vec<u8>>,
+    pub waiters: Vec<Waiter>,
+    /// Waiters that returned before their targets were done, or a
+    /// `cancel_sync` that returned with its item pending or running (W5,
+    /// W6, Q1).
+    pub early_returns: u8,
+    /// A worker started an item while another worker of its (managed) pool
+    /// counted as running (C4).
+    pub overlap_start: bool,
+    /// A step did not lower the ranking (only a mistake in the spec can).
+    pub rank_broken: bool,
+    /// Budgets left.
+    pub queues: u8,
+    pub cancels: u8,
+    pub flushes: u8,
+    pub hotplug_left: u8,
+}
+
+/// One step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Queue { item: u8, cpu: u8 },
+    Cancel { item: u8, sync: bool },
+    FlushWork { item: u8 },
+    FlushWq { wq: u8 },
+    Return { waiter: u8 },
+    Start { pool: u8, worker: u8 },
+    Block { pool: u8, worker: u8 },
+    Unblock { pool: u8, worker: u8 },
+    Finish { pool: u8, worker: u8 },
+    Create { pool: u8 },
+    CreateFails { pool: u8 },
+    Mayday { pool: u8 },
+    Rescue { wq: u8 },
+    RescueDone { wq: u8 },
+    CpuDown,
+    CpuUp,
+}
+
+/// The rescuer's worker number in `Item::running`.
+pub const RESCUER: u8 = 255;
+
+impl Config {
+    /// The pool item `i` of workqueue `wq` goes to when queued on `cpu`.
+    pub fn pool_for(&self, wq: usize, cpu: usize) -> usize {
+        if self.wqs[wq].unbound || self.wqs[wq].ordered {
+            self.cpus
+        } else {
+            cpu
+        }
+    }
+
+    /// Whether pool `p` is concurrency managed now.
+    pub fn managed(&self, state: &State, p: usize) -> bool {
+        p < self.cpus && !state.pools[p].offline
+    }
+
+    pub fn max_active(&self, wq: usize) -> u8 {
+        if self.wqs[wq].ordered {
+            1
+        } else {
+            self.wqs[wq].max_active
+        }
+    }
+
+    pub fn has(&self, mistake: Mistake) -> bool {
+        self.mistake == Some(mistake)
+    }
+
+    /// The initial state: every pool has one idle worker.
+    pub fn initial(&self) -> State {
+        let pools = self.cpus + 1;
+        let pool = Pool { worklist: vec![], workers: vec![Worker::Idle], offline: false, starving: false };
+        let item = Item {
+            pending: Pending::No,
+            running: None,
+            last_pool: None,
+            queued: 0,
+            done: 0,
+            started: 0,
+            run_instance: 0,
+            cancelled: 0,
+            blocked_once: false,
+            waits_for: 0,
+            cancelling: 0,
+        };
+        State {
+            pools: vec![pool; pools],
+            items: vec![item; self.items.len()],
+            active: vec![vec![0; pools]; self.wqs.len()],
+            inactive: vec![vec![vec![]; pools]; self.wqs.len()],
+            maydays: vec![vec![]; self.wqs.len()],
+            rescuing: vec![None; self.wqs.len()],
+            started_order: vec![vec![]; self.wqs.len()],
+            queued_order: vec![vec![]; self.wqs.len()],
+            waiters: vec![],
+            early_returns: 0,
+            overlap_start: false,
+            rank_broken: false,
+            queues: self.queues,
+            cancels: self.cancels,
+            flushes: self.flushes,
+            hotplug_left: if self.hotplug { 2 } else { 0 },
+        }
+    }
+}
+
+impl State {
+    /// Workers of pool `p` that count as running: running and not blocked.
+    pub fn running(&self, p: usize) -> usize {
+        self.pools[p].workers.iter().filter(|w| matches!(w, Worker::Running { blocked: false, .. })).count()
+    }
+
+    /// Whether instance `k` of item `i` is done.
+    pub fn instance_done(&self, i: usize, k: u8) -> bool {
+        k == 0 || self.items[i].done & (1 << k) != 0
+    }
+
+    pub fn idle(&self, p: usize) -> usize {
+        self.pools[p].workers.iter().filter(|w| **w == Worker::Idle).count()
+    }
+
+    /// A ranking that every action strictly decreases (so the state graph
+    /// is acyclic): budgets, then instances not yet started or finished,
+    /// then work-in-progress markers.
+    pub fn rank(&self, config: &Config) -> (u32, u32, u32) {
+        let budgets = u32::from(self.queues) + u32::from(self.cancels) + u32::from(self.flushes);
+        let budgets = budgets * 8 + u32::from(self.hotplug_left);
+        let mut work = 0u32;
+        for (i, it) in self.items.iter().enumerate() {
+            // Each pending instance still has to start and finish.
+            work += 4 * u32::from(it.pending != Pending::No) + 2 * u32::from(it.running.is_some());
+            work += u32::from(it.running.is_some() && !it.blocked_once);
+            work += u32::from(matches!(it.pending, Pending::Inactive(_)));
+            // A `WaitsFor` item queues its target once per run (chained).
+            if matches!(config.items[i].1, Behaviour::WaitsFor(_)) {
+                work += 5 * u32::from(it.pending != Pending::No);
+                work += 5 * u32::from(it.running.is_some() && !it.blocked_once);
+            }
+        }
+        work += self.waiters.len() as u32;
+        let mut markers = 0u32;
+        for pool in &self.pools {
+            // Blocked workers (each unblocks once), room for more workers,
+            // and the starvation flag (set once per creation failure).
+            markers +=
+                pool.workers.iter().filter(|w| matches!(w, Worker::Running { blocked: true, .. })).count() as u32;
+            markers += 3 * u32::from(config.max_workers.saturating_sub(pool.workers.len() as u8));
+            markers += 2 * u32::from(!pool.starving);
+        }
+        // Room left on the mayday lists (a mayday fills it, a rescue that
+        // empties it also starts an item).
+        let cap = 2 * self.pools.len() as u32;
+        markers += self.maydays.iter().map(|list| cap.saturating_sub(list.len() as u32)).sum::<u32>();
+        (budgets, work, markers)
+    }
+}
