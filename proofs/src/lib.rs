@@ -51,11 +51,18 @@ pub enum Mistake {
     DuplicateMayday,
     /// The mayday timer skips pool 0: its pool-workqueues are never rescued (L1).
     RescuerSkipsPool,
+    /// PENDING is cleared only when the function returns: a queueing during
+    /// execution is refused (W3; the engine's seeded `ClearPendingAfterRun`).
+    LatePendingClear,
+    /// `destroy_workqueue` returns without draining (Q5, Q6).
+    DestroyNoDrain,
+    /// A destroyed workqueue still accepts the user's queueing (Q6).
+    AcceptAfterDestroy,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 11] = [
+    pub const ALL: [Mistake; 14] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -67,6 +74,9 @@ impl Mistake {
         Mistake::BlockedCountsAsRunning,
         Mistake::DuplicateMayday,
         Mistake::RescuerSkipsPool,
+        Mistake::LatePendingClear,
+        Mistake::DestroyNoDrain,
+        Mistake::AcceptAfterDestroy,
     ];
 }
 
@@ -119,6 +129,7 @@ pub mod configs {
             cancels: 1,
             flushes: 1,
             hotplug: true,
+            destroy: false,
             mistake: None,
         }
     }
@@ -126,7 +137,7 @@ pub mod configs {
     /// The rescuer chain: one CPU, item 0 blocks until item 1 (queued
     /// behind it on the same workqueue) has run, and no worker beyond the
     /// first can ever be created. With `mem_reclaim` the rescuer runs item
-    /// 1; without it the chain is stuck.
+    /// 1; without it the chain is stuck. The workqueue may be destroyed.
     pub fn chain(mem_reclaim: bool) -> Config {
         Config {
             cpus: 1,
@@ -138,6 +149,7 @@ pub mod configs {
             cancels: 0,
             flushes: 1,
             hotplug: false,
+            destroy: true,
             mistake: None,
         }
     }
@@ -156,6 +168,7 @@ pub mod configs {
             cancels: 2,
             flushes: 2,
             hotplug: false,
+            destroy: false,
             mistake: None,
         }
     }

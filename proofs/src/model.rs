@@ -84,9 +84,15 @@ impl Config {
             }
         }
         for (n, waiter) in s.waiters.iter().enumerate() {
-            let done = waiter.targets.iter().all(|&(i, k)| s.instance_done(usize::from(i), k));
-            let early =
-                self.has(Mistake::EarlyReturn) || (waiter.cancel_sync.is_some() && self.has(Mistake::CancelSyncNoWait));
+            let drained = waiter.destroy.is_none_or(|wq| {
+                s.items.iter().enumerate().all(|(i, it)| {
+                    self.items[i].0 != usize::from(wq) || (it.pending == Pending::No && it.running.is_none())
+                })
+            });
+            let done = drained && waiter.targets.iter().all(|&(i, k)| s.instance_done(usize::from(i), k));
+            let early = self.has(Mistake::EarlyReturn)
+                || (waiter.cancel_sync.is_some() && self.has(Mistake::CancelSyncNoWait))
+                || (waiter.destroy.is_some() && self.has(Mistake::DestroyNoDrain));
             if done || early {
                 out.push(Action::Return { waiter: n as u8 });
             }
@@ -112,6 +118,9 @@ impl Config {
             for wq in 0..self.wqs.len() as u8 {
                 out.push(Action::FlushWq { wq });
             }
+        }
+        if s.destroy_left {
+            out.push(Action::Destroy);
         }
         if s.hotplug_left == 2 && self.cpus >= 2 {
             out.push(Action::CpuDown);
@@ -177,6 +186,7 @@ impl Config {
         match action {
             Action::Queue { item, cpu } => self.queue(s, usize::from(item), usize::from(cpu)),
             Action::Cancel { item, sync } => self.cancel(s, usize::from(item), sync),
+            Action::Destroy => self.destroy(s, 0),
             Action::FlushWork { item } => self.flush_work(s, usize::from(item)),
             Action::FlushWq { wq } => self.flush_wq(s, usize::from(wq)),
             Action::Return { waiter } => self.waiter_returns(s, usize::from(waiter)),
@@ -221,12 +231,45 @@ impl Config {
         }
     }
 
+    /// S11: `destroy_workqueue(wq)`: refuse the user's queueing from now
+    /// on, then wait until nothing of the workqueue is pending or running
+    /// (chained queueing by its own items still goes in: the drain waits
+    /// for it).
+    fn destroy(&self, s: &mut State, wq: usize) {
+        s.destroy_left = false;
+        if !self.has(Mistake::AcceptAfterDestroy) {
+            s.dying[wq] = true;
+        }
+        let mut targets = Vec::new();
+        for (i, item) in s.items.iter().enumerate().filter(|(i, _)| self.items[*i].0 == wq) {
+            if item.pending != Pending::No {
+                targets.push((i as u8, item.queued));
+            } else if item.running.is_some() {
+                targets.push((i as u8, item.run_instance));
+            }
+        }
+        s.waiters.push(Waiter { targets, cancel_sync: None, destroy: Some(wq as u8) });
+    }
+
     /// S1: `queue_on(cpu, item)`. A pending item coalesces (W2); an item
     /// running for its workqueue is queued where it runs (W4); the
     /// pool-workqueue admits it while under `max_active`, else FIFO (Q3).
     fn queue(&self, s: &mut State, i: usize, cpu: usize) {
+        self.queue_from(s, i, cpu, false)
+    }
+
+    /// S1, by the user (`chained`: false) or by one of the workqueue's own
+    /// items.
+    fn queue_from(&self, s: &mut State, i: usize, cpu: usize, chained: bool) {
         s.queues -= 1;
         let wq = self.items[i].0;
+        if s.dying[wq] && !chained {
+            return; // refused: the workqueue is being destroyed
+        }
+        if s.items[i].late_pending {
+            s.refused_while_running += 1;
+            return;
+        }
         if s.items[i].cancelling > 0 {
             return; // a cancel_sync owns PENDING
         }
@@ -238,6 +281,9 @@ impl Config {
             Some(q) if !self.has(Mistake::SkipNonReentrancy) => q,
             _ => self.pool_for(wq, cpu),
         };
+        if self.has(Mistake::AcceptAfterDestroy) && !chained && s.waiters.iter().any(|w| w.destroy == Some(wq as u8)) {
+            s.accepted_after_destroy += 1;
+        }
         let item = &mut s.items[i];
         item.queued += 1;
         item.last_pool = Some(p as u8);
@@ -275,6 +321,7 @@ impl Config {
         item.started += 1;
         item.run_instance = item.queued;
         item.blocked_once = false;
+        item.late_pending = self.has(Mistake::LatePendingClear);
         if self.wqs[wq].ordered {
             s.started_order[wq].push(i as u8);
         }
@@ -300,7 +347,7 @@ impl Config {
         if s.items[n].pending == Pending::No && s.items[n].cancelling == 0 {
             let cpu = if p < self.cpus { p } else { 0 };
             s.queues += 1; // chained queueing is the item's own, not the user's
-            self.queue(s, n, cpu);
+            self.queue_from(s, n, cpu, true);
         }
         s.items[n].queued
     }
@@ -312,6 +359,7 @@ impl Config {
         let item = &mut s.items[i];
         item.done |= 1 << item.run_instance;
         item.running = None;
+        item.late_pending = false;
         s.active[wq][p] = s.active[wq][p].saturating_sub(1);
         self.activate(s, wq, p);
     }
@@ -359,7 +407,7 @@ impl Config {
         if sync && s.items[i].running.is_some() {
             s.items[i].cancelling += 1;
             let target = (i as u8, s.items[i].run_instance);
-            s.waiters.push(Waiter { targets: vec![target], cancel_sync: Some(i as u8) });
+            s.waiters.push(Waiter { targets: vec![target], cancel_sync: Some(i as u8), destroy: None });
         }
     }
 
@@ -385,7 +433,7 @@ impl Config {
         let target =
             if item.pending != Pending::No { Some(item.queued) } else { item.running.map(|_| item.run_instance) };
         if let Some(k) = target {
-            s.waiters.push(Waiter { targets: vec![(i as u8, k)], cancel_sync: None });
+            s.waiters.push(Waiter { targets: vec![(i as u8, k)], cancel_sync: None, destroy: None });
         }
     }
 
@@ -403,7 +451,7 @@ impl Config {
             }
         }
         if !targets.is_empty() {
-            s.waiters.push(Waiter { targets, cancel_sync: None });
+            s.waiters.push(Waiter { targets, cancel_sync: None, destroy: None });
         }
     }
 
@@ -415,7 +463,12 @@ impl Config {
             item.cancelling -= 1;
             item.running.is_some() || item.pending != Pending::No
         });
-        if early || busy {
+        let undrained = waiter.destroy.is_some_and(|wq| {
+            s.items.iter().enumerate().any(|(i, it)| {
+                self.items[i].0 == usize::from(wq) && (it.pending != Pending::No || it.running.is_some())
+            })
+        });
+        if early || busy || undrained {
             s.early_returns += 1;
         }
     }

@@ -11,17 +11,19 @@ use crate::spec::{Action, Config, Pending, State, Worker, RESCUER};
 use stateright::{Model, Property};
 
 /// The property names, as checked by [`Config::properties`].
-pub const PROPERTIES: [&str; 10] = [
+pub const PROPERTIES: [&str; 12] = [
     "S0 every step lowers the ranking: the spec terminates",
     "W1 exactly once: no instance runs twice",
     "W2 a pending item is queued once",
     "W4 non-reentrant: one worker per item",
-    "W5 W6 Q1 waits return only when done",
+    "W5 W6 Q1 Q5 waits return only when done",
     "Q3 max_active bounds active items, none waits for a free slot",
     "Q4 ordered: one at a time, in queueing order",
     "C1 C4 work-conserving, one runner starts items",
     "R6 a pool is on a mayday list once",
     "L1 every queued item runs, every wait returns",
+    "W3 queueing during execution is accepted",
+    "Q6 a destroyed workqueue refuses the user's queueing",
 ];
 
 impl Model for Config {
@@ -60,6 +62,8 @@ impl Model for Config {
             Property::always(PROPERTIES[7], c1_c4_work_conserving),
             Property::always(PROPERTIES[8], |_, s| r6_listed_once(s)),
             Property::always(PROPERTIES[9], l1_final_states_are_done),
+            Property::always(PROPERTIES[10], |_, s: &State| s.refused_while_running == 0),
+            Property::always(PROPERTIES[11], |_, s: &State| s.accepted_after_destroy == 0),
         ]
     }
 }

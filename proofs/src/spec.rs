@@ -64,6 +64,8 @@ pub struct Config {
     pub cancels: u8,
     /// `flush_work` / `flush_workqueue` operations.
     pub flushes: u8,
+    /// `destroy_workqueue` of workqueue 0 (at most once).
+    pub destroy: bool,
     /// CPU 0 may go down once and come back once.
     pub hotplug: bool,
     /// A deliberate mistake in the spec (to show that a property can fail).
@@ -106,6 +108,8 @@ pub struct Item {
     pub waits_for: u8,
     /// `cancel_sync` calls holding it (queueing it is a no-op meanwhile, W6).
     pub cancelling: u8,
+    /// Mistake `LatePendingClear`: PENDING kept while it runs.
+    pub late_pending: bool,
 }
 
 /// A worker.
@@ -138,6 +142,9 @@ pub struct Waiter {
     /// A `cancel_sync` of this item: on return it must be neither pending
     /// nor running (W6).
     pub cancel_sync: Option<u8>,
+    /// A `destroy_workqueue` of this workqueue: on return nothing of it is
+    /// pending or running (Q5, Q6).
+    pub destroy: Option<u8>,
 }
 
 /// The whole state.
@@ -166,6 +173,15 @@ pub struct State {
     pub overlap_start: bool,
     /// A step did not lower the ranking (only a mistake in the spec can).
     pub rank_broken: bool,
+    /// Queueings refused although the item was running and not pending (W3).
+    pub refused_while_running: u8,
+    /// Workqueues being destroyed or destroyed: the user's queueing is
+    /// refused (Q6).
+    pub dying: Vec<bool>,
+    /// User queueings accepted by a destroyed workqueue (Q6).
+    pub accepted_after_destroy: u8,
+    /// Whether the destroy operation is still to come.
+    pub destroy_left: bool,
     /// Budgets left.
     pub queues: u8,
     pub cancels: u8,
@@ -178,6 +194,7 @@ pub struct State {
 pub enum Action {
     Queue { item: u8, cpu: u8 },
     Cancel { item: u8, sync: bool },
+    Destroy,
     FlushWork { item: u8 },
     FlushWq { wq: u8 },
     Return { waiter: u8 },
@@ -240,6 +257,7 @@ impl Config {
             blocked_once: false,
             waits_for: 0,
             cancelling: 0,
+            late_pending: false,
         };
         State {
             pools: vec![pool; pools],
@@ -254,6 +272,10 @@ impl Config {
             early_returns: 0,
             overlap_start: false,
             rank_broken: false,
+            refused_while_running: 0,
+            dying: vec![false; self.wqs.len()],
+            accepted_after_destroy: 0,
+            destroy_left: self.destroy,
             queues: self.queues,
             cancels: self.cancels,
             flushes: self.flushes,
@@ -282,7 +304,7 @@ impl State {
     /// then work-in-progress markers.
     pub fn rank(&self, config: &Config) -> (u32, u32, u32) {
         let budgets = u32::from(self.queues) + u32::from(self.cancels) + u32::from(self.flushes);
-        let budgets = budgets * 8 + u32::from(self.hotplug_left);
+        let budgets = budgets * 8 + u32::from(self.hotplug_left) + 2 * u32::from(self.destroy_left);
         let mut work = 0u32;
         for (i, it) in self.items.iter().enumerate() {
             // Each pending instance still has to start and finish.

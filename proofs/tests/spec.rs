@@ -53,7 +53,7 @@ fn the_chain_without_a_rescuer_is_stuck() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 11] = [
+const MATRIX: [(Mistake, &str, usize); 14] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -65,6 +65,9 @@ const MATRIX: [(Mistake, &str, usize); 11] = [
     (Mistake::BlockedCountsAsRunning, "chain", 7),
     (Mistake::DuplicateMayday, "chain", 8),
     (Mistake::RescuerSkipsPool, "chain", 9),
+    (Mistake::LatePendingClear, "requeue", 10),
+    (Mistake::DestroyNoDrain, "chain", 4),
+    (Mistake::AcceptAfterDestroy, "chain", 11),
 ];
 
 #[test]
