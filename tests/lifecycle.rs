@@ -12,6 +12,7 @@ use std::time::Duration;
 
 static FAIL_SPAWN: AtomicBool = AtomicBool::new(false);
 static SPAWN_CALLS: AtomicUsize = AtomicUsize::new(0);
+static BREAK_TIMER: AtomicBool = AtomicBool::new(false);
 
 #[derive(Clone, Copy)]
 /// Std, except that spawning the shutdown thread fails once `FAIL_SPAWN` is set.
@@ -74,6 +75,10 @@ impl Platform for Flaky {
         Std::join(h)
     }
     fn now(&self) -> Duration {
+        // An engine bug stand-in: the clock panics on the timer thread.
+        if BREAK_TIMER.load(SeqCst) && std::thread::current().name().is_some_and(|n| n.ends_with("/timer")) {
+            panic!("injected engine bug on the timer thread");
+        }
         self.0.now()
     }
     fn current_cpu(&self) -> Option<usize> {
@@ -182,4 +187,45 @@ fn orphan_with_far_delayed_item_does_not_hold_up_shutdown() {
     });
     assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok(), "System drop hung behind an orphan's delayed item");
     assert!(fired.load(SeqCst), "the armed item ran at shutdown");
+}
+
+const CHILD_VAR: &str = "CMWQ_LIFECYCLE_CHILD";
+
+/// Child side of `an_engine_thread_that_dies_aborts_loudly`.
+#[test]
+fn engine_bug_child() {
+    if std::env::var(CHILD_VAR).is_err() {
+        return;
+    }
+    let system = System::builder().cpus(1).thread_name_prefix("ebug").build_on(Flaky(Std::new())).unwrap();
+    let wq = WorkqueueBuilder::new("w").build(&system).unwrap();
+    BREAK_TIMER.store(true, SeqCst);
+    let delayed = cmwq::DelayedWork::<Flaky>::new(|| {});
+    wq.queue_delayed(&delayed, Duration::from_millis(1)).unwrap(); // wakes the timer thread
+    std::thread::sleep(Duration::from_secs(30));
+    println!("still alive: the timer thread died silently");
+}
+
+/// Guarantee: an engine thread that dies from an engine bug (here the
+/// platform's clock panicking on the timer thread) does not fail silently
+/// (which would stop every delayed item of the system): the process aborts
+/// with a message naming the thread. Checked in a child process.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_engine_thread_that_dies_aborts_loudly() {
+    use std::os::unix::process::ExitStatusExt;
+    if std::env::var(CHILD_VAR).is_ok() {
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "engine_bug_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, "1")
+        .output()
+        .expect("child runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "expected an abort: {:?}\n{stderr}", output.status);
+    assert!(
+        stderr.contains("cmwq: engine thread `ebug/timer` panicked") && stderr.contains("injected engine bug"),
+        "{stderr}"
+    );
 }

@@ -214,6 +214,28 @@ mod affinity {
         cpus
     }
 
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Masks wider than libc's 1,024-bit `cpu_set_t` are read in full.
+        #[test]
+        fn cpu_ids_beyond_1024_are_read() {
+            let mut mask: Vec<c_ulong> = vec![0; 4096 / WORD_BITS];
+            for cpu in [0, 1023, 1024, 4095] {
+                mask[cpu / WORD_BITS] |= 1 << (cpu % WORD_BITS);
+            }
+            assert_eq!(cpus_of(&mask), vec![0, 1023, 1024, 4095]);
+        }
+
+        /// The process's real mask is read, whatever its width.
+        #[test]
+        fn the_process_cpu_set_is_read() {
+            let cpus = process_cpus().expect("sched_getaffinity works here");
+            assert!(!cpus.is_empty() && cpus.windows(2).all(|w| w[0] < w[1]), "{cpus:?}");
+        }
+    }
+
     /// Pins the calling thread to `cpus` (ignored if empty or refused).
     pub(super) fn pin_current_thread(cpus: &[usize]) {
         let Some(&highest) = cpus.iter().max() else {
