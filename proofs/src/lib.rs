@@ -176,9 +176,9 @@ pub mod configs {
     /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.
     pub fn deep() -> Vec<(&'static str, Config)> {
         vec![
-            ("mixed, 4 queueings, 2 cancels, 2 flushes", Config { queues: 4, cancels: 2, flushes: 2, ..mixed() }),
-            ("chain with rescuer on 2 CPUs, 3 queueings", Config { cpus: 2, queues: 3, ..chain(true) }),
-            ("requeue, 3 workers, 5 queueings", Config { max_workers: 3, queues: 5, ..requeue() }),
+            ("mixed, 4 queueings", Config { queues: 4, ..mixed() }),
+            ("chain with rescuer on 2 CPUs", Config { cpus: 2, ..chain(true) }),
+            ("requeue, 5 queueings", Config { queues: 5, ..requeue() }),
         ]
     }
 }
