@@ -58,11 +58,14 @@ pub enum Mistake {
     DestroyNoDrain,
     /// A destroyed workqueue still accepts the user's queueing (Q6).
     AcceptAfterDestroy,
+    /// `flush_workqueue` waits only for the pending instance of an item
+    /// that is also running (Q1).
+    FlushWqSkipsRunning,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 14] = [
+    pub const ALL: [Mistake; 15] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -77,6 +80,7 @@ impl Mistake {
         Mistake::LatePendingClear,
         Mistake::DestroyNoDrain,
         Mistake::AcceptAfterDestroy,
+        Mistake::FlushWqSkipsRunning,
     ];
 }
 
@@ -95,6 +99,7 @@ impl Config {
     /// Explores every reachable state (breadth first) and reports the
     /// properties that fail, with a shortest counterexample each.
     pub fn check(self) -> Report {
+        self.validate();
         let checker = self.checker().spawn_bfs().join();
         let mut failures = BTreeMap::new();
         for name in PROPERTIES {
@@ -103,6 +108,25 @@ impl Config {
             }
         }
         Report { states: checker.unique_state_count(), depth: checker.max_depth(), failures }
+    }
+}
+
+impl Config {
+    /// Refuses configurations outside what the spec handles: instance
+    /// numbers fit its bit sets, `max_active` is literal (no "0 means the
+    /// default"), and waits do not chain (a `WaitsFor` item waits for a
+    /// plain or blocking item, not itself): the ranking weighs each waiting
+    /// item's chained queueing once.
+    fn validate(&self) {
+        assert!(usize::from(self.queues) + self.items.len() * 4 <= 30, "too many instances for the spec's bit sets");
+        assert!(self.items.len() <= spec::MAX_ITEMS, "at most {} items", spec::MAX_ITEMS);
+        assert!(self.wqs.iter().all(|wq| wq.ordered || wq.max_active >= 1), "max_active must be at least 1");
+        for (i, &(_, behaviour)) in self.items.iter().enumerate() {
+            if let Behaviour::WaitsFor(n) = behaviour {
+                assert!(n != i && n < self.items.len(), "item {i} waits for itself or for nothing");
+                assert!(!matches!(self.items[n].1, Behaviour::WaitsFor(_)), "item {i} waits for a waiting item");
+            }
+        }
     }
 }
 

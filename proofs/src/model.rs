@@ -77,9 +77,15 @@ impl Config {
             self.manager_actions(s, p, out);
         }
         for wq in 0..self.wqs.len() {
-            match s.rescuing[wq] {
-                None if self.rescue_target(s, wq).is_some() => out.push(Action::Rescue { wq: wq as u8 }),
-                Some(i) if self.may_proceed(s, usize::from(i)) => out.push(Action::RescueDone { wq: wq as u8 }),
+            let wq_n = wq as u8;
+            match s.rescuing[wq].map(usize::from) {
+                None if self.rescue_target(s, wq).is_some() => out.push(Action::Rescue { wq: wq_n }),
+                // A rescued item does what it does on a worker: it may block
+                // (and chain), and finishes once it may proceed.
+                Some(i) if self.behaviour(i) != Behaviour::Plain && !s.items[i].blocked_once => {
+                    out.push(Action::RescueBlock { wq: wq_n })
+                }
+                Some(i) if self.may_proceed(s, i) => out.push(Action::RescueDone { wq: wq_n }),
                 _ => {}
             }
         }
@@ -213,6 +219,15 @@ impl Config {
                 }
             }
             Action::Rescue { wq } => self.rescue(s, usize::from(wq)),
+            Action::RescueBlock { wq } => {
+                if let Some(i) = s.rescuing[usize::from(wq)].map(usize::from) {
+                    s.items[i].blocked_once = true;
+                    if let Behaviour::WaitsFor(n) = self.behaviour(i) {
+                        let p = s.items[i].running.map_or(0, |(p, _)| usize::from(p));
+                        s.items[i].waits_for = self.chain(s, n, p);
+                    }
+                }
+            }
             Action::RescueDone { wq } => {
                 let wq = usize::from(wq);
                 if let Some(i) = s.rescuing[wq].take() {
@@ -237,9 +252,7 @@ impl Config {
     /// for it).
     fn destroy(&self, s: &mut State, wq: usize) {
         s.destroy_left = false;
-        if !self.has(Mistake::AcceptAfterDestroy) {
-            s.dying[wq] = true;
-        }
+        s.dying[wq] = true;
         let mut targets = Vec::new();
         for (i, item) in s.items.iter().enumerate().filter(|(i, _)| self.items[*i].0 == wq) {
             if item.pending != Pending::No {
@@ -248,7 +261,7 @@ impl Config {
                 targets.push((i as u8, item.run_instance));
             }
         }
-        s.waiters.push(Waiter { targets, cancel_sync: None, destroy: Some(wq as u8) });
+        s.waiters.push(Waiter { targets, owed: vec![], cancel_sync: None, destroy: Some(wq as u8) });
     }
 
     /// S1: `queue_on(cpu, item)`. A pending item coalesces (W2); an item
@@ -264,16 +277,20 @@ impl Config {
         s.queues -= 1;
         let wq = self.items[i].0;
         if s.dying[wq] && !chained {
-            return; // refused: the workqueue is being destroyed
-        }
-        if s.items[i].late_pending {
-            s.refused_while_running += 1;
-            return;
+            if !self.has(Mistake::AcceptAfterDestroy) {
+                return; // refused: the workqueue is being destroyed
+            }
+            s.accepted_after_destroy += 1;
         }
         if s.items[i].cancelling > 0 {
             return; // a cancel_sync owns PENDING
         }
-        if s.items[i].pending != Pending::No && !self.has(Mistake::QueuePendingAdds) {
+        let looks_pending = s.items[i].pending != Pending::No || s.items[i].late_pending;
+        if looks_pending && !self.has(Mistake::QueuePendingAdds) {
+            // Refused. W3: never while the item runs and is not pending.
+            if s.items[i].running.is_some() && s.items[i].pending == Pending::No {
+                s.refused_while_running += 1;
+            }
             return;
         }
         let running_pool = s.items[i].running.map(|(p, _)| usize::from(p));
@@ -281,12 +298,8 @@ impl Config {
             Some(q) if !self.has(Mistake::SkipNonReentrancy) => q,
             _ => self.pool_for(wq, cpu),
         };
-        if self.has(Mistake::AcceptAfterDestroy) && !chained && s.waiters.iter().any(|w| w.destroy == Some(wq as u8)) {
-            s.accepted_after_destroy += 1;
-        }
         let item = &mut s.items[i];
         item.queued += 1;
-        item.last_pool = Some(p as u8);
         if self.wqs[wq].ordered {
             s.queued_order[wq].push(i as u8);
         }
@@ -357,7 +370,7 @@ impl Config {
     fn finish(&self, s: &mut State, i: usize, p: usize) {
         let wq = self.items[i].0;
         let item = &mut s.items[i];
-        item.done |= 1 << item.run_instance;
+        item.done |= 1u32 << item.run_instance;
         item.running = None;
         item.late_pending = false;
         s.active[wq][p] = s.active[wq][p].saturating_sub(1);
@@ -407,7 +420,7 @@ impl Config {
         if sync && s.items[i].running.is_some() {
             s.items[i].cancelling += 1;
             let target = (i as u8, s.items[i].run_instance);
-            s.waiters.push(Waiter { targets: vec![target], cancel_sync: Some(i as u8), destroy: None });
+            s.waiters.push(Waiter { targets: vec![target], owed: vec![], cancel_sync: Some(i as u8), destroy: None });
         }
     }
 
@@ -416,7 +429,7 @@ impl Config {
         item.cancelled += 1;
         item.pending = Pending::No;
         // The cancelled instance is the last one queued: done.
-        item.done |= 1 << item.queued;
+        item.done |= 1u32 << item.queued;
         if self.wqs[self.items[i].0].ordered {
             let order = &mut s.queued_order[self.items[i].0];
             if let Some(pos) = order.iter().rposition(|&x| usize::from(x) == i) {
@@ -433,7 +446,12 @@ impl Config {
         let target =
             if item.pending != Pending::No { Some(item.queued) } else { item.running.map(|_| item.run_instance) };
         if let Some(k) = target {
-            s.waiters.push(Waiter { targets: vec![(i as u8, k)], cancel_sync: None, destroy: None });
+            s.waiters.push(Waiter {
+                targets: vec![(i as u8, k)],
+                owed: vec![(i as u8, k, k)],
+                cancel_sync: None,
+                destroy: None,
+            });
         }
     }
 
@@ -443,21 +461,28 @@ impl Config {
     fn flush_wq(&self, s: &mut State, wq: usize) {
         s.flushes -= 1;
         let mut targets = Vec::new();
+        let mut owed = Vec::new();
         for (i, item) in s.items.iter().enumerate().filter(|(i, _)| self.items[*i].0 == wq) {
+            // Both the running instance and a pending one queued after it.
+            if item.running.is_some() && !(item.pending != Pending::No && self.has(Mistake::FlushWqSkipsRunning)) {
+                targets.push((i as u8, item.run_instance));
+            }
             if item.pending != Pending::No {
                 targets.push((i as u8, item.queued));
-            } else if item.running.is_some() {
-                targets.push((i as u8, item.run_instance));
+            }
+            if item.running.is_some() || item.pending != Pending::No {
+                owed.push((i as u8, 1, item.queued));
             }
         }
         if !targets.is_empty() {
-            s.waiters.push(Waiter { targets, cancel_sync: None, destroy: None });
+            s.waiters.push(Waiter { targets, owed, cancel_sync: None, destroy: None });
         }
     }
 
     fn waiter_returns(&self, s: &mut State, n: usize) {
         let waiter = s.waiters.remove(n);
-        let early = waiter.targets.iter().any(|&(i, k)| !s.instance_done(usize::from(i), k));
+        // Independent of the targets: every instance owed must be done.
+        let early = waiter.owed.iter().any(|&(i, a, b)| (a..=b).any(|n| !s.instance_done(usize::from(i), n)));
         let busy = waiter.cancel_sync.is_some_and(|i| {
             let item = &mut s.items[usize::from(i)];
             item.cancelling -= 1;

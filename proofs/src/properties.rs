@@ -4,10 +4,10 @@
 //! Safety properties hold in every reachable state. Liveness is checked on
 //! the states where nothing can happen any more (the spec's state graph is
 //! acyclic: every action lowers `State::rank`, asserted on every step), so
-//! "eventually" means "in every final state": L1 holds if every final state
+//! "eventually" means "in every final state": LIVE holds if every final state
 //! has run every item and returned every waiter.
 
-use crate::spec::{Action, Config, Pending, State, Worker, RESCUER};
+use crate::spec::{Action, Config, Pending, State, Worker};
 use stateright::{Model, Property};
 
 /// The property names, as checked by [`Config::properties`].
@@ -21,7 +21,7 @@ pub const PROPERTIES: [&str; 12] = [
     "Q4 ordered: one at a time, in queueing order",
     "C1 C4 work-conserving, one runner starts items",
     "R6 a pool is on a mayday list once",
-    "L1 every queued item runs, every wait returns",
+    "LIVE every queued item runs, every wait returns",
     "W3 queueing during execution is accepted",
     "Q6 a destroyed workqueue refuses the user's queueing",
 ];
@@ -162,7 +162,7 @@ fn r6_listed_once(s: &State) -> bool {
     s.maydays.iter().all(|list| list.iter().enumerate().all(|(n, p)| !list[n + 1..].contains(p)))
 }
 
-/// L1: in a state where nothing can happen any more, every successful
+/// LIVE: in a state where nothing can happen any more, every successful
 /// queueing has run or been cancelled, no item waits, and every waiter has
 /// returned. (Checked as a safety property on final states; the graph is
 /// acyclic, so every path ends in one.)
@@ -176,9 +176,5 @@ fn l1_final_states_are_done(c: &Config, s: &State) -> bool {
     all_ran
         && s.waiters.is_empty()
         && s.rescuing.iter().all(Option::is_none)
-        && s.pools.iter().all(|p| {
-            p.workers
-                .iter()
-                .all(|w| *w == Worker::Idle || matches!(w, Worker::Running { item, .. } if *item == RESCUER))
-        })
+        && s.pools.iter().all(|p| p.workers.iter().all(|w| *w == Worker::Idle))
 }

@@ -89,13 +89,12 @@ pub struct Item {
     pub pending: Pending,
     /// The worker executing it: (pool, worker), or the rescuer (worker 255).
     pub running: Option<(u8, u8)>,
-    /// The pool it last ran or was queued on (non-reentrancy).
-    pub last_pool: Option<u8>,
     /// Successful queueings.
     pub queued: u8,
     /// Instances finished or cancelled, as a bit set (bit `k`: instance
-    /// `k`, numbered from 1 by `queued`).
-    pub done: u8,
+    /// `k`, numbered from 1 by `queued`; at most 31 instances, checked by
+    /// `Config::check`).
+    pub done: u32,
     /// Instances whose function ran (started).
     pub started: u8,
     /// The instance running now (the one queued last when it started).
@@ -139,6 +138,12 @@ pub struct Pool {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Waiter {
     pub targets: Vec<(u8, u8)>,
+    /// What the caller is owed, recorded when it was called and checked on
+    /// return independently of `targets`: (item, first, last), every
+    /// instance in that range must be done. `flush_work` is owed the last
+    /// instance queued (or the running one); `flush_workqueue` every
+    /// instance queued before it (W5, Q1).
+    pub owed: Vec<(u8, u8, u8)>,
     /// A `cancel_sync` of this item: on return it must be neither pending
     /// nor running (W6).
     pub cancel_sync: Option<u8>,
@@ -206,6 +211,7 @@ pub enum Action {
     CreateFails { pool: u8 },
     Mayday { pool: u8 },
     Rescue { wq: u8 },
+    RescueBlock { wq: u8 },
     RescueDone { wq: u8 },
     CpuDown,
     CpuUp,
@@ -248,7 +254,6 @@ impl Config {
         let item = Item {
             pending: Pending::No,
             running: None,
-            last_pool: None,
             queued: 0,
             done: 0,
             started: 0,

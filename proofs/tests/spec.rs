@@ -53,7 +53,7 @@ fn the_chain_without_a_rescuer_is_stuck() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 14] = [
+const MATRIX: [(Mistake, &str, usize); 15] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -68,6 +68,7 @@ const MATRIX: [(Mistake, &str, usize); 14] = [
     (Mistake::LatePendingClear, "requeue", 10),
     (Mistake::DestroyNoDrain, "chain", 4),
     (Mistake::AcceptAfterDestroy, "chain", 11),
+    (Mistake::FlushWqSkipsRunning, "mixed", 4),
 ];
 
 #[test]
