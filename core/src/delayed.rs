@@ -79,16 +79,14 @@ impl<P: Platform> DelayedWork<P> {
     /// Fires an armed timer now and waits for the item to finish (kernel
     /// `flush_delayed_work`). Returns whether it waited.
     pub fn flush(&self) -> Result<bool, WaitError> {
-        if let Some(fired) = fire_now(&self.work) {
-            if let Some(instance) = fired {
-                // Wait for the instance we queued, even if it already ran:
-                // the item was pending, so this flush did wait for it.
-                if crate::blocking::current_work_on::<P>().is_some_and(|c| c == self.work) {
-                    return Err(WaitError::OwnWork { operation: "flush_delayed" });
-                }
-                flush::wait_instance(&self.work, instance);
-                return Ok(true);
+        if let Some(Some(instance)) = fire_now(&self.work) {
+            // Wait for the instance we queued, even if it already ran: the
+            // item was pending, so this flush did wait for it.
+            if crate::blocking::current_work_on::<P>().is_some_and(|c| c == self.work) {
+                return Err(WaitError::OwnWork { operation: "flush_delayed" });
             }
+            flush::wait_instance(&self.work, instance);
+            return Ok(true);
         }
         flush::flush_work(&self.work)
     }

@@ -73,7 +73,7 @@ impl<P: Platform> Rescuer<P> {
 fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
     let mut maydays = rescuer.maydays.lock();
     loop {
-        match maydays.next() {
+        match maydays.next_step() {
             RescuerStep::Rescue(mayday) => {
                 drop(maydays);
                 rescue(&rescuer, &mayday);

@@ -56,7 +56,7 @@ impl<T> MaydayList<T> {
     }
 
     /// Rules 17 and 18: the rescuer's next step.
-    pub fn next(&mut self) -> RescuerStep<T> {
+    pub fn next_step(&mut self) -> RescuerStep<T> {
         if self.stop && seeded_in(self.bugs, SeededBug::RescuerExitsBeforeDraining) {
             return RescuerStep::Exit;
         }
@@ -101,12 +101,12 @@ mod tests {
     #[test]
     fn a_stopped_rescuer_answers_every_mayday_before_it_exits() {
         let mut list = MaydayList::new(0);
-        assert_eq!(list.next(), RescuerStep::Wait);
+        assert_eq!(list.next_step(), RescuerStep::Wait);
         let _ = list.send(1, |&x| x == 1);
         let _ = list.send(2, |&x| x == 2);
         list.stop();
-        assert_eq!(list.next(), RescuerStep::Rescue(1), "oldest first");
-        assert_eq!(list.next(), RescuerStep::Rescue(2));
-        assert_eq!(list.next(), RescuerStep::Exit);
+        assert_eq!(list.next_step(), RescuerStep::Rescue(1), "oldest first");
+        assert_eq!(list.next_step(), RescuerStep::Rescue(2));
+        assert_eq!(list.next_step(), RescuerStep::Exit);
     }
 }
