@@ -2,28 +2,10 @@
 
 use super::*;
 use crate::machine::pool::{WorkerState, WORKER_PREP};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Item(usize, WqId);
-
-impl Queued for Item {
-    fn key(&self) -> usize {
-        self.0
-    }
-    fn wq(&self) -> WqId {
-        self.1
-    }
-}
+use crate::machine::test_support::{pool_with_idle, Item};
 
 fn pool(idle: usize, at: Duration) -> PoolState<Item> {
-    let mut pool = PoolState::default();
-    for _ in 0..idle {
-        let id = pool.next_id();
-        pool.workers.insert(id, WorkerState::new(WORKER_PREP, at, true));
-        pool.nr_workers += 1;
-        let _ = pool.worker_enter_idle(id, at);
-    }
-    pool
+    pool_with_idle(idle, at)
 }
 
 #[test]

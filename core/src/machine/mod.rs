@@ -56,3 +56,5 @@ pub(crate) fn seeded_in(bits: SeededBits, bug: crate::SeededBug) -> bool {
 
 #[cfg(test)]
 mod sim_tests;
+#[cfg(test)]
+mod test_support;

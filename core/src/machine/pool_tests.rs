@@ -2,17 +2,11 @@
 //! sequences that must keep its own consistency.
 
 use super::*;
+use crate::machine::test_support::pool_with_idle as idle_pool;
 use proptest::prelude::*;
 
 fn pool_with_idle(workers: usize) -> PoolState<u32> {
-    let mut pool = PoolState::default();
-    for _ in 0..workers {
-        let id = pool.next_id();
-        pool.workers.insert(id, WorkerState::new(WORKER_PREP, Duration::ZERO, true));
-        pool.nr_workers += 1;
-        let _ = pool.worker_enter_idle(id, Duration::ZERO);
-    }
-    pool
+    idle_pool(workers, Duration::ZERO)
 }
 
 #[test]

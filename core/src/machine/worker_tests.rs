@@ -2,30 +2,11 @@
 
 use super::*;
 use crate::machine::pool::{WorkerState, WORKER_PREP};
+use crate::machine::test_support::{pool_with_idle, Item};
 use core::time::Duration;
 
-/// A test entry: item key and workqueue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Item(usize, WqId);
-
-impl Queued for Item {
-    fn key(&self) -> usize {
-        self.0
-    }
-    fn wq(&self) -> WqId {
-        self.1
-    }
-}
-
 fn pool(idle: usize) -> PoolState<Item> {
-    let mut pool = PoolState::default();
-    for _ in 0..idle {
-        let id = pool.next_id();
-        pool.workers.insert(id, WorkerState::new(WORKER_PREP, Duration::ZERO, true));
-        pool.nr_workers += 1;
-        let _ = pool.worker_enter_idle(id, Duration::ZERO);
-    }
-    pool
+    pool_with_idle(idle, Duration::ZERO)
 }
 
 #[test]
