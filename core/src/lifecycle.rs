@@ -10,16 +10,16 @@ use core::sync::atomic::Ordering;
 impl<P: Platform> WqShared<P> {
     /// Delayed item `work` was armed.
     pub(crate) fn delayed_armed(&self, work: &Work<P>) {
-        self.delayed.lock().push(work.clone());
+        let previous = self.delayed.lock().insert(work.key(), work.clone());
+        debug_assert!(previous.is_none(), "a delayed item armed twice");
     }
 
     /// Delayed item `work`'s timer fired (and it was queued) or was
     /// cancelled. Lock order D → T: the finalize event is armed under D.
     pub(crate) fn delayed_done(self: &Arc<Self>, work: &Work<P>) {
         let mut delayed = self.delayed.lock();
-        let pos = delayed.iter().position(|armed| armed == work);
-        debug_assert!(pos.is_some(), "a delayed item finished that was not armed");
-        let removed = pos.map(|pos| delayed.swap_remove(pos));
+        let removed = delayed.remove(&work.key());
+        debug_assert!(removed.is_some(), "a delayed item finished that was not armed");
         if delayed.is_empty() {
             self.delayed_cv.notify_all();
             self.schedule_finalize_if_orphaned();
@@ -31,7 +31,7 @@ impl<P: Platform> WqShared<P> {
 
     /// The delayed items armed now.
     pub(crate) fn armed_delayed(&self) -> Vec<Work<P>> {
-        self.delayed.lock().clone()
+        self.delayed.lock().values().cloned().collect()
     }
 
     /// An instance left one of this workqueue's pool-workqueues. Called

@@ -270,8 +270,9 @@ pub(crate) struct WqShared<P: Platform> {
     pub(crate) inflight: AtomicUsize<P>,
     /// WQ: serialises `set_max_active`, drain and destroy bookkeeping.
     pub(crate) control: Mutex<P, Control>,
-    /// D: delayed items whose timer has not fired yet (each once).
-    pub(crate) delayed: Mutex<P, Vec<Work<P>>>,
+    /// D: delayed items whose timer has not fired yet, by item identity
+    /// (each is armed at most once: it is PENDING meanwhile).
+    pub(crate) delayed: Mutex<P, BTreeMap<usize, Work<P>>>,
     /// Notified when `delayed` drops to zero.
     pub(crate) delayed_cv: Condvar<P>,
     /// Flush colours and flushers.

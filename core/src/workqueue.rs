@@ -14,7 +14,7 @@ use crate::system::System;
 use core::fmt;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Validates a `max_active` request; 0 means the default.
 fn effective_max_active(requested: usize, ordered: bool) -> Result<usize, BuildError> {
@@ -138,7 +138,7 @@ impl WorkqueueBuilder {
             orphaned: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
             control: Mutex::new(Control { max_active, destroyed: false }),
-            delayed: Mutex::new(Vec::new()),
+            delayed: Mutex::new(BTreeMap::new()),
             delayed_cv: Condvar::new(),
             flush: FlushState::new(),
             panics: AtomicUsize::new(0),
