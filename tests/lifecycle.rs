@@ -217,11 +217,8 @@ fn an_engine_thread_that_dies_aborts_loudly() {
     if std::env::var(CHILD_VAR).is_ok() {
         return;
     }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "engine_bug_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, "1")
-        .output()
-        .expect("child runs");
+    // The child sleeps 30 s if the thread dies silently; far within this.
+    let output = cmwq_tests::run_test_in_child("engine_bug_child", CHILD_VAR, "1", Duration::from_secs(120));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.signal(), Some(libc::SIGABRT), "expected an abort: {:?}\n{stderr}", output.status);
     assert!(

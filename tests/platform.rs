@@ -4,8 +4,7 @@
 
 #![cfg(target_os = "linux")]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CHILD_VAR: &str = "CMWQ_PLATFORM_CHILD";
 /// Hang guard for a child (each finishes in well under a second).
@@ -14,22 +13,7 @@ const CHILD_GUARD: Duration = Duration::from_secs(60);
 /// Runs test `name` of this binary in a child process and checks that it
 /// printed `RESULT ok` (or `RESULT skipped`, which is printed through).
 fn run_child(name: &str) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, name)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("child test starts");
-    let started = Instant::now();
-    while child.try_wait().expect("child status").is_none() {
-        if started.elapsed() > CHILD_GUARD {
-            let _ = child.kill();
-            panic!("child {name} did not finish within {CHILD_GUARD:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().expect("child output");
+    let output = cmwq_tests::run_test_in_child(name, CHILD_VAR, name, CHILD_GUARD);
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines().filter(|l| l.starts_with("child:") || l.starts_with("RESULT")) {
         println!("{name}: {line}");
@@ -144,7 +128,7 @@ fn default_system_child() {
         return;
     }
     let first = cmwq::try_default_system();
-    let err = first.err().expect("the default system cannot start without threads");
+    let err = first.expect_err("the default system cannot start without threads");
     println!("child: first try_default_system: {err}");
     // SAFETY: as above; raising the soft limit up to the hard one.
     unsafe {

@@ -140,7 +140,8 @@ fn rlimit_child() {
     if std::env::var(CHILD_VAR).is_err() {
         return;
     }
-    let system = System::builder().cpus(1).thread_name_prefix("rl").create_cooldown(Duration::from_millis(50)).build().unwrap();
+    let system =
+        System::builder().cpus(1).thread_name_prefix("rl").create_cooldown(Duration::from_millis(50)).build().unwrap();
     let reclaim = Workqueue::builder("reclaim").mem_reclaim().build(&system).unwrap();
     let plain = Workqueue::builder("plain").build(&system).unwrap();
 
@@ -226,32 +227,11 @@ fn rlimit_child() {
 #[cfg(target_os = "linux")]
 #[test]
 fn rescuer_completes_the_chain_when_thread_creation_really_fails() {
-    use std::process::{Command, Stdio};
-    use std::time::Instant;
     if std::env::var(CHILD_VAR).is_ok() {
         return;
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "rlimit_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("child test starts");
-    let started = Instant::now();
-    while child.try_wait().expect("child status").is_none() {
-        if started.elapsed() > CHILD_GUARD {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("child output");
-            panic!(
-                "the child did not finish within {CHILD_GUARD:?} (a rescue never happened):\n{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("child output");
+    // A child past the guard means a rescue never happened.
+    let output = cmwq_tests::run_test_in_child("rlimit_child", CHILD_VAR, "1", CHILD_GUARD);
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines().filter(|l| !l.starts_with("running") && !l.starts_with("test ") && !l.is_empty()) {
         println!("child: {line}");

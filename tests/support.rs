@@ -97,3 +97,33 @@ pub fn threads_left_after_join(prefix: &str) -> usize {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// Runs test `name` of the calling test binary in a child process, with
+/// the environment variable `var` set to `value` (the child test's switch),
+/// and returns its output. A child still running after `guard` is killed
+/// and the call panics with what it printed: a hang fails instead of
+/// blocking CI.
+pub fn run_test_in_child(name: &str, var: &str, value: &str, guard: Duration) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().expect("test binary path"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(var, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("child test starts");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("child status").is_none() {
+        if started.elapsed() > guard {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("child output");
+            panic!(
+                "child {name} did not finish within {guard:?}:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("child output")
+}
