@@ -58,14 +58,14 @@ fn queue_delayed_with_duration_max_keeps_the_item_usable() {
         let item = DelayedWork::new(move || {
             r.fetch_add(1, SeqCst);
         });
-        assert_eq!(wq.queue_delayed(&item, Duration::MAX).unwrap(), true, "accepted: it waits forever");
+        assert!(wq.queue_delayed(&item, Duration::MAX).unwrap(), "accepted: it waits forever");
         assert!(item.busy().pending);
         assert!(item.cancel(), "cancel returns at once and finds it pending");
         assert!(item.busy().is_idle());
         // The same through the other entry points.
-        assert_eq!(wq.queue_delayed_on(0, &item, Duration::MAX).unwrap(), true);
-        assert_eq!(wq.mod_delayed(&item, Duration::MAX).unwrap(), true, "it was pending");
-        assert_eq!(item.cancel_sync().unwrap(), true);
+        assert!(wq.queue_delayed_on(0, &item, Duration::MAX).unwrap());
+        assert!(wq.mod_delayed(&item, Duration::MAX).unwrap(), "it was pending");
+        assert!(item.cancel_sync().unwrap());
         // A later queueing works and runs.
         assert!(wq.queue_delayed(&item, Duration::from_millis(1)).unwrap());
         wait_until("the delayed item ran", || runs.load(SeqCst) == 1);

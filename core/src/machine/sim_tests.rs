@@ -128,11 +128,13 @@ impl Sim {
                 let _ = self.pool.worker_sleeping(w);
             }
             Op::Unblock(w) if self.pool.workers.get(&w).is_some_and(|s| s.sleeping) => self.pool.worker_running(w),
-            Op::GoIdle(w) if self.working(w) && self.running[w].is_none() => {
-                if self.pool.workers.get(&w).is_some_and(|s| s.scheduled.is_empty()) {
-                    self.pool.worker_stop_working(w);
-                    let _ = self.pool.worker_enter_idle(w, Duration::ZERO);
-                }
+            Op::GoIdle(w)
+                if self.working(w)
+                    && self.running[w].is_none()
+                    && self.pool.workers.get(&w).is_some_and(|s| s.scheduled.is_empty()) =>
+            {
+                self.pool.worker_stop_working(w);
+                let _ = self.pool.worker_enter_idle(w, Duration::ZERO);
             }
             Op::Cancel(item) => self.cancel(item),
             Op::SetMaxActive(wq, n) => {

@@ -27,7 +27,7 @@ fn grab_takes_pending_from_a_timer_or_from_its_pool_only_if_still_there() {
     let _ = item.try_claim();
     item.arm(7, Duration::from_secs(1), 3, None);
     assert!(matches!(item.grab(false), Grab::Owned { was_pending: true, timer: Some((7, _, 3)) }));
-    assert!(item.release() == false);
+    assert!(!item.release(), "no waiters to notify");
     let _ = item.try_claim();
     let _ = item.insert("pool1");
     assert_eq!(item.grab(true), Grab::Queued("pool1"));

@@ -214,6 +214,24 @@ mod affinity {
         cpus
     }
 
+    /// Pins the calling thread to `cpus` (ignored if empty or refused).
+    pub(super) fn pin_current_thread(cpus: &[usize]) {
+        let Some(&highest) = cpus.iter().max() else {
+            return;
+        };
+        let words = highest / WORD_BITS + 1;
+        if words > MAX_WORDS {
+            return;
+        }
+        let mut mask: Vec<c_ulong> = vec![0; words];
+        for &cpu in cpus {
+            mask[cpu / WORD_BITS] |= 1 << (cpu % WORD_BITS);
+        }
+        // SAFETY: the kernel reads `size` bytes from `mask`, which holds
+        // exactly that many; 0 names the calling thread.
+        let _ = unsafe { libc::sched_setaffinity(0, words * core::mem::size_of::<c_ulong>(), mask.as_ptr().cast()) };
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -234,24 +252,6 @@ mod affinity {
             let cpus = process_cpus().expect("sched_getaffinity works here");
             assert!(!cpus.is_empty() && cpus.windows(2).all(|w| w[0] < w[1]), "{cpus:?}");
         }
-    }
-
-    /// Pins the calling thread to `cpus` (ignored if empty or refused).
-    pub(super) fn pin_current_thread(cpus: &[usize]) {
-        let Some(&highest) = cpus.iter().max() else {
-            return;
-        };
-        let words = highest / WORD_BITS + 1;
-        if words > MAX_WORDS {
-            return;
-        }
-        let mut mask: Vec<c_ulong> = vec![0; words];
-        for &cpu in cpus {
-            mask[cpu / WORD_BITS] |= 1 << (cpu % WORD_BITS);
-        }
-        // SAFETY: the kernel reads `size` bytes from `mask`, which holds
-        // exactly that many; 0 names the calling thread.
-        let _ = unsafe { libc::sched_setaffinity(0, words * core::mem::size_of::<c_ulong>(), mask.as_ptr().cast()) };
     }
 }
 
