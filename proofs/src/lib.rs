@@ -140,7 +140,7 @@ pub mod configs {
 
     /// Two CPUs; a bound workqueue (`max_active` 1) with an item that
     /// blocks and a plain one; an ordered workqueue with two plain items;
-    /// two workers per pool; queueing, cancel, flush and CPU 0 going down
+    /// two workers per pool; two queueings, a cancel, a flush and CPU 0 going down
     /// and up.
     pub fn mixed() -> Config {
         Config {
@@ -149,7 +149,9 @@ pub mod configs {
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain), (1, Behaviour::Plain), (1, Behaviour::Plain)],
             max_workers: 2,
             creation_fails: false,
-            queues: 3,
+            maydays: 0,
+            retire: false,
+            queues: 2,
             cancels: 1,
             flushes: 1,
             hotplug: true,
@@ -169,6 +171,8 @@ pub mod configs {
             items: vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)],
             max_workers: 2,
             creation_fails: true,
+            maydays: 3,
+            retire: false,
             queues: 1,
             cancels: 0,
             flushes: 1,
@@ -179,8 +183,8 @@ pub mod configs {
     }
 
     /// Requeueing and waiting: one CPU, one workqueue (`max_active` 2),
-    /// two items queued up to four times, a blocking item, cancels and
-    /// flushes.
+    /// two items queued up to four times, a blocking item, a cancel and a
+    /// flush.
     pub fn requeue() -> Config {
         Config {
             cpus: 1,
@@ -188,9 +192,31 @@ pub mod configs {
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain)],
             max_workers: 2,
             creation_fails: false,
+            maydays: 0,
+            retire: false,
             queues: 4,
-            cancels: 2,
-            flushes: 2,
+            cancels: 1,
+            flushes: 1,
+            hotplug: false,
+            destroy: false,
+            mistake: None,
+        }
+    }
+
+    /// An ordered workqueue: one CPU, three plain items queued once each,
+    /// one of them may be cancelled (the inactive list, FIFO activation).
+    pub fn ordered() -> Config {
+        Config {
+            cpus: 1,
+            wqs: vec![WqSpec { ordered: true, ..wq(1) }],
+            items: vec![(0, Behaviour::Plain), (0, Behaviour::Plain), (0, Behaviour::Blocks)],
+            max_workers: 2,
+            creation_fails: false,
+            maydays: 0,
+            retire: false,
+            queues: 3,
+            cancels: 1,
+            flushes: 0,
             hotplug: false,
             destroy: false,
             mistake: None,
@@ -200,9 +226,10 @@ pub mod configs {
     /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.
     pub fn deep() -> Vec<(&'static str, Config)> {
         vec![
-            ("mixed, 4 queueings", Config { queues: 4, ..mixed() }),
+            ("mixed, 3 queueings", Config { queues: 3, ..mixed() }),
             ("chain with rescuer on 2 CPUs", Config { cpus: 2, ..chain(true) }),
-            ("requeue, 5 queueings", Config { queues: 5, ..requeue() }),
+            ("requeue, 2 cancels, 2 flushes", Config { cancels: 2, flushes: 2, ..requeue() }),
+            ("requeue with retiring workers", Config { retire: true, ..requeue() }),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! The spec's transitions: when each action is enabled, and what it does.
 //! Rule numbers in comments refer to `SPEC.md`.
 
-use crate::spec::{Action, Behaviour, Config, Pending, State, Waiter, Worker, RESCUER};
+use crate::spec::{Action, Behaviour, Config, Pending, Rescuer, State, Waiter, Worker, RESCUER};
 use crate::Mistake;
 
 impl Config {
@@ -13,28 +13,6 @@ impl Config {
         } else {
             s.running(p)
         }
-    }
-
-    /// The first item on pool `p`'s worklist that no worker runs (S5:
-    /// non-reentrancy; an item queued again while it runs waits for it).
-    fn startable(&self, s: &State, p: usize) -> Option<usize> {
-        let reentrant = self.has(Mistake::SkipNonReentrancy);
-        s.pools[p].worklist.iter().map(|&i| usize::from(i)).find(|&i| reentrant || s.items[i].running.is_none())
-    }
-
-    /// S4: pool `p` needs a worker it does not have: items wait, nobody
-    /// counts as running (a managed pool) and nobody idles.
-    pub fn needs_worker(&self, s: &State, p: usize) -> bool {
-        let waiting = self.startable(s, p).is_some();
-        let nobody_runs = !self.managed(s, p) || self.counted_running(s, p) == 0;
-        waiting && nobody_runs && s.idle(p) == 0
-    }
-
-    /// S2: whether worker `w` of pool `p` may start an item now.
-    fn may_start(&self, s: &State, p: usize, w: usize) -> bool {
-        s.pools[p].workers[w] == Worker::Idle
-            && self.startable(s, p).is_some()
-            && (!self.managed(s, p) || self.counted_running(s, p) == 0 || self.has(Mistake::IgnoreConcurrency))
     }
 
     fn behaviour(&self, i: usize) -> Behaviour {
@@ -49,45 +27,59 @@ impl Config {
         }
     }
 
+    /// The executor running item `i`, if it runs on pool `p`: a worker, or
+    /// [`RESCUER`].
+    fn runner_on(&self, s: &State, i: usize, p: usize) -> Option<u8> {
+        s.items[i].running.filter(|&(q, _)| usize::from(q) == p).map(|(_, w)| w)
+    }
+
+    /// Whether worker `w` of pool `p` may take the first item of the
+    /// worklist now (S2): it idles with nothing deferred to it, and in a
+    /// managed pool nobody counts as running.
+    fn may_take(&self, s: &State, p: usize, w: usize) -> bool {
+        let pool = &s.pools[p];
+        // S6: a spare idles to replace it, or one is being created, or
+        // creation failed.
+        let spare = s.idle(p) >= 2 || pool.starving || pool.workers.contains(&Worker::Managing);
+        spare
+            && pool.workers[w] == Worker::Idle
+            && pool.scheduled[w].is_empty()
+            && !pool.worklist.is_empty()
+            && (!self.managed(s, p) || self.counted_running(s, p) == 0 || self.has(Mistake::IgnoreConcurrency))
+    }
+
+    /// S2 / S5: the first item of pool `p`'s worklist, and whether it runs
+    /// already (then taking it defers it to its runner).
+    fn first_item(&self, s: &State, p: usize) -> Option<(usize, bool)> {
+        let i = usize::from(*s.pools[p].worklist.first()?);
+        let running = s.items[i].running.is_some() && !self.has(Mistake::SkipNonReentrancy);
+        Some((i, running))
+    }
+
+    /// S8: the rescuer of `wq` attached to pool `p` may take another item:
+    /// the workqueue has active items there and nobody counts as running.
+    fn rescue_needed(&self, s: &State, wq: usize, p: usize) -> bool {
+        s.active[wq][p] > 0 && (!self.managed(s, p) || self.counted_running(s, p) == 0)
+    }
+
+    /// S8: the first item of `wq` on pool `p`'s worklist, and whether it
+    /// runs already.
+    fn first_of_wq(&self, s: &State, wq: usize, p: usize) -> Option<(usize, bool)> {
+        let i = s.pools[p].worklist.iter().map(|&i| usize::from(i)).find(|&i| self.items[i].0 == wq)?;
+        Some((i, s.items[i].running.is_some() && !self.has(Mistake::SkipNonReentrancy)))
+    }
+
     /// Every enabled action.
     pub fn enabled(&self, s: &State, out: &mut Vec<Action>) {
         self.user_actions(s, out);
         for p in 0..s.pools.len() {
-            let pool = p as u8;
-            for (w, worker) in s.pools[p].workers.iter().enumerate() {
-                let worker_n = w as u8;
-                match *worker {
-                    Worker::Idle if self.may_start(s, p, w) => out.push(Action::Start { pool, worker: worker_n }),
-                    Worker::Idle => {}
-                    Worker::Running { item, blocked: false } => {
-                        let i = usize::from(item);
-                        let blocks = self.behaviour(i) != Behaviour::Plain;
-                        if blocks && !s.items[i].blocked_once {
-                            out.push(Action::Block { pool, worker: worker_n });
-                        } else {
-                            out.push(Action::Finish { pool, worker: worker_n });
-                        }
-                    }
-                    Worker::Running { item, blocked: true } if self.may_proceed(s, usize::from(item)) => {
-                        out.push(Action::Unblock { pool, worker: worker_n })
-                    }
-                    Worker::Running { .. } => {}
-                }
+            for w in 0..s.pools[p].workers.len() {
+                self.worker_actions(s, p, w, out);
             }
             self.manager_actions(s, p, out);
         }
         for wq in 0..self.wqs.len() {
-            let wq_n = wq as u8;
-            match s.rescuing[wq].map(usize::from) {
-                None if self.rescue_target(s, wq).is_some() => out.push(Action::Rescue { wq: wq_n }),
-                // A rescued item does what it does on a worker: it may block
-                // (and chain), and finishes once it may proceed.
-                Some(i) if self.behaviour(i) != Behaviour::Plain && !s.items[i].blocked_once => {
-                    out.push(Action::RescueBlock { wq: wq_n })
-                }
-                Some(i) if self.may_proceed(s, i) => out.push(Action::RescueDone { wq: wq_n }),
-                _ => {}
-            }
+            self.rescuer_actions(s, wq, out);
         }
         for (n, waiter) in s.waiters.iter().enumerate() {
             let drained = waiter.destroy.is_none_or(|wq| {
@@ -101,6 +93,73 @@ impl Config {
                 || (waiter.destroy.is_some() && self.has(Mistake::DestroyNoDrain));
             if done || early {
                 out.push(Action::Return { waiter: n as u8 });
+            }
+        }
+    }
+
+    /// S2-S5 for worker `w` of pool `p`.
+    fn worker_actions(&self, s: &State, p: usize, w: usize, out: &mut Vec<Action>) {
+        let (pool, worker) = (p as u8, w as u8);
+        match s.pools[p].workers[w] {
+            Worker::Idle if !s.pools[p].scheduled[w].is_empty() => out.push(Action::StartScheduled { pool, worker }),
+            Worker::Idle if self.may_take(s, p, w) => match self.first_item(s, p) {
+                Some((i, true)) if self.runner_on(s, i, p).is_some_and(|x| usize::from(x) != w) => {
+                    out.push(Action::Defer { pool, worker })
+                }
+                Some((_, false)) => out.push(Action::Start { pool, worker }),
+                _ => {}
+            },
+            Worker::Running { item, blocked: false } => {
+                let i = usize::from(item);
+                let blocks = self.behaviour(i) != Behaviour::Plain;
+                if blocks && !s.items[i].blocked_once {
+                    out.push(Action::Block { pool, worker });
+                } else {
+                    out.push(Action::Finish { pool, worker });
+                }
+            }
+            Worker::Running { item, blocked: true } if self.may_proceed(s, usize::from(item)) => {
+                out.push(Action::Unblock { pool, worker })
+            }
+            _ => {}
+        }
+    }
+
+    /// S8: a rescuer attaches to the oldest pool on its list, takes items
+    /// of its workqueue there while the pool needs it, and detaches.
+    fn rescuer_actions(&self, s: &State, wq: usize, out: &mut Vec<Action>) {
+        let wq_n = wq as u8;
+        let Some(rescuer) = &s.rescuers[wq] else {
+            if !s.maydays[wq].is_empty() {
+                out.push(Action::RescuerAttach { wq: wq_n });
+            }
+            return;
+        };
+        let p = usize::from(rescuer.pool);
+        match rescuer.item.map(usize::from) {
+            // A rescued item does what it does on a worker: it may block
+            // (and chain), and finishes once it may proceed.
+            Some(i) if self.behaviour(i) != Behaviour::Plain && !s.items[i].blocked_once => {
+                out.push(Action::RescueBlock { wq: wq_n })
+            }
+            Some(i) if self.may_proceed(s, i) => out.push(Action::RescueDone { wq: wq_n }),
+            Some(_) => {}
+            None if !rescuer.scheduled.is_empty() => out.push(Action::RescueScheduled { wq: wq_n }),
+            None => {
+                let needed = self.rescue_needed(s, wq, p);
+                match self.first_of_wq(s, wq, p) {
+                    Some((i, true)) if needed && self.runner_on(s, i, p).is_some_and(|x| x != RESCUER) => {
+                        out.push(Action::RescueDefer { wq: wq_n })
+                    }
+                    Some((_, false)) if needed => out.push(Action::Rescue { wq: wq_n }),
+                    _ => {}
+                }
+                // It leaves once the pool may do without it: nothing of its
+                // workqueue waits there, a worker runs, or one idles.
+                let waiting = self.first_of_wq(s, wq, p).is_some();
+                if !(needed && waiting && s.idle(p) == 0) {
+                    out.push(Action::RescuerDetach { wq: wq_n });
+                }
             }
         }
     }
@@ -136,55 +195,50 @@ impl Config {
         }
     }
 
-    /// S6, S7: creating a worker, or failing to; the mayday timer.
+    /// S6, S7: the manager, retiring an idle worker, the mayday timer.
     fn manager_actions(&self, s: &State, p: usize, out: &mut Vec<Action>) {
         let pool = p as u8;
-        if !self.needs_worker(s, p) {
-            return;
+        let nobody_runs = !self.managed(s, p) || self.counted_running(s, p) == 0;
+        let workers = &s.pools[p].workers;
+        if workers.contains(&Worker::Managing) {
+            // S6: it creates a worker, or creation fails.
+            let room = (workers.len() as u8) < self.max_workers;
+            out.push(if room && !self.creation_fails { Action::Create { pool } } else { Action::CreateFails { pool } });
+        } else if nobody_runs && !s.pools[p].worklist.is_empty() && !s.pools[p].starving {
+            for w in 0..workers.len() {
+                if workers[w] == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
+                    out.push(Action::Manage { pool, worker: w as u8 });
+                }
+            }
         }
-        let room = (s.pools[p].workers.len() as u8) < self.max_workers;
-        if room && !self.creation_fails {
-            out.push(Action::Create { pool });
-        } else if !s.pools[p].starving {
-            out.push(Action::CreateFails { pool });
-        } else if self.mayday_adds(s, p) {
+        if self.retire && s.idle(p) >= 2 {
+            for (w, worker) in workers.iter().enumerate() {
+                if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
+                    out.push(Action::Retire { pool, worker: w as u8 });
+                }
+            }
+        }
+        // S7: a pool that needs a worker it cannot have calls the rescuers.
+        if s.maydays_left > 0 && nobody_runs && s.idle(p) == 0 && s.pools[p].starving && self.mayday_adds(s, p) {
             out.push(Action::Mayday { pool });
         }
     }
 
     /// The workqueues a mayday from pool `p` calls: those with a rescuer and
-    /// an item waiting there, not listed yet (R6).
+    /// an item on the worklist, not listed yet (R6).
     fn mayday_targets(&self, s: &State, p: usize) -> Vec<usize> {
         if self.has(Mistake::RescuerSkipsPool) && p == 0 {
             return vec![];
         }
-        let cap = 2 * s.pools.len();
         (0..self.wqs.len())
             .filter(|&wq| self.wqs[wq].mem_reclaim)
             .filter(|&wq| s.pools[p].worklist.iter().any(|&i| self.items[usize::from(i)].0 == wq))
-            .filter(|&wq| {
-                let listed = s.maydays[wq].contains(&(p as u8));
-                (!listed || self.has(Mistake::DuplicateMayday)) && s.maydays[wq].len() < cap
-            })
+            .filter(|&wq| !s.maydays[wq].contains(&(p as u8)) || self.has(Mistake::DuplicateMayday))
             .collect()
     }
 
     fn mayday_adds(&self, s: &State, p: usize) -> bool {
         !self.mayday_targets(s, p).is_empty()
-    }
-
-    /// S8: a pool on `wq`'s mayday list that still needs a worker, and the
-    /// first item of `wq` waiting there.
-    fn rescue_target(&self, s: &State, wq: usize) -> Option<(usize, usize)> {
-        s.maydays[wq].iter().map(|&p| usize::from(p)).find_map(|p| {
-            if !self.needs_worker(s, p) {
-                return None;
-            }
-            let item = s.pools[p].worklist.iter().map(|&i| usize::from(i)).find(|&i| {
-                self.items[i].0 == wq && (s.items[i].running.is_none() || self.has(Mistake::SkipNonReentrancy))
-            })?;
-            Some((p, item))
-        })
     }
 
     /// Applies `action` to `s` (which it is enabled in).
@@ -197,44 +251,81 @@ impl Config {
             Action::FlushWq { wq } => self.flush_wq(s, usize::from(wq)),
             Action::Return { waiter } => self.waiter_returns(s, usize::from(waiter)),
             Action::Start { pool, worker } => self.start(s, usize::from(pool), usize::from(worker)),
+            Action::Defer { pool, worker: _ } => self.defer(s, usize::from(pool)),
+            Action::StartScheduled { pool, worker } => {
+                let (p, w) = (usize::from(pool), usize::from(worker));
+                let i = usize::from(s.pools[p].scheduled[w].remove(0));
+                self.begin(s, i, p, worker);
+                s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false };
+            }
             Action::Block { pool, worker } => self.set_blocked(s, pool, worker, true),
             Action::Unblock { pool, worker } => self.set_blocked(s, pool, worker, false),
             Action::Finish { pool, worker } => {
                 let p = usize::from(pool);
                 if let Worker::Running { item, .. } = s.pools[p].workers[usize::from(worker)] {
                     s.pools[p].workers[usize::from(worker)] = Worker::Idle;
-                    s.pools[p].starving = false;
                     self.finish(s, usize::from(item), p);
                 }
             }
+            Action::Manage { pool, worker } => {
+                s.pools[usize::from(pool)].workers[usize::from(worker)] = Worker::Managing;
+            }
             Action::Create { pool } => {
                 let p = usize::from(pool);
-                s.pools[p].workers.push(Worker::Idle);
+                self.manager_done(s, p);
                 s.pools[p].starving = false;
+                s.pools[p].workers.push(Worker::Idle);
+                s.pools[p].scheduled.push(vec![]);
             }
-            Action::CreateFails { pool } => s.pools[usize::from(pool)].starving = true,
+            Action::CreateFails { pool } => {
+                // The manager goes on as a worker (S2 decides if it works).
+                let p = usize::from(pool);
+                self.manager_done(s, p);
+                s.pools[p].starving = true;
+            }
+            Action::Retire { pool, worker } => s.pools[usize::from(pool)].workers[usize::from(worker)] = Worker::Gone,
             Action::Mayday { pool } => {
+                s.maydays_left -= 1;
                 for wq in self.mayday_targets(s, usize::from(pool)) {
                     s.maydays[wq].push(pool);
                 }
             }
+            Action::RescuerAttach { wq } => {
+                let wq = usize::from(wq);
+                let pool = s.maydays[wq].remove(0);
+                s.rescuers[wq] = Some(Rescuer { pool, item: None, scheduled: vec![] });
+            }
             Action::Rescue { wq } => self.rescue(s, usize::from(wq)),
+            Action::RescueDefer { wq } => {
+                let p = s.rescuers[usize::from(wq)].as_ref().map_or(0, |r| usize::from(r.pool));
+                if let Some((i, _)) = self.first_of_wq(s, usize::from(wq), p) {
+                    self.defer_item(s, i, p);
+                }
+            }
+            Action::RescueScheduled { wq } => {
+                let wq = usize::from(wq);
+                let Some(rescuer) = s.rescuers[wq].as_mut() else { return };
+                let (i, p) = (usize::from(rescuer.scheduled.remove(0)), usize::from(rescuer.pool));
+                rescuer.item = Some(i as u8);
+                self.begin(s, i, p, RESCUER);
+            }
             Action::RescueBlock { wq } => {
-                if let Some(i) = s.rescuing[usize::from(wq)].map(usize::from) {
+                if let Some(r) = &s.rescuers[usize::from(wq)] {
+                    let (i, p) = (r.item.map_or(0, usize::from), usize::from(r.pool));
                     s.items[i].blocked_once = true;
                     if let Behaviour::WaitsFor(n) = self.behaviour(i) {
-                        let p = s.items[i].running.map_or(0, |(p, _)| usize::from(p));
                         s.items[i].waits_for = self.chain(s, n, p);
                     }
                 }
             }
             Action::RescueDone { wq } => {
-                let wq = usize::from(wq);
-                if let Some(i) = s.rescuing[wq].take() {
-                    let p = s.items[usize::from(i)].running.map_or(0, |(p, _)| usize::from(p));
+                let Some(rescuer) = s.rescuers[usize::from(wq)].as_mut() else { return };
+                let p = usize::from(rescuer.pool);
+                if let Some(i) = rescuer.item.take() {
                     self.finish(s, usize::from(i), p);
                 }
             }
+            Action::RescuerDetach { wq } => s.rescuers[usize::from(wq)] = None,
             Action::CpuDown => {
                 s.pools[0].offline = true;
                 s.hotplug_left = 1;
@@ -313,16 +404,42 @@ impl Config {
         }
     }
 
-    /// S2: worker `w` of pool `p` takes the first item it may run.
+    /// The manager of pool `p` gives the role back; returns it.
+    fn manager_done(&self, s: &mut State, p: usize) -> usize {
+        let w = s.pools[p].workers.iter().position(|w| *w == Worker::Managing).unwrap_or(0);
+        s.pools[p].workers[w] = Worker::Idle;
+        w
+    }
+
+    /// S2: worker `w` of pool `p` takes the first item of the worklist.
     fn start(&self, s: &mut State, p: usize, w: usize) {
-        let Some(i) = self.startable(s, p) else { return };
         if self.managed(s, p) && s.running(p) > 0 {
             s.overlap_start = true;
         }
-        let pos = s.pools[p].worklist.iter().position(|&x| usize::from(x) == i).unwrap_or(0);
-        s.pools[p].worklist.remove(pos);
+        let i = usize::from(s.pools[p].worklist.remove(0));
         self.begin(s, i, p, w as u8);
         s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false };
+    }
+
+    /// S5: the first item of pool `p`'s worklist runs already: it moves to
+    /// its runner's scheduled list, to run there next.
+    fn defer(&self, s: &mut State, p: usize) {
+        if let Some(&i) = s.pools[p].worklist.first() {
+            self.defer_item(s, usize::from(i), p);
+        }
+    }
+
+    fn defer_item(&self, s: &mut State, i: usize, p: usize) {
+        let Some(runner) = self.runner_on(s, i, p) else { return };
+        s.pools[p].worklist.retain(|&x| usize::from(x) != i);
+        if runner == RESCUER {
+            let wq = self.items[i].0;
+            if let Some(rescuer) = s.rescuers[wq].as_mut() {
+                rescuer.scheduled.push(i as u8);
+            }
+        } else {
+            s.pools[p].scheduled[usize::from(runner)].push(i as u8);
+        }
     }
 
     /// An item leaves its queue and starts running on (pool, worker).
@@ -368,6 +485,7 @@ impl Config {
     /// S3: the running instance of `i` on pool `p` finished; its active slot
     /// goes to the oldest inactive item (Q3, Q4).
     fn finish(&self, s: &mut State, i: usize, p: usize) {
+        s.pools[p].starving = false;
         let wq = self.items[i].0;
         let item = &mut s.items[i];
         item.done |= 1u32 << item.run_instance;
@@ -402,7 +520,12 @@ impl Config {
             Pending::No => {}
             Pending::Active(p) => {
                 let p = usize::from(p);
+                // On the worklist, or deferred to its runner.
                 s.pools[p].worklist.retain(|&x| usize::from(x) != i);
+                s.pools[p].scheduled.iter_mut().for_each(|list| list.retain(|&x| usize::from(x) != i));
+                if let Some(rescuer) = s.rescuers[wq].as_mut() {
+                    rescuer.scheduled.retain(|&x| usize::from(x) != i);
+                }
                 s.active[wq][p] -= 1;
                 self.cancelled(s, i);
                 self.activate(s, wq, p);
@@ -498,14 +621,14 @@ impl Config {
         }
     }
 
-    /// S8: the rescuer takes `wq`'s first item on a pool that needs it.
+    /// S8: the attached rescuer takes `wq`'s first item on its pool.
     fn rescue(&self, s: &mut State, wq: usize) {
-        let Some((p, i)) = self.rescue_target(s, wq) else { return };
-        if let Some(pos) = s.maydays[wq].iter().position(|&x| usize::from(x) == p) {
-            s.maydays[wq].remove(pos);
-        }
+        let Some(p) = s.rescuers[wq].as_ref().map(|r| usize::from(r.pool)) else { return };
+        let Some((i, _)) = self.first_of_wq(s, wq, p) else { return };
         s.pools[p].worklist.retain(|&x| usize::from(x) != i);
         self.begin(s, i, p, RESCUER);
-        s.rescuing[wq] = Some(i as u8);
+        if let Some(rescuer) = s.rescuers[wq].as_mut() {
+            rescuer.item = Some(i as u8);
+        }
     }
 }

@@ -76,9 +76,12 @@ fn w1_none_doubled(s: &State) -> bool {
 /// W2: a pending item is on exactly one list; one not pending on none.
 fn w2_queued_once(s: &State) -> bool {
     s.items.iter().enumerate().all(|(i, it)| {
-        let on_worklists = s.pools.iter().flat_map(|p| &p.worklist).filter(|&&x| usize::from(x) == i).count();
-        let inactive = s.inactive.iter().flatten().flatten().filter(|&&x| usize::from(x) == i).count();
-        let listed = on_worklists + inactive;
+        let is = |x: &&u8| usize::from(**x) == i;
+        let on_worklists = s.pools.iter().flat_map(|p| &p.worklist).filter(is).count();
+        let deferred = s.pools.iter().flat_map(|p| p.scheduled.iter().flatten()).filter(is).count();
+        let to_rescuers = s.rescuers.iter().flatten().flat_map(|r| &r.scheduled).filter(is).count();
+        let inactive = s.inactive.iter().flatten().flatten().filter(is).count();
+        let listed = on_worklists + deferred + to_rescuers + inactive;
         if it.pending == Pending::No {
             listed == 0
         } else {
@@ -96,7 +99,7 @@ fn w4_one_worker_per_item(s: &State) -> bool {
             .flat_map(|p| &p.workers)
             .filter(|w| matches!(w, Worker::Running { item, .. } if usize::from(*item) == i))
             .count();
-        let rescuers = s.rescuing.iter().filter(|r| r.is_some_and(|x| usize::from(x) == i)).count();
+        let rescuers = s.rescuers.iter().flatten().filter(|r| r.item.is_some_and(|x| usize::from(x) == i)).count();
         workers + rescuers <= 1
     })
 }
@@ -109,13 +112,16 @@ fn q3_max_active(c: &Config, s: &State) -> bool {
         (0..s.pools.len()).all(|p| {
             let of_wq = |i: &u8| c.items[usize::from(*i)].0 == wq;
             let waiting = s.pools[p].worklist.iter().filter(|i| of_wq(i)).count();
+            let deferred = s.pools[p].scheduled.iter().flatten().filter(|i| of_wq(i)).count();
+            let rescuer = s.rescuers.iter().flatten().filter(|r| usize::from(r.pool) == p);
+            let deferred = deferred + rescuer.flat_map(|r| &r.scheduled).filter(|i| of_wq(i)).count();
             let running = s
                 .items
                 .iter()
                 .enumerate()
                 .filter(|(i, it)| c.items[*i].0 == wq && it.running.is_some_and(|(q, _)| usize::from(q) == p))
                 .count();
-            let active = waiting + running;
+            let active = waiting + deferred + running;
             let max = usize::from(c.max_active(wq));
             active <= max && (s.inactive[wq][p].is_empty() || active >= max)
         })
@@ -133,27 +139,32 @@ fn q4_ordered(c: &Config, s: &State) -> bool {
 }
 
 /// C1: a managed pool with items waiting and no worker running is never
-/// forgotten: a worker can start, a worker can be created, or the failure
-/// to create one has been registered (which calls the rescuers). C4: no
-/// worker started an item while another one of its managed pool ran.
+/// forgotten: a worker can take an item, a worker can be created, or none
+/// can (creation fails or the pool is full: then the rescuers are called,
+/// R1, and LIVE checks the outcome). C4: no worker took an item off the
+/// worklist while another one of its managed pool ran.
 fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
     if s.overlap_start {
         return false;
     }
     (0..s.pools.len()).all(|p| {
         let waiting = s.pools[p].worklist.iter().any(|&i| s.items[usize::from(i)].running.is_none());
-        if !waiting || s.running(p) > 0 {
+        if !waiting || s.running(p) > 0 || !c.managed(s, p) {
             return true;
         }
         let mut enabled = Vec::new();
         c.enabled(s, &mut enabled);
         let acts = enabled.iter().any(|a| match *a {
-            Action::Start { pool, .. } | Action::Create { pool } | Action::CreateFails { pool } => {
+            Action::Start { pool, .. } | Action::Defer { pool, .. } | Action::StartScheduled { pool, .. } => {
+                usize::from(pool) == p
+            }
+            Action::Manage { pool, .. } | Action::Create { pool } | Action::CreateFails { pool } => {
                 usize::from(pool) == p
             }
             _ => false,
         });
-        acts || s.pools[p].starving
+        acts || c.creation_fails || s.pools[p].workers.len() >= usize::from(c.max_workers)
+            || s.pools[p].workers.contains(&Worker::Managing)
     })
 }
 
@@ -175,6 +186,7 @@ fn l1_final_states_are_done(c: &Config, s: &State) -> bool {
     let all_ran = s.items.iter().all(|it| it.started + it.cancelled == it.queued && it.running.is_none());
     all_ran
         && s.waiters.is_empty()
-        && s.rescuing.iter().all(Option::is_none)
-        && s.pools.iter().all(|p| p.workers.iter().all(|w| *w == Worker::Idle))
+        && s.rescuers.iter().flatten().all(|r| r.item.is_none() && r.scheduled.is_empty())
+        && s.pools.iter().all(|p| p.scheduled.iter().all(Vec::is_empty))
+        && s.pools.iter().all(|p| p.workers.iter().all(|w| !matches!(w, Worker::Running { .. })))
 }

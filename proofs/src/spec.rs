@@ -54,10 +54,16 @@ pub struct Config {
     pub wqs: Vec<WqSpec>,
     /// Each item's workqueue and behaviour.
     pub items: Vec<(usize, Behaviour)>,
-    /// Workers a pool may have (the first one always exists).
+    /// Worker slots a pool may have (the first one always exists; a retired
+    /// worker keeps its slot).
     pub max_workers: u8,
     /// Every worker creation after the first fails (memory pressure).
     pub creation_fails: bool,
+    /// Times a mayday timer may fire (an exploration bound, like the
+    /// user's budgets: the timer fires as often as time passes).
+    pub maydays: u8,
+    /// Idle workers may retire (idle cull, the trustee after `cpu_down`).
+    pub retire: bool,
     /// Queue operations the user performs (each on any item and CPU).
     pub queues: u8,
     /// `cancel` / `cancel_sync` operations.
@@ -120,6 +126,10 @@ pub enum Worker {
         item: u8,
         blocked: bool,
     },
+    /// The pool's manager, creating a worker (S6); at most one per pool.
+    Managing,
+    /// Retired: its slot stays, so worker numbers never change.
+    Gone,
 }
 
 /// A pool: one per CPU, then the unbound pool.
@@ -127,10 +137,24 @@ pub enum Worker {
 pub struct Pool {
     pub worklist: Vec<u8>,
     pub workers: Vec<Worker>,
+    /// Per worker: items deferred to it because it runs them (S5; kernel
+    /// `scheduled` list), run by it next.
+    pub scheduled: Vec<Vec<u8>>,
     /// Its CPU is offline: workers are rogue (not concurrency managed).
     pub offline: bool,
-    /// A creation failed since the pool last had an idle worker.
+    /// A creation failed and no item started, blocked or finished since:
+    /// the next attempt waits for that progress (S6).
     pub starving: bool,
+}
+
+/// A workqueue's rescuer while attached to a pool (S8).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Rescuer {
+    pub pool: u8,
+    /// The item it runs.
+    pub item: Option<u8>,
+    /// Items deferred to it because it runs them.
+    pub scheduled: Vec<u8>,
 }
 
 /// A waiter: a `flush_work`, `flush_workqueue` or `cancel_sync` in
@@ -161,9 +185,10 @@ pub struct State {
     pub active: Vec<Vec<u8>>,
     /// Inactive items per (workqueue, pool), FIFO.
     pub inactive: Vec<Vec<Vec<u8>>>,
-    /// Each workqueue's rescuer: its mayday list (pools) and the item it runs.
+    /// Each workqueue's rescuer: its mayday list (pools), and where it is
+    /// attached.
     pub maydays: Vec<Vec<u8>>,
-    pub rescuing: Vec<Option<u8>>,
+    pub rescuers: Vec<Option<Rescuer>>,
     /// Items started on each ordered workqueue, in order (for Q4).
     pub started_order: Vec<Vec<u8>>,
     /// Items queued on each ordered workqueue, in order (for Q4).
@@ -192,6 +217,7 @@ pub struct State {
     pub cancels: u8,
     pub flushes: u8,
     pub hotplug_left: u8,
+    pub maydays_left: u8,
 }
 
 /// One step.
@@ -204,15 +230,23 @@ pub enum Action {
     FlushWq { wq: u8 },
     Return { waiter: u8 },
     Start { pool: u8, worker: u8 },
+    Defer { pool: u8, worker: u8 },
+    StartScheduled { pool: u8, worker: u8 },
     Block { pool: u8, worker: u8 },
     Unblock { pool: u8, worker: u8 },
     Finish { pool: u8, worker: u8 },
+    Manage { pool: u8, worker: u8 },
     Create { pool: u8 },
     CreateFails { pool: u8 },
+    Retire { pool: u8, worker: u8 },
     Mayday { pool: u8 },
+    RescuerAttach { wq: u8 },
     Rescue { wq: u8 },
+    RescueDefer { wq: u8 },
+    RescueScheduled { wq: u8 },
     RescueBlock { wq: u8 },
     RescueDone { wq: u8 },
+    RescuerDetach { wq: u8 },
     CpuDown,
     CpuUp,
 }
@@ -250,7 +284,7 @@ impl Config {
     /// The initial state: every pool has one idle worker.
     pub fn initial(&self) -> State {
         let pools = self.cpus + 1;
-        let pool = Pool { worklist: vec![], workers: vec![Worker::Idle], offline: false, starving: false };
+        let pool = Pool { worklist: vec![], workers: vec![Worker::Idle], scheduled: vec![vec![]], offline: false, starving: false };
         let item = Item {
             pending: Pending::No,
             running: None,
@@ -270,7 +304,7 @@ impl Config {
             active: vec![vec![0; pools]; self.wqs.len()],
             inactive: vec![vec![vec![]; pools]; self.wqs.len()],
             maydays: vec![vec![]; self.wqs.len()],
-            rescuing: vec![None; self.wqs.len()],
+            rescuers: vec![None; self.wqs.len()],
             started_order: vec![vec![]; self.wqs.len()],
             queued_order: vec![vec![]; self.wqs.len()],
             waiters: vec![],
@@ -285,6 +319,7 @@ impl Config {
             cancels: self.cancels,
             flushes: self.flushes,
             hotplug_left: if self.hotplug { 2 } else { 0 },
+            maydays_left: self.maydays,
         }
     }
 }
@@ -310,32 +345,37 @@ impl State {
     pub fn rank(&self, config: &Config) -> (u32, u32, u32) {
         let budgets = u32::from(self.queues) + u32::from(self.cancels) + u32::from(self.flushes);
         let budgets = budgets * 8 + u32::from(self.hotplug_left) + 2 * u32::from(self.destroy_left);
+        let budgets = budgets + 8 * u32::from(self.maydays_left);
         let mut work = 0u32;
         for (i, it) in self.items.iter().enumerate() {
             // Each pending instance still has to start and finish.
             work += 4 * u32::from(it.pending != Pending::No) + 2 * u32::from(it.running.is_some());
             work += u32::from(it.running.is_some() && !it.blocked_once);
             work += u32::from(matches!(it.pending, Pending::Inactive(_)));
+            // A waiting instance is deferred to a worker at most once.
+            work += u32::from(matches!(it.pending, Pending::Active(p) if self.pools[usize::from(p)].worklist.contains(&(i as u8))));
             // A `WaitsFor` item queues its target once per run (chained).
             if matches!(config.items[i].1, Behaviour::WaitsFor(_)) {
-                work += 5 * u32::from(it.pending != Pending::No);
-                work += 5 * u32::from(it.running.is_some() && !it.blocked_once);
+                work += 8 * u32::from(it.pending != Pending::No);
+                work += 8 * u32::from(it.running.is_some() && !it.blocked_once);
             }
         }
         work += self.waiters.len() as u32;
         let mut markers = 0u32;
         for pool in &self.pools {
             // Blocked workers (each unblocks once), room for more workers,
-            // and the starvation flag (set once per creation failure).
-            markers +=
-                pool.workers.iter().filter(|w| matches!(w, Worker::Running { blocked: true, .. })).count() as u32;
-            markers += 3 * u32::from(config.max_workers.saturating_sub(pool.workers.len() as u8));
-            markers += 2 * u32::from(!pool.starving);
+            // idle workers (each may retire).
+            let count = |f: fn(&Worker) -> bool| pool.workers.iter().filter(|w| f(w)).count() as u32;
+            markers += count(|w| matches!(w, Worker::Running { blocked: true, .. }));
+            markers += count(|w| *w == Worker::Idle);
+            markers += 2 * count(|w| *w != Worker::Managing);
+            markers += 4 * u32::from(!pool.starving);
+            markers += 16 * u32::from(config.max_workers.saturating_sub(pool.workers.len() as u8));
         }
-        // Room left on the mayday lists (a mayday fills it, a rescue that
-        // empties it also starts an item).
-        let cap = 2 * self.pools.len() as u32;
-        markers += self.maydays.iter().map(|list| cap.saturating_sub(list.len() as u32)).sum::<u32>();
+        // Mayday entries (each is taken by the rescuer once) and attached
+        // rescuers (each detaches once).
+        markers += 3 * self.maydays.iter().map(|list| list.len() as u32).sum::<u32>();
+        markers += self.rescuers.iter().filter(|r| r.is_some()).count() as u32;
         (budgets, work, markers)
     }
 }

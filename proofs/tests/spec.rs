@@ -30,6 +30,7 @@ fn every_property_holds_on_the_quick_configurations() {
         ("mixed", configs::mixed()),
         ("chain with rescuer", configs::chain(true)),
         ("requeue", configs::requeue()),
+        ("ordered", configs::ordered()),
     ];
     if deep() {
         runs.extend(configs::deep());
@@ -59,10 +60,10 @@ const MATRIX: [(Mistake, &str, usize); 15] = [
     (Mistake::SkipNonReentrancy, "mixed", 3),
     (Mistake::EarlyReturn, "chain", 4),
     (Mistake::CancelSyncNoWait, "mixed", 4),
-    (Mistake::CancelInactiveFreesSlot, "mixed", 5),
-    (Mistake::LifoActivation, "mixed", 6),
+    (Mistake::CancelInactiveFreesSlot, "ordered", 5),
+    (Mistake::LifoActivation, "ordered", 6),
     (Mistake::IgnoreConcurrency, "requeue", 7),
-    (Mistake::BlockedCountsAsRunning, "chain", 7),
+    (Mistake::BlockedCountsAsRunning, "chain", 9),
     (Mistake::DuplicateMayday, "chain", 8),
     (Mistake::RescuerSkipsPool, "chain", 9),
     (Mistake::LatePendingClear, "requeue", 10),
@@ -78,6 +79,7 @@ fn every_mistake_is_caught_and_every_property_catches_one() {
         let config = match on {
             "mixed" => configs::mixed(),
             "chain" => configs::chain(true),
+            "ordered" => configs::ordered(),
             _ => configs::requeue(),
         };
         let report = run(&format!("{mistake:?} on {on}"), Config { mistake: Some(mistake), ..config });
