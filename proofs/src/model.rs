@@ -205,8 +205,8 @@ impl Config {
             let room = (workers.len() as u8) < self.max_workers;
             out.push(if room && !self.creation_fails { Action::Create { pool } } else { Action::CreateFails { pool } });
         } else if nobody_runs && !s.pools[p].worklist.is_empty() && !s.pools[p].starving {
-            for w in 0..workers.len() {
-                if workers[w] == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
+            for (w, worker) in workers.iter().enumerate() {
+                if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Manage { pool, worker: w as u8 });
                 }
             }
