@@ -125,6 +125,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     }
     detach(&mut guard, &ctx);
     drop(guard);
+    crate::blocking::drop_finished(ctx.take_finished());
     P::set_thread_context(None);
 }
 
@@ -134,7 +135,7 @@ fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<Wor
     let id = guard.state.next_id();
     let flags = WORKER_PREP | WORKER_RESCUER | pool.permanent_flags();
     guard.state.workers.insert(id, WorkerState::new(flags, pool.shared.platform.now(), true));
-    let ctx = Arc::new(WorkerContext { pool: pool.clone(), id, current: Mutex::new(None) });
+    let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
     ctx
 }

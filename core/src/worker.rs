@@ -16,11 +16,11 @@
 //!    worker's scheduled list and are run by it after its current item.
 //! 5. Enter idle (most recently idle first) and wait for a wakeup.
 
-use crate::blocking::WorkerContext;
+use crate::blocking::{drop_finished, WorkerContext};
 use crate::config::seeded;
 use crate::machine::worker::WorkerStep;
 use crate::manager;
-use crate::platform::{contain, Arc, Mutex, Platform};
+use crate::platform::{contain, Arc, Platform};
 use crate::pool::WorkerId;
 use crate::seeded::SeededBug;
 use crate::shared::{Entry, Location, Pool, PoolLocked};
@@ -30,7 +30,7 @@ type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 
 /// Body of a worker thread.
 pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
-    let ctx = Arc::new(WorkerContext { pool: pool.clone(), id, current: Mutex::new(None) });
+    let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
     let mut guard = pool.locked.lock();
     // The manager registers us once the spawn succeeded.
@@ -65,8 +65,13 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
                 WorkerStep::Manage => {
                     let (g, created) = manager::manage(&pool, guard);
                     guard = g;
+                    // The pool lock was dropped while creating: ask again
+                    // whether work waits with nobody running (rule 7).
                     if created {
                         continue;
+                    }
+                    if !guard.state.worker_recheck() {
+                        break;
                     }
                 }
                 WorkerStep::Work => {}
@@ -87,6 +92,13 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         }
         if guard.worker_enter_idle(id, pool.shared.platform.now()) {
             manager::arm_idle_timer(&pool);
+        }
+        // Idle and consistent: drop what it finished outside the lock.
+        let finished = ctx.take_finished();
+        if !finished.is_empty() {
+            drop(guard);
+            drop_finished(finished);
+            guard = pool.locked.lock();
         }
         // Idle: yield a bounded number of times before parking, so that a
         // steady stream of items does not pay a park/unpark per item. The
@@ -128,6 +140,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     }
     pool.exited.notify_all();
     drop(guard);
+    drop_finished(ctx.take_finished());
     P::set_thread_context(None);
 }
 
@@ -174,34 +187,49 @@ pub(crate) fn process_one_work<'a, P: Platform>(
         );
         state.start(pool.clone(), late_clear);
     }
-    *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
+    let finished = ctx.begin(entry.work.clone(), entry.wq);
     drop(guard);
+    drop_finished(finished);
 
     if let Some(message) = contain(|| entry.work.call()) {
         wq.record_panic(message);
     }
 
-    *ctx.current.lock() = None;
-    // Finish the instance on the item itself before re-taking the pool
-    // lock, and drop our reference outside it (it may be the last one).
-    // Until `busy` is updated below, a requeue still sees the item as
-    // running here and queues it on this pool: conservative, never
-    // reentrant.
+    ctx.end();
+    let Entry { work, wq: wq_id, color } = entry;
+    if Arc::strong_count(&work.inner) == 1 {
+        // Nobody else can see the item any more: drop its captured state
+        // (user code: it may panic, and may queue) outside every lock,
+        // before the instance finishes, so that a flush of the workqueue
+        // returns after it.
+        let mut state = work.inner.state.lock();
+        let _ = state.finish(late_clear);
+        drop(state);
+        drop_finished(vec![(work, Arc::downgrade(&wq))]);
+        let mut guard = pool.locked.lock();
+        guard.state.item_end(ctx.id, key);
+        guard.pwq_dec_nr_in_flight(wq_id, color, true);
+        return guard;
+    }
+    // Others hold the item: finish the instance in one critical section of
+    // the pool, with the item's own lock nested (the order it started in):
+    // the instance is done, the pool no longer runs the item and its active
+    // slot is free, all at once, so nobody sees the item idle while the
+    // pool still counts it as running here (spec S3 is one step). The
+    // worker's reference may have become the last meanwhile: it is dropped
+    // once the worker is next outside the lock.
+    let mut guard = pool.locked.lock();
     {
-        let mut state = entry.work.inner.state.lock();
+        let mut state = work.inner.state.lock();
         if state.finish(late_clear) {
-            entry.work.inner.changed.notify_all();
+            work.inner.changed.notify_all();
         }
     }
-    let Entry { work, wq: wq_id, color } = entry;
-    // The last reference drops the item's captured state: user code, which
-    // may panic; this worker must survive it.
-    if let Some(message) = contain(move || drop(work)) {
-        wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
-    }
-    drop(wq);
-    let mut guard = pool.locked.lock();
     guard.state.item_end(ctx.id, key);
     guard.pwq_dec_nr_in_flight(wq_id, color, true);
+    ctx.keep_finished(work, &wq);
+    // Not the last reference: the pool-workqueue holds one, and it cannot
+    // be removed while this worker holds the pool lock.
+    drop(wq);
     guard
 }

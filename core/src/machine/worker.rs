@@ -57,6 +57,13 @@ pub enum Sleep {
 }
 
 impl<E: Queued> PoolState<E> {
+    /// Rule 7: after a failed creation (the pool lock was dropped meanwhile),
+    /// whether the manager should still work: items wait and nobody runs.
+    /// Otherwise it goes back to idle (the kernel rechecks the same way).
+    pub fn worker_recheck(&self) -> bool {
+        policy::need_more_worker(self.counts())
+    }
+
     /// Rules 6 and 7: worker `id` woke up (or finished managing). Takes it
     /// off the idle list and says what it does next; `Manage` means it
     /// took the manager role.
