@@ -15,6 +15,7 @@
 
 mod model;
 pub mod properties;
+pub mod refine;
 pub mod spec;
 
 pub use properties::PROPERTIES;
@@ -150,6 +151,7 @@ pub mod configs {
             max_workers: 2,
             creation_fails: false,
             maydays: 0,
+            failures: 0,
             retire: false,
             queues: 2,
             cancels: 1,
@@ -172,6 +174,7 @@ pub mod configs {
             max_workers: 2,
             creation_fails: true,
             maydays: 3,
+            failures: 2,
             retire: false,
             queues: 1,
             cancels: 0,
@@ -182,17 +185,25 @@ pub mod configs {
         }
     }
 
+    /// Concurrency management at work: one CPU, item 0 blocks until item 1
+    /// (queued behind it) has run; workers can be created, so the blocked
+    /// worker is replaced and item 1 runs (C1, LIVE) without a rescuer.
+    pub fn waits() -> Config {
+        Config { creation_fails: false, maydays: 0, failures: 0, ..chain(false) }
+    }
+
     /// Requeueing and waiting: one CPU, one workqueue (`max_active` 2),
-    /// two items queued up to four times, a blocking item, a cancel and a
+    /// three workers, two items queued up to four times, a blocking item, a cancel and a
     /// flush.
     pub fn requeue() -> Config {
         Config {
             cpus: 1,
             wqs: vec![wq(2)],
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain)],
-            max_workers: 2,
+            max_workers: 3,
             creation_fails: false,
             maydays: 0,
+            failures: 0,
             retire: false,
             queues: 4,
             cancels: 1,
@@ -213,6 +224,7 @@ pub mod configs {
             max_workers: 2,
             creation_fails: false,
             maydays: 0,
+            failures: 0,
             retire: false,
             queues: 3,
             cancels: 1,

@@ -39,8 +39,8 @@ impl Config {
     fn may_take(&self, s: &State, p: usize, w: usize) -> bool {
         let pool = &s.pools[p];
         // S6: a spare idles to replace it, or one is being created, or
-        // creation failed.
-        let spare = s.idle(p) >= 2 || pool.starving || pool.workers.contains(&Worker::Managing);
+        // none can be (creation failed, or the pool is full).
+        let spare = s.idle(p) >= 2 || pool.starving || self.full(s, p) || pool.workers.contains(&Worker::Managing);
         spare
             && pool.workers[w] == Worker::Idle
             && pool.scheduled[w].is_empty()
@@ -202,9 +202,12 @@ impl Config {
         let workers = &s.pools[p].workers;
         if workers.contains(&Worker::Managing) {
             // S6: it creates a worker, or creation fails.
-            let room = (workers.len() as u8) < self.max_workers;
-            out.push(if room && !self.creation_fails { Action::Create { pool } } else { Action::CreateFails { pool } });
-        } else if nobody_runs && !s.pools[p].worklist.is_empty() && !s.pools[p].starving {
+            out.push(if self.creation_fails { Action::CreateFails { pool } } else { Action::Create { pool } });
+        } else if nobody_runs
+            && !s.pools[p].worklist.is_empty()
+            && !self.full(s, p)
+            && (!self.creation_fails || s.failures_left > 0)
+        {
             for (w, worker) in workers.iter().enumerate() {
                 if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Manage { pool, worker: w as u8 });
@@ -219,7 +222,8 @@ impl Config {
             }
         }
         // S7: a pool that needs a worker it cannot have calls the rescuers.
-        if s.maydays_left > 0 && nobody_runs && s.idle(p) == 0 && s.pools[p].starving && self.mayday_adds(s, p) {
+        let cannot = s.pools[p].starving || self.full(s, p);
+        if s.maydays_left > 0 && nobody_runs && s.idle(p) == 0 && cannot && self.mayday_adds(s, p) {
             out.push(Action::Mayday { pool });
         }
     }
@@ -278,10 +282,21 @@ impl Config {
                 s.pools[p].scheduled.push(vec![]);
             }
             Action::CreateFails { pool } => {
-                // The manager goes on as a worker (S2 decides if it works).
+                // The manager works itself if items still wait and nobody
+                // runs (S2, S5); otherwise it goes back to idle.
                 let p = usize::from(pool);
-                self.manager_done(s, p);
+                s.failures_left -= 1;
                 s.pools[p].starving = true;
+                let w = self.manager_done(s, p);
+                if self.may_take(s, p, w) {
+                    match self.first_item(s, p) {
+                        Some((_, false)) => self.start(s, p, w),
+                        Some((i, true)) if self.runner_on(s, i, p).is_some_and(|x| usize::from(x) != w) => {
+                            self.defer(s, p)
+                        }
+                        _ => {}
+                    }
+                }
             }
             Action::Retire { pool, worker } => s.pools[usize::from(pool)].workers[usize::from(worker)] = Worker::Gone,
             Action::Mayday { pool } => {
@@ -404,6 +419,12 @@ impl Config {
         }
     }
 
+    /// Pool `p` has as many worker slots as it may (a retired worker keeps
+    /// its slot).
+    fn full(&self, s: &State, p: usize) -> bool {
+        s.pools[p].workers.len() >= usize::from(self.max_workers)
+    }
+
     /// The manager of pool `p` gives the role back; returns it.
     fn manager_done(&self, s: &mut State, p: usize) -> usize {
         let w = s.pools[p].workers.iter().position(|w| *w == Worker::Managing).unwrap_or(0);
@@ -485,7 +506,6 @@ impl Config {
     /// S3: the running instance of `i` on pool `p` finished; its active slot
     /// goes to the oldest inactive item (Q3, Q4).
     fn finish(&self, s: &mut State, i: usize, p: usize) {
-        s.pools[p].starving = false;
         let wq = self.items[i].0;
         let item = &mut s.items[i];
         item.done |= 1u32 << item.run_instance;

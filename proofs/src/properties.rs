@@ -163,7 +163,8 @@ fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
             }
             _ => false,
         });
-        acts || c.creation_fails || s.pools[p].workers.len() >= usize::from(c.max_workers)
+        acts || c.creation_fails
+            || s.pools[p].workers.len() >= usize::from(c.max_workers)
             || s.pools[p].workers.contains(&Worker::Managing)
     })
 }

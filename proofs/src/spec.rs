@@ -62,6 +62,9 @@ pub struct Config {
     /// Times a mayday timer may fire (an exploration bound, like the
     /// user's budgets: the timer fires as often as time passes).
     pub maydays: u8,
+    /// Failed creations (an exploration bound: each failure is followed by
+    /// work or by a change elsewhere, but a manager may try again).
+    pub failures: u8,
     /// Idle workers may retire (idle cull, the trustee after `cpu_down`).
     pub retire: bool,
     /// Queue operations the user performs (each on any item and CPU).
@@ -142,8 +145,7 @@ pub struct Pool {
     pub scheduled: Vec<Vec<u8>>,
     /// Its CPU is offline: workers are rogue (not concurrency managed).
     pub offline: bool,
-    /// A creation failed and no item started, blocked or finished since:
-    /// the next attempt waits for that progress (S6).
+    /// A creation failed, and none succeeded since (S6, S7).
     pub starving: bool,
 }
 
@@ -218,6 +220,7 @@ pub struct State {
     pub flushes: u8,
     pub hotplug_left: u8,
     pub maydays_left: u8,
+    pub failures_left: u8,
 }
 
 /// One step.
@@ -284,7 +287,13 @@ impl Config {
     /// The initial state: every pool has one idle worker.
     pub fn initial(&self) -> State {
         let pools = self.cpus + 1;
-        let pool = Pool { worklist: vec![], workers: vec![Worker::Idle], scheduled: vec![vec![]], offline: false, starving: false };
+        let pool = Pool {
+            worklist: vec![],
+            workers: vec![Worker::Idle],
+            scheduled: vec![vec![]],
+            offline: false,
+            starving: false,
+        };
         let item = Item {
             pending: Pending::No,
             running: None,
@@ -320,6 +329,7 @@ impl Config {
             flushes: self.flushes,
             hotplug_left: if self.hotplug { 2 } else { 0 },
             maydays_left: self.maydays,
+            failures_left: self.failures,
         }
     }
 }
@@ -345,7 +355,7 @@ impl State {
     pub fn rank(&self, config: &Config) -> (u32, u32, u32) {
         let budgets = u32::from(self.queues) + u32::from(self.cancels) + u32::from(self.flushes);
         let budgets = budgets * 8 + u32::from(self.hotplug_left) + 2 * u32::from(self.destroy_left);
-        let budgets = budgets + 8 * u32::from(self.maydays_left);
+        let budgets = budgets + 8 * u32::from(self.maydays_left) + 8 * u32::from(self.failures_left);
         let mut work = 0u32;
         for (i, it) in self.items.iter().enumerate() {
             // Each pending instance still has to start and finish.
@@ -353,7 +363,9 @@ impl State {
             work += u32::from(it.running.is_some() && !it.blocked_once);
             work += u32::from(matches!(it.pending, Pending::Inactive(_)));
             // A waiting instance is deferred to a worker at most once.
-            work += u32::from(matches!(it.pending, Pending::Active(p) if self.pools[usize::from(p)].worklist.contains(&(i as u8))));
+            work += u32::from(
+                matches!(it.pending, Pending::Active(p) if self.pools[usize::from(p)].worklist.contains(&(i as u8))),
+            );
             // A `WaitsFor` item queues its target once per run (chained).
             if matches!(config.items[i].1, Behaviour::WaitsFor(_)) {
                 work += 8 * u32::from(it.pending != Pending::No);

@@ -31,6 +31,7 @@ fn every_property_holds_on_the_quick_configurations() {
         ("chain with rescuer", configs::chain(true)),
         ("requeue", configs::requeue()),
         ("ordered", configs::ordered()),
+        ("waits", configs::waits()),
     ];
     if deep() {
         runs.extend(configs::deep());

@@ -13,7 +13,7 @@ use crate::SeededBug;
 use std::collections::VecDeque;
 
 /// A rescuer's list of pool-workqueues to rescue, oldest first.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MaydayList<T> {
     /// The entries.
     list: VecDeque<T>,
@@ -80,6 +80,11 @@ impl<T> MaydayList<T> {
     /// Whether the list is empty.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// The entries, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.list.iter()
     }
 }
 

@@ -48,7 +48,7 @@ pub const WORKER_ROGUE: u8 = 1 << 4;
 pub const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_RESCUER | WORKER_ROGUE;
 
 /// A worker as the pool sees it.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkerState<E> {
     /// `WORKER_*` flags.
     pub flags: u8,
@@ -92,7 +92,7 @@ impl<E> WorkerState<E> {
 
 /// Item identity → executing worker (kernel `busy_hash`). A short vector:
 /// one entry per busy worker.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BusyMap {
     entries: Vec<(usize, WorkerId)>,
 }
@@ -119,7 +119,7 @@ impl BusyMap {
 
 /// A pool's state (kernel `L:` fields). The driver keeps it under the pool
 /// lock.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PoolState<E> {
     /// Active items waiting for a worker, FIFO.
     pub worklist: VecDeque<E>,

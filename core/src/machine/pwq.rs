@@ -36,7 +36,7 @@ pub const NR_COLORS: usize = 16;
 pub type Color = u8;
 
 /// A queued instance with the colour it was queued with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Colored<E> {
     /// What the driver queued.
     pub item: E,
@@ -65,7 +65,7 @@ pub struct Left {
 
 /// One workqueue's state on one pool. The driver keeps it under the pool
 /// lock.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pwq<E> {
     /// How many instances may be active at once.
     max_active: usize,

@@ -34,7 +34,7 @@
 use core::time::Duration;
 
 /// Where a work item is (see the module table).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Location<Pool, Wq> {
     /// Not queued.
     Off,
@@ -80,7 +80,7 @@ pub enum Grab<Pool, Wq> {
 }
 
 /// An item's state. The driver keeps it under the item's own (leaf) lock.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkState<Pool, Wq> {
     /// Where the item is.
     pub location: Location<Pool, Wq>,
