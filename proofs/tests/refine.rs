@@ -1,6 +1,7 @@
 //! The machine refines the spec: every quick configuration explored
 //! exhaustively, and every seeded machine bug caught.
 
+use cmwq::SeededBug;
 use cmwq_proofs::refine::{Refinement, RefinementReport};
 use cmwq_proofs::{configs, Config};
 use std::time::Instant;
@@ -33,10 +34,29 @@ fn the_machine_refines_the_spec() {
     }
 }
 
+/// The seeded bugs whose logic lives in the machine's rules and shows in
+/// what the refinement compares (where items are, who runs what, worker
+/// counts, lists) or in a machine that stops early. The rest break waits
+/// (flush colours, `cancel_sync`), the rescuer's stop, the driver's
+/// hotplug, or only timing; `models/` and `tests/` catch those.
+const CAUGHT_BY_REFINEMENT: [SeededBug; 11] = [
+    SeededBug::NoWakeOnSleep,
+    SeededBug::SkipNonReentrancyLookup,
+    SeededBug::SkipCollisionCheck,
+    SeededBug::ClearPendingAfterRun,
+    SeededBug::LifoActivation,
+    SeededBug::CancelInactiveDecrementsActive,
+    SeededBug::NoSpareWorker,
+    SeededBug::DoubleCountRunning,
+    SeededBug::KeepWorkingIgnoresRunners,
+    SeededBug::NoMayday,
+    SeededBug::DuplicateMayday,
+];
+
 #[test]
 fn seeded_bugs_in_the_machine_fail_the_refinement() {
     let mut missed = Vec::new();
-    for bug in cmwq::SeededBug::ALL {
+    for bug in SeededBug::ALL {
         let caught = refinement_configs().into_iter().find_map(|(name, config)| {
             let report = Refinement { config, bugs: bug.bit() }.check();
             report.failure.map(|(property, path, what)| (name, property, path.len(), what))
@@ -54,5 +74,8 @@ fn seeded_bugs_in_the_machine_fail_the_refinement() {
             }
         }
     }
-    println!("missed: {missed:?}");
+    println!("not caught here: {missed:?}");
+    for bug in CAUGHT_BY_REFINEMENT {
+        assert!(!missed.contains(&bug), "{bug:?} no longer fails the refinement");
+    }
 }
