@@ -104,35 +104,6 @@ const ROUNDS: usize = 5;
 /// hanging CI.
 const CHILD_GUARD: Duration = Duration::from_secs(120);
 
-/// Makes every further thread creation in this process fail, for real.
-///
-/// Mechanism: `RLIMIT_NPROC` = 1. The kernel checks it in `clone()` for
-/// threads too, against the number of tasks the process's real user owns,
-/// which is at least this process; so every new thread gets `EAGAIN`. Root
-/// is exempt from the limit (`CAP_SYS_RESOURCE` / `CAP_SYS_ADMIN`), so a
-/// child running as root first becomes the unprivileged user 65534
-/// (`nobody`), which drops those capabilities; the process can then not
-/// regain them, and it is a throwaway child.
-#[cfg(target_os = "linux")]
-fn limit_thread_creation() -> String {
-    use std::io::Error;
-    const NOBODY: libc::uid_t = 65534;
-    let mut how = String::new();
-    // SAFETY: plain syscalls on this process's credentials and limits.
-    unsafe {
-        if libc::geteuid() == 0 {
-            assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups: {}", Error::last_os_error());
-            assert_eq!(libc::setgid(NOBODY), 0, "setgid: {}", Error::last_os_error());
-            assert_eq!(libc::setuid(NOBODY), 0, "setuid: {}", Error::last_os_error());
-            how.push_str("running as root, so first switched to uid/gid 65534; then ");
-        }
-        let limit = libc::rlimit { rlim_cur: 1, rlim_max: 1 };
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &limit), 0, "setrlimit: {}", Error::last_os_error());
-    }
-    how.push_str("RLIMIT_NPROC = 1");
-    how
-}
-
 /// Child side: the chain under real thread-creation failure.
 #[cfg(target_os = "linux")]
 #[test]
@@ -145,7 +116,7 @@ fn rlimit_child() {
     let reclaim = Workqueue::builder("reclaim").mem_reclaim().build(&system).unwrap();
     let plain = Workqueue::builder("plain").build(&system).unwrap();
 
-    let mechanism = limit_thread_creation();
+    let mechanism = cmwq_tests::limit_thread_creation();
     match std::thread::Builder::new().spawn(|| {}) {
         Ok(probe) => {
             let _ = probe.join();

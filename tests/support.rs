@@ -44,6 +44,11 @@ impl Gate {
         self.cv.notify_all();
     }
 
+    /// Closes the gate again (for the next round of a test).
+    pub fn close(&self) {
+        *self.open.lock().unwrap() = false;
+    }
+
     /// Whether the gate is open.
     pub fn is_open(&self) -> bool {
         *self.open.lock().unwrap()
@@ -126,4 +131,33 @@ pub fn run_test_in_child(name: &str, var: &str, value: &str, guard: Duration) ->
         std::thread::sleep(Duration::from_millis(10));
     }
     child.wait_with_output().expect("child output")
+}
+
+/// Makes every further thread creation in this process fail, for real.
+///
+/// Mechanism: `RLIMIT_NPROC` = 1. The kernel checks it in `clone()` for
+/// threads too, against the number of tasks the process's real user owns,
+/// which is at least this process; so every new thread gets `EAGAIN`. Root
+/// is exempt from the limit (`CAP_SYS_RESOURCE` / `CAP_SYS_ADMIN`), so a
+/// child running as root first becomes the unprivileged user 65534
+/// (`nobody`), which drops those capabilities; the process can then not
+/// regain them, and it is a throwaway child.
+#[cfg(target_os = "linux")]
+pub fn limit_thread_creation() -> String {
+    use std::io::Error;
+    const NOBODY: libc::uid_t = 65534;
+    let mut how = String::new();
+    // SAFETY: plain syscalls on this process's credentials and limits.
+    unsafe {
+        if libc::geteuid() == 0 {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups: {}", Error::last_os_error());
+            assert_eq!(libc::setgid(NOBODY), 0, "setgid: {}", Error::last_os_error());
+            assert_eq!(libc::setuid(NOBODY), 0, "setuid: {}", Error::last_os_error());
+            how.push_str("running as root, so first switched to uid/gid 65534; then ");
+        }
+        let limit = libc::rlimit { rlim_cur: 1, rlim_max: 1 };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &limit), 0, "setrlimit: {}", Error::last_os_error());
+    }
+    how.push_str("RLIMIT_NPROC = 1");
+    how
 }

@@ -142,11 +142,16 @@ impl<P: Platform> SleepingWorker<P> {
             return SleepingWorker { ctx: None };
         }
         let mut guard = ctx.pool.locked.lock();
+        let worker = ctx.id;
         match guard.state.worker_sleeping(ctx.id) {
             // Nested blocking section: the outer one accounts for it.
             Sleep::Nested => return SleepingWorker { ctx: None },
-            Sleep::Slept(Some(wake)) => guard.wake(wake),
-            Sleep::Slept(None) => {}
+            Sleep::Slept(wake) => {
+                guard.tracer.record(|pool| crate::trace::Event::Blocked { pool, worker });
+                if let Some(wake) = wake {
+                    guard.wake(wake);
+                }
+            }
         }
         drop(guard);
         SleepingWorker { ctx: Some(ctx) }
@@ -156,7 +161,10 @@ impl<P: Platform> SleepingWorker<P> {
 impl<P: Platform> Drop for SleepingWorker<P> {
     fn drop(&mut self) {
         if let Some(ctx) = self.ctx.take() {
-            ctx.pool.locked.lock().state.worker_running(ctx.id);
+            let mut guard = ctx.pool.locked.lock();
+            let worker = ctx.id;
+            guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });
+            guard.state.worker_running(ctx.id);
         }
     }
 }

@@ -76,6 +76,7 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
                 debug_assert!(false, "item marked queued on a pool that does not hold it");
                 return Grab::Busy;
             };
+            guard.tracer.record(|pool| crate::trace::Event::Cancelled { item: work.key(), pool });
             if state.waiters > 0 {
                 work.inner.changed.notify_all();
             }

@@ -117,6 +117,7 @@ pub(crate) fn cpu_down<P: Platform>(
     for pool in &doomed {
         let mut guard = pool.locked.lock();
         guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
+        guard.tracer.record(|_| crate::trace::Event::CpuDown { cpu });
         if let Some(worker) = guard.state.disassociate() {
             guard.wake(worker);
         }
@@ -168,6 +169,7 @@ pub(crate) fn cpu_up<P: Platform>(
         if seeded(&shared.config, SeededBug::RebindLosesInactive) {
             drop_inactive(&mut guard);
         }
+        guard.tracer.record(|_| crate::trace::Event::CpuUp { cpu });
         if let Some(worker) = guard.state.rebind() {
             guard.wake(worker);
         }
@@ -208,6 +210,7 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             guard = wake.wait(guard);
         }
         for worker in guard.state.trustee_retire() {
+            guard.tracer.record(|pool| crate::trace::Event::Retired { pool, worker });
             guard.tell_exit(worker);
         }
         // Done: the pool stays disassociated (rogue workers serve what is

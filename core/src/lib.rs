@@ -33,7 +33,7 @@
 //! |---|---|---|
 //! | 0 platform | `platform` | [`Platform`]: the only place that names `std::sync`, `std::thread` or `std::time` |
 //! | 1 machine | [`machine`], `seeded` | **the rules of CMWQ** as pure state and transitions, numbered in `core/src/machine/README.md`: the kernel's predicates ([`policy`]), a pool and its workers, creation, culling, mayday, rescue and hotplug decisions, mayday lists, pool-workqueues, flush tickets, a work item's state |
-//! | 2 base | `config`, `error`, `timer` | configuration and its validation, errors, the timer service (events are closures) |
+//! | 2 base | `config`, `error`, `timer`, `trace` | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`) |
 //! | 3 shared | `shared` | the engine's shared objects (system, pools, pool-workqueues, workqueues, rescuers, work items) with the lock of every field |
 //! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug` | the driver: takes a lock, calls machine transitions, drops the lock, carries the outcome out with the platform; no user code runs under an engine lock |
 //! | 5 API | `work`, `delayed`, `workqueue`, `system`, `default` | the handles users hold |
@@ -126,6 +126,7 @@ mod seeded;
 mod shared;
 mod system;
 mod timer;
+mod trace;
 mod work;
 mod worker;
 mod workqueue;

@@ -17,9 +17,10 @@
 //! been idle for the idle timeout, coldest first.
 
 use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
-use crate::pool::{WorkerState, WORKER_PREP, WORKER_ROGUE};
+use crate::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_ROGUE};
 use crate::shared::{Pool, PoolLocked, WorkerThread};
 use crate::timer::deadline_after;
+use crate::trace::Event;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 
@@ -35,13 +36,25 @@ pub(crate) enum CreateError {
 /// Creates a spare worker as the pool's manager: the caller took the
 /// manager role (machine rule 7) and this gives it back. Returns whether a
 /// worker was created (the caller asks the machine again then).
-pub(crate) fn manage<'a, P: Platform>(pool: &'a Arc<Pool<P>>, guard: Guard<'a, P>) -> (Guard<'a, P>, bool) {
+pub(crate) fn manage<'a, P: Platform>(
+    pool: &'a Arc<Pool<P>>,
+    guard: Guard<'a, P>,
+    manager: WorkerId,
+) -> (Guard<'a, P>, bool) {
+    if guard.state.may_create(pool.shared.config.max_workers_per_pool) {
+        guard.tracer.record(|pool| Event::Manage { pool, worker: manager });
+    }
     let (mut guard, created) = create_worker(pool, guard);
     guard.state.manager_leave();
     match created {
-        Ok(()) => (guard, true),
+        Ok(worker) => {
+            guard.tracer.record(|pool| Event::Created { pool, worker });
+            (guard, true)
+        }
         Err(err) => {
-            creation_failed(pool, &mut guard, matches!(err, CreateError::Spawn(_)));
+            let at_limit = matches!(err, CreateError::AtLimit);
+            guard.tracer.record(|pool| Event::CreateFailed { pool, manager: true, at_limit });
+            creation_failed(pool, &mut guard, !at_limit);
             (guard, false)
         }
     }
@@ -70,7 +83,7 @@ fn creation_failed<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>, 
 pub(crate) fn create_worker<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     mut guard: Guard<'a, P>,
-) -> (Guard<'a, P>, Result<(), CreateError>) {
+) -> (Guard<'a, P>, Result<WorkerId, CreateError>) {
     if !guard.state.may_create(pool.shared.config.max_workers_per_pool) {
         return (guard, Err(CreateError::AtLimit));
     }
@@ -99,7 +112,7 @@ pub(crate) fn create_worker<'a, P: Platform>(
                 arm_idle_timer(pool);
             }
             wakeup.notify_one();
-            (guard, Ok(()))
+            (guard, Ok(id))
         }
         Err(err) => {
             guard.state.workers.remove(&id);
@@ -127,9 +140,12 @@ pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
     guard.state.manager_leave();
     match created {
         // The new idle worker takes pending work if nobody runs.
-        Ok(()) => guard.kick(),
+        Ok(_) => guard.kick(),
         Err(CreateError::AtLimit) => {}
-        Err(CreateError::Spawn(_)) => creation_failed(pool, &mut guard, true),
+        Err(CreateError::Spawn(_)) => {
+            guard.tracer.record(|pool| Event::CreateFailed { pool, manager: false, at_limit: false });
+            creation_failed(pool, &mut guard, true);
+        }
     }
 }
 
@@ -139,8 +155,9 @@ pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
     let mut guard = pool.locked.lock();
     let cull = guard.state.idle_cull(shared.platform.now(), shared.config.idle_timeout);
-    for id in cull.retired {
-        guard.tell_exit(id);
+    for worker in cull.retired {
+        guard.tracer.record(|pool| Event::Retired { pool, worker });
+        guard.tell_exit(worker);
     }
     if let Some(deadline) = cull.rearm {
         let at_fire = pool.clone();

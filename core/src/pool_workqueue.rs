@@ -28,7 +28,11 @@ impl<P: Platform> PoolLocked<P> {
         let Some(pwq) = self.pwqs.get_mut(&wq) else {
             return Err(work);
         };
-        if let Inserted::Active(colored) = pwq.machine.insert(work) {
+        let item = work.key();
+        let inserted = pwq.machine.insert(work);
+        let active = matches!(inserted, Inserted::Active(_));
+        self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
+        if let Inserted::Active(colored) = inserted {
             self.state.worklist.push_back(Entry::new(wq, colored));
             self.kick();
         }

@@ -75,6 +75,8 @@ fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
     loop {
         match maydays.next_step() {
             RescuerStep::Rescue(mayday) => {
+                let wq = mayday.wq.id;
+                mayday.pool.tracer.record(|pool| crate::trace::Event::RescuerPop { wq, pool });
                 drop(maydays);
                 rescue(&rescuer, &mayday);
                 // Dropped outside every lock: it may be the last reference
@@ -104,13 +106,15 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let config = &pool.shared.config;
     let mut guard = pool.locked.lock();
     let ctx = attach(pool, &mut guard);
+    let (wq_id, worker) = (wq.id, ctx.id);
+    guard.tracer.record(|pool| crate::trace::Event::RescuerAttach { wq: wq_id, pool, worker });
     let mut count = 0;
     while needs_rescue(&guard, wq) {
         let Some(entry) = guard.state.take_for_rescue(wq.id) else {
             break;
         };
         rescuer.rescued.fetch_add(1, Ordering::Relaxed);
-        guard = process_one_work(pool, &ctx, guard, entry);
+        guard = process_one_work(pool, &ctx, guard, entry, false);
         guard = process_scheduled(pool, &ctx, guard);
         count += 1;
         if count >= config.rescuer_batch {
@@ -124,6 +128,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
         guard.wake(worker);
     }
     detach(&mut guard, &ctx);
+    guard.tracer.record(|pool| crate::trace::Event::RescuerDetach { wq: wq_id, pool });
     drop(guard);
     crate::blocking::drop_finished(ctx.take_finished());
     P::set_thread_context(None);

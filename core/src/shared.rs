@@ -54,6 +54,8 @@ pub(crate) struct SystemShared<P: Platform> {
     /// the manager so that creating workers does not depend on the loop
     /// they run.
     pub(crate) worker_body: fn(Arc<Pool<P>>, WorkerId),
+    /// I: the system's trace log (feature `trace`; the rescuers record here).
+    pub(crate) tracer: crate::trace::Tracer,
     /// I: the OS CPU behind each virtual CPU (the process's CPU set at
     /// build, repeated if shorter); empty if the platform cannot tell.
     pub(crate) os_cpus: Vec<usize>,
@@ -118,6 +120,9 @@ pub(crate) struct Pool<P: Platform> {
     pub(crate) locked: Mutex<P, PoolLocked<P>>,
     /// Notified (with the pool lock) when a worker exits.
     pub(crate) exited: Condvar<P>,
+    /// I: where this pool's transitions are recorded when no pool lock is
+    /// held (a rescuer's list); `PoolLocked::tracer` otherwise.
+    pub(crate) tracer: crate::trace::Tracer,
 }
 
 /// The thread side of a worker: how to wake it and how to join it.
@@ -150,6 +155,8 @@ pub(crate) struct PoolLocked<P: Platform> {
     /// The trustee in charge while the pool is disassociated and not yet
     /// empty.
     pub(crate) trustee: Option<TrusteeState<P>>,
+    /// I: where this pool's transitions are recorded (feature `trace`).
+    pub(crate) tracer: crate::trace::Tracer,
 }
 
 /// A trustee in charge of a disassociated pool. L: pool lock.
@@ -382,16 +389,20 @@ impl<P: Platform> Rescuer<P> {
     /// already, and wakes the rescuer. Called with `pool`'s lock held.
     /// `counted`: a mayday from the timer (counted in the statistics), not
     /// the rescuer re-queueing a pool-workqueue it has not finished.
-    pub(crate) fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) {
+    pub(crate) fn send(&self, pool: &Arc<Pool<P>>, wq: &Arc<WqShared<P>>, counted: bool) -> bool {
         let mut maydays = self.maydays.lock();
         let entry = Mayday { pool: pool.clone(), wq: wq.clone() };
         if !maydays.send(entry, |m| Arc::ptr_eq(&m.pool, pool)) {
-            return;
+            return false;
         }
+        // Recorded before the rescuer can take it (it needs this lock).
+        let sent = vec![wq.id];
+        pool.tracer.record(|pool| crate::trace::Event::Maydays { pool, sent });
         if counted {
             self.maydays_sent.fetch_add(1, Ordering::Relaxed);
         }
         self.wake.notify_one();
+        true
     }
 
     /// Stops the rescuer after it has emptied its mayday list, and joins

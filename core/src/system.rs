@@ -201,6 +201,7 @@ impl SystemBuilder {
             live_workqueues: AtomicUsize::new(0),
             stray_panics: AtomicUsize::new(0),
             worker_body: crate::worker::worker_main::<P>,
+            tracer: crate::trace::Tracer::new(),
             orphans: Mutex::new(Vec::new()),
             reap: Mutex::new(Vec::new()),
             hotplug: Mutex::new(HotplugState::new(cpus)),
@@ -374,6 +375,22 @@ impl<P: Platform> System<P> {
         let (fired, panics) = shared.timers.run_due(shared.platform.now());
         shared.stray_panics.fetch_add(panics, core::sync::atomic::Ordering::AcqRel);
         fired
+    }
+
+    /// Starts recording the engine's transitions (feature `trace`; see
+    /// `cmwq::machine::trace`), dropping anything recorded before. Start on
+    /// a system that has run nothing yet: the replay assumes every pool
+    /// has its one initial worker (id 0), idle, and no high-priority pools
+    /// in use (they are not traced).
+    #[cfg(feature = "trace")]
+    pub fn start_trace(&self) {
+        self.handle.shared.tracer.start();
+    }
+
+    /// The transitions recorded since the last call (feature `trace`).
+    #[cfg(feature = "trace")]
+    pub fn take_trace(&self) -> Vec<crate::machine::trace::Event> {
+        self.handle.shared.tracer.take()
     }
 
     /// How many workqueues of this system still hold memory: built and not

@@ -86,6 +86,13 @@ impl<P: Platform> Work<P> {
     pub fn is_pending(&self) -> bool {
         self.busy().pending
     }
+
+    /// The item's identity in trace events (feature `trace`); stable while
+    /// the item exists.
+    #[cfg(feature = "trace")]
+    pub fn trace_id(&self) -> usize {
+        self.key()
+    }
 }
 
 impl<P: Platform> Work<P> {

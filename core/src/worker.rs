@@ -63,7 +63,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             match guard.state.worker_decide(id) {
                 WorkerStep::Idle => break,
                 WorkerStep::Manage => {
-                    let (g, created) = manager::manage(&pool, guard);
+                    let (g, created) = manager::manage(&pool, guard, id);
                     guard = g;
                     // The pool lock was dropped while creating: ask again
                     // whether work waits with nobody running (rule 7).
@@ -80,7 +80,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             let mut first = true;
             while let Some(entry) = guard.state.worker_next_item(first) {
                 first = false;
-                guard = process_one_work(&pool, &ctx, guard, entry);
+                guard = process_one_work(&pool, &ctx, guard, entry, false);
                 guard = process_scheduled(&pool, &ctx, guard);
             }
             guard.state.worker_stop_working(id);
@@ -151,7 +151,7 @@ pub(crate) fn process_scheduled<'a, P: Platform>(
     mut guard: Guard<'a, P>,
 ) -> Guard<'a, P> {
     while let Some(entry) = guard.state.next_scheduled(ctx.id) {
-        guard = process_one_work(pool, ctx, guard, entry);
+        guard = process_one_work(pool, ctx, guard, entry, true);
     }
     guard
 }
@@ -163,6 +163,7 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     ctx: &WorkerContext<P>,
     mut guard: Guard<'a, P>,
     entry: Entry<P>,
+    scheduled: bool,
 ) -> Guard<'a, P> {
     let key = entry.work.key();
     let Some(wq) = guard.pwqs.get(&entry.wq).map(|pwq| pwq.wq.clone()) else {
@@ -172,7 +173,12 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     // Non-reentrancy (machine rule 9): another worker of this pool runs
     // this item; it will run this instance after the current one.
     let (_, entry) = guard.state.item_begin(ctx.id, entry, wq.flags.cpu_intensive);
-    let Some(entry) = entry else { return guard };
+    let worker = ctx.id;
+    let Some(entry) = entry else {
+        guard.tracer.record(|pool| crate::trace::Event::Deferred { pool, worker, item: key });
+        return guard;
+    };
+    guard.tracer.record(|pool| crate::trace::Event::Started { pool, worker, item: key, scheduled });
     let late_clear = seeded(&pool.shared.config, SeededBug::ClearPendingAfterRun);
     // An unbound or CPU-intensive worker does not count as running: if more
     // items wait, another worker must take them.
@@ -207,6 +213,7 @@ pub(crate) fn process_one_work<'a, P: Platform>(
         drop(state);
         drop_finished(vec![(work, Arc::downgrade(&wq))]);
         let mut guard = pool.locked.lock();
+        guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
         guard.state.item_end(ctx.id, key);
         guard.pwq_dec_nr_in_flight(wq_id, color, true);
         return guard;
@@ -225,6 +232,7 @@ pub(crate) fn process_one_work<'a, P: Platform>(
             work.inner.changed.notify_all();
         }
     }
+    guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
     guard.state.item_end(ctx.id, key);
     guard.pwq_dec_nr_in_flight(wq_id, color, true);
     ctx.keep_finished(work, &wq);

@@ -220,6 +220,12 @@ impl<P: Platform> Workqueue<P> {
         &self.handle.system
     }
 
+    /// The workqueue's identity in trace events (feature `trace`).
+    #[cfg(feature = "trace")]
+    pub fn trace_id(&self) -> usize {
+        self.wq().id
+    }
+
     /// Queues `work` on the caller's CPU (kernel `queue_work`). Returns
     /// `Ok(false)` if it was already pending (nothing is added).
     ///

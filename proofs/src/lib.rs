@@ -16,6 +16,7 @@
 mod model;
 pub mod properties;
 pub mod refine;
+pub mod replay;
 pub mod spec;
 
 pub use properties::PROPERTIES;

@@ -22,7 +22,7 @@ impl Config {
     /// Whether the running item `i` may leave its blocking section / finish.
     fn may_proceed(&self, s: &State, i: usize) -> bool {
         match self.behaviour(i) {
-            Behaviour::WaitsFor(n) => !s.items[i].blocked_once || s.instance_done(n, s.items[i].waits_for),
+            Behaviour::WaitsFor(n) => !s.items[i].blocked_once || s.instance_started(n, s.items[i].waits_for),
             _ => true,
         }
     }

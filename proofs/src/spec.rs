@@ -27,8 +27,9 @@ pub enum Behaviour {
     Plain,
     /// Enters a blocking section once per run, then returns.
     Blocks,
-    /// Blocks until item `n` has finished once (the rescuer chain: `n` is
-    /// queued behind it on the same workqueue).
+    /// Blocks until item `n`'s instance has started (or is gone: finished
+    /// or cancelled): the rescuer chain, `n` queued behind it on the same
+    /// workqueue. (A real item sees `n` run, not `n`'s bookkeeping end.)
     WaitsFor(usize),
 }
 
@@ -338,6 +339,12 @@ impl State {
     /// Workers of pool `p` that count as running: running and not blocked.
     pub fn running(&self, p: usize) -> usize {
         self.pools[p].workers.iter().filter(|w| matches!(w, Worker::Running { blocked: false, .. })).count()
+    }
+
+    /// Whether instance `k` of item `i` has started (or is done).
+    pub fn instance_started(&self, i: usize, k: u8) -> bool {
+        let it = &self.items[i];
+        self.instance_done(i, k) || (it.running.is_some() && it.run_instance >= k)
     }
 
     /// Whether instance `k` of item `i` is done.

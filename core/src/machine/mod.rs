@@ -20,7 +20,8 @@
 //! - [`mayday`]: a rescuer's mayday list;
 //! - [`pwq`]: a pool-workqueue: `max_active` with its FIFO inactive list,
 //!   and the flush colours with their in-flight counts;
-//! - [`flush`]: `flush_workqueue`'s tickets.
+//! - [`flush`]: `flush_workqueue`'s tickets;
+//! - [`trace`]: the events the engine can record of its transitions.
 //!
 //! The rules are numbered and written out, with the invariants each one
 //! maintains, in this directory's `README.md`.
@@ -31,6 +32,7 @@ pub mod mayday;
 pub mod policy;
 pub mod pool;
 pub mod pwq;
+pub mod trace;
 pub mod work;
 pub mod worker;
 

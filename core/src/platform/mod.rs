@@ -29,6 +29,16 @@ pub use std_platform::Std;
 // standard `Arc` offers on stable Rust.
 pub(crate) use std::sync::Arc;
 
+/// Synchronisation that model checkers must not see: the trace log
+/// (feature `trace`). Recording must not add scheduling points, or tracing
+/// would change the schedules loom and shuttle explore; it is only ever
+/// held for a push, under a lock the platform does see.
+#[cfg(feature = "trace")]
+pub(crate) mod unseen {
+    pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+    pub(crate) use std::sync::{Arc, Mutex};
+}
+
 /// The per-thread value the engine keeps for its own threads (a worker's
 /// identity), stored by the platform in thread-local storage.
 pub type ThreadContext = Arc<dyn Any + Send + Sync>;

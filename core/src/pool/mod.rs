@@ -30,9 +30,13 @@ impl<P: Platform> WorkerThread<P> {
 impl<P: Platform> Pool<P> {
     pub(crate) fn new(cpu: Option<usize>, highpri: bool, shared: Arc<SystemShared<P>>) -> Self {
         let bugs = shared.config.seeded_bits();
+        // High-priority pools are not traced.
+        let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
+        let unlocked_tracer = tracer.for_pool_again();
         Pool {
             cpu,
             highpri,
+            tracer: unlocked_tracer,
             shared,
             exited: Condvar::new(),
             locked: Mutex::new(PoolLocked {
@@ -41,6 +45,7 @@ impl<P: Platform> Pool<P> {
                 pwqs: BTreeMap::new(),
                 zombies: Vec::new(),
                 trustee: None,
+                tracer,
             }),
         }
     }

@@ -225,7 +225,10 @@ impl Sys {
 
     fn may_proceed(&self, behaviour: Behaviour, exec: &Exec) -> bool {
         match behaviour {
-            Behaviour::WaitsFor(n) => self.items[n].instance_done(exec.waits_for),
+            Behaviour::WaitsFor(n) => {
+                let item = &self.items[n];
+                item.instance_done(exec.waits_for) || item.running.is_some_and(|r| r >= exec.waits_for)
+            }
             _ => true,
         }
     }

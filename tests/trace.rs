@@ -1,0 +1,209 @@
+//! Trace validation on real threads: the engine records the transitions it
+//! takes (feature `trace`), and `cmwq_proofs::replay` replays the log
+//! against the specification, failing at the first event the spec does not
+//! allow. Two runs: a hotplug storm (CPU 0 goes down and up while items of
+//! bound, ordered and unbound workqueues queue, block and get cancelled),
+//! and the rescuer chain under real thread-creation failure (a child
+//! process that cannot create threads any more).
+//!
+//! `CMWQ_TRACE_ROUNDS` sets the storm's rounds (default 300).
+
+use cmwq::{blocking, System, Work, Workqueue};
+use cmwq_proofs::replay::Replay;
+use cmwq_proofs::{Behaviour, Config, WqSpec};
+use cmwq_tests::{run_test_in_child, Gate};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The spec of a traced system: its CPUs, workqueues and items; workers
+/// without limit (as far as the spec's counters go), retiring allowed.
+fn spec(cpus: usize, wqs: Vec<WqSpec>, items: Vec<(usize, Behaviour)>, creation_fails: bool) -> Config {
+    Config {
+        cpus,
+        wqs,
+        items,
+        max_workers: u8::MAX,
+        creation_fails,
+        maydays: 0,
+        failures: 0,
+        retire: true,
+        queues: 0,
+        cancels: 0,
+        flushes: 0,
+        destroy: false,
+        hotplug: false,
+        mistake: None,
+    }
+}
+
+fn wq_spec(max_active: u8) -> WqSpec {
+    WqSpec { unbound: false, ordered: false, mem_reclaim: false, max_active }
+}
+
+/// A tiny deterministic generator (the storm's choices).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// The trace, numbered, for a failure message (the first 200 events).
+fn show(events: &[cmwq::machine::trace::Event]) -> String {
+    let shown: Vec<String> = events.iter().take(200).enumerate().map(|(n, e)| format!("  #{n} {e:?}")).collect();
+    format!("trace of {} events:\n{}", events.len(), shown.join("\n"))
+}
+
+/// How many events of each kind a trace has.
+fn kinds(events: &[cmwq::machine::trace::Event]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for e in events {
+        let name = format!("{e:?}");
+        *counts.entry(name.split([' ', '{']).next().unwrap_or_default().to_string()).or_insert(0) += 1;
+    }
+    counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+fn rounds() -> usize {
+    std::env::var("CMWQ_TRACE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+}
+
+/// An item that enters one blocking section per run (spec `Blocks`).
+fn blocker(runs: &Arc<AtomicUsize>) -> Work {
+    let runs = runs.clone();
+    Work::new(move || {
+        runs.fetch_add(1, SeqCst);
+        blocking(|| std::thread::sleep(Duration::from_micros(200)));
+    })
+}
+
+fn plain(runs: &Arc<AtomicUsize>) -> Work {
+    let runs = runs.clone();
+    Work::new(move || {
+        runs.fetch_add(1, SeqCst);
+    })
+}
+
+#[test]
+fn a_hotplug_storm_follows_the_spec() {
+    let system = System::builder().cpus(2).highpri_pools(false).thread_name_prefix("trs").build().unwrap();
+    let bound = Workqueue::builder("bound").max_active(2).build(&system).unwrap();
+    let ordered = Workqueue::builder("ordered").ordered().build(&system).unwrap();
+    let unbound = Workqueue::builder("unbound").unbound().max_active(1).build(&system).unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let items = [blocker(&runs), plain(&runs), plain(&runs), plain(&runs), blocker(&runs), plain(&runs)];
+    let on = [&bound, &bound, &bound, &ordered, &ordered, &unbound];
+    let config = spec(
+        2,
+        vec![wq_spec(2), WqSpec { ordered: true, ..wq_spec(1) }, WqSpec { unbound: true, ..wq_spec(1) }],
+        vec![
+            (0, Behaviour::Blocks),
+            (0, Behaviour::Plain),
+            (0, Behaviour::Plain),
+            (1, Behaviour::Plain),
+            (1, Behaviour::Blocks),
+            (2, Behaviour::Plain),
+        ],
+        false,
+    );
+    system.start_trace();
+    let mut rng = Lcg(12345);
+    let mut down = false;
+    for round in 0..rounds() {
+        let i = rng.below(items.len());
+        match rng.below(8) {
+            0 => {
+                let _ = items[i].cancel();
+            }
+            _ => {
+                let _ = on[i].queue_on(rng.below(2), &items[i]).expect("the workqueue accepts");
+            }
+        }
+        if round % 4 == 3 {
+            // Let some of it run before queueing more.
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        if round % 17 == 16 {
+            if down {
+                system.cpu_up(0).expect("CPU 0 comes back");
+            } else {
+                system.cpu_down(0).expect("CPU 0 goes down");
+            }
+            down = !down;
+        }
+    }
+    if down {
+        system.cpu_up(0).expect("CPU 0 comes back");
+    }
+    for wq in [&bound, &ordered, &unbound] {
+        wq.flush().expect("flushed");
+    }
+    let events = system.take_trace();
+    let wqs: Vec<usize> = [&bound, &ordered, &unbound].iter().map(|wq| wq.trace_id()).collect();
+    let keys: Vec<usize> = items.iter().map(Work::trace_id).collect();
+    match Replay::check(config, &wqs, &keys, &events) {
+        Ok(n) => println!("hotplug storm: {n} events replayed against the spec, {} runs; {}", runs.load(SeqCst), kinds(&events)),
+        Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
+    }
+}
+
+const CHILD_VAR: &str = "CMWQ_TRACE_CHILD";
+
+/// The rescuer chain under real thread-creation failure, traced: in a
+/// child process (it gives up the right to create threads).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_rescuer_under_real_creation_failure_follows_the_spec() {
+    let out = run_test_in_child("rescuer_child", CHILD_VAR, "1", Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("events replayed against the spec"), "the child did not replay:\n{stdout}");
+    println!("{}", stdout.lines().find(|l| l.contains("replayed")).unwrap_or_default());
+}
+
+/// Child side of the rescuer run.
+#[cfg(target_os = "linux")]
+#[test]
+fn rescuer_child() {
+    if std::env::var(CHILD_VAR).is_err() {
+        return;
+    }
+    let system = System::builder()
+        .cpus(1)
+        .highpri_pools(false)
+        .thread_name_prefix("trr")
+        .create_cooldown(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let reclaim = Workqueue::builder("reclaim").mem_reclaim().max_active(2).build(&system).unwrap();
+    cmwq_tests::limit_thread_creation();
+    let b_ran = Arc::new(Gate::new());
+    let b = {
+        let ran = b_ran.clone();
+        Work::new(move || ran.open())
+    };
+    let a = {
+        let (wq, b, ran) = (reclaim.clone(), b.clone(), b_ran.clone());
+        Work::new(move || {
+            wq.queue(&b).expect("chained queueing is accepted");
+            ran.wait(); // a blocking section until B has run
+        })
+    };
+    let config = spec(1, vec![WqSpec { mem_reclaim: true, ..wq_spec(2) }], vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)], true);
+    system.start_trace();
+    for _ in 0..5 {
+        b_ran.close();
+        reclaim.queue(&a).expect("queued");
+        reclaim.flush().expect("flushed");
+    }
+    let events = system.take_trace();
+    let keys = [a.trace_id(), b.trace_id()];
+    match Replay::check(config, &[reclaim.trace_id()], &keys, &events) {
+        Ok(n) => println!("rescuer chain: {n} events replayed against the spec ({:?})", reclaim.stats()),
+        Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
+    }
+}
