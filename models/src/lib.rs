@@ -9,6 +9,7 @@ mod platform_macro;
 pub mod rescue;
 pub mod scenarios;
 pub mod shuttle_platform;
+pub mod traced;
 
 use cmwq::{Platform, SpawnError};
 

@@ -17,6 +17,7 @@ pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
     rescuer_wakes_worker,
 };
+pub use crate::traced::{traced_activation, traced_hotplug, traced_keep_working, traced_pool, traced_rescue};
 use crate::{FaultPlan, ModelPlatform};
 use cmwq::{blocking_on, Platform, System, SystemBuilder, Work, Workqueue};
 use core::sync::atomic::Ordering::SeqCst;
@@ -836,4 +837,9 @@ models! {
     requeue_during_handoff: "H3 W4",
     ordered_across_handoff: "H4 Q4",
     rebind_keeps_inactive: "H2 Q3",
+    traced_pool: "W4 Q3 C1 (trace)",
+    traced_hotplug: "H1 H2 (trace)",
+    traced_rescue: "R1 R6 (trace)",
+    traced_activation: "Q3 Q4 (trace)",
+    traced_keep_working: "C1 C4 (trace)",
 }

@@ -214,7 +214,12 @@ impl Config {
                 }
             }
         }
-        if self.retire && s.idle(p) >= 2 {
+        // Retiring leaves idle spares: two (idle cull), or one once the
+        // pool holds nothing (the trustee after a CPU went down).
+        let spares = (0..workers.len()).filter(|&w| workers[w] == Worker::Idle && s.pools[p].scheduled[w].is_empty());
+        let spares = spares.count();
+        let empty = s.pools[p].worklist.is_empty() && workers.iter().all(|w| matches!(w, Worker::Idle | Worker::Gone));
+        if s.retires_left > 0 && (spares >= 3 || spares >= 2 && empty) {
             for (w, worker) in workers.iter().enumerate() {
                 if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Retire { pool, worker: w as u8 });
@@ -298,7 +303,10 @@ impl Config {
                     }
                 }
             }
-            Action::Retire { pool, worker } => s.pools[usize::from(pool)].workers[usize::from(worker)] = Worker::Gone,
+            Action::Retire { pool, worker } => {
+                s.retires_left -= 1;
+                s.pools[usize::from(pool)].workers[usize::from(worker)] = Worker::Gone;
+            }
             Action::Mayday { pool } => {
                 s.maydays_left -= 1;
                 for wq in self.mayday_targets(s, usize::from(pool)) {
@@ -419,10 +427,9 @@ impl Config {
         }
     }
 
-    /// Pool `p` has as many worker slots as it may (a retired worker keeps
-    /// its slot).
+    /// Pool `p` has as many live workers as it may.
     fn full(&self, s: &State, p: usize) -> bool {
-        s.pools[p].workers.len() >= usize::from(self.max_workers)
+        s.pools[p].workers.iter().filter(|w| **w != Worker::Gone).count() >= usize::from(self.max_workers)
     }
 
     /// The manager of pool `p` gives the role back; returns it.

@@ -164,7 +164,7 @@ fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
             _ => false,
         });
         acts || c.creation_fails
-            || s.pools[p].workers.len() >= usize::from(c.max_workers)
+            || s.pools[p].workers.iter().filter(|w| **w != Worker::Gone).count() >= usize::from(c.max_workers)
             || s.pools[p].workers.contains(&Worker::Managing)
     })
 }

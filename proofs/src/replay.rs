@@ -30,6 +30,9 @@ pub struct Replay {
     rescuers: BTreeMap<(usize, usize), usize>,
     /// The worker managing each pool.
     managing: Vec<Option<usize>>,
+    /// Lists the spec's last mayday added the pool to that the engine has
+    /// not reported yet: (pool, workqueue).
+    unreported: Vec<(usize, usize)>,
     /// A manager whose failed creation took an item in the spec already:
     /// its next start or deferral is checked, not applied.
     quiet: Option<(usize, usize)>,
@@ -52,6 +55,7 @@ impl Replay {
             rescuers: BTreeMap::new(),
             managing: vec![None; pools],
             quiet: None,
+            unreported: Vec::new(),
             replayed: 0,
             config,
             state,
@@ -91,7 +95,7 @@ impl Replay {
     /// Applies `action` if the spec allows it now.
     fn act(&mut self, action: Action) -> Result<(), String> {
         let s = &mut self.state;
-        (s.queues, s.cancels, s.maydays_left, s.failures_left) = (200, 200, 200, 200);
+        (s.queues, s.cancels, s.maydays_left, s.failures_left, s.retires_left) = (200, 200, 200, 200, 200);
         let mut enabled = Vec::new();
         self.config.enabled(&self.state, &mut enabled);
         if !enabled.contains(&action) {
@@ -209,9 +213,18 @@ impl Replay {
                 // first.
                 for id in sent {
                     let wq = *self.wqs.get(id).ok_or_else(|| format!("unknown workqueue {id}"))?;
-                    if !self.state.maydays[wq].contains(&small(pool)) {
-                        self.act(Action::Mayday { pool: small(pool) })?;
+                    if let Some(n) = self.unreported.iter().position(|&x| x == (pool, wq)) {
+                        self.unreported.remove(n);
+                        continue;
                     }
+                    // R6: listed already (and not by this firing) means the
+                    // engine put it on the list twice.
+                    let listed = self.state.maydays[wq].contains(&small(pool));
+                    expect(!listed, || format!("pool {pool} is on workqueue {wq}'s mayday list already"))?;
+                    let before = self.state.maydays.clone();
+                    self.act(Action::Mayday { pool: small(pool) })?;
+                    let added = (0..before.len()).filter(|&x| self.state.maydays[x] != before[x]);
+                    self.unreported = added.filter(|&x| x != wq).map(|x| (pool, x)).collect();
                     let listed = self.state.maydays[wq].contains(&small(pool));
                     expect(listed, || format!("the spec did not call workqueue {wq}"))?;
                 }
@@ -263,7 +276,8 @@ impl Replay {
             (item.queued, item.done, item.started, item.cancelled, item.run_instance) = (0, 0, 0, 0, 0);
         }
         for wq in 0..self.config.wqs.len() {
-            if (0..self.state.items.len()).filter(|&j| self.config.items[j].0 == wq).all(|j| quiet_at(&self.state)(&j)) {
+            if (0..self.state.items.len()).filter(|&j| self.config.items[j].0 == wq).all(|j| quiet_at(&self.state)(&j))
+            {
                 self.state.started_order[wq].clear();
                 self.state.queued_order[wq].clear();
             }

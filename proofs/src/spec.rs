@@ -55,8 +55,8 @@ pub struct Config {
     pub wqs: Vec<WqSpec>,
     /// Each item's workqueue and behaviour.
     pub items: Vec<(usize, Behaviour)>,
-    /// Worker slots a pool may have (the first one always exists; a retired
-    /// worker keeps its slot).
+    /// Workers a pool may have alive (the first one always exists; a
+    /// retired worker keeps its slot but no longer counts).
     pub max_workers: u8,
     /// Every worker creation after the first fails (memory pressure).
     pub creation_fails: bool,
@@ -66,7 +66,8 @@ pub struct Config {
     /// Failed creations (an exploration bound: each failure is followed by
     /// work or by a change elsewhere, but a manager may try again).
     pub failures: u8,
-    /// Idle workers may retire (idle cull, the trustee after `cpu_down`).
+    /// Idle workers may retire (idle cull, the trustee after `cpu_down`),
+    /// twice per run (an exploration bound).
     pub retire: bool,
     /// Queue operations the user performs (each on any item and CPU).
     pub queues: u8,
@@ -222,6 +223,7 @@ pub struct State {
     pub hotplug_left: u8,
     pub maydays_left: u8,
     pub failures_left: u8,
+    pub retires_left: u8,
 }
 
 /// One step.
@@ -331,6 +333,7 @@ impl Config {
             hotplug_left: if self.hotplug { 2 } else { 0 },
             maydays_left: self.maydays,
             failures_left: self.failures,
+            retires_left: if self.retire { 2 } else { 0 },
         }
     }
 }
@@ -363,6 +366,7 @@ impl State {
         let budgets = u32::from(self.queues) + u32::from(self.cancels) + u32::from(self.flushes);
         let budgets = budgets * 8 + u32::from(self.hotplug_left) + 2 * u32::from(self.destroy_left);
         let budgets = budgets + 8 * u32::from(self.maydays_left) + 8 * u32::from(self.failures_left);
+        let budgets = budgets + 32 * u32::from(self.retires_left);
         let mut work = 0u32;
         for (i, it) in self.items.iter().enumerate() {
             // Each pending instance still has to start and finish.
@@ -389,7 +393,8 @@ impl State {
             markers += count(|w| *w == Worker::Idle);
             markers += 2 * count(|w| *w != Worker::Managing);
             markers += 4 * u32::from(!pool.starving);
-            markers += 16 * u32::from(config.max_workers.saturating_sub(pool.workers.len() as u8));
+            let live = pool.workers.iter().filter(|w| **w != Worker::Gone).count() as u8;
+            markers += 16 * u32::from(config.max_workers.saturating_sub(live));
         }
         // Mayday entries (each is taken by the rescuer once) and attached
         // rescuers (each detaches once).
