@@ -109,6 +109,7 @@ pub fn threads_left_after_join(prefix: &str) -> usize {
 /// and the call panics with what it printed: a hang fails instead of
 /// blocking CI.
 pub fn run_test_in_child(name: &str, var: &str, value: &str, guard: Duration) -> std::process::Output {
+    use std::io::Read;
     use std::process::{Command, Stdio};
     let mut child = Command::new(std::env::current_exe().expect("test binary path"))
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
@@ -117,20 +118,36 @@ pub fn run_test_in_child(name: &str, var: &str, value: &str, guard: Duration) ->
         .stderr(Stdio::piped())
         .spawn()
         .expect("child test starts");
+    // Drain both pipes while the child runs: a child that writes more than
+    // a pipe holds would otherwise block and look like a hang.
+    fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
     let started = std::time::Instant::now();
-    while child.try_wait().expect("child status").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            break status;
+        }
         if started.elapsed() > guard {
             let _ = child.kill();
-            let output = child.wait_with_output().expect("child output");
+            let _ = child.wait();
+            let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
             panic!(
                 "child {name} did not finish within {guard:?}:\n{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("child output")
+    };
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    std::process::Output { status, stdout, stderr }
 }
 
 /// Makes every further thread creation in this process fail, for real.

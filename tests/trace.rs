@@ -17,24 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The spec of a traced system: its CPUs, workqueues and items; workers
-/// without limit (as far as the spec's counters go), retiring allowed.
+/// without limit (as far as the spec's counters go).
 fn spec(cpus: usize, wqs: Vec<WqSpec>, items: Vec<(usize, Behaviour)>, creation_fails: bool) -> Config {
-    Config {
-        cpus,
-        wqs,
-        items,
-        max_workers: u8::MAX,
-        creation_fails,
-        maydays: 0,
-        failures: 0,
-        retire: true,
-        queues: 0,
-        cancels: 0,
-        flushes: 0,
-        destroy: false,
-        hotplug: false,
-        mistake: None,
-    }
+    Config::traced(cpus, usize::from(u8::MAX), wqs, items, creation_fails)
 }
 
 fn wq_spec(max_active: u8) -> WqSpec {

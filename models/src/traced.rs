@@ -11,25 +11,9 @@ use cmwq_proofs::replay::Replay;
 use cmwq_proofs::{Behaviour, Config, WqSpec};
 use std::sync::Arc;
 
-/// The spec of a model system of `cpus` CPUs whose pools may each have
-/// `max_workers` workers.
+/// The spec of a model system (see `Config::traced`).
 fn spec(cpus: usize, max_workers: usize, wqs: Vec<WqSpec>, items: Vec<(usize, Behaviour)>, fails: bool) -> Config {
-    Config {
-        cpus,
-        wqs,
-        items,
-        max_workers: u8::try_from(max_workers).unwrap_or(u8::MAX),
-        creation_fails: fails,
-        maydays: 0,
-        failures: 0,
-        retire: true,
-        queues: 0,
-        cancels: 0,
-        flushes: 0,
-        destroy: false,
-        hotplug: false,
-        mistake: None,
-    }
+    Config::traced(cpus, max_workers, wqs, items, fails)
 }
 
 fn bound(max_active: u8, mem_reclaim: bool) -> WqSpec {

@@ -12,9 +12,41 @@
 //! restarted whenever it is neither pending nor running, so that long runs
 //! fit the spec's small counters.
 
-use crate::spec::{Action, Behaviour, Config, Pending, State, Worker, RESCUER};
+use crate::spec::{Action, Behaviour, Config, Pending, State, Worker, WqSpec, RESCUER};
 use cmwq::machine::trace::Event;
 use std::collections::BTreeMap;
+
+impl Config {
+    /// The spec of a traced system: `cpus` CPUs (no high-priority pools),
+    /// pools of at most `max_workers` live workers, its workqueues and
+    /// items (each with its workqueue and what it does when it runs), and
+    /// whether every creation after a pool's first worker fails. Retiring
+    /// allowed; the exploration budgets play no part in a replay.
+    pub fn traced(
+        cpus: usize,
+        max_workers: usize,
+        wqs: Vec<WqSpec>,
+        items: Vec<(usize, Behaviour)>,
+        creation_fails: bool,
+    ) -> Config {
+        Config {
+            cpus,
+            wqs,
+            items,
+            max_workers: u8::try_from(max_workers).unwrap_or(u8::MAX),
+            creation_fails,
+            maydays: 0,
+            failures: 0,
+            retire: true,
+            queues: 0,
+            cancels: 0,
+            flushes: 0,
+            destroy: false,
+            hotplug: false,
+            mistake: None,
+        }
+    }
+}
 
 /// A replay in progress.
 pub struct Replay {

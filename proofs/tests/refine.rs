@@ -26,9 +26,22 @@ pub fn refinement_configs() -> Vec<(&'static str, Config)> {
     ]
 }
 
+/// Larger budgets for `CMWQ_PROOFS_DEEP=1`.
+fn deep_configs() -> Vec<(&'static str, Config)> {
+    if !std::env::var("CMWQ_PROOFS_DEEP").is_ok_and(|v| v == "1") {
+        return vec![];
+    }
+    let quiet = |c: Config| Config { flushes: 0, destroy: false, ..c };
+    vec![
+        ("mixed, 4 queueings, 2 cancels", quiet(Config { queues: 4, cancels: 2, ..configs::mixed() })),
+        ("requeue, 6 queueings, 3 cancels", quiet(Config { queues: 6, cancels: 3, ..configs::requeue() })),
+        ("chain with rescuer on 2 CPUs", quiet(Config { cpus: 2, ..configs::chain(true) })),
+    ]
+}
+
 #[test]
 fn the_machine_refines_the_spec() {
-    for (name, config) in refinement_configs() {
+    for (name, config) in refinement_configs().into_iter().chain(deep_configs()) {
         let report = run(name, config, 0);
         assert!(report.failure.is_none(), "{name}: {:#?}", report.failure);
     }
