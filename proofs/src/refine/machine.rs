@@ -5,8 +5,9 @@
 //! rescuer,hotplug}.rs`. Each step also names the spec actions it claims to
 //! be (its *witness*); `refine/mod.rs` checks the claim.
 //!
-//! Left out, as waits that change no machine state: `cancel_sync`, flushes
-//! and `destroy`. Timers fire when armed (time is abstract).
+//! The waits `flush_work` and `cancel_sync` are in (a waiter returns in a
+//! step of its own, when the machine says it may); `flush_workqueue` and
+//! `destroy` are left out. Timers fire when armed (time is abstract).
 
 use crate::spec::{Action, Behaviour, Config, RESCUER};
 use cmwq::machine::mayday::{MaydayList, RescuerStep};
@@ -44,6 +45,13 @@ pub struct Exec {
     pub waits_for: u64,
 }
 
+/// A caller waiting in `flush_work` (for an instance) or `cancel_sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Waiter {
+    Flush { item: usize, instance: u64 },
+    CancelSync { item: usize },
+}
+
 /// A rescuer that took a pool off its list; `id` once it attached there.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RescuerAt {
@@ -74,6 +82,13 @@ pub struct Sys {
     /// The seeded bug `ClearPendingAfterRun` is on: the driver clears
     /// PENDING after the function, not before.
     pub late_clear: bool,
+    /// The seeded bugs `FlushWorkIgnoresRunning` and `CancelSyncSkipsWait`
+    /// (flags the driver passes to the machine's wait rules).
+    pub flush_ignores_running: bool,
+    pub cancel_sync_skips_wait: bool,
+    /// Callers waiting, oldest first.
+    pub waiters: Vec<Waiter>,
+    pub flushes: u8,
 }
 
 /// One critical section of the driver.
@@ -85,6 +100,17 @@ pub enum Step {
     },
     Cancel {
         item: usize,
+    },
+    /// `flush_work` / `cancel_sync` called (`work.rs`, `cancel.rs`).
+    FlushWork {
+        item: usize,
+    },
+    CancelSync {
+        item: usize,
+    },
+    /// Waiter `n` (oldest first) returns.
+    Return {
+        n: usize,
     },
     /// A woken idle worker runs (rules 6-9).
     Wake {
@@ -152,6 +178,10 @@ impl Sys {
             maydays_left: c.maydays,
             failures_left: c.failures,
             late_clear: bugs & cmwq::SeededBug::ClearPendingAfterRun.bit() != 0,
+            flush_ignores_running: bugs & cmwq::SeededBug::FlushWorkIgnoresRunning.bit() != 0,
+            cancel_sync_skips_wait: bugs & cmwq::SeededBug::CancelSyncSkipsWait.bit() != 0,
+            waiters: Vec::new(),
+            flushes: c.flushes,
         }
     }
 
@@ -171,6 +201,22 @@ impl Sys {
             }
             if self.cancels > 0 {
                 out.push(Step::Cancel { item });
+                // A second `cancel_sync` would wait for the first one.
+                if !matches!(self.items[item].location, cmwq::machine::work::Location::Cancelling) {
+                    out.push(Step::CancelSync { item });
+                }
+            }
+            if self.flushes > 0 {
+                out.push(Step::FlushWork { item });
+            }
+        }
+        for (n, waiter) in self.waiters.iter().enumerate() {
+            let ready = match *waiter {
+                Waiter::Flush { item, instance } => self.items[item].instance_done(instance),
+                Waiter::CancelSync { item } => self.items[item].cancel_sync_may_return(self.cancel_sync_skips_wait),
+            };
+            if ready {
+                out.push(Step::Return { n });
             }
         }
         for (p, pool) in self.pools.iter().enumerate() {
@@ -247,6 +293,25 @@ impl Sys {
                 self.cancels -= 1;
                 w.push(Action::Cancel { item: item as u8, sync: false });
                 self.cancel(item);
+            }
+            Step::FlushWork { item } => {
+                self.flushes -= 1;
+                w.push(Action::FlushWork { item: item as u8 });
+                // `Work::flush`: a target to wait for, or return at once.
+                if let Some(instance) = self.items[item].flush_target(self.flush_ignores_running) {
+                    self.waiters.push(Waiter::Flush { item, instance });
+                }
+            }
+            Step::CancelSync { item } => {
+                self.cancels -= 1;
+                w.push(Action::Cancel { item: item as u8, sync: true });
+                self.cancel_sync(item);
+            }
+            Step::Return { n } => {
+                if let Waiter::CancelSync { item } = self.waiters.remove(n) {
+                    let _ = self.items[item].release();
+                }
+                w.push(Action::Return { waiter: n as u8 });
             }
             Step::Wake { pool, id } => {
                 if let Some(worker) = self.pools[pool].workers.get_mut(&id) {
@@ -342,6 +407,27 @@ impl Sys {
             Grab::Busy | Grab::Cancelling => return,
         }
         let _ = self.items[item].release();
+    }
+
+    /// `cancel.rs` `cancel_sync`: grab PENDING for good, then wait for a
+    /// running instance (or return at once).
+    fn cancel_sync(&mut self, item: usize) {
+        match self.items[item].grab(true) {
+            Grab::Owned { .. } => {}
+            Grab::Queued(pool) => {
+                let _ = self.items[item].grab_queued(true, |&p| p == pool);
+                if let Some((ent, active)) = self.remove_entry(pool, item) {
+                    self.pwq_dec(pool, ent, active);
+                    let _ = self.pools[pool].kick();
+                }
+            }
+            Grab::Busy | Grab::Cancelling => return,
+        }
+        if self.items[item].cancel_sync_may_return(self.cancel_sync_skips_wait) {
+            let _ = self.items[item].release();
+        } else {
+            self.waiters.push(Waiter::CancelSync { item });
+        }
     }
 
     fn remove_entry(&mut self, pool: usize, item: usize) -> Option<(Ent, bool)> {

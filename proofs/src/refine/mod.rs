@@ -36,6 +36,9 @@ pub struct Shape {
     pub inactive: Vec<Vec<Vec<u8>>>,
     pub maydays: Vec<Vec<u8>>,
     pub rescuers: Vec<Option<Rescuer>>,
+    /// Callers waiting in `flush_work` (false) or `cancel_sync` (true),
+    /// by item, oldest first.
+    pub waiters: Vec<(u8, bool)>,
 }
 
 /// The spec state's shape.
@@ -50,6 +53,14 @@ pub fn shape(s: &State) -> Shape {
         inactive: s.inactive.clone(),
         maydays: s.maydays.clone(),
         rescuers: s.rescuers.clone(),
+        waiters: s
+            .waiters
+            .iter()
+            .map(|w| match w.cancel_sync {
+                Some(item) => (item, true),
+                None => (w.targets.first().map_or(u8::MAX, |t| t.0), false),
+            })
+            .collect(),
     }
 }
 
@@ -114,6 +125,14 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
             .collect(),
         maydays: m.maydays.iter().map(|list| list.iter().map(|&p| small(p)).collect()).collect(),
         rescuers,
+        waiters: m
+            .waiters
+            .iter()
+            .map(|w| match *w {
+                machine::Waiter::Flush { item, .. } => (small(item), false),
+                machine::Waiter::CancelSync { item } => (small(item), true),
+            })
+            .collect(),
     }
 }
 
