@@ -60,7 +60,10 @@ fn run(c: &Config, m: &mut Sys, busiest: &mut BTreeMap<(usize, usize), usize>) -
     for _ in 0..10_000 {
         let mut steps = Vec::new();
         m.steps(c, &mut steps);
-        let user = |s: &Step| matches!(s, Step::Queue { .. } | Step::Cancel { .. } | Step::CpuDown | Step::CpuUp);
+        let user = |s: &Step| {
+            use Step::*;
+            matches!(s, Queue { .. } | Cancel { .. } | CancelSync { .. } | FlushWork { .. } | CpuDown | CpuUp)
+        };
         let Some(step) = steps.into_iter().find(|s| !user(s) && m.productive(c, *s)) else { return finished };
         if let Step::Finish { pool, id } = step {
             finished.push(m.exec[&(pool, id)].ent.item);
