@@ -33,8 +33,8 @@ fn deep_configs() -> Vec<(&'static str, Config)> {
     }
     let quiet = |c: Config| Config { destroy: false, ..c };
     vec![
-        ("mixed, 4 queueings, 2 cancels", quiet(Config { queues: 4, cancels: 2, ..configs::mixed() })),
-        ("requeue, 6 queueings, 3 cancels", quiet(Config { queues: 6, cancels: 3, ..configs::requeue() })),
+        ("mixed, 3 queueings", quiet(Config { queues: 3, ..configs::mixed() })),
+        ("requeue, 5 queueings, 2 cancels", quiet(Config { queues: 5, cancels: 2, ..configs::requeue() })),
         ("chain with rescuer on 2 CPUs", quiet(Config { cpus: 2, ..configs::chain(true) })),
     ]
 }
