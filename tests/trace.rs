@@ -130,7 +130,11 @@ fn a_hotplug_storm_follows_the_spec() {
     let wqs: Vec<usize> = [&bound, &ordered, &unbound].iter().map(|wq| wq.trace_id()).collect();
     let keys: Vec<usize> = items.iter().map(Work::trace_id).collect();
     match Replay::check(config, &wqs, &keys, &events) {
-        Ok(n) => println!("hotplug storm: {n} events replayed against the spec, {} runs; {}", runs.load(SeqCst), kinds(&events)),
+        Ok(n) => {
+            println!("hotplug storm: {n} events replayed against the spec, {} runs; {}", runs.load(SeqCst), kinds(&events));
+            // Every run is at least a queueing, a start and a finish.
+            assert!(n >= 3 * runs.load(SeqCst) && runs.load(SeqCst) > 0, "a trace of {n} events is too short");
+        }
         Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
     }
 }
@@ -188,7 +192,12 @@ fn rescuer_child() {
     let events = system.take_trace();
     let keys = [a.trace_id(), b.trace_id()];
     match Replay::check(config, &[reclaim.trace_id()], &keys, &events) {
-        Ok(n) => println!("rescuer chain: {n} events replayed against the spec ({:?})", reclaim.stats()),
+        Ok(n) => {
+            println!("rescuer chain: {n} events replayed against the spec ({:?})", reclaim.stats());
+            assert_eq!(reclaim.stats().rescued, 5, "every B must have been rescued");
+            let attached = events.iter().filter(|e| matches!(e, cmwq::machine::trace::Event::RescuerAttach { .. }));
+            assert!(attached.count() >= 5, "the trace shows no rescue");
+        }
         Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
     }
 }

@@ -308,3 +308,32 @@ fn drain_waits_for_delayed_items() {
     wq.drain().unwrap();
     assert_eq!(runs.load(SeqCst), 1);
 }
+
+/// Sets its flag when dropped: an item's captured state.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
+}
+
+/// Once a flush of the workqueue has returned, the engine holds no
+/// reference to a finished item: the user's handle is the last one, and
+/// dropping it drops the captured state at once, on the user's thread.
+#[test]
+fn after_a_flush_the_users_handle_is_the_last_reference() {
+    let system = system(1);
+    let wq = wq(&system, "last-ref");
+    for round in 0..200 {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let state = DropFlag(dropped.clone());
+        let work = Work::new(move || {
+            let _ = &state;
+        });
+        wq.queue(&work).unwrap();
+        wq.flush().unwrap();
+        drop(work);
+        assert!(dropped.load(SeqCst), "round {round}: the captured state outlived the last user handle");
+    }
+}

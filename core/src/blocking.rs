@@ -15,9 +15,8 @@ use crate::machine::pool::WqId;
 use crate::machine::worker::Sleep;
 use crate::platform::{Arc, Mutex, Platform, Std};
 use crate::pool::WorkerId;
-use crate::shared::{Pool, SystemShared, Work, WqShared};
+use crate::shared::{Pool, SystemShared, Work};
 use core::time::Duration;
-use std::sync::Weak;
 
 /// A worker thread's identity, kept in the platform's thread context.
 pub(crate) struct WorkerContext<P: Platform> {
@@ -27,70 +26,20 @@ pub(crate) struct WorkerContext<P: Platform> {
     pub(crate) id: WorkerId,
     /// S: the item being executed and its workqueue (written only by the
     /// worker itself; read by its own thread for self-deadlock checks).
-    pub(crate) current: Mutex<P, Current<P>>,
-}
-
-/// What a worker executes, and what it finished (S: written only by the
-/// worker itself).
-pub(crate) struct Current<P: Platform> {
-    /// The item being executed and its workqueue.
-    pub(crate) running: Option<(Work<P>, WqId)>,
-    /// References to items it finished, kept until it is next outside its
-    /// pool lock: dropping the last one runs the captured state's `Drop`,
-    /// user code that may queue, so never under the pool lock.
-    /// The workqueue is held weakly: it must not outlive its destruction
-    /// because a worker has not yet gone idle.
-    finished: Vec<(Work<P>, Weak<WqShared<P>>)>,
+    pub(crate) current: Mutex<P, Option<(Work<P>, WqId)>>,
 }
 
 impl<P: Platform> WorkerContext<P> {
     /// A context for worker `id` of `pool`.
     pub(crate) fn new(pool: Arc<Pool<P>>, id: WorkerId) -> Self {
-        WorkerContext { pool, id, current: Mutex::new(Current { running: None, finished: Vec::new() }) }
-    }
-
-    /// Starts executing `work`; returns the finished items' references for
-    /// [`drop_finished`] once the pool lock is dropped.
-    pub(crate) fn begin(&self, work: Work<P>, wq: WqId) -> Vec<(Work<P>, Weak<WqShared<P>>)> {
-        let mut current = self.current.lock();
-        current.running = Some((work, wq));
-        core::mem::take(&mut current.finished)
-    }
-
-    /// The executed item returned.
-    pub(crate) fn end(&self) {
-        self.current.lock().running = None;
-    }
-
-    /// Keeps a finished item's reference until the worker is next outside
-    /// its pool lock.
-    pub(crate) fn keep_finished(&self, work: Work<P>, wq: &Arc<WqShared<P>>) {
-        self.current.lock().finished.push((work, Arc::downgrade(wq)));
-    }
-
-    /// Takes the finished items' references (to drop outside the lock).
-    pub(crate) fn take_finished(&self) -> Vec<(Work<P>, Weak<WqShared<P>>)> {
-        core::mem::take(&mut self.current.lock().finished)
-    }
-}
-
-/// Drops finished items' references; the caller holds no pool lock. A
-/// panic in a captured state's `Drop` is counted on its workqueue if that
-/// still exists.
-pub(crate) fn drop_finished<P: Platform>(finished: Vec<(Work<P>, Weak<WqShared<P>>)>) {
-    for (work, wq) in finished {
-        if let Some(message) = crate::platform::contain(move || drop(work)) {
-            if let Some(wq) = wq.upgrade() {
-                wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
-            }
-        }
+        WorkerContext { pool, id, current: Mutex::new(None) }
     }
 }
 
 impl<P: Platform> WorkerContext<P> {
     /// The workqueue of the item being executed.
     pub(crate) fn current_wq(&self) -> Option<WqId> {
-        self.current.lock().running.as_ref().map(|(_, wq)| *wq)
+        self.current.lock().as_ref().map(|(_, wq)| *wq)
     }
 }
 
@@ -204,7 +153,7 @@ pub fn sleep(duration: Duration) {
 pub fn current_work_on<P: Platform>() -> Option<Work<P>> {
     let ctx = current_worker::<P>()?;
     let current = ctx.current.lock();
-    current.running.as_ref().map(|(work, _)| work.clone())
+    current.as_ref().map(|(work, _)| work.clone())
 }
 
 /// The work item the calling thread is executing, if it is a worker

@@ -130,7 +130,6 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     detach(&mut guard, &ctx);
     guard.tracer.record(|pool| crate::trace::Event::RescuerDetach { wq: wq_id, pool });
     drop(guard);
-    crate::blocking::drop_finished(ctx.take_finished());
     P::set_thread_context(None);
 }
 

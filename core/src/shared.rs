@@ -54,7 +54,8 @@ pub(crate) struct SystemShared<P: Platform> {
     /// the manager so that creating workers does not depend on the loop
     /// they run.
     pub(crate) worker_body: fn(Arc<Pool<P>>, WorkerId),
-    /// I: the system's trace log (feature `trace`; the rescuers record here).
+    /// I: the system's trace log (feature `trace`); pools record through
+    /// their own views of it (`Pool::tracer`, `PoolLocked::tracer`).
     pub(crate) tracer: crate::trace::Tracer,
     /// I: the OS CPU behind each virtual CPU (the process's CPU set at
     /// build, repeated if shorter); empty if the platform cannot tell.

@@ -2,7 +2,7 @@
 //! [`Event`]s, recorded under the lock of the critical section that makes
 //! them, for `cmwq-proofs` to replay against the specification. Without
 //! the feature every call here compiles to nothing; with it, nothing is
-//! recorded until `System::start_trace`, and a record costs one relaxed
+//! recorded until `System::start_trace`, and a record costs one atomic
 //! load until then.
 
 pub use crate::machine::trace::Event;
@@ -66,7 +66,7 @@ impl Tracer {
     pub(crate) fn record(&self, event: impl FnOnce(usize) -> Event) {
         #[cfg(feature = "trace")]
         if let Some(pool) = self.pool {
-            if self.log.recording.load(Ordering::Relaxed) {
+            if self.log.recording.load(Ordering::Acquire) {
                 let mut events = self.log.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 events.push(event(pool));
             }
@@ -78,7 +78,7 @@ impl Tracer {
     pub(crate) fn start(&self) {
         let mut events = self.log.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         events.clear();
-        self.log.recording.store(true, Ordering::Relaxed);
+        self.log.recording.store(true, Ordering::Release);
     }
 
     /// The events recorded so far; recording goes on.

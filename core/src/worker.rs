@@ -9,14 +9,15 @@
 //!    CPU: a woken worker that finds a runner does nothing.
 //! 3. If no idle worker would be left to replace this one when it blocks
 //!    (`may_start_working`), become the manager and create one first. If
-//!    creation fails, work anyway and retry creation on a timer.
+//!    creation fails, retry it on a timer, and work anyway if work still
+//!    waits with nobody running (the lock was dropped meanwhile).
 //! 4. Clear `PREP` (count as running) and process items while
 //!    `keep_working`: work waits and at most this worker runs. Items that
 //!    collided with a worker already running them were moved to that
 //!    worker's scheduled list and are run by it after its current item.
 //! 5. Enter idle (most recently idle first) and wait for a wakeup.
 
-use crate::blocking::{drop_finished, WorkerContext};
+use crate::blocking::WorkerContext;
 use crate::config::seeded;
 use crate::machine::worker::WorkerStep;
 use crate::manager;
@@ -93,13 +94,6 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         if guard.worker_enter_idle(id, pool.shared.platform.now()) {
             manager::arm_idle_timer(&pool);
         }
-        // Idle and consistent: drop what it finished outside the lock.
-        let finished = ctx.take_finished();
-        if !finished.is_empty() {
-            drop(guard);
-            drop_finished(finished);
-            guard = pool.locked.lock();
-        }
         // Idle: yield a bounded number of times before parking, so that a
         // steady stream of items does not pay a park/unpark per item. The
         // worker is on the idle list throughout; only the wait differs.
@@ -140,7 +134,6 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     }
     pool.exited.notify_all();
     drop(guard);
-    drop_finished(ctx.take_finished());
     P::set_thread_context(None);
 }
 
@@ -193,51 +186,37 @@ pub(crate) fn process_one_work<'a, P: Platform>(
         );
         state.start(pool.clone(), late_clear);
     }
-    let finished = ctx.begin(entry.work.clone(), entry.wq);
+    *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
     drop(guard);
-    drop_finished(finished);
 
     if let Some(message) = contain(|| entry.work.call()) {
         wq.record_panic(message);
     }
 
-    ctx.end();
-    let Entry { work, wq: wq_id, color } = entry;
-    if Arc::strong_count(&work.inner) == 1 {
-        // Nobody else can see the item any more: drop its captured state
-        // (user code: it may panic, and may queue) outside every lock,
-        // before the instance finishes, so that a flush of the workqueue
-        // returns after it.
-        let mut state = work.inner.state.lock();
-        let _ = state.finish(late_clear);
-        drop(state);
-        drop_finished(vec![(work, Arc::downgrade(&wq))]);
-        let mut guard = pool.locked.lock();
-        guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
-        guard.state.item_end(ctx.id, key);
-        guard.pwq_dec_nr_in_flight(wq_id, color, true);
-        return guard;
-    }
-    // Others hold the item: finish the instance in one critical section of
-    // the pool, with the item's own lock nested (the order it started in):
-    // the instance is done, the pool no longer runs the item and its active
-    // slot is free, all at once, so nobody sees the item idle while the
-    // pool still counts it as running here (spec S3 is one step). The
-    // worker's reference may have become the last meanwhile: it is dropped
-    // once the worker is next outside the lock.
-    let mut guard = pool.locked.lock();
+    *ctx.current.lock() = None;
+    // Finish the instance on the item itself before re-taking the pool
+    // lock, and drop our reference outside it (it may be the last one, and
+    // a flush of the workqueue must return after its `Drop`). Until `busy`
+    // is updated below, a requeue still sees the item as running here and
+    // queues it on this pool, and its active slot is still taken: as the
+    // spec has it, the instance finishes (S3) in the pool section below.
+    // Only `Work::busy` may say idle a moment earlier.
     {
-        let mut state = work.inner.state.lock();
+        let mut state = entry.work.inner.state.lock();
         if state.finish(late_clear) {
-            work.inner.changed.notify_all();
+            entry.work.inner.changed.notify_all();
         }
     }
+    let Entry { work, wq: wq_id, color } = entry;
+    // The last reference drops the item's captured state: user code, which
+    // may panic; this worker must survive it.
+    if let Some(message) = contain(move || drop(work)) {
+        wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
+    }
+    drop(wq);
+    let mut guard = pool.locked.lock();
     guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
     guard.state.item_end(ctx.id, key);
     guard.pwq_dec_nr_in_flight(wq_id, color, true);
-    ctx.keep_finished(work, &wq);
-    // Not the last reference: the pool-workqueue holds one, and it cannot
-    // be removed while this worker holds the pool lock.
-    drop(wq);
     guard
 }

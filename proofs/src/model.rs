@@ -205,6 +205,7 @@ impl Config {
             out.push(if self.creation_fails { Action::CreateFails { pool } } else { Action::Create { pool } });
         } else if nobody_runs
             && !s.pools[p].worklist.is_empty()
+            && s.idle(p) == 1
             && !self.full(s, p)
             && (!self.creation_fails || s.failures_left > 0)
         {

@@ -138,9 +138,9 @@ fn q4_ordered(c: &Config, s: &State) -> bool {
     })
 }
 
-/// C1: a managed pool with items waiting and no worker running is never
+/// C1: a pool with items waiting and no worker running is never
 /// forgotten: a worker can take an item, a worker can be created, or none
-/// can (creation fails or the pool is full: then the rescuers are called,
+/// can (creation failed or the pool is full: then the rescuers are called,
 /// R1, and LIVE checks the outcome). C4: no worker took an item off the
 /// worklist while another one of its managed pool ran.
 fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
@@ -149,7 +149,7 @@ fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
     }
     (0..s.pools.len()).all(|p| {
         let waiting = s.pools[p].worklist.iter().any(|&i| s.items[usize::from(i)].running.is_none());
-        if !waiting || s.running(p) > 0 || !c.managed(s, p) {
+        if !waiting || s.running(p) > 0 {
             return true;
         }
         let mut enabled = Vec::new();
@@ -163,7 +163,9 @@ fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
             }
             _ => false,
         });
-        acts || c.creation_fails
+        // Creation failed (the rescuers are called: R1), or the pool is
+        // full, or a worker is being created.
+        acts || s.pools[p].starving
             || s.pools[p].workers.iter().filter(|w| **w != Worker::Gone).count() >= usize::from(c.max_workers)
             || s.pools[p].workers.contains(&Worker::Managing)
     })

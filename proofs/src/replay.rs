@@ -140,6 +140,9 @@ impl Replay {
     /// Replays one event.
     pub fn step(&mut self, event: &Event) -> Result<(), String> {
         self.replayed += 1;
+        // A failed creation's take is reported by the very next event.
+        let quiet = self.quiet.take();
+        let quiet_for = |pool: usize, worker: usize| quiet == Some((pool, worker));
         let small = |n: usize| n as u8;
         match *event {
             Event::Queued { item, wq, pool, active } => {
@@ -150,6 +153,8 @@ impl Replay {
                 // The engine chose the pool; the spec's choice for the CPU
                 // of that pool must agree (non-reentrancy decides alike).
                 let cpu = if pool < self.config.cpus { pool } else { 0 };
+                let was = self.state.items[i].pending;
+                expect(was == Pending::No, || format!("item {i} was inserted again while pending at {was:?}"))?;
                 self.act(Action::Queue { item: small(i), cpu: small(cpu) })?;
                 let want = if active { Pending::Active(small(pool)) } else { Pending::Inactive(small(pool)) };
                 let got = self.state.items[i].pending;
@@ -166,7 +171,7 @@ impl Replay {
             Event::Started { pool, worker, item, scheduled } => {
                 let i = self.item(item)?;
                 let w = self.worker(pool, worker)?;
-                if self.quiet.take() != Some((pool, worker)) {
+                if !quiet_for(pool, worker) {
                     let action = match (w == RESCUER, scheduled) {
                         (true, true) => Action::RescueScheduled { wq: small(self.rescuers[&(pool, worker)]) },
                         (true, false) => Action::Rescue { wq: small(self.rescuers[&(pool, worker)]) },
@@ -181,7 +186,7 @@ impl Replay {
             Event::Deferred { pool, worker, item } => {
                 let i = self.item(item)?;
                 let w = self.worker(pool, worker)?;
-                if self.quiet.take() != Some((pool, worker)) {
+                if !quiet_for(pool, worker) {
                     let action = match self.rescuers.get(&(pool, worker)) {
                         Some(&wq) => Action::RescueDefer { wq: small(wq) },
                         None => Action::Defer { pool: small(pool), worker: w },
@@ -210,8 +215,9 @@ impl Replay {
                     Some(&wq) => Action::RescueDone { wq: small(wq) },
                     None => Action::Finish { pool: small(pool), worker: self.worker(pool, worker)? },
                 };
-                let runs = self.state.items[i].running.map(|(p, _)| usize::from(p)) == Some(pool);
-                expect(runs, || format!("the spec does not run item {i} on pool {pool}"))?;
+                let w = self.worker(pool, worker)?;
+                let runs = self.state.items[i].running == Some((small(pool), w));
+                expect(runs, || format!("the spec does not run item {i} on worker {w} of pool {pool}"))?;
                 self.act(action)?;
                 self.restart(i);
             }
@@ -220,6 +226,10 @@ impl Replay {
                 self.managing[pool] = Some(worker);
             }
             Event::Created { pool, worker } => {
+                let slots = self.workers[pool].len();
+                expect(slots < usize::from(RESCUER) - 1, || {
+                    format!("more than {slots} workers over the run: beyond the spec's worker numbers")
+                })?;
                 self.act(Action::Create { pool: small(pool) })?;
                 self.managing[pool] = None;
                 self.workers[pool].push(worker);
@@ -256,7 +266,9 @@ impl Replay {
                     let before = self.state.maydays.clone();
                     self.act(Action::Mayday { pool: small(pool) })?;
                     let added = (0..before.len()).filter(|&x| self.state.maydays[x] != before[x]);
-                    self.unreported = added.filter(|&x| x != wq).map(|x| (pool, x)).collect();
+                    let added: Vec<(usize, usize)> = added.filter(|&x| x != wq).map(|x| (pool, x)).collect();
+                    self.unreported.retain(|&(p, _)| p != pool);
+                    self.unreported.extend(added);
                     let listed = self.state.maydays[wq].contains(&small(pool));
                     expect(listed, || format!("the spec did not call workqueue {wq}"))?;
                 }
@@ -323,7 +335,9 @@ impl Replay {
         let busy: Vec<usize> = (0..self.state.items.len())
             .filter(|&i| self.state.items[i].pending != Pending::No || self.state.items[i].running.is_some())
             .collect();
-        expect(busy.is_empty(), || format!("the spec still has items {busy:?} pending or running"))
+        expect(busy.is_empty(), || format!("the spec still has items {busy:?} pending or running"))?;
+        let unreported = &self.unreported;
+        expect(unreported.is_empty(), || format!("the spec's maydays {unreported:?} (pool, workqueue) were never sent"))
     }
 }
 

@@ -18,8 +18,13 @@ use std::collections::BTreeMap;
 /// A user operation.
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Queue { item: usize, cpu: usize },
-    Cancel { item: usize },
+    Queue {
+        item: usize,
+        cpu: usize,
+    },
+    Cancel {
+        item: usize,
+    },
     /// Let the system run until nothing more can happen.
     Run,
 }
@@ -146,7 +151,8 @@ fn cases() -> u32 {
 #[test]
 fn the_machine_does_what_the_reference_model_says() {
     let c = config();
-    let mut runner = TestRunner::new(RunnerConfig { cases: cases(), failure_persistence: None, ..RunnerConfig::default() });
+    let mut runner =
+        TestRunner::new(RunnerConfig { cases: cases(), failure_persistence: None, ..RunnerConfig::default() });
     if let Err(failure) = runner.run(&ops(&c), |ops| check(0, &ops)) {
         panic!("{failure}");
     }
@@ -156,15 +162,19 @@ fn the_machine_does_what_the_reference_model_says() {
 /// what a user sees between quiet points are caught. (The others concern
 /// requeueing while an item runs, which this sequential model never does
 /// between `Run`s, or the rescuer and hotplug, not in this system.)
-const CAUGHT: [cmwq::SeededBug; 3] =
-    [cmwq::SeededBug::LifoActivation, cmwq::SeededBug::CancelInactiveDecrementsActive, cmwq::SeededBug::DoubleCountRunning];
+const CAUGHT: [cmwq::SeededBug; 3] = [
+    cmwq::SeededBug::LifoActivation,
+    cmwq::SeededBug::CancelInactiveDecrementsActive,
+    cmwq::SeededBug::DoubleCountRunning,
+];
 
 #[test]
 fn seeded_bugs_fail_the_reference_model_on_the_machine() {
     let c = config();
     let mut caught = Vec::new();
     for bug in cmwq::SeededBug::ALL {
-        let mut runner = TestRunner::new(RunnerConfig { cases: 256, failure_persistence: None, ..RunnerConfig::default() });
+        let mut runner =
+            TestRunner::new(RunnerConfig { cases: 256, failure_persistence: None, ..RunnerConfig::default() });
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             runner.run(&ops(&c), |ops| check(bug.bit(), &ops)).is_err()
         }));

@@ -1,5 +1,5 @@
 //! What the engine records of its critical sections when asked to (feature
-//! `trace`, `SystemBuilder::trace`): one [`Event`] per machine transition
+//! `trace`, `System::start_trace`): one [`Event`] per machine transition
 //! that changes where items are or what workers do, appended while the
 //! section's lock is held, so the log's order is the order the sections
 //! took effect in. `cmwq-proofs` replays a log against the specification

@@ -9,7 +9,7 @@
 //! 7. **Spare first.** Before working it needs an idle spare to take over
 //!    if it blocks (`may_start_working`); without one it becomes the
 //!    manager and creates one (the driver spawns). If creation fails it
-//!    works anyway. (C1)
+//!    works anyway if `need_more_worker` still holds (`worker_recheck`). (C1)
 //! 8. **Work.** Working clears `PREP` (now running) and takes items while
 //!    `keep_working`: items wait and at most this worker runs. (C4)
 //! 9. **Non-reentrancy.** An item another worker of the pool is executing

@@ -5,6 +5,11 @@
 //! rescuer,hotplug}.rs`. Each step also names the spec actions it claims to
 //! be (its *witness*); `refine/mod.rs` checks the claim.
 //!
+//! One merge: the engine finishes an instance in two sections, the item's
+//! own (its instance is done; a `flush_work` may return) and then the
+//! pool's (the item leaves the busy map and its active slot, S3); `Finish`
+//! here is both at once, so a waiter returns after it.
+//!
 //! The waits `flush_work` and `cancel_sync` are in (a waiter returns in a
 //! step of its own, when the machine says it may); `flush_workqueue` and
 //! `destroy` are left out. Timers fire when armed (time is abstract).

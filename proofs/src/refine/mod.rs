@@ -213,6 +213,7 @@ fn spec_done(s: &State) -> bool {
     s.items.iter().all(|it| it.pending == Pending::No && it.running.is_none())
         && s.pools.iter().all(|p| p.workers.iter().all(|w| !matches!(w, Worker::Running { .. })))
         && s.rescuers.iter().flatten().all(|r| r.item.is_none())
+        && s.waiters.is_empty()
 }
 
 /// The outcome of a refinement check.
