@@ -7,7 +7,7 @@
 
 pub use crate::machine::trace::Event;
 #[cfg(feature = "trace")]
-use crate::platform::unseen::{Arc, AtomicBool, Mutex, Ordering};
+use crate::platform::unseen::{Arc, AtomicBool, Mutex, MutexGuard, Ordering, PoisonError};
 
 /// The system's log, shared by its pools.
 #[cfg(feature = "trace")]
@@ -17,8 +17,18 @@ struct Log {
     events: Mutex<Vec<Event>>,
 }
 
-/// Where a pool (or the system) records its events. Leaf lock, invisible
-/// to model checkers (see `platform::unseen`).
+#[cfg(feature = "trace")]
+impl Log {
+    /// The events; a panic while pushing cannot leave them torn.
+    fn events(&self) -> MutexGuard<'_, Vec<Event>> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Where a pool records its events (the system's own handle only starts
+/// and takes the log). Leaf lock, invisible to model checkers (see
+/// `platform::unseen`).
+#[derive(Clone)]
 pub(crate) struct Tracer {
     #[cfg(feature = "trace")]
     log: Arc<Log>,
@@ -35,7 +45,7 @@ impl Tracer {
             #[cfg(feature = "trace")]
             log: Arc::new(Log::default()),
             #[cfg(feature = "trace")]
-            pool: Some(usize::MAX),
+            pool: None,
         }
     }
 
@@ -50,16 +60,6 @@ impl Tracer {
         }
     }
 
-    /// Another handle on this pool's view.
-    pub(crate) fn for_pool_again(&self) -> Self {
-        Tracer {
-            #[cfg(feature = "trace")]
-            log: self.log.clone(),
-            #[cfg(feature = "trace")]
-            pool: self.pool,
-        }
-    }
-
     /// Records the event `event` makes of this pool's index, if recording.
     #[inline(always)]
     #[allow(unused_variables)]
@@ -67,8 +67,7 @@ impl Tracer {
         #[cfg(feature = "trace")]
         if let Some(pool) = self.pool {
             if self.log.recording.load(Ordering::Acquire) {
-                let mut events = self.log.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                events.push(event(pool));
+                self.log.events().push(event(pool));
             }
         }
     }
@@ -76,14 +75,13 @@ impl Tracer {
     /// Starts recording (dropping anything recorded so far).
     #[cfg(feature = "trace")]
     pub(crate) fn start(&self) {
-        let mut events = self.log.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        events.clear();
+        self.log.events().clear();
         self.log.recording.store(true, Ordering::Release);
     }
 
     /// The events recorded so far; recording goes on.
     #[cfg(feature = "trace")]
     pub(crate) fn take(&self) -> Vec<Event> {
-        core::mem::take(&mut *self.log.events.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        core::mem::take(&mut *self.log.events())
     }
 }

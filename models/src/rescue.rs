@@ -23,7 +23,12 @@ fn rescue_system<P: ModelPlatform>(rescuer: bool, bugs: u32) -> System<P> {
 }
 
 /// A workqueue on `system`, `mem_reclaim` if asked.
-fn rescue_wq<P: Platform>(system: &System<P>, name: &str, mem_reclaim: bool, max_active: usize) -> Workqueue<P> {
+pub(crate) fn rescue_wq<P: Platform>(
+    system: &System<P>,
+    name: &str,
+    mem_reclaim: bool,
+    max_active: usize,
+) -> Workqueue<P> {
     let mut builder = WorkqueueBuilder::new(name);
     builder.max_active(max_active);
     if mem_reclaim {

@@ -6,7 +6,7 @@
 
 use crate::scenarios::{model_builder, Flag};
 use crate::{FaultPlan, ModelPlatform};
-use cmwq::{blocking_on, Platform, System, Work, Workqueue, WorkqueueBuilder};
+use cmwq::{blocking_on, Platform, System, Work, Workqueue};
 use cmwq_proofs::replay::Replay;
 use cmwq_proofs::{Behaviour, Config, WqSpec};
 use std::sync::Arc;
@@ -33,12 +33,7 @@ fn replay<P: Platform>(system: &System<P>, config: Config, wqs: &[&Workqueue<P>]
 }
 
 fn workqueue<P: Platform>(system: &System<P>, max_active: usize, mem_reclaim: bool) -> Workqueue<P> {
-    let mut builder = WorkqueueBuilder::new("traced");
-    builder.max_active(max_active);
-    if mem_reclaim {
-        builder.mem_reclaim();
-    }
-    builder.build(system).expect("model workqueue builds")
+    crate::rescue::rescue_wq(system, "traced", mem_reclaim, max_active)
 }
 
 /// An item that enters one blocking section per run, signals `started`

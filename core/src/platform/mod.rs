@@ -36,7 +36,7 @@ pub(crate) use std::sync::Arc;
 #[cfg(feature = "trace")]
 pub(crate) mod unseen {
     pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
-    pub(crate) use std::sync::{Arc, Mutex};
+    pub(crate) use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 }
 
 /// The per-thread value the engine keeps for its own threads (a worker's

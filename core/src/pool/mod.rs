@@ -32,7 +32,7 @@ impl<P: Platform> Pool<P> {
         let bugs = shared.config.seeded_bits();
         // High-priority pools are not traced.
         let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
-        let unlocked_tracer = tracer.for_pool_again();
+        let unlocked_tracer = tracer.clone();
         Pool {
             cpu,
             highpri,

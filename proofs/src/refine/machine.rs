@@ -398,35 +398,35 @@ impl Sys {
         }
     }
 
-    /// `cancel.rs` `try_grab` + `release`, as one section.
-    fn cancel(&mut self, item: usize) {
-        match self.items[item].grab(false) {
-            Grab::Owned { .. } => {}
+    /// `cancel.rs` `try_grab`: takes PENDING (for good if `cancelling`),
+    /// taking a queued instance off its pool. False if someone else owns it.
+    fn grab(&mut self, item: usize, cancelling: bool) -> bool {
+        match self.items[item].grab(cancelling) {
+            Grab::Owned { .. } => true,
             Grab::Queued(pool) => {
-                let _ = self.items[item].grab_queued(false, |&p| p == pool);
+                let _ = self.items[item].grab_queued(cancelling, |&p| p == pool);
                 if let Some((ent, active)) = self.remove_entry(pool, item) {
                     self.pwq_dec(pool, ent, active);
                     let _ = self.pools[pool].kick();
                 }
+                true
             }
-            Grab::Busy | Grab::Cancelling => return,
+            Grab::Busy | Grab::Cancelling => false,
         }
-        let _ = self.items[item].release();
+    }
+
+    /// `cancel.rs` `cancel`: grab, then give PENDING back.
+    fn cancel(&mut self, item: usize) {
+        if self.grab(item, false) {
+            let _ = self.items[item].release();
+        }
     }
 
     /// `cancel.rs` `cancel_sync`: grab PENDING for good, then wait for a
     /// running instance (or return at once).
     fn cancel_sync(&mut self, item: usize) {
-        match self.items[item].grab(true) {
-            Grab::Owned { .. } => {}
-            Grab::Queued(pool) => {
-                let _ = self.items[item].grab_queued(true, |&p| p == pool);
-                if let Some((ent, active)) = self.remove_entry(pool, item) {
-                    self.pwq_dec(pool, ent, active);
-                    let _ = self.pools[pool].kick();
-                }
-            }
-            Grab::Busy | Grab::Cancelling => return,
+        if !self.grab(item, true) {
+            return;
         }
         if self.items[item].cancel_sync_may_return(self.cancel_sync_skips_wait) {
             let _ = self.items[item].release();
