@@ -131,7 +131,11 @@ fn a_hotplug_storm_follows_the_spec() {
     let keys: Vec<usize> = items.iter().map(Work::trace_id).collect();
     match Replay::check(config, &wqs, &keys, &events) {
         Ok(n) => {
-            println!("hotplug storm: {n} events replayed against the spec, {} runs; {}", runs.load(SeqCst), kinds(&events));
+            println!(
+                "hotplug storm: {n} events replayed against the spec, {} runs; {}",
+                runs.load(SeqCst),
+                kinds(&events)
+            );
             // Every run is at least a queueing, a start and a finish.
             assert!(n >= 3 * runs.load(SeqCst) && runs.load(SeqCst) > 0, "a trace of {n} events is too short");
         }
@@ -182,7 +186,12 @@ fn rescuer_child() {
             ran.wait(); // a blocking section until B has run
         })
     };
-    let config = spec(1, vec![WqSpec { mem_reclaim: true, ..wq_spec(2) }], vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)], true);
+    let config = spec(
+        1,
+        vec![WqSpec { mem_reclaim: true, ..wq_spec(2) }],
+        vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)],
+        true,
+    );
     system.start_trace();
     for _ in 0..5 {
         b_ran.close();

@@ -341,7 +341,6 @@ fn destroy_drains_then_refuses() {
     assert_eq!(runs.load(SeqCst), 100, "dropping the last handle drained the workqueue");
 }
 
-
 /// Shutting a system down joins every thread it started, including workers
 /// created under load.
 #[test]

@@ -90,16 +90,33 @@ fn main() {
     let system = System::builder().build().expect("system");
     let cpus = system.cpus();
     let bound = Workqueue::builder("bench_bound").build(&system).expect("wq");
-    let unbound = Workqueue::builder("bench_unbound").unbound().max_active(cmwq::MAX_ACTIVE_LIMIT).build(&system).expect("wq");
+    let unbound =
+        Workqueue::builder("bench_unbound").unbound().max_active(cmwq::MAX_ACTIVE_LIMIT).build(&system).expect("wq");
     let pool = FixedPool::new(cpus);
     println!("cmwq flood benchmark: {items} tiny items per run, median of {runs} runs, {cpus} CPUs, fixed pool of {cpus} threads");
     println!("{:<34} {:>12} {:>12} {:>8}", "scenario", "cmwq ns/item", "fixed ns/item", "ratio");
     type Case<'a> = (&'a str, Box<dyn Fn() -> f64 + 'a>, Box<dyn Fn() -> f64 + 'a>);
     let cases: Vec<Case> = vec![
-        ("flood from outside (bound wq)", Box::new(|| cmwq_outside(&bound, items)), Box::new(|| fixed_outside(&pool, items))),
-        ("flood from outside (unbound wq)", Box::new(|| cmwq_outside(&unbound, items)), Box::new(|| fixed_outside(&pool, items))),
-        ("flood from inside (bound wq)", Box::new(|| cmwq_inside(&bound, items)), Box::new(|| fixed_inside(&pool, items))),
-        ("flood from inside (unbound wq)", Box::new(|| cmwq_inside(&unbound, items)), Box::new(|| fixed_inside(&pool, items))),
+        (
+            "flood from outside (bound wq)",
+            Box::new(|| cmwq_outside(&bound, items)),
+            Box::new(|| fixed_outside(&pool, items)),
+        ),
+        (
+            "flood from outside (unbound wq)",
+            Box::new(|| cmwq_outside(&unbound, items)),
+            Box::new(|| fixed_outside(&pool, items)),
+        ),
+        (
+            "flood from inside (bound wq)",
+            Box::new(|| cmwq_inside(&bound, items)),
+            Box::new(|| fixed_inside(&pool, items)),
+        ),
+        (
+            "flood from inside (unbound wq)",
+            Box::new(|| cmwq_inside(&unbound, items)),
+            Box::new(|| fixed_inside(&pool, items)),
+        ),
     ];
     let only = std::env::var("CMWQ_BENCH_ONLY").unwrap_or_default();
     for (name, ours, theirs) in cases.iter().filter(|(name, _, _)| name.contains(only.as_str())) {

@@ -3,16 +3,20 @@
 //!
 //! While the timer is armed the item is PENDING with location `Delayed`;
 //! the timer event carries an id, and a firing whose id no longer matches
-//! (the item was cancelled or re-armed) does nothing. A workqueue counts
-//! its armed items so that draining waits for them.
+//! (the item was cancelled or re-armed) does nothing. A workqueue records
+//! its armed items, and the calls accepted but not yet armed, so that
+//! draining and destroy wait for them (`lifecycle.rs`, "Delayed items and
+//! destroy").
 
 use crate::cancel;
 use crate::error::{QueueError, WaitError};
 use crate::flush;
-use crate::platform::{Arc, Platform, Std};
-use crate::shared::{Pool, Work, WqShared};
+use crate::lifecycle::DelayedAcceptance;
+use crate::platform::{contain, Arc, Platform, Std};
+use crate::shared::{Pool, SystemShared, Work, WqShared};
 use crate::work::WorkBusy;
 use core::fmt;
+use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 /// A work item that is queued after a delay.
@@ -93,8 +97,9 @@ impl<P: Platform> DelayedWork<P> {
 }
 
 /// Inserts a claimed item; if its workqueue vanished (it cannot while a
-/// delayed item is armed, since destruction drains those first), gives
-/// PENDING back rather than losing the item silently.
+/// delayed item is armed: destroy and finalization wait for armed items
+/// before they take the pool-workqueues away), gives PENDING back rather
+/// than leaving the item owned for good.
 fn insert_or_release<P: Platform>(
     wq: &WqShared<P>,
     cpu: Option<usize>,
@@ -132,18 +137,26 @@ pub(crate) fn fire_armed_now<P: Platform>(wq: &WqShared<P>) {
     }
 }
 
-/// Arms the timer of an item whose PENDING the caller owns.
-fn arm<P: Platform>(wq: &Arc<WqShared<P>>, cpu: Option<usize>, work: &Work<P>, delay: Duration) {
+/// Arms the timer of an item whose PENDING the caller owns, ending the
+/// workqueue's acceptance of it (step 2 of `lifecycle.rs`'s "Delayed items
+/// and destroy").
+fn arm<P: Platform>(
+    acceptance: DelayedAcceptance<'_, P>,
+    wq: &Arc<WqShared<P>>,
+    cpu: Option<usize>,
+    work: &Work<P>,
+    delay: Duration,
+) {
     let timers = &wq.system.timers;
     let deadline = crate::timer::deadline_after(wq.system.platform.now(), delay);
     let timer = timers.reserve_id();
-    wq.delayed_armed(work);
+    acceptance.arm(work);
     {
         let mut state = work.inner.state.lock();
         state.arm(timer, deadline, wq.clone(), cpu);
     }
-    let fired = work.clone();
-    timers.arm(deadline, timer, Box::new(move || timer_fired(fired, timer)));
+    let (fired, system) = (work.clone(), wq.system.clone());
+    timers.arm(deadline, timer, Box::new(move || timer_fired(&system, fired, timer)));
 }
 
 /// `queue_delayed` / `queue_delayed_on`.
@@ -156,34 +169,39 @@ pub(crate) fn queue_delayed<P: Platform>(
     if delay.is_zero() {
         return wq.queue_work(cpu, &dwork.work).map_err(|err| rewrap(err, dwork));
     }
-    wq.check_accepting(dwork)?;
+    let acceptance = wq.accept_delayed(dwork)?;
     if dwork.work.try_claim().is_none() {
         return Ok(false);
     }
-    arm(wq, cpu, &dwork.work, delay);
+    arm(acceptance, wq, cpu, &dwork.work, delay);
     Ok(true)
 }
 
-/// `mod_delayed` / `mod_delayed_on`.
+/// `mod_delayed` / `mod_delayed_on`. Acceptance is settled before the
+/// queued instance is taken away, so a refused call changes nothing.
 pub(crate) fn mod_delayed<P: Platform>(
     wq: &Arc<WqShared<P>>,
     cpu: Option<usize>,
     dwork: &DelayedWork<P>,
     delay: Duration,
 ) -> Result<bool, QueueError<DelayedWork<P>>> {
-    wq.check_accepting(dwork)?;
+    let acceptance = wq.accept_delayed(dwork)?;
     let Some(was_pending) = cancel::grab(&dwork.work, false, false) else {
         // Being cancelled synchronously: the cancel wins (kernel -ENOENT).
         return Ok(false);
     };
     if delay.is_zero() {
+        // Inserted while the acceptance still counts: destroy cannot have
+        // taken the pool-workqueues away (the error is for robustness).
         let last_pool = dwork.work.inner.state.lock().last_pool.clone();
-        if wq.insert_claimed(cpu, &dwork.work, last_pool).is_err() {
+        let inserted = wq.insert_claimed(cpu, &dwork.work, last_pool);
+        drop(acceptance);
+        if inserted.is_err() {
             dwork.work.release();
             return Err(QueueError::Destroyed { work: dwork.clone(), workqueue: wq.name.clone() });
         }
     } else {
-        arm(wq, cpu, &dwork.work, delay);
+        arm(acceptance, wq, cpu, &dwork.work, delay);
     }
     Ok(was_pending)
 }
@@ -198,10 +216,16 @@ fn rewrap<P: Platform>(err: QueueError<Work<P>>, dwork: &DelayedWork<P>) -> Queu
 }
 
 /// The timer of a delayed item fired: queue it, unless the event is stale.
-pub(crate) fn timer_fired<P: Platform>(work: Work<P>, timer: u64) {
+/// Engine code, except the drop of `work` at the end, which may be the
+/// item's last reference (its captured state's `Drop` is user code):
+/// contained and counted as a stray panic.
+pub(crate) fn timer_fired<P: Platform>(system: &SystemShared<P>, work: Work<P>, timer: u64) {
     let claimed = work.inner.state.lock().fire(Some(timer));
     if let Some((_, _, wq, cpu, last_pool)) = claimed {
         let _ = insert_or_release(&wq, cpu, &work, last_pool);
         wq.delayed_done(&work);
+    }
+    if contain(move || drop(work)).is_some() {
+        system.stray_panics.fetch_add(1, Ordering::AcqRel);
     }
 }

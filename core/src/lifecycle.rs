@@ -1,37 +1,122 @@
 //! A workqueue's life: delayed-item and in-flight accounting, drain and
 //! destroy, and the orphaned workqueue (last handle dropped on one of the
 //! system's own threads) finalized once it is empty.
+//!
+//! # Delayed items and destroy
+//!
+//! A delayed queueing is accepted long before its item reaches a
+//! pool-workqueue (when the timer fires), so destroy must see it in
+//! between, or it would take the pool-workqueues away under an item it
+//! already accepted:
+//! 1. **Accept.** Under the delayed lock (D), the call checks that the
+//!    workqueue accepts work and that the set is not closed, and counts
+//!    itself in `accepting` ([`DelayedAcceptance`]). Only then does it
+//!    claim PENDING (and `mod_delayed` take a queued instance away), so a
+//!    refused call has changed nothing.
+//! 2. **Arm.** Under D again, the acceptance becomes an armed item (or,
+//!    for `mod_delayed` without delay, the item is inserted while the
+//!    acceptance still counts; or the call gives up, the item already
+//!    pending). Drain and destroy wait while anything is armed or
+//!    accepting.
+//! 3. **Close.** Destroy (and finalization of an orphan) takes the
+//!    pool-workqueues away only under D, with nothing armed or accepting,
+//!    and marks the set closed in the same critical section. A call that
+//!    comes later finds it closed (or `dying`) and is refused with
+//!    `Destroyed`; a call that came earlier was counted and waited for.
+//!
+//! Lock order: D → pool lock → timer lock (step 3 holds D while it takes
+//! each pool lock; nothing takes D under a pool lock).
 
 use crate::blocking::blocking_on;
+use crate::config::seeded;
+use crate::error::QueueError;
 use crate::platform::{Arc, Platform};
-use crate::shared::{PwqState, Work, WqShared};
+use crate::seeded::SeededBug;
+use crate::shared::{PwqState, StoppedRescuer, SystemShared, Work, WqShared};
 use core::sync::atomic::Ordering;
+use core::time::Duration;
+
+/// Evidence that a workqueue accepted a delayed queueing and that drain,
+/// destroy and finalization wait for it (step 1). Consumed by arming the
+/// item; dropped, it withdraws (the call gave up, or inserted its item).
+pub(crate) struct DelayedAcceptance<'a, P: Platform> {
+    wq: &'a Arc<WqShared<P>>,
+    /// Counted in `accepting` (always, except under the seeded bug
+    /// `DelayedAcceptedUncounted`).
+    counted: bool,
+}
+
+impl<P: Platform> DelayedAcceptance<'_, P> {
+    /// Step 2: records `work`, whose PENDING the caller owns, as armed.
+    pub(crate) fn arm(mut self, work: &Work<P>) {
+        let mut delayed = self.wq.delayed.lock();
+        if core::mem::take(&mut self.counted) {
+            delayed.accepting -= 1;
+        }
+        let previous = delayed.armed.insert(work.key(), work.clone());
+        debug_assert!(previous.is_none(), "a delayed item armed twice");
+    }
+}
+
+impl<P: Platform> Drop for DelayedAcceptance<'_, P> {
+    fn drop(&mut self) {
+        if self.counted {
+            let mut delayed = self.wq.delayed.lock();
+            delayed.accepting -= 1;
+            if delayed.is_empty() {
+                self.wq.delayed_emptied();
+            }
+        }
+    }
+}
 
 impl<P: Platform> WqShared<P> {
-    /// Delayed item `work` was armed.
-    pub(crate) fn delayed_armed(&self, work: &Work<P>) {
-        let previous = self.delayed.lock().insert(work.key(), work.clone());
-        debug_assert!(previous.is_none(), "a delayed item armed twice");
+    /// Step 1: accepts a delayed queueing of `item` (handed back in the
+    /// error) or refuses it as [`WqShared::check_accepting`] would, and as
+    /// `Destroyed` once the set is closed.
+    pub(crate) fn accept_delayed<W: Clone>(
+        self: &Arc<Self>,
+        item: &W,
+    ) -> Result<DelayedAcceptance<'_, P>, QueueError<W>> {
+        if seeded(&self.system.config, SeededBug::DelayedAcceptedUncounted) {
+            self.check_accepting(item)?;
+            return Ok(DelayedAcceptance { wq: self, counted: false });
+        }
+        // Outside D: it reads the worker's own slot.
+        let chained = self.is_chained();
+        let mut delayed = self.delayed.lock();
+        if delayed.closed {
+            return Err(QueueError::Destroyed { work: item.clone(), workqueue: self.name.clone() });
+        }
+        self.check_accepting_as(item, chained)?;
+        delayed.accepting += 1;
+        Ok(DelayedAcceptance { wq: self, counted: true })
     }
 
     /// Delayed item `work`'s timer fired (and it was queued) or was
-    /// cancelled. Lock order D → T: the finalize event is armed under D.
+    /// cancelled.
     pub(crate) fn delayed_done(self: &Arc<Self>, work: &Work<P>) {
         let mut delayed = self.delayed.lock();
-        let removed = delayed.remove(&work.key());
+        let removed = delayed.armed.remove(&work.key());
         debug_assert!(removed.is_some(), "a delayed item finished that was not armed");
         if delayed.is_empty() {
-            self.delayed_cv.notify_all();
-            self.schedule_finalize_if_orphaned();
+            self.delayed_emptied();
         }
         drop(delayed);
         // Not the last reference: the caller holds the item.
         drop(removed);
     }
 
+    /// The delayed set became empty: wake drainers, and finalize an
+    /// orphan. Called under D (D → T: the finalize event is armed here).
+    fn delayed_emptied(self: &Arc<Self>) {
+        self.delayed_cv.notify_all();
+        self.schedule_finalize_if_orphaned();
+    }
+
     /// The delayed items armed now.
     pub(crate) fn armed_delayed(&self) -> Vec<Work<P>> {
-        self.delayed.lock().values().cloned().collect()
+        self.delayed.lock().armed.values().cloned().collect()
     }
 
     /// An instance left one of this workqueue's pool-workqueues. Called
@@ -68,16 +153,24 @@ impl<P: Platform> WqShared<P> {
     }
 
     /// Finalizes an orphaned workqueue if nothing of it is left: no delayed
-    /// item armed, no instance in flight. Removes its pool-workqueues, stops
-    /// its rescuer and takes it off the system's orphan list. Never waits:
-    /// on one of the system's threads the rescuer's thread is handed to the
-    /// system to join (it has exited or is about to), elsewhere it is
+    /// item armed or being accepted, no instance in flight. Closes its
+    /// delayed set, removes its pool-workqueues, stops its rescuer and
+    /// takes it off the system's orphan list. Never waits: on one of the
+    /// system's threads the rescuer's thread is handed over for joining
+    /// once it has exited (`SystemShared::hand_over`), elsewhere it is
     /// joined here.
     pub(crate) fn finalize_orphan(self: &Arc<Self>) {
-        // Delayed first: a firing timer inserts (inflight up) before it
-        // lowers `delayed`, so reading in this order cannot miss it.
-        if !self.delayed.lock().is_empty() || self.inflight.load(Ordering::Acquire) > 0 {
-            return;
+        {
+            // Delayed first: a firing timer inserts (inflight up) before it
+            // lowers `delayed`, so reading in this order cannot miss it.
+            // Closed in the same section (step 3 of "Delayed items and
+            // destroy"): with `dying` set and nothing of ours running,
+            // nothing can be accepted any more anyway.
+            let mut delayed = self.delayed.lock();
+            if !delayed.is_empty() || self.inflight.load(Ordering::Acquire) > 0 {
+                return;
+            }
+            delayed.closed = true;
         }
         let first = {
             let mut control = self.control.lock();
@@ -104,23 +197,20 @@ impl<P: Platform> WqShared<P> {
         if let Some(rescuer) = &self.rescuer {
             if on_engine {
                 if let Some(thread) = rescuer.stop_without_join() {
-                    self.system.reap.lock().push(thread);
+                    self.system.hand_over(StoppedRescuer { thread, rescuer: rescuer.clone() });
                 }
             } else {
                 rescuer.stop();
             }
         }
         if !on_engine {
-            // Threads handed over earlier by threads that must not wait.
-            let reaped = core::mem::take(&mut *self.system.reap.lock());
-            for thread in reaped {
-                P::join(thread);
-            }
+            self.system.join_handed_over();
         }
         self.draining.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Waits until no delayed item of this workqueue is armed.
+    /// Waits until no delayed item of this workqueue is armed or being
+    /// accepted.
     pub(crate) fn wait_delayed(&self) {
         let mut delayed = self.delayed.lock();
         while !delayed.is_empty() {
@@ -128,7 +218,8 @@ impl<P: Platform> WqShared<P> {
         }
     }
 
-    /// Whether every pool-workqueue is empty and no delayed item is armed.
+    /// Whether every pool-workqueue is empty and no delayed item is armed
+    /// or being accepted.
     pub(crate) fn is_empty(&self) -> bool {
         if !self.delayed.lock().is_empty() {
             return false;
@@ -137,6 +228,29 @@ impl<P: Platform> WqShared<P> {
             let guard = pool.locked.lock();
             guard.pwqs.get(&self.id).is_none_or(PwqState::is_empty)
         })
+    }
+
+    /// Step 3 of "Delayed items and destroy": under D, if no delayed item
+    /// is armed or being accepted, takes every empty pool-workqueue off its
+    /// pool; if all are gone, closes the delayed set and returns true.
+    fn close_if_empty(&self) -> bool {
+        let mut delayed = self.delayed.lock();
+        if !delayed.is_empty() {
+            return false;
+        }
+        let mut all_removed = true;
+        for pool in &self.pools {
+            let mut guard = pool.locked.lock();
+            match guard.pwqs.get(&self.id) {
+                Some(pwq) if !pwq.is_empty() => all_removed = false,
+                Some(_) => {
+                    guard.pwqs.remove(&self.id);
+                }
+                None => {}
+            }
+        }
+        delayed.closed = all_removed;
+        all_removed
     }
 
     /// `drain_workqueue` without the self-check.
@@ -170,21 +284,12 @@ impl<P: Platform> WqShared<P> {
         // `destroy_racing_queue`). So each pool-workqueue is removed only
         // if it is empty under its pool lock; otherwise drain again. An
         // insertion after the removal finds no pool-workqueue and is
-        // refused, handing the item back.
+        // refused, handing the item back. Delayed queueings are settled by
+        // the delayed set instead (step 3 of "Delayed items and destroy";
+        // `destroy_racing_queue_delayed`, `destroy_racing_mod_delayed`).
         loop {
             self.drain();
-            let mut all_removed = true;
-            for pool in &self.pools {
-                let mut guard = pool.locked.lock();
-                match guard.pwqs.get(&self.id) {
-                    Some(pwq) if !pwq.is_empty() => all_removed = false,
-                    Some(_) => {
-                        guard.pwqs.remove(&self.id);
-                    }
-                    None => {}
-                }
-            }
-            if all_removed {
+            if self.close_if_empty() {
                 break;
             }
         }
@@ -196,5 +301,58 @@ impl<P: Platform> WqShared<P> {
         control = self.control.lock();
         control.destroyed = true;
         self.draining.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How soon the timer looks again for handed-over rescuer threads that
+/// have not exited yet (they exit as soon as their mayday list is empty,
+/// which for a finalized workqueue is at once).
+const REAP_RETRY: Duration = Duration::from_millis(1);
+
+impl<P: Platform> SystemShared<P> {
+    /// A thread that must not wait (one of the system's own) stopped a
+    /// rescuer: its thread is joined by a timer event once it has exited,
+    /// so that such threads never pile up on a system that lives forever.
+    pub(crate) fn hand_over(self: &Arc<Self>, stopped: StoppedRescuer<P>) {
+        let mut reap = self.reap.lock();
+        reap.threads.push(stopped);
+        if !core::mem::replace(&mut reap.armed, true) {
+            self.arm_reap();
+        }
+    }
+
+    fn arm_reap(self: &Arc<Self>) {
+        let deadline = crate::timer::deadline_after(self.platform.now(), REAP_RETRY);
+        let system = self.clone();
+        self.timers.arm_new(deadline, Box::new(move || system.reap_exited()));
+    }
+
+    /// Timer: joins the handed-over threads that have exited. Such a join
+    /// waits for nothing (the thread is past its last line of engine code),
+    /// so the timer thread may do it; the others are tried again later.
+    fn reap_exited(self: &Arc<Self>) {
+        let exited: Vec<_> = {
+            let mut reap = self.reap.lock();
+            let (exited, running) =
+                core::mem::take(&mut reap.threads).into_iter().partition(|stopped| stopped.rescuer.has_exited());
+            reap.threads = running;
+            reap.armed = !reap.threads.is_empty();
+            if reap.armed {
+                self.arm_reap();
+            }
+            exited
+        };
+        for stopped in exited {
+            P::join(stopped.thread);
+        }
+    }
+
+    /// Joins every handed-over thread, waiting for those still running.
+    /// Only for threads that may wait (not the system's own).
+    pub(crate) fn join_handed_over(&self) {
+        let handed_over = core::mem::take(&mut self.reap.lock().threads);
+        for stopped in handed_over {
+            P::join(stopped.thread);
+        }
     }
 }

@@ -13,10 +13,17 @@ impl<P: Platform> WqShared<P> {
     /// Refuses queueing onto a dying workqueue, or onto a draining one from
     /// anywhere but its own items (only chained queueing is allowed).
     pub(crate) fn check_accepting<W: Clone>(&self, work: &W) -> Result<(), QueueError<W>> {
-        if self.dying.load(Ordering::Acquire) != 0 && !self.is_chained() {
+        let busy = self.dying.load(Ordering::Acquire) != 0 || self.draining.load(Ordering::Acquire) != 0;
+        self.check_accepting_as(work, busy && self.is_chained())
+    }
+
+    /// [`WqShared::check_accepting`] for a caller that already knows
+    /// whether it is chained (`is_chained`).
+    pub(crate) fn check_accepting_as<W: Clone>(&self, work: &W, chained: bool) -> Result<(), QueueError<W>> {
+        if self.dying.load(Ordering::Acquire) != 0 && !chained {
             return Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() });
         }
-        if self.draining.load(Ordering::Acquire) != 0 && !self.is_chained() {
+        if self.draining.load(Ordering::Acquire) != 0 && !chained {
             return Err(QueueError::Draining { work: work.clone(), workqueue: self.name.clone() });
         }
         Ok(())

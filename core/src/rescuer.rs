@@ -57,6 +57,7 @@ impl<P: Platform> Rescuer<P> {
             thread: Mutex::new(None),
             maydays_sent: AtomicUsize::new(0),
             rescued: AtomicUsize::new(0),
+            exited: AtomicUsize::new(0),
         });
         let body = rescuer.clone();
         let thread = format!("{}/R-{name}", config.thread_name_prefix);
@@ -85,7 +86,12 @@ fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
                 maydays = rescuer.maydays.lock();
             }
             RescuerStep::Wait => maydays = rescuer.wake.wait(maydays),
-            RescuerStep::Exit => return,
+            RescuerStep::Exit => {
+                // Nothing of the engine's runs on this thread after this
+                // (see `SystemShared::hand_over`).
+                rescuer.exited.store(1, Ordering::Release);
+                return;
+            }
         }
     }
 }

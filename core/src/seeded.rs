@@ -56,11 +56,15 @@ pub enum SeededBug {
     OfflinePoolCountsRunning,
     /// `cpu_down` waits for the offline pools to drain.
     CpuDownWaitsForDrain,
+    /// A delayed queueing is accepted without being counted where destroy
+    /// sees it (the order before the acceptance gate): destroy can take the
+    /// pool-workqueues away under an item it already accepted.
+    DelayedAcceptedUncounted,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 20] = [
+    pub const ALL: [SeededBug; 21] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -81,6 +85,7 @@ impl SeededBug {
         SeededBug::RebindLosesInactive,
         SeededBug::OfflinePoolCountsRunning,
         SeededBug::CpuDownWaitsForDrain,
+        SeededBug::DelayedAcceptedUncounted,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

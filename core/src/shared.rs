@@ -47,9 +47,10 @@ pub(crate) struct SystemShared<P: Platform> {
     /// threads and that are not finalized yet (see `workqueue.rs`); shutdown
     /// destroys what is left. Leaf lock.
     pub(crate) orphans: Mutex<P, Vec<Arc<WqShared<P>>>>,
-    /// Threads that exited (or are about to) and that a thread which must
-    /// not wait handed over for joining; joined at shutdown. Leaf lock.
-    pub(crate) reap: Mutex<P, Vec<P::JoinHandle>>,
+    /// Rescuer threads stopped by a thread that must not wait, to be
+    /// joined once they have exited (see `SystemShared::hand_over`). R:
+    /// the reap lock (timer lock under it: R → T).
+    pub(crate) reap: Mutex<P, Reap<P>>,
     /// I: the body of a worker thread (`worker::worker_main`), handed to
     /// the manager so that creating workers does not depend on the loop
     /// they run.
@@ -89,6 +90,22 @@ impl<P: Platform> SystemShared<P> {
         let cpus = self.online.len();
         (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| self.is_online(c)).unwrap_or(cpu)
     }
+}
+
+/// Stopped rescuer threads waiting to be joined. R: `SystemShared::reap`.
+pub(crate) struct Reap<P: Platform> {
+    /// The threads, each with its rescuer (which says whether it exited).
+    pub(crate) threads: Vec<StoppedRescuer<P>>,
+    /// A timer event that joins the exited ones is armed.
+    pub(crate) armed: bool,
+}
+
+/// A rescuer that was told to stop, and its thread.
+pub(crate) struct StoppedRescuer<P: Platform> {
+    /// The thread to join.
+    pub(crate) thread: P::JoinHandle,
+    /// The rescuer, kept until the join: it says when the thread is done.
+    pub(crate) rescuer: Arc<Rescuer<P>>,
 }
 
 /// HP: the hotplug lock's state. Which CPUs are online is kept in
@@ -278,10 +295,10 @@ pub(crate) struct WqShared<P: Platform> {
     pub(crate) inflight: AtomicUsize<P>,
     /// WQ: serialises `set_max_active`, drain and destroy bookkeeping.
     pub(crate) control: Mutex<P, Control>,
-    /// D: delayed items whose timer has not fired yet, by item identity
-    /// (each is armed at most once: it is PENDING meanwhile).
-    pub(crate) delayed: Mutex<P, BTreeMap<usize, Work<P>>>,
-    /// Notified when `delayed` drops to zero.
+    /// D: delayed items armed or being accepted, and whether any more may
+    /// be accepted (see `lifecycle.rs`, "Delayed items and destroy").
+    pub(crate) delayed: Mutex<P, DelayedSet<P>>,
+    /// Notified when `delayed` becomes empty.
     pub(crate) delayed_cv: Condvar<P>,
     /// Flush colours and flushers.
     pub(crate) flush: FlushState<P>,
@@ -291,6 +308,32 @@ pub(crate) struct WqShared<P: Platform> {
     pub(crate) panic_log: Mutex<P, VecDeque<PanicReport>>,
     /// I: the rescuer of a `mem_reclaim` workqueue.
     pub(crate) rescuer: Option<Arc<Rescuer<P>>>,
+}
+
+/// A workqueue's delayed items. D: `WqShared::delayed`.
+pub(crate) struct DelayedSet<P: Platform> {
+    /// Items whose timer has not fired yet, by identity (each is armed at
+    /// most once: it is PENDING meanwhile).
+    pub(crate) armed: BTreeMap<usize, Work<P>>,
+    /// Delayed queueings accepted and not yet armed (or inserted, or given
+    /// up): drain, destroy and finalization wait for these as for armed
+    /// items, so an accepted call is never missed.
+    pub(crate) accepting: usize,
+    /// The pool-workqueues are gone (destroyed or finalized): nothing is
+    /// accepted any more.
+    pub(crate) closed: bool,
+}
+
+impl<P: Platform> DelayedSet<P> {
+    /// An open set with nothing armed.
+    pub(crate) fn new() -> Self {
+        DelayedSet { armed: BTreeMap::new(), accepting: 0, closed: false }
+    }
+
+    /// Nothing armed and nothing being accepted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.armed.is_empty() && self.accepting == 0
+    }
 }
 
 impl<P: Platform> Drop for WqShared<P> {
@@ -383,6 +426,10 @@ pub(crate) struct Rescuer<P: Platform> {
     pub(crate) maydays_sent: AtomicUsize<P>,
     /// A: items the rescuer took on (kernel `PWQ_STAT_RESCUED`).
     pub(crate) rescued: AtomicUsize<P>,
+    /// A: 1 once the thread has left its loop for good (stored Release as
+    /// its last engine step, read Acquire before joining it from a thread
+    /// that must not wait).
+    pub(crate) exited: AtomicUsize<P>,
 }
 
 impl<P: Platform> Rescuer<P> {
@@ -436,6 +483,12 @@ impl<P: Platform> Rescuer<P> {
             self.wake.notify_one();
         }
         self.thread.lock().take()
+    }
+
+    /// Whether the thread has left its loop for good: joining it then
+    /// waits for nothing but the thread's own exit.
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire) != 0
     }
 
     /// Maydays sent by the mayday timer so far.

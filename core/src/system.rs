@@ -18,7 +18,7 @@ use crate::error::BuildError;
 use crate::hotplug::{self, HotplugError};
 use crate::manager;
 use crate::platform::{Arc, AtomicUsize, Mutex, Platform, Std};
-use crate::shared::{HotplugState, Pool, Rescuer, SystemShared};
+use crate::shared::{HotplugState, Pool, Reap, Rescuer, SystemShared};
 use crate::timer::{fire_all, Due, TimerService};
 use core::fmt;
 use core::time::Duration;
@@ -203,7 +203,7 @@ impl SystemBuilder {
             worker_body: crate::worker::worker_main::<P>,
             tracer: crate::trace::Tracer::new(),
             orphans: Mutex::new(Vec::new()),
-            reap: Mutex::new(Vec::new()),
+            reap: Mutex::new(Reap { threads: Vec::new(), armed: false }),
             hotplug: Mutex::new(HotplugState::new(cpus)),
             online: (0..cpus).map(|_| AtomicUsize::new(1)).collect(),
         });
@@ -370,11 +370,16 @@ impl<P: Platform> System<P> {
     /// Delivers every timer event due now (delayed work, idle culling,
     /// creation retries); returns how many fired. Needed only when the
     /// system was built without a timer thread.
+    ///
+    /// The events are the engine's own code, run on the calling thread: a
+    /// panic in one of them is an engine bug and goes to
+    /// [`Platform::engine_thread_panicked`] (on [`Std`]: a message naming
+    /// `<prefix>/run_due_timers`, then abort), as on the timer thread. A
+    /// panic in the `Drop` of an item's captured state is contained and
+    /// counted in [`System::stray_panics`].
     pub fn run_due_timers(&self) -> usize {
         let shared = &self.handle.shared;
-        let (fired, panics) = shared.timers.run_due(shared.platform.now());
-        shared.stray_panics.fetch_add(panics, core::sync::atomic::Ordering::AcqRel);
-        fired
+        shared.timers.run_due(shared.platform.now(), || format!("{}/run_due_timers", shared.config.thread_name_prefix))
     }
 
     /// Starts recording the engine's transitions (feature `trace`; see
@@ -417,13 +422,13 @@ impl<P: Platform> System<P> {
 }
 
 /// Body of the timer thread: deliver due events until the service stops.
-/// Panics from events (the `Drop` of an item's captured state) are
-/// contained and counted.
+/// A panic escaping an event is an engine bug: it unwinds to the engine
+/// thread's panic path (`spawn_engine_thread`). Events contain the user
+/// code they may run (the `Drop` of an item's captured state).
 fn timer_thread<P: Platform>(shared: Arc<SystemShared<P>>) {
     P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
     while let Due::Fire(events) = shared.timers.wait_step(|| shared.platform.now()) {
-        let panics = fire_all(events);
-        shared.stray_panics.fetch_add(panics, core::sync::atomic::Ordering::AcqRel);
+        fire_all(events);
     }
 }
 
@@ -442,8 +447,12 @@ impl<P: Platform> SystemHandle<P> {
             timer_thread: Mutex::new(self.timer_thread.lock().take()),
         });
         let name = format!("{}/shutdown", self.shared.config.thread_name_prefix);
-        let body: crate::platform::ThreadBody = Box::new(move || drop(core::mem::ManuallyDrop::into_inner(moved)));
-        if let Err(err) = self.shared.platform.spawn(name, body) {
+        // An engine thread like the others (an engine panic in the shutdown
+        // aborts loudly). Its handle is dropped: it is the one thread of the
+        // system nobody is left to join, and it exits once every other
+        // thread has been joined.
+        let shut_down = move || drop(core::mem::ManuallyDrop::into_inner(moved));
+        if let Err(err) = crate::platform::spawn_engine_thread(&self.shared.platform, name, shut_down) {
             std::eprintln!(
                 "cmwq: the last handle of a system was dropped on one of its own threads and \
                  no thread could be created to shut it down ({err}); its threads stay parked"
@@ -471,10 +480,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
             crate::delayed::fire_armed_now(&wq);
             wq.destroy();
         }
-        let reaped = core::mem::take(&mut *self.shared.reap.lock());
-        for thread in reaped {
-            P::join(thread);
-        }
+        self.shared.join_handed_over();
         let mut left: Vec<Arc<Rescuer<P>>> = Vec::new();
         for pool in &self.pools {
             let guard = pool.locked.lock();
@@ -506,10 +512,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
         }
         // A finalization the timer thread ran may have handed over a
         // rescuer thread meanwhile.
-        let reaped = core::mem::take(&mut *self.shared.reap.lock());
-        for thread in reaped {
-            P::join(thread);
-        }
+        self.shared.join_handed_over();
         for pool in &self.pools {
             // Step 2.
             let mut guard = pool.locked.lock();

@@ -20,9 +20,12 @@ pub(crate) fn deadline_after(now: Duration, delay: Duration) -> Duration {
     now.saturating_add(delay)
 }
 
-/// Something to do at a deadline. It may hold a work item's last
-/// reference, whose captured state's `Drop` is user code: firing and
-/// dropping are contained.
+/// Something to do at a deadline: engine code. An event that may drop a
+/// work item's last reference (user code: the captured state's `Drop`)
+/// contains that drop itself; any other panic in an event is an engine bug
+/// and reaches [`Platform::engine_thread_panicked`] (see [`fire_all`]).
+/// Events dropped unfired, at [`TimerService::stop`], are dropped
+/// contained.
 pub(crate) type TimerEvent = Box<dyn FnOnce() + Send>;
 
 /// Armed events. T: the timer lock (taken after pool locks, never before;
@@ -92,12 +95,16 @@ impl<P: Platform> TimerService<P> {
         drop(removed);
     }
 
-    /// Fires every event due at `now`; returns how many fired and how many
-    /// of them panicked (each panic contained).
-    pub(crate) fn run_due(&self, now: Duration) -> (usize, usize) {
+    /// Fires every event due at `now` on the calling thread, which
+    /// [`Platform::engine_thread_panicked`] names `thread` if an event
+    /// panics; returns how many fired.
+    pub(crate) fn run_due(&self, now: Duration, thread: impl FnOnce() -> String) -> usize {
         let due = take_due(&mut self.timers.lock(), now);
         let count = due.len();
-        (count, fire_all(due))
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fire_all(due))) {
+            P::engine_thread_panicked(&thread(), payload);
+        }
+        count
     }
 
     /// The earliest armed deadline.
@@ -137,9 +144,14 @@ impl<P: Platform> TimerService<P> {
     }
 }
 
-/// Fires `events` in order, each contained; returns how many panicked.
-pub(crate) fn fire_all(events: Vec<TimerEvent>) -> usize {
-    events.into_iter().map(|event| contain(event).is_some()).filter(|&panicked| panicked).count()
+/// Fires `events` in order. Not contained: a panic here is an engine bug
+/// (user drops are contained inside the events), so it unwinds to the
+/// engine-panic path of the thread delivering the events (the timer
+/// thread's, or [`TimerService::run_due`]'s).
+pub(crate) fn fire_all(events: Vec<TimerEvent>) {
+    for event in events {
+        event();
+    }
 }
 
 fn take_due(timers: &mut Timers, now: Duration) -> Vec<TimerEvent> {

@@ -9,12 +9,12 @@ use crate::config::{DEFAULT_MAX_ACTIVE, MAX_ACTIVE_LIMIT};
 use crate::delayed::DelayedWork;
 use crate::error::{BuildError, QueueError, WaitError};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
-use crate::shared::{Control, FlushState, PanicReport, PwqState, Rescuer, Work, WqFlags, WqShared};
+use crate::shared::{Control, DelayedSet, FlushState, PanicReport, PwqState, Rescuer, Work, WqFlags, WqShared};
 use crate::system::System;
 use core::fmt;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Validates a `max_active` request; 0 means the default.
 fn effective_max_active(requested: usize, ordered: bool) -> Result<usize, BuildError> {
@@ -138,7 +138,7 @@ impl WorkqueueBuilder {
             orphaned: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
             control: Mutex::new(Control { max_active, destroyed: false }),
-            delayed: Mutex::new(BTreeMap::new()),
+            delayed: Mutex::new(DelayedSet::new()),
             delayed_cv: Condvar::new(),
             flush: FlushState::new(),
             panics: AtomicUsize::new(0),

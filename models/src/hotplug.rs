@@ -4,7 +4,9 @@
 //! unless a model needs a second, so that the pools' workers, the trustee
 //! and at most one model thread fit loom's thread limit.
 
-use crate::scenarios::{model_builder, overlap_checked, requeue_self, spawn, workqueue, wq_slot, Counter, Flag, Overlaps};
+use crate::scenarios::{
+    model_builder, overlap_checked, requeue_self, spawn, workqueue, wq_slot, Counter, Flag, Overlaps,
+};
 use crate::{FaultPlan, ModelPlatform};
 use cmwq::{System, Work, WorkqueueBuilder};
 use std::sync::Arc;

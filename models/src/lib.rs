@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod hotplug;
+pub mod lifecycle;
 pub mod loom_platform;
 mod platform_macro;
 pub mod rescue;

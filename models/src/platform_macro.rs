@@ -12,8 +12,8 @@ macro_rules! model_platform {
         use core::cell::RefCell;
         use core::sync::atomic::Ordering;
         use core::time::Duration;
-        use $krate::sync::{Condvar, Mutex, MutexGuard};
         use std::sync::PoisonError;
+        use $krate::sync::{Condvar, Mutex, MutexGuard};
 
         #[doc = $doc]
         #[derive(Debug, Default)]
@@ -45,7 +45,11 @@ macro_rules! model_platform {
             fn condvar_wait<'a, T: Send>(cv: &Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T> {
                 cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
             }
-            fn condvar_wait_timeout<'a, T: Send>(cv: &Condvar, guard: Self::Guard<'a, T>, _timeout: Duration) -> Self::Guard<'a, T> {
+            fn condvar_wait_timeout<'a, T: Send>(
+                cv: &Condvar,
+                guard: Self::Guard<'a, T>,
+                _timeout: Duration,
+            ) -> Self::Guard<'a, T> {
                 // No time in a model: an untimed wait (the engine re-checks anyway).
                 cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
             }

@@ -214,10 +214,8 @@ pub fn destroy_racing_mayday<P: ModelPlatform>(bugs: u32) {
 /// re-queues its mayday after each item; at no point does the list hold
 /// the one pool-workqueue twice.
 pub fn mayday_no_duplicate<P: ModelPlatform>(bugs: u32) {
-    let system = model_builder(1, 4, bugs)
-        .rescuer_batch(1)
-        .build_on(P::with_faults(faults(true)))
-        .expect("model system builds");
+    let system =
+        model_builder(1, 4, bugs).rescuer_batch(1).build_on(P::with_faults(faults(true))).expect("model system builds");
     let wq = rescue_wq(&system, "dup", true, 0);
     let (waiting, go) = (Flag::<P>::new(), Flag::<P>::new());
     let (runs, done) = (Counter::<P>::new(), Flag::<P>::new());

@@ -13,6 +13,7 @@ pub use crate::hotplug::{
     cpu_down_racing_queue, cpu_up_racing_drain, offline_pool_runs_waiting_items, ordered_across_handoff,
     rebind_keeps_inactive, requeue_during_handoff,
 };
+pub use crate::lifecycle::{destroy_racing_mod_delayed, destroy_racing_queue_delayed};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
     rescuer_wakes_worker,
@@ -822,6 +823,8 @@ models! {
     idle_cull_racing_queue: "C7",
     panic_racing_flush: "F1",
     destroy_racing_queue: "Q6",
+    destroy_racing_queue_delayed: "Q6",
+    destroy_racing_mod_delayed: "Q6",
     failed_spawn_retry: "C1 F4",
     shutdown_racing_flush: "Q6",
     keep_working_single_runner: "C4",

@@ -19,11 +19,7 @@ cmwq_models::model_tests!(run);
 #[test]
 fn model_names_are_unique() {
     for (i, model) in MODELS.iter().enumerate() {
-        assert!(
-            MODELS[..i].iter().all(|other| other.name != model.name),
-            "model {} is registered twice",
-            model.name
-        );
+        assert!(MODELS[..i].iter().all(|other| other.name != model.name), "model {} is registered twice", model.name);
     }
 }
 

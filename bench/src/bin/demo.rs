@@ -20,11 +20,12 @@ fn main() {
     let cpus = 1;
     let blockers = 4;
     let patience = Duration::from_secs(2);
-    println!(
-        "Seed scenario on {cpus} CPU: {blockers} items block until a short item queued after them has run.\n"
-    );
+    println!("Seed scenario on {cpus} CPU: {blockers} items block until a short item queued after them has run.\n");
     report("cmwq (concurrency managed)", &seed_on_cmwq(cpus, blockers, patience));
     println!();
-    report(&format!("fixed pool of {cpus} thread(s) over crossbeam-channel"), &seed_on_fixed_pool(cpus, blockers, patience));
+    report(
+        &format!("fixed pool of {cpus} thread(s) over crossbeam-channel"),
+        &seed_on_fixed_pool(cpus, blockers, patience),
+    );
     println!("\ncmwq starts another worker the moment a running item blocks, so the short item runs at once.");
 }

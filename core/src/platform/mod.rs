@@ -163,7 +163,8 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// Replaces the calling thread's engine context, returning the old one.
     fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext>;
 
-    /// An engine thread (worker, rescuer, timer, trustee) panicked outside
+    /// An engine thread (worker, rescuer, timer, trustee, shutdown; or a
+    /// caller of `System::run_due_timers` delivering timer events) panicked outside
     /// user code: an engine bug, since every panic from user code is caught
     /// where it happens. The default prints the thread's name and the
     /// message and aborts the process, so that the failure is loud instead
