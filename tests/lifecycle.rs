@@ -1,8 +1,9 @@
 //! Lifecycle edges found in review: the last system handle dropped on an
 //! engine thread while no shutdown thread can be created; a workqueue
 //! destroyed and then dropped on an engine thread; an orphaned workqueue
-//! with a far-off delayed item at system shutdown. Each used to crash,
-//! leak or hang.
+//! with a far-off delayed item at system shutdown; a delayed queueing
+//! racing destroy; rescuer threads of orphaned workqueues; engine panics in
+//! timer events. Each used to crash, leak, lose work or hang.
 
 use cmwq::{Platform, SpawnError, Std, System, ThreadBody, ThreadContext, Work, Workqueue, WorkqueueBuilder};
 use cmwq_tests::wait_until;
@@ -13,6 +14,7 @@ use std::time::Duration;
 static FAIL_SPAWN: AtomicBool = AtomicBool::new(false);
 static SPAWN_CALLS: AtomicUsize = AtomicUsize::new(0);
 static BREAK_TIMER: AtomicBool = AtomicBool::new(false);
+static BREAK_CPU_SET: AtomicBool = AtomicBool::new(false);
 
 #[derive(Clone, Copy)]
 /// Std, except that spawning the shutdown thread fails once `FAIL_SPAWN` is set.
@@ -83,6 +85,13 @@ impl Platform for Flaky {
     }
     fn current_cpu(&self) -> Option<usize> {
         self.0.current_cpu()
+    }
+    fn allowed_os_cpus(&self) -> Option<Vec<usize>> {
+        // An engine bug stand-in inside a timer event (the CPU-set poll).
+        if BREAK_CPU_SET.load(SeqCst) {
+            panic!("injected engine bug in a timer event");
+        }
+        self.0.allowed_os_cpus()
     }
     fn yield_now() {
         Std::yield_now()
@@ -225,4 +234,238 @@ fn an_engine_thread_that_dies_aborts_loudly() {
         stderr.contains("cmwq: engine thread `ebug/timer` panicked") && stderr.contains("injected engine bug"),
         "{stderr}"
     );
+}
+
+/// Rounds of the delayed-queueing race (`CMWQ_DELAYED_RACE_ROUNDS`).
+fn race_rounds() -> usize {
+    std::env::var("CMWQ_DELAYED_RACE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000)
+}
+
+/// Outcomes of the delayed-queueing race, printed by the child.
+#[derive(Debug, Default)]
+struct RaceTally {
+    accepted: usize,
+    refused: usize,
+}
+
+/// One thread calls `queue_delayed` (200 us) or `mod_delayed` on a
+/// queued item while another destroys the workqueue, started together,
+/// `rounds` times. Panics on the first round where an accepted item did
+/// not run (before `destroy` returned) or a refused one changed.
+fn delayed_race(rounds: usize, modify: bool) -> RaceTally {
+    use cmwq::{DelayedWork, QueueError};
+    use std::sync::Barrier;
+    let system = System::builder().cpus(2).thread_name_prefix("race").build().unwrap();
+    let mut tally = RaceTally::default();
+    for round in 0..rounds {
+        let wq = Workqueue::builder("race").build(&system).unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let item = {
+            let runs = runs.clone();
+            DelayedWork::new(move || {
+                runs.fetch_add(1, SeqCst);
+            })
+        };
+        if modify {
+            assert!(wq.queue_delayed(&item, Duration::ZERO).unwrap());
+        }
+        let start = Arc::new(Barrier::new(2));
+        let destroyer = {
+            let (wq, start) = (wq.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                wq.destroy().unwrap();
+            })
+        };
+        start.wait();
+        let delay = Duration::from_micros(200);
+        let outcome = if modify { wq.mod_delayed(&item, delay) } else { wq.queue_delayed(&item, delay) };
+        destroyer.join().unwrap();
+        // `destroy` drained: everything accepted has run by now.
+        let ran = runs.load(SeqCst);
+        match outcome {
+            Ok(was_pending) => {
+                tally.accepted += 1;
+                let expected = if !modify || was_pending { 1 } else { 2 };
+                assert_eq!(ran, expected, "round {round}: an accepted delayed item did not run (Ok({was_pending}))");
+            }
+            Err(QueueError::Destroyed { .. } | QueueError::Draining { .. }) => {
+                tally.refused += 1;
+                let expected = usize::from(modify); // the queued instance, drained
+                assert_eq!(ran, expected, "round {round}: a refused call changed what runs");
+            }
+            Err(err) => panic!("round {round}: unexpected refusal: {err}"),
+        }
+        assert!(item.busy().is_idle(), "round {round}: the item outlived destroy pending");
+    }
+    assert_eq!(system.stray_panics(), 0, "a timer event panicked");
+    tally
+}
+
+/// Child side of `an_accepted_delayed_item_runs_or_is_refused`.
+#[test]
+fn delayed_race_child() {
+    if std::env::var(CHILD_VAR).as_deref() != Ok("delayed-race") {
+        return;
+    }
+    let rounds = race_rounds();
+    let queued = delayed_race(rounds, false);
+    let modified = delayed_race(rounds, true);
+    println!("queue_delayed: {queued:?}; mod_delayed: {modified:?}");
+}
+
+/// Was: a delayed item accepted (`Ok(true)`) while another thread
+/// destroyed its workqueue could be lost: it fired into no pool-workqueue
+/// (a debug assertion on the timer thread, or silently never run), and
+/// `mod_delayed` could take a queued instance away and then lose the item.
+/// Now every accepted call's item runs before `destroy` returns and every
+/// refused call changes nothing, over thousands of races. Run in a child:
+/// an engine assertion on the timer thread aborts the process. (The same
+/// test with debug assertions off: `CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=false
+/// cargo test --release -p cmwq-tests --test lifecycle`.)
+#[test]
+fn an_accepted_delayed_item_runs_or_is_refused() {
+    if std::env::var(CHILD_VAR).is_ok() {
+        return;
+    }
+    let output =
+        cmwq_tests::run_test_in_child("delayed_race_child", CHILD_VAR, "delayed-race", Duration::from_secs(300));
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{:?}\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains("queue_delayed: RaceTally"), "the child ran the races: {stdout}");
+}
+
+/// The process's virtual memory size (`VmSize`), in KiB.
+#[cfg(target_os = "linux")]
+fn vm_size_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Builds a `mem_reclaim` workqueue whose last handle is dropped inside its
+/// own item (so it is orphaned, and finalized by a timer event), and waits
+/// until it is freed.
+#[cfg(target_os = "linux")]
+fn orphan_mem_reclaim(system: &System) {
+    let wq = Workqueue::builder("orphan").mem_reclaim().build(system).unwrap();
+    let slot = Arc::new(Mutex::new(Some(wq.clone())));
+    let go = Arc::new(AtomicBool::new(false));
+    let item = {
+        let (slot, go) = (slot.clone(), go.clone());
+        Work::new(move || {
+            while !go.load(SeqCst) {
+                std::thread::yield_now();
+            }
+            drop(slot.lock().unwrap().take());
+        })
+    };
+    wq.queue(&item).unwrap();
+    drop(wq);
+    go.store(true, SeqCst);
+    wait_until("the orphan is freed", || system.live_workqueues() == 0);
+}
+
+/// Child side of `rescuers_of_orphans_do_not_pile_up`.
+#[cfg(target_os = "linux")]
+#[test]
+fn rescuer_reap_child() {
+    if std::env::var(CHILD_VAR).as_deref() != Ok("rescuer-reap") {
+        return;
+    }
+    let system = System::builder().cpus(1).thread_name_prefix("reap").build().unwrap();
+    // Warm up (worker threads, allocator arenas, the thread-stack cache).
+    for _ in 0..20 {
+        orphan_mem_reclaim(&system);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let before = vm_size_kib();
+    for _ in 0..300 {
+        orphan_mem_reclaim(&system);
+    }
+    // The last rescuers are joined by a timer event once they exit.
+    let limit = before + 2 * RESCUER_STACK_KIB;
+    let started = std::time::Instant::now();
+    let mut after = vm_size_kib();
+    while after > limit && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+        after = vm_size_kib();
+    }
+    println!("VmSize before {before} KiB, after 300 orphans {after} KiB (limit {limit} KiB)");
+    assert!(after <= limit, "rescuer threads piled up: VmSize {before} KiB -> {after} KiB");
+}
+
+/// One thread's stack as the std platform creates it (Rust's default
+/// 2 MiB) plus its guard page, in KiB.
+#[cfg(target_os = "linux")]
+const RESCUER_STACK_KIB: usize = 2 * 1024 + 4;
+
+/// Was: the rescuer threads of orphaned workqueues (finalized by a timer
+/// event, on an engine thread that must not wait) were joined only at
+/// shutdown, so each left its stack mapped: 300 of them grew virtual
+/// memory by about 600 MiB on a system that never shuts down. Now a timer
+/// event joins each once it has exited: after 300, virtual memory is at
+/// most two thread stacks above where it was. (A thread count cannot show
+/// this: an exited, unjoined thread leaves `/proc/self/task` but keeps its
+/// stack.) In a child, so that other tests' threads do not move `VmSize`.
+#[cfg(target_os = "linux")]
+#[test]
+fn rescuers_of_orphans_do_not_pile_up() {
+    if std::env::var(CHILD_VAR).is_ok() {
+        return;
+    }
+    let output = cmwq_tests::run_test_in_child("rescuer_reap_child", CHILD_VAR, "rescuer-reap", Duration::from_secs(300));
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{:?}\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains("after 300 orphans"), "the child measured: {stdout}");
+}
+
+/// Child side of the timer-event engine-panic tests: a CPU-set poll (a
+/// timer event) whose platform call panics, delivered by the timer thread
+/// or, with `run-due`, by `run_due_timers` on this thread.
+#[test]
+fn timer_event_bug_child() {
+    let Ok(mode) = std::env::var(CHILD_VAR) else { return };
+    let by_caller = match mode.as_str() {
+        "timer-event" => false,
+        "run-due" => true,
+        _ => return,
+    };
+    let system = System::builder()
+        .cpus(1)
+        .thread_name_prefix("tbug")
+        .follow_cpu_set(true, cmwq::MIN_CPU_SET_POLL_INTERVAL)
+        .timer_thread(!by_caller)
+        .build_on(Flaky(Std::new()))
+        .unwrap();
+    BREAK_CPU_SET.store(true, SeqCst);
+    for _ in 0..3_000 {
+        std::thread::sleep(Duration::from_millis(10));
+        if by_caller {
+            system.run_due_timers();
+        }
+    }
+    println!("still alive after 30 s: stray panics {}", system.stray_panics());
+}
+
+/// Was: every timer event ran contained, so an engine bug in one (a
+/// finalize, a culling, a creation retry, a mayday, a CPU-set poll) was
+/// counted as a stray panic and the event silently lost (a poll that
+/// stopped re-arming, a manager role left taken). Now an engine panic in a
+/// timer event aborts with the name of the thread that delivered it, the
+/// timer thread's or `<prefix>/run_due_timers` for an embedder's call.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_engine_panic_in_a_timer_event_aborts_loudly() {
+    use std::os::unix::process::ExitStatusExt;
+    if std::env::var(CHILD_VAR).is_ok() {
+        return;
+    }
+    for (mode, thread) in [("timer-event", "tbug/timer"), ("run-due", "tbug/run_due_timers")] {
+        let output = cmwq_tests::run_test_in_child("timer_event_bug_child", CHILD_VAR, mode, Duration::from_secs(120));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{mode}: expected an abort: {:?}\n{stderr}", output.status);
+        let expected = format!("cmwq: engine thread `{thread}` panicked (an engine bug): injected engine bug in a timer event");
+        assert!(stderr.contains(&expected), "{mode}: {stderr}");
+    }
 }

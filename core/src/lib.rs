@@ -48,15 +48,17 @@
 //! | `S:` | written only by the worker thread itself |
 //! | `A:` | atomic; its doc says what it pairs with |
 //! | `WQ:` | the workqueue's control or flush mutex |
-//! | `D:` | the workqueue's delayed-items mutex (a finalize timer event may be armed under it: D → T) |
+//! | `D:` | the workqueue's delayed-items mutex (destroy closes it while it takes the pool locks: D → L; a finalize timer event may be armed under it: D → T) |
+//! | `R:` | the system's reap lock (stopped rescuer threads to join; a reap event may be armed under it: R → T) |
 //! | `T:` | the timer lock |
 //! | `HP:` | the hotplug lock (taken before pool locks) |
 //! | `MD:` | a rescuer's mayday lock (taken under a pool lock, never the other way) |
 //! | leaf | a work item's state lock, a flush signal, a panic log: taken last, nothing is locked under them |
 //!
-//! Lock order: hotplug lock → workqueue flush/control mutex → pool lock (one at a time,
-//! except the non-reentrancy probe, which drops the last pool's lock before
-//! taking the target's) → mayday lock → timer lock → leaf locks.
+//! Lock order: hotplug lock → workqueue flush/control mutex → delayed
+//! mutex → pool lock (one at a time, except the non-reentrancy probe,
+//! which drops the last pool's lock before taking the target's) → mayday
+//! lock → reap lock → timer lock → leaf locks.
 //!
 //! ## Glossary (kernel name → here)
 //! | kernel | here |
