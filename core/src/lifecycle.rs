@@ -88,7 +88,7 @@ impl<P: Platform> WqShared<P> {
         if delayed.closed {
             return Err(QueueError::Destroyed { work: item.clone(), workqueue: self.name.clone() });
         }
-        self.check_accepting_as(item, chained)?;
+        self.check_accepting_with(item, || chained)?;
         delayed.accepting += 1;
         Ok(DelayedAcceptance { wq: self, counted: true })
     }

@@ -13,20 +13,24 @@ impl<P: Platform> WqShared<P> {
     /// Refuses queueing onto a dying workqueue, or onto a draining one from
     /// anywhere but its own items (only chained queueing is allowed).
     pub(crate) fn check_accepting<W: Clone>(&self, work: &W) -> Result<(), QueueError<W>> {
-        let busy = self.dying.load(Ordering::Acquire) != 0 || self.draining.load(Ordering::Acquire) != 0;
-        self.check_accepting_as(work, busy && self.is_chained())
+        self.check_accepting_with(work, || self.is_chained())
     }
 
-    /// [`WqShared::check_accepting`] for a caller that already knows
-    /// whether it is chained (`is_chained`).
-    pub(crate) fn check_accepting_as<W: Clone>(&self, work: &W, chained: bool) -> Result<(), QueueError<W>> {
-        if self.dying.load(Ordering::Acquire) != 0 && !chained {
-            return Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() });
+    /// [`WqShared::check_accepting`] with the chained test given: asked
+    /// only if the workqueue is draining or dying, and the flags are read
+    /// once, so the answer fits the flags it was asked for.
+    pub(crate) fn check_accepting_with<W: Clone>(
+        &self,
+        work: &W,
+        chained: impl FnOnce() -> bool,
+    ) -> Result<(), QueueError<W>> {
+        let dying = self.dying.load(Ordering::Acquire) != 0;
+        let draining = self.draining.load(Ordering::Acquire) != 0;
+        if !(dying || draining) || chained() {
+            return Ok(());
         }
-        if self.draining.load(Ordering::Acquire) != 0 && !chained {
-            return Err(QueueError::Draining { work: work.clone(), workqueue: self.name.clone() });
-        }
-        Ok(())
+        let (work, workqueue) = (work.clone(), self.name.clone());
+        Err(if dying { QueueError::Destroyed { work, workqueue } } else { QueueError::Draining { work, workqueue } })
     }
 
     /// Whether the caller is a work item of this workqueue (kernel
