@@ -15,6 +15,7 @@ static FAIL_SPAWN: AtomicBool = AtomicBool::new(false);
 static SPAWN_CALLS: AtomicUsize = AtomicUsize::new(0);
 static BREAK_TIMER: AtomicBool = AtomicBool::new(false);
 static BREAK_CPU_SET: AtomicBool = AtomicBool::new(false);
+static BREAK_SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 #[derive(Clone, Copy)]
 /// Std, except that spawning the shutdown thread fails once `FAIL_SPAWN` is set.
@@ -74,6 +75,10 @@ impl Platform for Flaky {
         self.0.spawn(name, body)
     }
     fn join(h: Self::JoinHandle) {
+        // An engine bug stand-in on the shutdown thread (its first join).
+        if BREAK_SHUTDOWN.load(SeqCst) && std::thread::current().name().is_some_and(|n| n.ends_with("/shutdown")) {
+            panic!("injected engine bug on the shutdown thread");
+        }
         Std::join(h)
     }
     fn now(&self) -> Duration {
@@ -407,14 +412,19 @@ const RESCUER_STACK_KIB: usize = 2 * 1024 + 4;
 /// event joins each once it has exited: after 300, virtual memory is at
 /// most two thread stacks above where it was. (A thread count cannot show
 /// this: an exited, unjoined thread leaves `/proc/self/task` but keeps its
-/// stack.) In a child, so that other tests' threads do not move `VmSize`.
+/// stack.) In a child, so that other tests' threads do not move `VmSize`,
+/// with one malloc arena, so that the allocator's per-thread arenas (64 MiB
+/// of address space each) do not either.
 #[cfg(target_os = "linux")]
 #[test]
 fn rescuers_of_orphans_do_not_pile_up() {
     if std::env::var(CHILD_VAR).is_ok() {
         return;
     }
-    let output = cmwq_tests::run_test_in_child("rescuer_reap_child", CHILD_VAR, "rescuer-reap", Duration::from_secs(300));
+    // One malloc arena: a thread that first allocates may otherwise map a
+    // fresh 64 MiB arena, which is not what this test measures.
+    let env = [(CHILD_VAR, "rescuer-reap"), ("MALLOC_ARENA_MAX", "1")];
+    let output = cmwq_tests::run_test_in_child_with_env("rescuer_reap_child", &env, Duration::from_secs(300));
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{:?}\n{stdout}\n{stderr}", output.status);
     assert!(stdout.contains("after 300 orphans"), "the child measured: {stdout}");
@@ -464,8 +474,63 @@ fn an_engine_panic_in_a_timer_event_aborts_loudly() {
     for (mode, thread) in [("timer-event", "tbug/timer"), ("run-due", "tbug/run_due_timers")] {
         let output = cmwq_tests::run_test_in_child("timer_event_bug_child", CHILD_VAR, mode, Duration::from_secs(120));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.signal(), Some(libc::SIGABRT), "{mode}: expected an abort: {:?}\n{stderr}", output.status);
-        let expected = format!("cmwq: engine thread `{thread}` panicked (an engine bug): injected engine bug in a timer event");
+        assert_eq!(
+            output.status.signal(),
+            Some(libc::SIGABRT),
+            "{mode}: expected an abort: {:?}\n{stderr}",
+            output.status
+        );
+        let expected =
+            format!("cmwq: engine thread `{thread}` panicked (an engine bug): injected engine bug in a timer event");
         assert!(stderr.contains(&expected), "{mode}: {stderr}");
     }
+}
+
+/// Child side of `an_engine_panic_on_the_shutdown_thread_aborts_loudly`:
+/// the last system handle goes inside a work item, so the system shuts
+/// down on `<prefix>/shutdown`, whose first join panics.
+#[test]
+fn shutdown_bug_child() {
+    if std::env::var(CHILD_VAR).as_deref() != Ok("shutdown") {
+        return;
+    }
+    let system = System::builder().cpus(1).thread_name_prefix("sbug").build_on(Flaky(Std::new())).unwrap();
+    let wq = WorkqueueBuilder::new("w").build(&system).unwrap();
+    let slot = Arc::new(Mutex::new(Some((system.clone(), wq.clone()))));
+    let go = Arc::new(AtomicBool::new(false));
+    let item = {
+        let (slot, go) = (slot.clone(), go.clone());
+        Work::<Flaky>::new(move || {
+            while !go.load(SeqCst) {
+                std::thread::yield_now();
+            }
+            drop(slot.lock().unwrap().take());
+        })
+    };
+    wq.queue(&item).unwrap();
+    drop((wq, system));
+    BREAK_SHUTDOWN.store(true, SeqCst);
+    go.store(true, SeqCst);
+    std::thread::sleep(Duration::from_secs(30));
+    println!("still alive: the shutdown thread died silently");
+}
+
+/// Was: the shutdown thread (`<prefix>/shutdown`, started when the last
+/// system handle goes on one of the system's own threads) was a plain
+/// thread: an engine panic there ended it silently, leaving the system
+/// half shut down. Now it is an engine thread: the process aborts naming
+/// it.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_engine_panic_on_the_shutdown_thread_aborts_loudly() {
+    use std::os::unix::process::ExitStatusExt;
+    if std::env::var(CHILD_VAR).is_ok() {
+        return;
+    }
+    let output = cmwq_tests::run_test_in_child("shutdown_bug_child", CHILD_VAR, "shutdown", Duration::from_secs(120));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "expected an abort: {:?}\n{stderr}", output.status);
+    let expected =
+        "cmwq: engine thread `sbug/shutdown` panicked (an engine bug): injected engine bug on the shutdown thread";
+    assert!(stderr.contains(expected), "{stderr}");
 }

@@ -109,11 +109,18 @@ pub fn threads_left_after_join(prefix: &str) -> usize {
 /// and the call panics with what it printed: a hang fails instead of
 /// blocking CI.
 pub fn run_test_in_child(name: &str, var: &str, value: &str, guard: Duration) -> std::process::Output {
+    run_test_in_child_with_env(name, &[(var, value)], guard)
+}
+
+/// [`run_test_in_child`] with several environment variables set (the
+/// child test's switch, and settings the child's runtime reads at start,
+/// such as glibc's `MALLOC_ARENA_MAX`).
+pub fn run_test_in_child_with_env(name: &str, env: &[(&str, &str)], guard: Duration) -> std::process::Output {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let mut child = Command::new(std::env::current_exe().expect("test binary path"))
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(var, value)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
