@@ -198,6 +198,10 @@ fn rescuer_child() {
         reclaim.queue(&a).expect("queued");
         reclaim.flush().expect("flushed");
     }
+    // The flush waits for A, which returns once B has *started* (B opens
+    // the gate first thing): the last B may still be finishing. A drain
+    // returns only after its pool section ended it (after `Finished`).
+    reclaim.drain().expect("drained");
     let events = system.take_trace();
     let keys = [a.trace_id(), b.trace_id()];
     match Replay::check(config, &[reclaim.trace_id()], &keys, &events) {

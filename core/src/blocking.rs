@@ -92,7 +92,7 @@ impl<P: Platform> SleepingWorker<P> {
         }
         let mut guard = ctx.pool.locked.lock();
         let worker = ctx.id;
-        match guard.state.worker_sleeping(ctx.id) {
+        match guard.machine.state.worker_sleeping(ctx.id) {
             // Nested blocking section: the outer one accounts for it.
             Sleep::Nested => return SleepingWorker { ctx: None },
             Sleep::Slept(wake) => {
@@ -113,7 +113,7 @@ impl<P: Platform> Drop for SleepingWorker<P> {
             let mut guard = ctx.pool.locked.lock();
             let worker = ctx.id;
             guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });
-            guard.state.worker_running(ctx.id);
+            guard.machine.state.worker_running(ctx.id);
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::error::WaitError;
 use crate::machine::work;
 use crate::platform::{Arc, Platform};
 use crate::seeded::SeededBug;
-use crate::shared::{Entry, Location, PoolLocked, Work};
+use crate::shared::{Location, Work};
 
 /// Outcome of one grab attempt.
 enum Grab {
@@ -34,22 +34,6 @@ enum Grab {
     Busy,
     /// `cancel_sync` owns PENDING; wait for it.
     Cancelling,
-}
-
-impl<P: Platform> PoolLocked<P> {
-    /// Takes the entry of item `key` off this pool's lists. Returns it and
-    /// whether it was active.
-    fn remove_entry(&mut self, key: usize) -> Option<(Entry<P>, bool)> {
-        if let Some(pos) = self.state.worklist.iter().position(|e| e.work.key() == key) {
-            return self.state.worklist.remove(pos).map(|e| (e, true));
-        }
-        for worker in self.state.workers.values_mut() {
-            if let Some(pos) = worker.scheduled.iter().position(|e| e.work.key() == key) {
-                return worker.scheduled.remove(pos).map(|e| (e, true));
-            }
-        }
-        self.pwq_remove_inactive(key).map(|e| (e, false))
-    }
 }
 
 /// One attempt at grabbing PENDING (machine rule 28); on success the
@@ -72,18 +56,17 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
             if !state.grab_queued(cancelling, |p| Arc::ptr_eq(p, &pool)) {
                 return Grab::Busy; // it started running or moved meanwhile
             }
-            let Some((entry, active)) = guard.remove_entry(work.key()) else {
-                debug_assert!(false, "item marked queued on a pool that does not hold it");
-                return Grab::Busy;
-            };
-            guard.tracer.record(|pool| crate::trace::Event::Cancelled { item: work.key(), pool });
+            let key = work.key();
+            guard.tracer.record(|pool| crate::trace::Event::Cancelled { item: key, pool });
             if state.waiters > 0 {
                 work.inner.changed.notify_all();
             }
             drop(state);
-            guard.pwq_dec_nr_in_flight(entry.wq, entry.color, active);
-            // A freed active slot may have activated an inactive item.
-            guard.kick();
+            // The pool half (machine `cancel_queued`): off its list, its
+            // colour and active slot given back, the pool kicked for what
+            // that activated.
+            let removed = guard.step(|m, fx| m.cancel_queued(key, fx)).result;
+            debug_assert!(removed.is_some(), "item marked queued on a pool that does not hold it");
             Grab::Owned { was_pending: true }
         }
     }

@@ -57,7 +57,7 @@ impl<P: Platform> FlushState<P> {
             for pool in &wq.pools {
                 let mut guard = pool.locked.lock();
                 if let Some(pwq) = guard.pwq_mut(wq.id) {
-                    pwq.machine.flip_work_color(new_color);
+                    pwq.flip_work_color(new_color);
                 }
             }
             if is_head && self.start(wq, ticket) {
@@ -109,7 +109,7 @@ impl<P: Platform> FlushState<P> {
         for pool in &wq.pools {
             let mut guard = pool.locked.lock();
             if let Some(pwq) = guard.pwq_mut(wq.id) {
-                if pwq.machine.start_flush(color) {
+                if pwq.start_flush(color) {
                     self.to_flush.fetch_add(1, Ordering::AcqRel);
                 }
             }

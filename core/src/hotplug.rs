@@ -118,7 +118,7 @@ pub(crate) fn cpu_down<P: Platform>(
         let mut guard = pool.locked.lock();
         guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
         guard.tracer.record(|_| crate::trace::Event::CpuDown { cpu });
-        if let Some(worker) = guard.state.disassociate() {
+        if let Some(worker) = guard.machine.state.disassociate() {
             guard.wake(worker);
         }
     }
@@ -139,7 +139,7 @@ pub(crate) fn cpu_down<P: Platform>(
     if seeded(config, SeededBug::CpuDownWaitsForDrain) {
         for pool in &doomed {
             let mut guard = pool.locked.lock();
-            while !guard.holds_nothing() {
+            while !guard.machine.holds_nothing() {
                 let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else {
                     break;
                 };
@@ -170,7 +170,7 @@ pub(crate) fn cpu_up<P: Platform>(
             drop_inactive(&mut guard);
         }
         guard.tracer.record(|_| crate::trace::Event::CpuUp { cpu });
-        if let Some(worker) = guard.state.rebind() {
+        if let Some(worker) = guard.machine.state.rebind() {
             guard.wake(worker);
         }
     }
@@ -184,9 +184,9 @@ pub(crate) fn cpu_up<P: Platform>(
 /// Seeded bug `RebindLosesInactive`: rebinding forgets the inactive items
 /// (their PENDING stays set, so they are lost for good).
 fn drop_inactive<P: Platform>(guard: &mut PoolLocked<P>) {
-    for pwq in guard.pwqs.values_mut() {
-        for lost in pwq.machine.take_inactive() {
-            let _ = pwq.machine.leave(lost.color, false);
+    for slot in guard.machine.pwqs.values_mut() {
+        for lost in slot.pwq.take_inactive() {
+            let _ = slot.pwq.leave(lost.color, false);
         }
     }
 }
@@ -203,13 +203,13 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             };
             // Empty, and every worker back on the idle list (one that just
             // finished the last item may not be yet).
-            let holds_nothing = guard.holds_nothing();
-            if guard.state.trustee_may_retire(holds_nothing) {
+            let holds_nothing = guard.machine.holds_nothing();
+            if guard.machine.state.trustee_may_retire(holds_nothing) {
                 break;
             }
             guard = wake.wait(guard);
         }
-        for worker in guard.state.trustee_retire() {
+        for worker in guard.machine.state.trustee_retire() {
             guard.tracer.record(|pool| crate::trace::Event::Retired { pool, worker });
             guard.tell_exit(worker);
         }

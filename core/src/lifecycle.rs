@@ -32,7 +32,7 @@ use crate::config::seeded;
 use crate::error::QueueError;
 use crate::platform::{Arc, Platform};
 use crate::seeded::SeededBug;
-use crate::shared::{PwqState, StoppedRescuer, SystemShared, Work, WqShared};
+use crate::shared::{StoppedRescuer, SystemShared, Work, WqShared};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -189,8 +189,11 @@ impl<P: Platform> WqShared<P> {
     /// The body of [`WqShared::finalize_orphan`], run once.
     fn finalize_now(&self) {
         for pool in &self.pools {
-            let removed = pool.locked.lock().pwqs.remove(&self.id);
-            debug_assert!(removed.as_ref().is_none_or(PwqState::is_empty), "finalized a non-empty pool-workqueue");
+            let removed = pool.locked.lock().remove_pwq(self.id);
+            debug_assert!(
+                removed.as_ref().is_none_or(|(pwq, _)| pwq.is_empty()),
+                "finalized a non-empty pool-workqueue"
+            );
             drop(removed);
         }
         let on_engine = crate::blocking::on_engine_thread::<P>(&self.system);
@@ -226,7 +229,7 @@ impl<P: Platform> WqShared<P> {
         }
         self.pools.iter().all(|pool| {
             let guard = pool.locked.lock();
-            guard.pwqs.get(&self.id).is_none_or(PwqState::is_empty)
+            guard.pwq_is_empty(self.id)
         })
     }
 
@@ -241,12 +244,10 @@ impl<P: Platform> WqShared<P> {
         let mut all_removed = true;
         for pool in &self.pools {
             let mut guard = pool.locked.lock();
-            match guard.pwqs.get(&self.id) {
-                Some(pwq) if !pwq.is_empty() => all_removed = false,
-                Some(_) => {
-                    guard.pwqs.remove(&self.id);
-                }
-                None => {}
+            if guard.pwq_is_empty(self.id) {
+                drop(guard.remove_pwq(self.id));
+            } else {
+                all_removed = false;
             }
         }
         delayed.closed = all_removed;

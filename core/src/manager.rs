@@ -41,11 +41,11 @@ pub(crate) fn manage<'a, P: Platform>(
     guard: Guard<'a, P>,
     manager: WorkerId,
 ) -> (Guard<'a, P>, bool) {
-    if guard.state.may_create(pool.shared.config.max_workers_per_pool) {
+    if guard.machine.state.may_create(pool.shared.config.max_workers_per_pool) {
         guard.tracer.record(|pool| Event::Manage { pool, worker: manager });
     }
     let (mut guard, created) = create_worker(pool, guard);
-    guard.state.manager_leave();
+    guard.machine.state.manager_leave();
     match created {
         Ok(worker) => {
             guard.tracer.record(|pool| Event::Created { pool, worker });
@@ -63,7 +63,7 @@ pub(crate) fn manage<'a, P: Platform>(
 /// Carries out machine rule 11 after a failed creation: arms the timers it
 /// asks for. `refused`: the platform refused the thread (not the limit).
 fn creation_failed<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>, refused: bool) {
-    let todo = guard.state.worker_create_failed(refused);
+    let todo = guard.machine.state.worker_create_failed(refused);
     let shared = &pool.shared;
     let now = shared.platform.now();
     if todo.arm_retry {
@@ -84,13 +84,13 @@ pub(crate) fn create_worker<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     mut guard: Guard<'a, P>,
 ) -> (Guard<'a, P>, Result<WorkerId, CreateError>) {
-    if !guard.state.may_create(pool.shared.config.max_workers_per_pool) {
+    if !guard.machine.state.may_create(pool.shared.config.max_workers_per_pool) {
         return (guard, Err(CreateError::AtLimit));
     }
-    let id = guard.state.next_id();
-    let rogue = if guard.state.disassociated { WORKER_ROGUE } else { 0 };
+    let id = guard.machine.state.next_id();
+    let rogue = if guard.machine.state.disassociated { WORKER_ROGUE } else { 0 };
     let worker = WorkerState::new(WORKER_PREP | rogue | pool.permanent_flags(), pool.shared.platform.now(), false);
-    guard.state.workers.insert(id, worker);
+    guard.machine.state.workers.insert(id, worker);
     let thread = WorkerThread::new();
     let wakeup = thread.wakeup.clone();
     guard.threads.insert(id, thread);
@@ -101,21 +101,19 @@ pub(crate) fn create_worker<'a, P: Platform>(
     let mut guard = pool.locked.lock();
     match spawned {
         Ok(handle) => {
-            guard.state.nr_workers += 1;
-            if let Some(worker) = guard.state.workers.get_mut(&id) {
-                worker.registered = true;
-            }
+            guard.machine.state.worker_registered(id);
             if let Some(thread) = guard.threads.get_mut(&id) {
                 thread.handle = Some(handle);
             }
-            if guard.worker_enter_idle(id, pool.shared.platform.now()) {
+            let now = pool.shared.platform.now();
+            if guard.step(|m, fx| m.enter_idle(id, now, fx)).arm_idle {
                 arm_idle_timer(pool);
             }
             wakeup.notify_one();
             (guard, Ok(id))
         }
         Err(err) => {
-            guard.state.workers.remove(&id);
+            guard.machine.state.worker_spawn_failed(id);
             guard.threads.remove(&id);
             (guard, Err(CreateError::Spawn(err)))
         }
@@ -133,11 +131,11 @@ pub(crate) fn arm_idle_timer<P: Platform>(pool: &Arc<Pool<P>>) {
 /// Timer: the pool had no spare worker and creation failed; try again.
 pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
-    if !guard.state.create_retry_due() {
+    if !guard.machine.state.create_retry_due() {
         return;
     }
     let (mut guard, created) = create_worker(pool, guard);
-    guard.state.manager_leave();
+    guard.machine.state.manager_leave();
     match created {
         // The new idle worker takes pending work if nobody runs.
         Ok(_) => guard.kick(),
@@ -154,7 +152,7 @@ pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
 pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
     let mut guard = pool.locked.lock();
-    let cull = guard.state.idle_cull(shared.platform.now(), shared.config.idle_timeout);
+    let cull = guard.machine.state.idle_cull(shared.platform.now(), shared.config.idle_timeout);
     for worker in cull.retired {
         guard.tracer.record(|pool| Event::Retired { pool, worker });
         guard.tell_exit(worker);
@@ -187,11 +185,11 @@ fn arm_mayday<P: Platform>(pool: &Arc<Pool<P>>, deadline: core::time::Duration) 
 /// (machine rule 13; kernel `pool_mayday_timeout`).
 pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
-    let (called, rearm) = guard.state.mayday_timeout();
+    let (called, rearm) = guard.machine.state.mayday_timeout();
     for wq in called {
-        if let Some(pwq) = guard.pwqs.get(&wq) {
-            if let Some(rescuer) = &pwq.wq.rescuer {
-                rescuer.send(pool, &pwq.wq, true);
+        if let Some(wq) = guard.wqs.get(&wq) {
+            if let Some(rescuer) = &wq.rescuer {
+                rescuer.send(pool, wq, true);
             }
         }
     }

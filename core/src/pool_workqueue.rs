@@ -1,81 +1,141 @@
-//! Pool-workqueues: one workqueue's state on one pool (kernel
-//! `pool_workqueue`): `max_active` with its FIFO inactive list, and the
-//! per-colour in-flight counts that `flush_workqueue` waits on.
+//! The driver's side of a pool's steps: running a step of
+//! `machine::section` under the pool lock and carrying out its effects
+//! (waking a worker, counting an instance out of its workqueue, reporting a
+//! flushed colour, poking the trustee), and keeping each pool-workqueue's
+//! workqueue handle beside its machine state.
 //!
-//! The rules live in the pure machine (`machine::pwq`); this is the driver
-//! side: it keeps the machine under the pool lock, moves activated items
-//! onto the worklist, and reports completed flushes and emptied
-//! workqueues. All of it is pool-locked: it lives in
-//! [`crate::pool::PoolLocked::pwqs`].
+//! The rules and their composition live in the machine
+//! (`machine/section.rs`, `machine/pass.rs`); nothing here decides.
 
-use crate::machine::pool::WqId;
-use crate::machine::pwq::{Color, Colored, Inserted};
-use crate::platform::Platform;
-use crate::shared::{Entry, PoolLocked, Work};
+use crate::machine::effect::{Effect, Effects};
+use crate::machine::pool::{WorkerId, WqId};
+use crate::machine::pwq::{Color, Pwq};
+use crate::machine::section::PoolSection;
+use crate::platform::{Arc, Platform};
+use crate::shared::{Entry, PoolLocked, TrusteeState, Work, WorkerThread, WqShared};
+use core::sync::atomic::Ordering;
+use std::collections::BTreeMap;
 
-impl<P: Platform> Entry<P> {
-    fn new(wq: WqId, colored: Colored<Work<P>>) -> Self {
-        Entry { work: colored.item, wq, color: colored.color }
+/// The engine's effect sink for a step under the pool lock: it carries
+/// out each effect at once (none re-enters the machine, and each is
+/// allowed under the pool lock: a condition-variable notification, an
+/// atomic, the timer lock), except arming the idle-cull timer, which needs
+/// the pool's handle and is left to the caller.
+pub(crate) struct PoolEffects<'a, P: Platform> {
+    threads: &'a BTreeMap<WorkerId, WorkerThread<P>>,
+    wqs: &'a BTreeMap<WqId, Arc<WqShared<P>>>,
+    trustee: &'a Option<TrusteeState<P>>,
+    tracer: &'a crate::trace::Tracer,
+    /// The step asked for the idle-cull timer.
+    arm_idle: bool,
+}
+
+impl<P: Platform> Effects for PoolEffects<'_, P> {
+    fn push(&mut self, effect: Effect) {
+        match effect {
+            Effect::Wake(id) => wake_thread(self.threads, id),
+            Effect::ArmIdleTimer => self.arm_idle = true,
+            Effect::InstanceLeft(wq) => {
+                if let Some(wq) = self.wqs.get(&wq) {
+                    wq.instance_left();
+                }
+            }
+            Effect::FlushColorDone(wq) => {
+                if let Some(wq) = self.wqs.get(&wq) {
+                    wq.flush.pwq_flushed();
+                }
+            }
+            Effect::PoolChanged => {
+                if let Some(trustee) = self.trustee {
+                    trustee.wake.notify_all();
+                }
+            }
+            Effect::Deferred { worker, item } => {
+                self.tracer.record(|pool| crate::trace::Event::Deferred { pool, worker, item });
+            }
+        }
     }
 }
 
+/// Carries out a wakeup the machine decided on: the hint for a spinning
+/// worker, a notification for a parked one.
+fn wake_thread<P: Platform>(threads: &BTreeMap<WorkerId, WorkerThread<P>>, id: WorkerId) {
+    if let Some(thread) = threads.get(&id) {
+        thread.wake_hint.store(1, Ordering::Release);
+        if thread.parked {
+            thread.wakeup.notify_one();
+        }
+    }
+}
+
+/// A pool-workqueue taken off its pool, with its workqueue's handle.
+pub(crate) type RemovedPwq<P> = (Pwq<Work<P>>, Arc<WqShared<P>>);
+
+/// A step's result, and whether it asked for the idle-cull timer (which
+/// the caller arms: `manager::arm_idle_timer`).
+pub(crate) struct Stepped<R> {
+    pub(crate) result: R,
+    pub(crate) arm_idle: bool,
+}
+
 impl<P: Platform> PoolLocked<P> {
-    /// Queues `work` on `wq`'s pool-workqueue (machine rule 19):
-    /// active onto the worklist, waking a worker if nobody runs, or onto
-    /// the inactive list. Returns the work back if `wq` has no
-    /// pool-workqueue here any more (destroyed).
-    pub(crate) fn pwq_insert(&mut self, wq: WqId, work: Work<P>) -> Result<(), Work<P>> {
-        let Some(pwq) = self.pwqs.get_mut(&wq) else {
-            return Err(work);
-        };
+    /// Runs `step` on the pool's machine under this (held) pool lock and
+    /// carries out its effects.
+    pub(crate) fn step<R>(
+        &mut self,
+        step: impl FnOnce(&mut PoolSection<Entry<P>>, &mut PoolEffects<'_, P>) -> R,
+    ) -> Stepped<R> {
+        let PoolLocked { machine, threads, wqs, trustee, tracer, .. } = self;
+        let mut fx = PoolEffects { threads, wqs, trustee, tracer, arm_idle: false };
+        let result = step(machine, &mut fx);
+        Stepped { result, arm_idle: fx.arm_idle }
+    }
+
+    /// Adds `wq`'s pool-workqueue here.
+    pub(crate) fn add_pwq(&mut self, wq: &Arc<WqShared<P>>, max_active: usize, work_color: Color) {
+        let pwq = Pwq::new(max_active, work_color, wq.system.config.seeded_bits());
+        self.machine.add_pwq(wq.id, pwq, wq.flags.cpu_intensive);
+        self.wqs.insert(wq.id, wq.clone());
+    }
+
+    /// Takes `wq`'s pool-workqueue off this pool, with its workqueue handle.
+    pub(crate) fn remove_pwq(&mut self, wq: WqId) -> Option<RemovedPwq<P>> {
+        let slot = self.machine.pwqs.remove(&wq)?;
+        let handle = self.wqs.remove(&wq);
+        debug_assert!(handle.is_some(), "a pool-workqueue without its workqueue");
+        handle.map(|handle| (slot.pwq, handle))
+    }
+
+    /// `wq`'s pool-workqueue here, for the rules that act on it alone
+    /// (flush colours, `max_active`).
+    pub(crate) fn pwq_mut(&mut self, wq: WqId) -> Option<&mut Pwq<Work<P>>> {
+        self.machine.pwqs.get_mut(&wq).map(|slot| &mut slot.pwq)
+    }
+
+    /// Whether `wq` has nothing in flight here (or no pool-workqueue).
+    pub(crate) fn pwq_is_empty(&self, wq: WqId) -> bool {
+        self.machine.pwq(wq).is_none_or(Pwq::is_empty)
+    }
+
+    /// Queues `work` on `wq`'s pool-workqueue (the section's `insert`):
+    /// `Ok(active)`, or the work back if `wq` has no pool-workqueue here any
+    /// more (destroyed).
+    pub(crate) fn pwq_insert(&mut self, wq: WqId, work: Work<P>) -> Result<bool, Work<P>> {
         let item = work.key();
-        let inserted = pwq.machine.insert(work);
-        let active = matches!(inserted, Inserted::Active(_));
-        self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
-        if let Inserted::Active(colored) = inserted {
-            self.state.worklist.push_back(Entry::new(wq, colored));
-            self.kick();
+        let inserted = self.step(|m, fx| m.insert(wq, work, fx)).result;
+        if let Ok(active) = inserted {
+            self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
         }
-        Ok(())
+        inserted
     }
 
-    /// An instance of `wq` with `color` left this pool (finished, or was
-    /// cancelled); `active` says whether it held an active slot (machine rule 20).
-    ///
-    /// Items activated here wake nobody: a worker completing an item
-    /// reaches them through `keep_working` (or another runner does). Other
-    /// callers (cancel, the rescuer when it leaves) kick the pool.
-    pub(crate) fn pwq_dec_nr_in_flight(&mut self, wq: WqId, color: Color, active: bool) {
-        let Some(pwq) = self.pwqs.get_mut(&wq) else {
-            debug_assert!(false, "an item left a pool-workqueue that does not exist");
-            return;
-        };
-        let left = pwq.machine.leave(color, active);
-        pwq.wq.instance_left();
-        if left.flush_complete {
-            pwq.wq.flush.pwq_flushed();
-        }
-        self.poke_trustee();
-        self.pwq_activate(wq);
+    /// Rule 2: wakes the first idle worker if work waits and nobody runs.
+    pub(crate) fn kick(&mut self) {
+        self.step(|m, fx| m.kick(fx));
     }
 
-    /// Moves inactive items to the worklist, oldest first, while the
-    /// pool-workqueue is under `max_active` (machine rule 21). Wakes nobody (see
-    /// `pwq_dec_nr_in_flight`); returns whether anything moved.
-    pub(crate) fn pwq_activate(&mut self, wq: WqId) -> bool {
-        let Some(pwq) = self.pwqs.get_mut(&wq) else { return false };
-        let mut moved = false;
-        while let Some(colored) = pwq.machine.activate_next() {
-            self.state.worklist.push_back(Entry::new(wq, colored));
-            moved = true;
-        }
-        moved
-    }
-
-    /// Takes `wq`'s inactive instance of item `key` off this pool, if any.
-    pub(crate) fn pwq_remove_inactive(&mut self, key: usize) -> Option<Entry<P>> {
-        self.pwqs.iter_mut().find_map(|(&wq, pwq)| {
-            pwq.machine.remove_inactive(|work| work.key() == key).map(|colored| Entry::new(wq, colored))
-        })
+    /// Carries out a wakeup the machine decided on outside a step.
+    pub(crate) fn wake(&mut self, id: WorkerId) {
+        wake_thread(&self.threads, id);
     }
 }

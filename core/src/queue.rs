@@ -107,13 +107,13 @@ impl<P: Platform> WqShared<P> {
         if let Some(last) = last_pool.as_ref() {
             if !Arc::ptr_eq(last, pool) && self.uses_pool(last) {
                 let guard = last.locked.lock();
-                if guard.state.is_running_for(work.key(), self.id) {
+                if guard.machine.state.is_running_for(work.key(), self.id) {
                     pool = last;
                 }
             }
         }
         let mut guard = pool.locked.lock();
-        if !guard.pwqs.contains_key(&self.id) {
+        if !guard.machine.pwqs.contains_key(&self.id) {
             return Err(());
         }
         let instance = {

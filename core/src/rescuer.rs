@@ -102,7 +102,7 @@ type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 /// pool-workqueue still exists and has active items, and the pool needs a
 /// worker it does not have (kernel `assign_rescuer_work`'s test).
 fn needs_rescue<P: Platform>(guard: &PoolLocked<P>, wq: &WqShared<P>) -> bool {
-    guard.state.needs_rescue(guard.pwqs.get(&wq.id).map_or(0, |pwq| pwq.machine.nr_active()))
+    guard.machine.state.needs_rescue(guard.machine.pwq(wq.id).map_or(0, |pwq| pwq.nr_active()))
 }
 
 /// One turn on one pool-workqueue: attach, run items while needed (at most
@@ -116,7 +116,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     guard.tracer.record(|pool| crate::trace::Event::RescuerAttach { wq: wq_id, pool, worker });
     let mut count = 0;
     while needs_rescue(&guard, wq) {
-        let Some(entry) = guard.state.take_for_rescue(wq.id) else {
+        let Some(entry) = guard.machine.state.take_for_rescue(wq.id) else {
             break;
         };
         rescuer.rescued.fetch_add(1, Ordering::Relaxed);
@@ -124,13 +124,13 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
         guard = process_scheduled(pool, &ctx, guard);
         count += 1;
         if count >= config.rescuer_batch {
-            if needs_rescue(&guard, wq) && guard.state.worklist.iter().any(|e| e.wq == wq.id) {
+            if needs_rescue(&guard, wq) && guard.machine.state.worklist.iter().any(|e| e.wq == wq.id) {
                 rescuer.send(pool, wq, false);
             }
             break;
         }
     }
-    if let Some(worker) = guard.state.rescuer_leave() {
+    if let Some(worker) = guard.machine.state.rescuer_leave() {
         guard.wake(worker);
     }
     detach(&mut guard, &ctx);
@@ -142,9 +142,9 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
 /// Joins the rescuer to `pool` as a worker that never counts as running.
 fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<WorkerContext<P>> {
     // No thread side: a rescuer is never idle, so never woken by the pool.
-    let id = guard.state.next_id();
+    let id = guard.machine.state.next_id();
     let flags = WORKER_PREP | WORKER_RESCUER | pool.permanent_flags();
-    guard.state.workers.insert(id, WorkerState::new(flags, pool.shared.platform.now(), true));
+    guard.machine.state.workers.insert(id, WorkerState::new(flags, pool.shared.platform.now(), true));
     let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
     ctx
@@ -153,6 +153,6 @@ fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<Wor
 /// Takes the rescuer's slot off the pool. Nothing can be deferred to it any
 /// more: its last item's `busy` entry went with that item's completion.
 fn detach<P: Platform>(guard: &mut PoolLocked<P>, ctx: &WorkerContext<P>) {
-    let slot = guard.state.workers.remove(&ctx.id);
+    let slot = guard.machine.state.workers.remove(&ctx.id);
     debug_assert!(slot.is_some_and(|s| s.scheduled.is_empty()), "rescuer left a pool with deferred items");
 }

@@ -13,8 +13,9 @@
 use crate::config::Config;
 use crate::machine::flush::FlushTickets;
 use crate::machine::mayday::MaydayList;
-use crate::machine::pool::{PoolState, WorkerId, WqId};
-use crate::machine::pwq::{Color, Pwq};
+use crate::machine::pool::{WorkerId, WqId};
+use crate::machine::pwq::{Color, Colored};
+use crate::machine::section::{Instance, PoolSection};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::timer::TimerService;
 use core::sync::atomic::Ordering;
@@ -158,16 +159,18 @@ pub(crate) struct WorkerThread<P: Platform> {
     pub(crate) handle: Option<P::JoinHandle>,
 }
 
-/// Everything the pool lock protects (kernel `L:` fields): the pure pool
-/// state (`machine::pool`, whose rules keep `nr_running` and the idle list
-/// right) and the driver's side of it.
+/// Everything the pool lock protects (kernel `L:` fields): the pure
+/// section (`machine::section`: the pool and its pool-workqueues, whose
+/// steps this lock runs) and the driver's side of it.
 pub(crate) struct PoolLocked<P: Platform> {
-    /// The pure state: worklist, workers, idle list, counters.
-    pub(crate) state: PoolState<Entry<P>>,
-    /// Each worker's thread side, by the same ids as `state.workers`.
+    /// The pure state: worklist, workers, idle list, counters, and each
+    /// workqueue's pool-workqueue here.
+    pub(crate) machine: PoolSection<Entry<P>>,
+    /// Each worker's thread side, by the same ids as `machine.state.workers`.
     pub(crate) threads: BTreeMap<WorkerId, WorkerThread<P>>,
-    /// Per-workqueue state on this pool (kernel pool_workqueue).
-    pub(crate) pwqs: BTreeMap<WqId, PwqState<P>>,
+    /// The workqueue of each pool-workqueue in `machine.pwqs`, by the same
+    /// ids (kept in step by `PoolLocked::add_pwq` and `remove_pwq`).
+    pub(crate) wqs: BTreeMap<WqId, Arc<WqShared<P>>>,
     /// Handles of workers that exited, waiting to be joined.
     pub(crate) zombies: Vec<P::JoinHandle>,
     /// The trustee in charge while the pool is disassociated and not yet
@@ -206,23 +209,19 @@ impl<P: Platform> crate::machine::Queued for Entry<P> {
     }
 }
 
-/// One workqueue's state on one pool. L: pool lock.
-pub(crate) struct PwqState<P: Platform> {
-    /// I: the workqueue.
-    pub(crate) wq: Arc<WqShared<P>>,
-    /// The pure state and its rules (`machine::pwq`).
-    pub(crate) machine: Pwq<Work<P>>,
-}
+impl<P: Platform> Instance for Entry<P> {
+    type Item = Work<P>;
 
-impl<P: Platform> PwqState<P> {
-    pub(crate) fn new(wq: Arc<WqShared<P>>, max_active: usize, work_color: Color) -> Self {
-        let bugs = wq.system.config.seeded_bits();
-        PwqState { wq, machine: Pwq::new(max_active, work_color, bugs) }
+    fn item_key(item: &Work<P>) -> usize {
+        item.key()
     }
 
-    /// Nothing queued, inactive or running on this pool.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.machine.is_empty()
+    fn from_colored(wq: WqId, colored: Colored<Work<P>>) -> Self {
+        Entry { work: colored.item, wq, color: colored.color }
+    }
+
+    fn color(&self) -> Color {
+        self.color
     }
 }
 

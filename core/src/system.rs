@@ -226,9 +226,9 @@ impl SystemBuilder {
         // From here on, dropping `handle` shuts down whatever was started.
         for pool in &handle.pools {
             let mut guard = pool.locked.lock();
-            let _ = guard.state.manager_enter();
+            let _ = guard.machine.state.manager_enter();
             let (mut guard, created) = manager::create_worker(pool, guard);
-            guard.state.manager_leave();
+            guard.machine.state.manager_leave();
             drop(guard);
             if let Err(err) = created {
                 let err = match err {
@@ -356,12 +356,12 @@ impl<P: Platform> System<P> {
                 PoolStats {
                     cpu: pool.cpu,
                     highpri: pool.highpri,
-                    workers: guard.state.nr_workers,
-                    idle: guard.state.idle.len(),
-                    running: guard.state.nr_running,
-                    pending: guard.state.worklist.len(),
-                    create_failures: guard.state.create_failures,
-                    disassociated: guard.state.disassociated,
+                    workers: guard.machine.state.nr_workers,
+                    idle: guard.machine.state.idle.len(),
+                    running: guard.machine.state.nr_running,
+                    pending: guard.machine.state.worklist.len(),
+                    create_failures: guard.machine.state.create_failures,
+                    disassociated: guard.machine.state.disassociated,
                 }
             })
             .collect()
@@ -484,7 +484,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
         let mut left: Vec<Arc<Rescuer<P>>> = Vec::new();
         for pool in &self.pools {
             let guard = pool.locked.lock();
-            for rescuer in guard.pwqs.values().filter_map(|pwq| pwq.wq.rescuer.as_ref()) {
+            for rescuer in guard.wqs.values().filter_map(|wq| wq.rescuer.as_ref()) {
                 // A workqueue has a pool-workqueue on several pools.
                 if !left.iter().any(|known| Arc::ptr_eq(known, rescuer)) {
                     left.push(rescuer.clone());
@@ -516,25 +516,25 @@ impl<P: Platform> Drop for SystemHandle<P> {
         for pool in &self.pools {
             // Step 2.
             let mut guard = pool.locked.lock();
-            guard.state.stopping = true;
-            while guard.state.manager_active {
+            guard.machine.state.stopping = true;
+            while guard.machine.state.manager_active {
                 drop(guard);
                 P::yield_now();
                 guard = pool.locked.lock();
             }
             // Step 3.
-            let ids: Vec<_> = guard.state.workers.keys().copied().collect();
+            let ids: Vec<_> = guard.machine.state.workers.keys().copied().collect();
             for id in ids {
                 guard.retire_worker(id);
             }
-            while !guard.state.workers.is_empty() {
+            while !guard.machine.state.workers.is_empty() {
                 guard = pool.exited.wait(guard);
             }
             // Step 4.
             let zombies = core::mem::take(&mut guard.zombies);
             // Pool-workqueues left by workqueues dropped from inside their
             // own items hold references back to this system; release them.
-            let pwqs = core::mem::take(&mut guard.pwqs);
+            let pwqs = (core::mem::take(&mut guard.machine.pwqs), core::mem::take(&mut guard.wqs));
             drop(guard);
             if crate::platform::contain(move || drop(pwqs)).is_some() {
                 self.shared.stray_panics.fetch_add(1, core::sync::atomic::Ordering::AcqRel);

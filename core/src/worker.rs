@@ -1,25 +1,18 @@
 //! The worker loop (kernel `worker_thread`) and the execution of one item
 //! (kernel `process_one_work`).
 //!
-//! # One pass of a worker
-//!
-//! 1. Wake up and leave the idle list (still `PREP`: not counted running).
-//! 2. If no work waits, or somebody already runs, go back to idle
-//!    (`need_more_worker`). This is what keeps about one worker running per
-//!    CPU: a woken worker that finds a runner does nothing.
-//! 3. If no idle worker would be left to replace this one when it blocks
-//!    (`may_start_working`), become the manager and create one first. If
-//!    creation fails, retry it on a timer, and work anyway if work still
-//!    waits with nobody running (the lock was dropped meanwhile).
-//! 4. Clear `PREP` (count as running) and process items while
-//!    `keep_working`: work waits and at most this worker runs. Items that
-//!    collided with a worker already running them were moved to that
-//!    worker's scheduled list and are run by it after its current item.
-//! 5. Enter idle (most recently idle first) and wait for a wakeup.
+//! A worker's pass is decided by the machine, step by step
+//! (`machine/pass.rs`: woken, managed, finished; each ends in
+//! [`Pass::Run`], [`Pass::Manage`], [`Pass::Idle`] or [`Pass::Exit`]).
+//! This file executes it: it takes the pool lock, runs the step (which
+//! carries out its effects: `pool_workqueue.rs`), and does what the step
+//! ended in: execute the item's function outside the lock, create a
+//! worker as manager (`manager.rs`), wait on the idle list (yielding a
+//! bounded number of times before parking), or exit.
 
 use crate::blocking::WorkerContext;
 use crate::config::seeded;
-use crate::machine::worker::WorkerStep;
+use crate::machine::pass::Pass;
 use crate::manager;
 use crate::platform::{contain, Arc, Platform};
 use crate::pool::WorkerId;
@@ -36,7 +29,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     let mut guard = pool.locked.lock();
     // The manager registers us once the spawn succeeded.
     loop {
-        match (guard.state.workers.get(&id), guard.threads.get(&id)) {
+        match (guard.machine.state.workers.get(&id), guard.threads.get(&id)) {
             (Some(worker), _) if worker.registered => break,
             (Some(_), Some(thread)) => {
                 let wakeup = thread.wakeup.clone();
@@ -46,53 +39,42 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         }
     }
     let mut pinned_generation = 0;
-    loop {
-        // Step 1.
-        if guard.state.workers.get(&id).is_none_or(|w| w.die) {
+    let now = || pool.shared.platform.now();
+    'pass: loop {
+        // Step 1 (the pass is written out in `machine/pass.rs`).
+        if guard.machine.state.workers.get(&id).is_none_or(|w| w.die) {
             break;
         }
-        if pool.shared.config.pin_workers && pool.cpu.is_some() && guard.state.pin_generation != pinned_generation {
-            pinned_generation = guard.state.pin_generation;
-            let target = pool.pin_target(guard.state.disassociated);
+        if pool.shared.config.pin_workers
+            && pool.cpu.is_some()
+            && guard.machine.state.pin_generation != pinned_generation
+        {
+            pinned_generation = guard.machine.state.pin_generation;
+            let target = pool.pin_target(guard.machine.state.disassociated);
             drop(guard);
             pool.shared.platform.pin_current_thread(&target);
             guard = pool.locked.lock();
             continue;
         }
-        // Steps 2-4 (machine rules 6-8).
+        let mut stepped = guard.step(|m, fx| m.worker_woken(id, now, fx));
         loop {
-            match guard.state.worker_decide(id) {
-                WorkerStep::Idle => break,
-                WorkerStep::Manage => {
+            if stepped.arm_idle {
+                manager::arm_idle_timer(&pool);
+            }
+            stepped = match stepped.result {
+                Pass::Run { entry, scheduled } => {
+                    let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);
+                    guard = execute(&pool, &ctx, guard, entry, scheduled);
+                    guard.step(|m, fx| m.worker_finished(id, key, wq, color, now, fx))
+                }
+                Pass::Manage => {
                     let (g, created) = manager::manage(&pool, guard, id);
                     guard = g;
-                    // The pool lock was dropped while creating: ask again
-                    // whether work waits with nobody running (rule 7).
-                    if created {
-                        continue;
-                    }
-                    if !guard.state.worker_recheck() {
-                        break;
-                    }
+                    guard.step(|m, fx| m.worker_managed(id, created, now, fx))
                 }
-                WorkerStep::Work => {}
-            }
-            guard.state.worker_start_working(id);
-            let mut first = true;
-            while let Some(entry) = guard.state.worker_next_item(first) {
-                first = false;
-                guard = process_one_work(&pool, &ctx, guard, entry, false);
-                guard = process_scheduled(&pool, &ctx, guard);
-            }
-            guard.state.worker_stop_working(id);
-            break;
-        }
-        // Step 5.
-        if guard.state.workers.get(&id).is_none_or(|w| w.die) {
-            break;
-        }
-        if guard.worker_enter_idle(id, pool.shared.platform.now()) {
-            manager::arm_idle_timer(&pool);
+                Pass::Idle => break,
+                Pass::Exit => break 'pass,
+            };
         }
         // Idle: yield a bounded number of times before parking, so that a
         // steady stream of items does not pay a park/unpark per item. The
@@ -100,11 +82,10 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         let mut spins = pool.shared.config.idle_spins;
         loop {
             let locked = &mut *guard;
-            let (Some(worker), Some(thread)) = (locked.state.workers.get_mut(&id), locked.threads.get_mut(&id)) else {
+            let Some(thread) = locked.threads.get_mut(&id) else {
                 break;
             };
-            if worker.woken || worker.die {
-                worker.woken = false;
+            if locked.machine.state.take_wakeup(id) {
                 thread.wake_hint.store(0, Ordering::Relaxed);
                 break;
             }
@@ -128,7 +109,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     }
     // Retired: whoever set `die` already took us off the idle list and out
     // of `nr_workers`. Leave our handle to be joined.
-    guard.state.workers.remove(&id);
+    guard.machine.state.worker_exit(id);
     if let Some(handle) = guard.threads.remove(&id).and_then(|thread| thread.handle) {
         guard.zombies.push(handle);
     }
@@ -137,20 +118,22 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     P::set_thread_context(None);
 }
 
-/// Runs the items deferred to this worker (non-reentrancy collisions).
+/// Runs the items deferred to executor `ctx` (non-reentrancy collisions).
+/// The rescuer's loop; a worker's pass takes them itself (`machine/pass.rs`).
 pub(crate) fn process_scheduled<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     ctx: &WorkerContext<P>,
     mut guard: Guard<'a, P>,
 ) -> Guard<'a, P> {
-    while let Some(entry) = guard.state.next_scheduled(ctx.id) {
+    while let Some(entry) = guard.machine.state.next_scheduled(ctx.id) {
         guard = process_one_work(pool, ctx, guard, entry, true);
     }
     guard
 }
 
-/// Executes one instance. Called and returns with the pool lock held; the
-/// lock is dropped while the item's function runs.
+/// Begins, executes and ends one instance for executor `ctx` (the
+/// rescuer's; a worker's pass does the same in its steps). Called and
+/// returns with the pool lock held.
 pub(crate) fn process_one_work<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     ctx: &WorkerContext<P>,
@@ -158,24 +141,35 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     entry: Entry<P>,
     scheduled: bool,
 ) -> Guard<'a, P> {
-    let key = entry.work.key();
-    let Some(wq) = guard.pwqs.get(&entry.wq).map(|pwq| pwq.wq.clone()) else {
-        debug_assert!(false, "item queued on a pool-workqueue that does not exist");
+    let id = ctx.id;
+    let Some(entry) = guard.step(|m, fx| m.begin(id, entry, fx)).result else {
         return guard;
     };
-    // Non-reentrancy (machine rule 9): another worker of this pool runs
-    // this item; it will run this instance after the current one.
-    let (_, entry) = guard.state.item_begin(ctx.id, entry, wq.flags.cpu_intensive);
-    let worker = ctx.id;
-    let Some(entry) = entry else {
-        guard.tracer.record(|pool| crate::trace::Event::Deferred { pool, worker, item: key });
+    let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);
+    guard = execute(pool, ctx, guard, entry, scheduled);
+    guard.step(|m, fx| m.end(id, key, wq, color, fx));
+    guard
+}
+
+/// Executes an instance the machine gave executor `ctx` (rule 9 recorded
+/// it as executed there): the item's own section marks it started, the
+/// function runs outside every lock, the item's section marks it finished.
+/// Called and returns with the pool lock held; the caller then ends the
+/// instance in the pool's section (`end`, or `worker_finished`).
+fn execute<'a, P: Platform>(
+    pool: &'a Arc<Pool<P>>,
+    ctx: &WorkerContext<P>,
+    guard: Guard<'a, P>,
+    entry: Entry<P>,
+    scheduled: bool,
+) -> Guard<'a, P> {
+    let (key, worker) = (entry.work.key(), ctx.id);
+    let Some(wq) = guard.wqs.get(&entry.wq).cloned() else {
+        debug_assert!(false, "item queued on a pool-workqueue that does not exist");
         return guard;
     };
     guard.tracer.record(|pool| crate::trace::Event::Started { pool, worker, item: key, scheduled });
     let late_clear = seeded(&pool.shared.config, SeededBug::ClearPendingAfterRun);
-    // An unbound or CPU-intensive worker does not count as running: if more
-    // items wait, another worker must take them.
-    guard.kick();
     {
         // Clear PENDING before the function runs, so that queueing from now
         // on (also from the function itself) yields one more execution.
@@ -197,26 +191,24 @@ pub(crate) fn process_one_work<'a, P: Platform>(
     // Finish the instance on the item itself before re-taking the pool
     // lock, and drop our reference outside it (it may be the last one, and
     // a flush of the workqueue must return after its `Drop`). Until `busy`
-    // is updated below, a requeue still sees the item as running here and
-    // queues it on this pool, and its active slot is still taken: as the
-    // spec has it, the instance finishes (S3) in the pool section below.
-    // Only `Work::busy` may say idle a moment earlier.
+    // is updated in the pool's section, a requeue still sees the item as
+    // running here and queues it on this pool, and its active slot is
+    // still taken: as the spec has it, the instance finishes (S3) in the
+    // pool section. Only `Work::busy` may say idle a moment earlier.
     {
         let mut state = entry.work.inner.state.lock();
         if state.finish(late_clear) {
             entry.work.inner.changed.notify_all();
         }
     }
-    let Entry { work, wq: wq_id, color } = entry;
+    let Entry { work, .. } = entry;
     // The last reference drops the item's captured state: user code, which
     // may panic; this worker must survive it.
     if let Some(message) = contain(move || drop(work)) {
         wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
     }
     drop(wq);
-    let mut guard = pool.locked.lock();
+    let guard = pool.locked.lock();
     guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
-    guard.state.item_end(ctx.id, key);
-    guard.pwq_dec_nr_in_flight(wq_id, color, true);
     guard
 }

@@ -9,7 +9,7 @@ use crate::config::{DEFAULT_MAX_ACTIVE, MAX_ACTIVE_LIMIT};
 use crate::delayed::DelayedWork;
 use crate::error::{BuildError, QueueError, WaitError};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
-use crate::shared::{Control, DelayedSet, FlushState, PanicReport, PwqState, Rescuer, Work, WqFlags, WqShared};
+use crate::shared::{Control, DelayedSet, FlushState, PanicReport, Rescuer, Work, WqFlags, WqShared};
 use crate::system::System;
 use core::fmt;
 use core::sync::atomic::Ordering;
@@ -147,7 +147,7 @@ impl WorkqueueBuilder {
         });
         for pool in &wq.pools {
             let mut guard = pool.locked.lock();
-            guard.pwqs.insert(wq.id, PwqState::new(wq.clone(), max_active, 0));
+            guard.add_pwq(&wq, max_active, 0);
         }
         Ok(Workqueue { handle: Arc::new(WqHandle { shared: wq, system: system.clone() }) })
     }
@@ -327,13 +327,7 @@ impl<P: Platform> Workqueue<P> {
         let mut control = wq.control.lock();
         control.max_active = max_active;
         for pool in &wq.pools {
-            let mut guard = pool.locked.lock();
-            if let Some(pwq) = guard.pwq_mut(wq.id) {
-                pwq.machine.set_max_active(max_active);
-            }
-            if guard.pwq_activate(wq.id) {
-                guard.kick();
-            }
+            pool.locked.lock().step(|m, fx| m.set_max_active(wq.id, max_active, fx));
         }
         Ok(())
     }

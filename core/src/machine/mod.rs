@@ -26,12 +26,15 @@
 //! The rules are numbered and written out, with the invariants each one
 //! maintains, in this directory's `README.md`.
 
+pub mod effect;
 pub mod flush;
 pub mod manage;
 pub mod mayday;
+pub mod pass;
 pub mod policy;
 pub mod pool;
 pub mod pwq;
+pub mod section;
 pub mod trace;
 pub mod work;
 pub mod worker;

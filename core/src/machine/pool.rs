@@ -280,6 +280,38 @@ impl<E> PoolState<E> {
         true
     }
 
+    /// Rule 11: the thread of worker `id` (added by the manager) started:
+    /// it counts in `nr_workers` from now on.
+    pub fn worker_registered(&mut self, id: WorkerId) {
+        if let Some(worker) = self.workers.get_mut(&id) {
+            worker.registered = true;
+            self.nr_workers += 1;
+        }
+    }
+
+    /// Rule 11: the thread of worker `id` could not be started: it never was.
+    pub fn worker_spawn_failed(&mut self, id: WorkerId) {
+        let gone = self.workers.remove(&id);
+        debug_assert!(gone.is_some_and(|w| !w.registered), "a registered worker's spawn failed");
+    }
+
+    /// A waiting worker `id` looks for its wakeup: true, consuming it, if
+    /// it was woken or told to exit (or is gone).
+    pub fn take_wakeup(&mut self, id: WorkerId) -> bool {
+        let Some(worker) = self.workers.get_mut(&id) else { return true };
+        if worker.woken || worker.die {
+            worker.woken = false;
+            return true;
+        }
+        false
+    }
+
+    /// Rule 4: retired worker `id` leaves the pool for good.
+    pub fn worker_exit(&mut self, id: WorkerId) {
+        let gone = self.workers.remove(&id);
+        debug_assert!(gone.is_none_or(|w| w.die), "worker {id} exited without being retired");
+    }
+
     /// Rule 5: takes the manager role if free.
     pub fn manager_enter(&mut self) -> bool {
         if self.manager_active {

@@ -5,15 +5,14 @@
 //! [`PoolLocked`] is protected by the pool lock (`L:` in the crate legend);
 //! the compiler enforces that by keeping them inside the pool's mutex.
 
-use crate::machine::pool::WqId;
+use crate::machine::section::PoolSection;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
-use crate::shared::{Pool, PoolLocked, PwqState, SystemShared, WorkerThread};
+use crate::shared::{Pool, PoolLocked, SystemShared, WorkerThread};
 use core::sync::atomic::Ordering;
-use core::time::Duration;
 use std::collections::BTreeMap;
 
 pub(crate) use crate::machine::pool::{
-    PoolState, WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_ROGUE, WORKER_UNBOUND,
+    WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_ROGUE, WORKER_UNBOUND,
 };
 
 impl<P: Platform> WorkerThread<P> {
@@ -40,9 +39,9 @@ impl<P: Platform> Pool<P> {
             shared,
             exited: Condvar::new(),
             locked: Mutex::new(PoolLocked {
-                state: PoolState::new(bugs),
+                machine: PoolSection::new(bugs),
                 threads: BTreeMap::new(),
-                pwqs: BTreeMap::new(),
+                wqs: BTreeMap::new(),
                 zombies: Vec::new(),
                 trustee: None,
                 tracer,
@@ -82,38 +81,10 @@ impl<P: Platform> Pool<P> {
 }
 
 impl<P: Platform> PoolLocked<P> {
-    /// Wakes the first idle worker if work waits and nobody runs
-    /// (kernel `kick_pool`). Queueing onto a pool whose worker is running
-    /// therefore wakes nobody: that worker will reach the item itself.
-    pub(crate) fn kick(&mut self) {
-        if let Some(id) = self.state.kick() {
-            self.wake(id);
-        }
-    }
-
-    /// Carries out a wakeup the machine decided on: the hint for a spinning
-    /// worker, a notification for a parked one.
-    pub(crate) fn wake(&mut self, id: WorkerId) {
-        if let Some(thread) = self.threads.get(&id) {
-            thread.wake_hint.store(1, Ordering::Release);
-            if thread.parked {
-                thread.wakeup.notify_one();
-            }
-        }
-    }
-
-    /// Puts a worker on the idle list. Returns true if the idle-cull timer
-    /// must be armed (too many idle workers and no timer pending).
-    pub(crate) fn worker_enter_idle(&mut self, id: WorkerId, now: Duration) -> bool {
-        let arm = self.state.worker_enter_idle(id, now);
-        self.poke_trustee();
-        arm
-    }
-
     /// Retires worker `id`: off the idle list, out of `nr_workers`, told to
     /// exit. It exits when it next looks (at once if idle).
     pub(crate) fn retire_worker(&mut self, id: WorkerId) {
-        if self.state.retire_worker(id) {
+        if self.machine.state.retire_worker(id) {
             self.tell_exit(id);
         }
     }
@@ -123,26 +94,6 @@ impl<P: Platform> PoolLocked<P> {
         if let Some(thread) = self.threads.get(&id) {
             thread.wake_hint.store(1, Ordering::Release);
             thread.wakeup.notify_one();
-        }
-    }
-
-    /// The pool-workqueue of `wq` on this pool.
-    pub(crate) fn pwq_mut(&mut self, wq: WqId) -> Option<&mut PwqState<P>> {
-        self.pwqs.get_mut(&wq)
-    }
-}
-
-impl<P: Platform> PoolLocked<P> {
-    /// Whether the pool holds no item: none waiting, inactive, deferred to
-    /// a worker or running.
-    pub(crate) fn holds_nothing(&self) -> bool {
-        self.state.worklist.is_empty() && self.pwqs.values().all(|pwq| pwq.is_empty())
-    }
-
-    /// Tells the trustee, if any, that the pool changed.
-    pub(crate) fn poke_trustee(&self) {
-        if let Some(trustee) = &self.trustee {
-            trustee.wake.notify_all();
         }
     }
 }

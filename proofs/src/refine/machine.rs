@@ -15,11 +15,13 @@
 //! `destroy` are left out. Timers fire when armed (time is abstract).
 
 use crate::spec::{Action, Behaviour, Config, RESCUER};
+use cmwq::machine::effect::Effect;
 use cmwq::machine::mayday::{MaydayList, RescuerStep};
-use cmwq::machine::pool::{PoolState, WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
-use cmwq::machine::pwq::{Inserted, Pwq};
+use cmwq::machine::pass::Pass;
+use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
+use cmwq::machine::pwq::{Colored, Pwq};
+use cmwq::machine::section::{Instance, PoolSection};
 use cmwq::machine::work::{Grab, WorkState};
-use cmwq::machine::worker::{Begin, WorkerStep};
 use cmwq::machine::{Queued, SeededBits};
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -38,6 +40,19 @@ impl Queued for Ent {
     }
     fn wq(&self) -> usize {
         self.wq
+    }
+}
+
+impl Instance for Ent {
+    type Item = usize;
+    fn item_key(item: &usize) -> usize {
+        *item
+    }
+    fn from_colored(wq: usize, colored: Colored<usize>) -> Self {
+        Ent { item: colored.item, wq, color: colored.color }
+    }
+    fn color(&self) -> u8 {
+        self.color
     }
 }
 
@@ -67,9 +82,8 @@ pub struct RescuerAt {
 /// The machine's state plus the driver's bookkeeping.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Sys {
-    pub pools: Vec<PoolState<Ent>>,
-    /// Pool-workqueues, `[wq][pool]`.
-    pub pwqs: Vec<Vec<Pwq<usize>>>,
+    /// Each pool's section: the pool and its pool-workqueues.
+    pub pools: Vec<PoolSection<Ent>>,
     pub items: Vec<WorkState<usize, usize>>,
     pub maydays: Vec<MaydayList<usize>>,
     pub rescuers: Vec<Option<RescuerAt>>,
@@ -155,22 +169,21 @@ impl Sys {
     /// Every pool with one idle worker, as the engine builds a system.
     pub fn new(c: &Config, bugs: SeededBits) -> Self {
         let pools = c.cpus + 1;
-        let mut pool_states = Vec::new();
+        let mut sections = Vec::new();
         for p in 0..pools {
-            let mut pool = PoolState::new(bugs);
-            let id = pool.next_id();
+            let mut section = PoolSection::new(bugs);
+            let id = section.state.next_id();
             let flags = WORKER_PREP | if p == c.cpus { WORKER_UNBOUND } else { 0 };
-            pool.workers.insert(id, WorkerState::new(flags, Duration::ZERO, true));
-            pool.nr_workers = 1;
-            let _ = pool.worker_enter_idle(id, Duration::ZERO);
-            pool_states.push(pool);
+            section.state.workers.insert(id, WorkerState::new(flags, Duration::ZERO, false));
+            section.state.worker_registered(id);
+            let _ = section.state.worker_enter_idle(id, Duration::ZERO);
+            for wq in 0..c.wqs.len() {
+                section.add_pwq(wq, Pwq::new(usize::from(c.max_active(wq)), 0, bugs), false);
+            }
+            sections.push(section);
         }
-        let pwqs = (0..c.wqs.len())
-            .map(|wq| (0..pools).map(|_| Pwq::new(usize::from(c.max_active(wq)), 0, bugs)).collect())
-            .collect();
         Sys {
-            pools: pool_states,
-            pwqs,
+            pools: sections,
             items: (0..c.items.len()).map(|_| WorkState::default()).collect(),
             maydays: (0..c.wqs.len()).map(|_| MaydayList::new(bugs)).collect(),
             rescuers: vec![None; c.wqs.len()],
@@ -190,9 +203,14 @@ impl Sys {
         }
     }
 
+    /// Workqueue `wq`'s pool-workqueue on pool `p` (every pool has one).
+    pub fn pwq(&self, wq: usize, p: usize) -> &Pwq<usize> {
+        self.pools[p].pwq(wq).expect("every workqueue has a pool-workqueue on every pool")
+    }
+
     /// The spec's number for worker `id` of pool `p`.
     pub fn spec_worker(&self, p: usize, id: WorkerId) -> u8 {
-        if self.pools[p].workers.get(&id).is_some_and(|w| w.flags & WORKER_RESCUER != 0) {
+        if self.pools[p].state.workers.get(&id).is_some_and(|w| w.flags & WORKER_RESCUER != 0) {
             return RESCUER;
         }
         self.order[p].iter().position(|&x| x == id).map_or(RESCUER - 1, |n| n as u8)
@@ -225,20 +243,20 @@ impl Sys {
             }
         }
         for (p, pool) in self.pools.iter().enumerate() {
-            for (&id, w) in &pool.workers {
-                if w.woken && pool.idle.contains(&id) {
+            for (&id, w) in &pool.state.workers {
+                if w.woken && pool.state.idle.contains(&id) {
                     out.push(Step::Wake { pool: p, id });
                 }
             }
             if self.managing[p].is_some() {
                 out.push(Step::ManageEnd { pool: p });
             }
-            if pool.mayday_timer_armed && self.maydays_left > 0 {
+            if pool.state.mayday_timer_armed && self.maydays_left > 0 {
                 out.push(Step::MaydayTimer { pool: p });
             }
         }
         for (&(pool, id), exec) in &self.exec {
-            let sleeping = self.pools[pool].workers.get(&id).is_some_and(|w| w.sleeping);
+            let sleeping = self.pools[pool].state.workers.get(&id).is_some_and(|w| w.sleeping);
             let behaviour = c.items[exec.ent.item].1;
             if sleeping {
                 if self.may_proceed(behaviour, exec) {
@@ -319,22 +337,20 @@ impl Sys {
                 w.push(Action::Return { waiter: n as u8 });
             }
             Step::Wake { pool, id } => {
-                if let Some(worker) = self.pools[pool].workers.get_mut(&id) {
-                    worker.woken = false;
-                }
+                let _ = self.pools[pool].state.take_wakeup(id);
                 self.decide(c, pool, id, &mut w)?;
             }
             Step::ManageEnd { pool } => self.manage_end(c, pool, &mut w)?,
             Step::Block { pool, id } => self.block(c, pool, id, &mut w),
             Step::Unblock { pool, id } => {
-                self.pools[pool].worker_running(id);
+                self.pools[pool].state.worker_running(id);
                 if self.spec_worker(pool, id) != RESCUER {
                     w.push(Action::Unblock { pool: pool as u8, worker: self.spec_worker(pool, id) });
                 }
             }
-            Step::Finish { pool, id } => self.finish(c, pool, id, &mut w),
+            Step::Finish { pool, id } => self.finish(c, pool, id, &mut w)?,
             Step::MaydayTimer { pool } => {
-                let (called, _) = self.pools[pool].mayday_timeout();
+                let (called, _) = self.pools[pool].state.mayday_timeout();
                 let mut sent = false;
                 for wq in called.into_iter().filter(|&wq| c.wqs[wq].mem_reclaim) {
                     sent |= self.maydays[wq].send(pool, |&x| x == pool);
@@ -353,21 +369,21 @@ impl Sys {
             }
             Step::RescuerRun { wq } => {
                 let pool = self.rescuers[wq].as_ref()?.pool;
-                let id = self.pools[pool].next_id();
+                let id = self.pools[pool].state.next_id();
                 let flags = WORKER_PREP | WORKER_RESCUER | if pool == c.cpus { WORKER_UNBOUND } else { 0 };
-                self.pools[pool].workers.insert(id, WorkerState::new(flags, Duration::ZERO, true));
+                self.pools[pool].state.workers.insert(id, WorkerState::new(flags, Duration::ZERO, true));
                 self.rescuers[wq] = Some(RescuerAt { pool, id: Some(id) });
                 self.rescue_loop(c, wq, &mut w);
             }
             Step::CpuDown => {
                 self.hotplug_left = 1;
                 w.push(Action::CpuDown);
-                let _ = self.pools[0].disassociate();
+                let _ = self.pools[0].state.disassociate();
             }
             Step::CpuUp => {
                 self.hotplug_left = 0;
                 w.push(Action::CpuUp);
-                let _ = self.pools[0].rebind();
+                let _ = self.pools[0].state.rebind();
             }
         }
         Some(w)
@@ -387,15 +403,12 @@ impl Sys {
         let unbound = c.wqs[wq].unbound || c.wqs[wq].ordered;
         let uses = |p: usize| if unbound { p == c.cpus } else { p < c.cpus };
         if let Some(last) = last.filter(|&l| l != pool && uses(l)) {
-            if self.pools[last].is_running_for(item, wq) {
+            if self.pools[last].state.is_running_for(item, wq) {
                 pool = last;
             }
         }
         let _ = self.items[item].insert(pool);
-        if let Inserted::Active(colored) = self.pwqs[wq][pool].insert(item) {
-            self.pools[pool].worklist.push_back(Ent { item, wq, color: colored.color });
-            let _ = self.pools[pool].kick();
-        }
+        let _ = self.pools[pool].insert(wq, item, &mut Vec::new());
     }
 
     /// `cancel.rs` `try_grab`: takes PENDING (for good if `cancelling`),
@@ -405,10 +418,7 @@ impl Sys {
             Grab::Owned { .. } => true,
             Grab::Queued(pool) => {
                 let _ = self.items[item].grab_queued(cancelling, |&p| p == pool);
-                if let Some((ent, active)) = self.remove_entry(pool, item) {
-                    self.pwq_dec(pool, ent, active);
-                    let _ = self.pools[pool].kick();
-                }
+                let _ = self.pools[pool].cancel_queued(item, &mut Vec::new());
                 true
             }
             Grab::Busy | Grab::Cancelling => false,
@@ -435,145 +445,100 @@ impl Sys {
         }
     }
 
-    fn remove_entry(&mut self, pool: usize, item: usize) -> Option<(Ent, bool)> {
-        let state = &mut self.pools[pool];
-        if let Some(pos) = state.worklist.iter().position(|e| e.item == item) {
-            return state.worklist.remove(pos).map(|e| (e, true));
-        }
-        for worker in state.workers.values_mut() {
-            if let Some(pos) = worker.scheduled.iter().position(|e| e.item == item) {
-                return worker.scheduled.remove(pos).map(|e| (e, true));
-            }
-        }
-        self.pwqs.iter_mut().enumerate().find_map(|(wq, pwqs)| {
-            let colored = pwqs[pool].remove_inactive(|&i| i == item)?;
-            Some((Ent { item, wq, color: colored.color }, false))
-        })
-    }
-
-    /// `pool_workqueue.rs` `pwq_dec_nr_in_flight`: leave, then activate.
-    fn pwq_dec(&mut self, pool: usize, ent: Ent, active: bool) {
-        let _ = self.pwqs[ent.wq][pool].leave(ent.color, active);
-        while let Some(colored) = self.pwqs[ent.wq][pool].activate_next() {
-            self.pools[pool].worklist.push_back(Ent { item: colored.item, wq: ent.wq, color: colored.color });
-        }
-    }
-
-    /// `worker.rs`: a worker past its idle wait (rules 6, 7).
+    /// `worker.rs`: a woken worker's step (machine `worker_woken`).
     fn decide(&mut self, c: &Config, p: usize, id: WorkerId, w: &mut Vec<Action>) -> Option<()> {
-        match self.pools[p].worker_decide(id) {
-            WorkerStep::Idle => {
-                let _ = self.pools[p].worker_enter_idle(id, Duration::ZERO);
+        let mut fx = Vec::new();
+        let pass = self.pools[p].worker_woken(id, || Duration::ZERO, &mut fx);
+        self.carry_out(c, p, id, pass, &fx, false, w)
+    }
+
+    /// What a worker's step ended in, as the engine's `worker.rs` carries
+    /// it out, with its witness: a deferral per [`Effect::Deferred`], then
+    /// the item it starts. `quiet`: the first of these is part of the
+    /// previous witness.
+    #[allow(clippy::too_many_arguments)]
+    fn carry_out(
+        &mut self,
+        c: &Config,
+        p: usize,
+        id: WorkerId,
+        pass: Pass<Ent>,
+        fx: &[Effect],
+        quiet: bool,
+        w: &mut Vec<Action>,
+    ) -> Option<()> {
+        let (pool, worker) = (p as u8, self.spec_worker(p, id));
+        let mut actions: Vec<Action> = fx
+            .iter()
+            .filter(|e| matches!(e, Effect::Deferred { .. }))
+            .map(|_| Action::Defer { pool, worker })
+            .collect();
+        match pass {
+            Pass::Run { entry, scheduled } => {
+                actions.push(if scheduled {
+                    Action::StartScheduled { pool, worker }
+                } else {
+                    Action::Start { pool, worker }
+                });
+                self.run(p, id, entry);
             }
-            WorkerStep::Work => {
-                self.pools[p].worker_start_working(id);
-                self.work(p, id, true, false, w);
-            }
-            WorkerStep::Manage => {
-                let max = usize::from(c.max_workers);
-                if !self.pools[p].may_create(max) {
-                    // `manager.rs` `create_worker`: at the limit it fails at
-                    // once; the spec's worker needs no spare then (S2).
-                    self.pools[p].manager_leave();
-                    let _ = self.pools[p].worker_create_failed(false);
-                    if self.pools[p].worker_recheck() {
-                        self.pools[p].worker_start_working(id);
-                        self.work(p, id, true, false, w);
-                    } else {
-                        let _ = self.pools[p].worker_enter_idle(id, Duration::ZERO);
-                    }
-                    return Some(());
-                }
-                w.push(Action::Manage { pool: p as u8, worker: self.spec_worker(p, id) });
-                let new = self.pools[p].next_id();
-                let flags = WORKER_PREP | if p == c.cpus { WORKER_UNBOUND } else { 0 };
-                self.pools[p].workers.insert(new, WorkerState::new(flags, Duration::ZERO, false));
-                self.managing[p] = Some((id, new));
-            }
+            Pass::Manage => self.manage(c, p, id, &mut actions)?,
+            Pass::Idle | Pass::Exit => {}
         }
+        w.extend(actions.into_iter().skip(usize::from(quiet)));
         Some(())
     }
 
-    /// `manager.rs` after the spawn: register the worker or give up.
+    /// `manager.rs` `manage` up to the spawn: at the limit creation fails
+    /// at once (the spec's worker needs no spare then, S2); otherwise the
+    /// new worker waits for its spawn to return (`ManageEnd`).
+    fn manage(&mut self, c: &Config, p: usize, id: WorkerId, w: &mut Vec<Action>) -> Option<()> {
+        if !self.pools[p].state.may_create(usize::from(c.max_workers)) {
+            self.pools[p].state.manager_leave();
+            let _ = self.pools[p].state.worker_create_failed(false);
+            let mut fx = Vec::new();
+            let pass = self.pools[p].worker_managed(id, false, || Duration::ZERO, &mut fx);
+            return self.carry_out(c, p, id, pass, &fx, false, w);
+        }
+        w.push(Action::Manage { pool: p as u8, worker: self.spec_worker(p, id) });
+        let new = self.pools[p].state.next_id();
+        let flags = WORKER_PREP | if p == c.cpus { WORKER_UNBOUND } else { 0 };
+        self.pools[p].state.workers.insert(new, WorkerState::new(flags, Duration::ZERO, false));
+        self.managing[p] = Some((id, new));
+        Some(())
+    }
+
+    /// `manager.rs` after the spawn: register the worker or give up, then
+    /// the manager's step (machine `worker_managed`).
     fn manage_end(&mut self, c: &Config, p: usize, w: &mut Vec<Action>) -> Option<()> {
         let (id, new) = self.managing[p].take()?;
+        let mut fx = Vec::new();
         // The first worker always exists; with `creation_fails` every later
         // spawn fails.
         if !c.creation_fails {
-            self.pools[p].nr_workers += 1;
-            if let Some(worker) = self.pools[p].workers.get_mut(&new) {
-                worker.registered = true;
-            }
-            let _ = self.pools[p].worker_enter_idle(new, Duration::ZERO);
+            self.pools[p].state.worker_registered(new);
+            self.pools[p].enter_idle(new, Duration::ZERO, &mut fx);
             self.order[p].push(new);
-            self.pools[p].manager_leave();
+            self.pools[p].state.manager_leave();
             w.push(Action::Create { pool: p as u8 });
-            return self.decide(c, p, id, w);
+            let pass = self.pools[p].worker_managed(id, true, || Duration::ZERO, &mut fx);
+            return self.carry_out(c, p, id, pass, &fx, false, w);
         }
-        self.pools[p].workers.remove(&new);
-        self.pools[p].manager_leave();
-        let _ = self.pools[p].worker_create_failed(true);
-        self.failed(p, id, w)
-    }
-
-    /// After a failed creation: the manager works if work waits with
-    /// nobody running, else goes back to idle.
-    fn failed(&mut self, p: usize, id: WorkerId, w: &mut Vec<Action>) -> Option<()> {
+        self.pools[p].state.worker_spawn_failed(new);
+        self.pools[p].state.manager_leave();
+        let _ = self.pools[p].state.worker_create_failed(true);
         self.failures_left = self.failures_left.checked_sub(1)?;
         w.push(Action::CreateFails { pool: p as u8 });
-        if self.pools[p].worker_recheck() {
-            self.pools[p].worker_start_working(id);
-            // The spec's CreateFails takes the first item itself.
-            self.work(p, id, true, true, w);
-        } else {
-            let _ = self.pools[p].worker_enter_idle(id, Duration::ZERO);
-        }
-        Some(())
+        // The spec's CreateFails takes the first item itself.
+        let pass = self.pools[p].worker_managed(id, false, || Duration::ZERO, &mut fx);
+        self.carry_out(c, p, id, pass, &fx, true, w)
     }
 
-    /// `worker.rs` steps 4-5: take items (scheduled first) until one runs,
-    /// or stop and idle. `quiet_first`: the first take is part of the
-    /// previous witness.
-    fn work(&mut self, p: usize, id: WorkerId, mut first: bool, mut quiet: bool, w: &mut Vec<Action>) {
-        let worker = self.spec_worker(p, id);
-        loop {
-            let (ent, scheduled) = match self.pools[p].next_scheduled(id) {
-                Some(ent) => (ent, true),
-                None => match self.pools[p].worker_next_item(first) {
-                    Some(ent) => (ent, false),
-                    None => {
-                        self.pools[p].worker_stop_working(id);
-                        let _ = self.pools[p].worker_enter_idle(id, Duration::ZERO);
-                        return;
-                    }
-                },
-            };
-            first = false;
-            let (pool, ran) = (p as u8, self.begin(p, id, ent));
-            let action = match (scheduled, ran) {
-                (true, _) => Action::StartScheduled { pool, worker },
-                (false, true) => Action::Start { pool, worker },
-                (false, false) => Action::Defer { pool, worker },
-            };
-            if !quiet {
-                w.push(action);
-            }
-            quiet = false;
-            if ran {
-                return;
-            }
-        }
-    }
-
-    /// `process_one_work` up to the function: returns whether it runs here
-    /// (else it was deferred to the worker running it).
-    fn begin(&mut self, p: usize, id: WorkerId, ent: Ent) -> bool {
-        let (begin, ent) = self.pools[p].item_begin(id, ent, false);
-        let Some(ent) = ent.filter(|_| begin == Begin::Run) else { return false };
-        let _ = self.pools[p].kick();
+    /// The item's own section before its function runs (`worker.rs`
+    /// `execute`): it starts, and executor `id` of pool `p` runs it.
+    fn run(&mut self, p: usize, id: WorkerId, ent: Ent) {
         self.items[ent.item].start(p, self.late_clear);
         self.exec.insert((p, id), Exec { ent, blocked_once: false, waits_for: 0 });
-        true
     }
 
     /// The running item enters its blocking section; a `WaitsFor(n)` item
@@ -593,26 +558,27 @@ impl Sys {
             waits_for = self.items[n].queued;
         }
         self.exec.insert((p, id), Exec { blocked_once: true, waits_for, ..exec });
-        let _ = self.pools[p].worker_sleeping(id);
+        let _ = self.pools[p].state.worker_sleeping(id);
     }
 
-    /// The function returned: finish under the pool lock, then go on.
-    fn finish(&mut self, c: &Config, p: usize, id: WorkerId, w: &mut Vec<Action>) {
-        let Some(exec) = self.exec.remove(&(p, id)) else { return };
+    /// The function returned: the item finishes in its own section, then
+    /// the executor's step (machine `worker_finished`, or the rescuer's
+    /// `end` and its loop).
+    fn finish(&mut self, c: &Config, p: usize, id: WorkerId, w: &mut Vec<Action>) -> Option<()> {
+        let exec = self.exec.remove(&(p, id))?;
         let worker = self.spec_worker(p, id);
-        w.push(if worker == RESCUER {
-            Action::RescueDone { wq: exec.ent.wq as u8 }
-        } else {
-            Action::Finish { pool: p as u8, worker }
-        });
-        let _ = self.items[exec.ent.item].finish(self.late_clear);
-        self.pools[p].item_end(id, exec.ent.item);
-        self.pwq_dec(p, exec.ent, true);
+        let Ent { item, wq, color } = exec.ent;
+        let _ = self.items[item].finish(self.late_clear);
+        let mut fx = Vec::new();
         if worker == RESCUER {
-            self.rescue_loop(c, exec.ent.wq, w);
-        } else {
-            self.work(p, id, false, false, w);
+            w.push(Action::RescueDone { wq: wq as u8 });
+            self.pools[p].end(id, item, wq, color, &mut fx);
+            self.rescue_loop(c, wq, w);
+            return Some(());
         }
+        w.push(Action::Finish { pool: p as u8, worker });
+        let pass = self.pools[p].worker_finished(id, item, wq, color, || Duration::ZERO, &mut fx);
+        self.carry_out(c, p, id, pass, &fx, false, w)
     }
 
     /// `rescuer.rs` `rescue`: scheduled items first, then while the pool
@@ -620,26 +586,30 @@ impl Sys {
     fn rescue_loop(&mut self, _c: &Config, wq: usize, w: &mut Vec<Action>) {
         let Some(RescuerAt { pool: p, id: Some(id) }) = self.rescuers[wq].clone() else { return };
         let wq_n = wq as u8;
+        let mut fx = Vec::new();
         loop {
-            if let Some(ent) = self.pools[p].next_scheduled(id) {
+            if let Some(ent) = self.pools[p].state.next_scheduled(id) {
                 w.push(Action::RescueScheduled { wq: wq_n });
-                if self.begin(p, id, ent) {
+                if let Some(ent) = self.pools[p].begin(id, ent, &mut fx) {
+                    self.run(p, id, ent);
                     return;
                 }
                 continue;
             }
-            if !self.pools[p].needs_rescue(self.pwqs[wq][p].nr_active()) {
+            let nr_active = self.pools[p].pwq(wq).map_or(0, |pwq| pwq.nr_active());
+            if !self.pools[p].state.needs_rescue(nr_active) {
                 break;
             }
-            let Some(ent) = self.pools[p].take_for_rescue(wq) else { break };
-            let ran = self.begin(p, id, ent);
-            w.push(if ran { Action::Rescue { wq: wq_n } } else { Action::RescueDefer { wq: wq_n } });
-            if ran {
+            let Some(ent) = self.pools[p].state.take_for_rescue(wq) else { break };
+            let ran = self.pools[p].begin(id, ent, &mut fx);
+            w.push(if ran.is_some() { Action::Rescue { wq: wq_n } } else { Action::RescueDefer { wq: wq_n } });
+            if let Some(ent) = ran {
+                self.run(p, id, ent);
                 return;
             }
         }
-        let _ = self.pools[p].rescuer_leave();
-        self.pools[p].workers.remove(&id);
+        let _ = self.pools[p].state.rescuer_leave();
+        self.pools[p].state.workers.remove(&id);
         self.rescuers[wq] = None;
         w.push(Action::RescuerDetach { wq: wq_n });
     }

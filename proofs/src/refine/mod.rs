@@ -72,7 +72,7 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
     for (i, work) in m.items.iter().enumerate() {
         if let cmwq::machine::work::Location::Queued { pool } = work.location {
             let wq = c.items[i].0;
-            let inactive = m.pwqs[wq][pool].inactive().any(|x| x.item == i);
+            let inactive = m.pwq(wq, pool).inactive().any(|x| x.item == i);
             items[i].0 = if inactive { Pending::Inactive(small(pool)) } else { Pending::Active(small(pool)) };
         }
     }
@@ -85,7 +85,7 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
         let mut ws = Vec::new();
         let mut ss = Vec::new();
         for &id in &m.order[p] {
-            let state = m.pools[p].workers.get(&id);
+            let state = m.pools[p].state.workers.get(&id);
             ws.push(match (state, m.exec.get(&(p, id))) {
                 (None, _) => Worker::Gone,
                 (Some(w), _) if w.die => Worker::Gone,
@@ -106,22 +106,20 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
         .map(|r| {
             let r = r.as_ref()?;
             let running = r.id.and_then(|id| m.exec.get(&(r.pool, id))).map(|e| small(e.ent.item));
-            let deferred = r.id.and_then(|id| m.pools[r.pool].workers.get(&id));
+            let deferred = r.id.and_then(|id| m.pools[r.pool].state.workers.get(&id));
             let deferred = deferred.map_or(vec![], |w| w.scheduled.iter().map(|e| small(e.item)).collect());
             Some(Rescuer { pool: small(r.pool), item: running, scheduled: deferred })
         })
         .collect();
     Shape {
-        worklists: m.pools.iter().map(|p| p.worklist.iter().map(|e| small(e.item)).collect()).collect(),
+        worklists: m.pools.iter().map(|p| p.state.worklist.iter().map(|e| small(e.item)).collect()).collect(),
         workers,
         scheduled,
-        offline: m.pools.iter().map(|p| p.disassociated).collect(),
+        offline: m.pools.iter().map(|p| p.state.disassociated).collect(),
         items,
-        active: m.pwqs.iter().map(|per| per.iter().map(|q| small(q.nr_active())).collect()).collect(),
-        inactive: m
-            .pwqs
-            .iter()
-            .map(|per| per.iter().map(|q| q.inactive().map(|x| small(x.item)).collect()).collect())
+        active: (0..c.wqs.len()).map(|wq| (0..pools).map(|p| small(m.pwq(wq, p).nr_active())).collect()).collect(),
+        inactive: (0..c.wqs.len())
+            .map(|wq| (0..pools).map(|p| m.pwq(wq, p).inactive().map(|x| small(x.item)).collect()).collect())
             .collect(),
         maydays: m.maydays.iter().map(|list| list.iter().map(|&p| small(p)).collect()).collect(),
         rescuers,

@@ -1,0 +1,217 @@
+//! Everything one pool lock protects, as pure state, and the steps that
+//! run under that lock (kernel `worker_pool` with its `pool_workqueue`s).
+//!
+//! A step is one critical section of an engine: it takes the state, an
+//! input and an [`Effects`] sink, changes the state by the numbered rules
+//! of the other machine files, and says what happens next. The threaded
+//! engine runs each step with the pool lock held; the refinement's
+//! executor and the deterministic executor in the tests run the very same
+//! steps over plain values.
+//!
+//! Steps here (the worker's pass is in `pass.rs`):
+//! - [`PoolSection::insert`]: the pool half of queueing (rule 19, then
+//!   rule 2 for an active instance);
+//! - [`PoolSection::leave`]: an instance leaves (rules 20 and 21:
+//!   activations wake nobody, the working worker reaches them by rule 8);
+//! - [`PoolSection::cancel_queued`]: a cancel takes a queued instance off
+//!   the worklist, a worker's scheduled list or an inactive list (rule 28,
+//!   pool half), gives back what it held (rule 20) and kicks (rule 2);
+//! - [`PoolSection::begin`] and [`PoolSection::end`]: an executor (a
+//!   worker or an attached rescuer) starts and ends an instance (rule 9).
+
+use super::effect::{Effect, Effects};
+use super::pool::{PoolState, WorkerId, WqId};
+use super::pwq::{Color, Colored, Inserted, Pwq};
+use super::{Queued, SeededBits};
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+/// A queued entry the machine takes apart and rebuilds: the handle a
+/// pool-workqueue keeps while the instance waits inactive, and its colour.
+pub trait Instance: Queued + Sized {
+    /// The item handle (what an inactive list holds).
+    type Item;
+    /// The identity of `item` (the `key` of an entry made of it).
+    fn item_key(item: &Self::Item) -> usize;
+    /// The entry of `colored`, queued on `wq`.
+    fn from_colored(wq: WqId, colored: Colored<Self::Item>) -> Self;
+    /// Its flush colour.
+    fn color(&self) -> Color;
+}
+
+/// A pool-workqueue as the section keeps it: the rules' state and the
+/// workqueue's flag the pool reads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SectionPwq<I> {
+    /// The rules' state (`pwq.rs`).
+    pub pwq: Pwq<I>,
+    /// Its workqueue is `cpu_intensive`: its items do not count as
+    /// running while they run (rule 9).
+    pub cpu_intensive: bool,
+}
+
+/// The state under one pool lock.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PoolSection<E: Instance> {
+    /// The pool: worklist, workers, idle list, counters (`pool.rs`).
+    pub state: PoolState<E>,
+    /// Each workqueue's pool-workqueue here.
+    pub pwqs: BTreeMap<WqId, SectionPwq<E::Item>>,
+}
+
+impl<E: Instance> PoolSection<E> {
+    /// An empty pool with seeded `bugs` switched on (0 in production).
+    pub fn new(bugs: SeededBits) -> Self {
+        PoolSection { state: PoolState::new(bugs), pwqs: BTreeMap::new() }
+    }
+
+    /// Adds workqueue `wq`'s pool-workqueue.
+    pub fn add_pwq(&mut self, wq: WqId, pwq: Pwq<E::Item>, cpu_intensive: bool) {
+        self.pwqs.insert(wq, SectionPwq { pwq, cpu_intensive });
+    }
+
+    /// Workqueue `wq`'s pool-workqueue here.
+    pub fn pwq(&self, wq: WqId) -> Option<&Pwq<E::Item>> {
+        self.pwqs.get(&wq).map(|p| &p.pwq)
+    }
+
+    /// Rule 2: wakes the first idle worker if items wait and nobody runs.
+    pub fn kick(&mut self, fx: &mut impl Effects) {
+        if let Some(id) = self.state.kick() {
+            fx.push(Effect::Wake(id));
+        }
+    }
+
+    /// Step (pool lock, then the item's lock in the driver): the pool half
+    /// of queueing `item` on `wq` (rule 19): active onto the worklist and
+    /// kick (rule 2), or onto the inactive list. `Ok(active)`; the item back
+    /// if `wq` has no pool-workqueue here (destroyed).
+    pub fn insert(&mut self, wq: WqId, item: E::Item, fx: &mut impl Effects) -> Result<bool, E::Item> {
+        let Some(slot) = self.pwqs.get_mut(&wq) else {
+            return Err(item);
+        };
+        match slot.pwq.insert(item) {
+            Inserted::Active(colored) => {
+                self.state.worklist.push_back(E::from_colored(wq, colored));
+                self.kick(fx);
+                Ok(true)
+            }
+            Inserted::Inactive => Ok(false),
+        }
+    }
+
+    /// An instance of `wq` with `color` left this pool (finished, or
+    /// cancelled); `active`: it held an active slot (rule 20). Activates
+    /// what now fits (rule 21), waking nobody: a worker completing an item
+    /// reaches them through rule 8; other callers kick.
+    pub fn leave(&mut self, wq: WqId, color: Color, active: bool, fx: &mut impl Effects) {
+        let Some(slot) = self.pwqs.get_mut(&wq) else {
+            debug_assert!(false, "an item left a pool-workqueue that does not exist");
+            return;
+        };
+        let left = slot.pwq.leave(color, active);
+        fx.push(Effect::InstanceLeft(wq));
+        if left.flush_complete {
+            fx.push(Effect::FlushColorDone(wq));
+        }
+        fx.push(Effect::PoolChanged);
+        self.activate(wq);
+    }
+
+    /// Rule 21: moves `wq`'s inactive instances onto the worklist, oldest
+    /// first, while under `max_active`. Wakes nobody; returns whether
+    /// anything moved.
+    pub fn activate(&mut self, wq: WqId) -> bool {
+        let Some(slot) = self.pwqs.get_mut(&wq) else { return false };
+        let mut moved = false;
+        while let Some(colored) = slot.pwq.activate_next() {
+            self.state.worklist.push_back(E::from_colored(wq, colored));
+            moved = true;
+        }
+        moved
+    }
+
+    /// Step (pool lock): `wq`'s `max_active` becomes `max_active`; what now
+    /// fits is activated (rule 21) and the pool kicked for it (rule 2).
+    pub fn set_max_active(&mut self, wq: WqId, max_active: usize, fx: &mut impl Effects) {
+        if let Some(slot) = self.pwqs.get_mut(&wq) {
+            slot.pwq.set_max_active(max_active);
+        }
+        if self.activate(wq) {
+            self.kick(fx);
+        }
+    }
+
+    /// Step (pool lock, then the item's lock in the driver): a cancel takes
+    /// item `key`'s queued instance off this pool, gives back its colour and
+    /// (if it held one) its active slot, and kicks for what that activated.
+    /// Returns the entry, if the pool held it.
+    pub fn cancel_queued(&mut self, key: usize, fx: &mut impl Effects) -> Option<E> {
+        let (entry, active) = self.remove_queued(key)?;
+        self.leave(entry.wq(), entry.color(), active, fx);
+        self.kick(fx);
+        Some(entry)
+    }
+
+    /// Takes item `key`'s entry off the worklist, a worker's scheduled list
+    /// or an inactive list; says whether it was active.
+    fn remove_queued(&mut self, key: usize) -> Option<(E, bool)> {
+        let state = &mut self.state;
+        if let Some(pos) = state.worklist.iter().position(|e| e.key() == key) {
+            return state.worklist.remove(pos).map(|e| (e, true));
+        }
+        for worker in state.workers.values_mut() {
+            if let Some(pos) = worker.scheduled.iter().position(|e| e.key() == key) {
+                return worker.scheduled.remove(pos).map(|e| (e, true));
+            }
+        }
+        self.pwqs.iter_mut().find_map(|(&wq, slot)| {
+            let colored = slot.pwq.remove_inactive(|item| E::item_key(item) == key)?;
+            Some((E::from_colored(wq, colored), false))
+        })
+    }
+
+    /// Step part (pool lock): executor `id` is about to execute `entry`
+    /// (rule 9). Deferred to the worker already executing the item, if
+    /// another one is (an [`Effect::Deferred`]); else recorded as executed
+    /// here, and the pool kicked: an executor that does not count as
+    /// running (unbound, `cpu_intensive`, rescuer, rogue) must not hold up
+    /// the items behind it. The entry to run, if any.
+    pub fn begin(&mut self, id: WorkerId, entry: E, fx: &mut impl Effects) -> Option<E> {
+        let (key, wq) = (entry.key(), entry.wq());
+        let cpu_intensive = self.pwqs.get(&wq).is_some_and(|slot| slot.cpu_intensive);
+        let (_, entry) = self.state.item_begin(id, entry, cpu_intensive);
+        let Some(entry) = entry else {
+            fx.push(Effect::Deferred { worker: id, item: key });
+            return None;
+        };
+        self.kick(fx);
+        Some(entry)
+    }
+
+    /// Step part (pool lock): executor `id` ended item `key`'s instance,
+    /// queued on `wq` with `color` (rules 9, 20, 21).
+    pub fn end(&mut self, id: WorkerId, key: usize, wq: WqId, color: Color, fx: &mut impl Effects) {
+        self.state.item_end(id, key);
+        self.leave(wq, color, true, fx);
+    }
+
+    /// Rule 3: worker `id` goes idle at `now`, arming the cull timer if
+    /// rule 3 asks for it; a trustee may be waiting for this.
+    pub fn enter_idle(&mut self, id: WorkerId, now: Duration, fx: &mut impl Effects) {
+        if self.state.worker_enter_idle(id, now) {
+            fx.push(Effect::ArmIdleTimer);
+        }
+        fx.push(Effect::PoolChanged);
+    }
+
+    /// Whether the pool holds no item: none waiting, inactive, deferred to
+    /// a worker or running.
+    pub fn holds_nothing(&self) -> bool {
+        self.state.worklist.is_empty() && self.pwqs.values().all(|slot| slot.pwq.is_empty())
+    }
+}
+
+#[cfg(test)]
+#[path = "section_tests.rs"]
+mod tests;
