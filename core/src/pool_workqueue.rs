@@ -26,22 +26,36 @@ pub(crate) struct PoolEffects<'a, P: Platform> {
     wqs: &'a BTreeMap<WqId, Arc<WqShared<P>>>,
     trustee: &'a Option<TrusteeState<P>>,
     tracer: &'a crate::trace::Tracer,
+    /// The workqueue the executor just ran an item of, if any: its
+    /// `InstanceLeft` needs no look-up (the hot path of a worker).
+    ran: Option<&'a Arc<WqShared<P>>>,
     /// The step asked for the idle-cull timer.
     arm_idle: bool,
 }
 
+impl<P: Platform> PoolEffects<'_, P> {
+    /// Workqueue `wq`'s handle.
+    fn wq(&self, wq: WqId) -> Option<&Arc<WqShared<P>>> {
+        match self.ran {
+            Some(ran) if ran.id == wq => Some(ran),
+            _ => self.wqs.get(&wq),
+        }
+    }
+}
+
 impl<P: Platform> Effects for PoolEffects<'_, P> {
+    #[inline]
     fn push(&mut self, effect: Effect) {
         match effect {
             Effect::Wake(id) => wake_thread(self.threads, id),
             Effect::ArmIdleTimer => self.arm_idle = true,
             Effect::InstanceLeft(wq) => {
-                if let Some(wq) = self.wqs.get(&wq) {
+                if let Some(wq) = self.wq(wq) {
                     wq.instance_left();
                 }
             }
             Effect::FlushColorDone(wq) => {
-                if let Some(wq) = self.wqs.get(&wq) {
+                if let Some(wq) = self.wq(wq) {
                     wq.flush.pwq_flushed();
                 }
             }
@@ -81,12 +95,23 @@ pub(crate) struct Stepped<R> {
 impl<P: Platform> PoolLocked<P> {
     /// Runs `step` on the pool's machine under this (held) pool lock and
     /// carries out its effects.
+    #[inline]
     pub(crate) fn step<R>(
         &mut self,
         step: impl FnOnce(&mut PoolSection<Entry<P>>, &mut PoolEffects<'_, P>) -> R,
     ) -> Stepped<R> {
+        self.step_after(None, step)
+    }
+
+    /// [`PoolLocked::step`] for an executor that just ran an item of `ran`.
+    #[inline]
+    pub(crate) fn step_after<R>(
+        &mut self,
+        ran: Option<&Arc<WqShared<P>>>,
+        step: impl FnOnce(&mut PoolSection<Entry<P>>, &mut PoolEffects<'_, P>) -> R,
+    ) -> Stepped<R> {
         let PoolLocked { machine, threads, wqs, trustee, tracer, .. } = self;
-        let mut fx = PoolEffects { threads, wqs, trustee, tracer, arm_idle: false };
+        let mut fx = PoolEffects { threads, wqs, trustee, tracer, ran, arm_idle: false };
         let result = step(machine, &mut fx);
         Stepped { result, arm_idle: fx.arm_idle }
     }
@@ -100,10 +125,10 @@ impl<P: Platform> PoolLocked<P> {
 
     /// Takes `wq`'s pool-workqueue off this pool, with its workqueue handle.
     pub(crate) fn remove_pwq(&mut self, wq: WqId) -> Option<RemovedPwq<P>> {
-        let slot = self.machine.pwqs.remove(&wq)?;
+        let pwq = self.machine.remove_pwq(wq)?;
         let handle = self.wqs.remove(&wq);
         debug_assert!(handle.is_some(), "a pool-workqueue without its workqueue");
-        handle.map(|handle| (slot.pwq, handle))
+        handle.map(|handle| (pwq, handle))
     }
 
     /// `wq`'s pool-workqueue here, for the rules that act on it alone

@@ -113,17 +113,16 @@ impl<P: Platform> WqShared<P> {
             }
         }
         let mut guard = pool.locked.lock();
-        if !guard.machine.pwqs.contains_key(&self.id) {
+        // The pool half first (machine step S1): it refuses if the
+        // workqueue has no pool-workqueue here any more. The item's half
+        // numbers the instance in the same section (nobody can take the
+        // item before the pool lock is released).
+        if guard.pwq_insert(self.id, work.clone()).is_err() {
             return Err(());
         }
-        let instance = {
-            let mut state = work.inner.state.lock();
-            state.insert(pool.clone())
-        };
         self.inflight.fetch_add(1, Ordering::AcqRel);
-        let inserted = guard.pwq_insert(self.id, work.clone());
-        debug_assert!(inserted.is_ok(), "pool-workqueue vanished under the pool lock");
-        Ok(instance)
+        let mut state = work.inner.state.lock();
+        Ok(state.insert(pool.clone()))
     }
 
     /// Refuses waits from this workqueue's own items.

@@ -534,7 +534,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
             let zombies = core::mem::take(&mut guard.zombies);
             // Pool-workqueues left by workqueues dropped from inside their
             // own items hold references back to this system; release them.
-            let pwqs = (core::mem::take(&mut guard.machine.pwqs), core::mem::take(&mut guard.wqs));
+            let pwqs = (guard.machine.take_pwqs(), core::mem::take(&mut guard.wqs));
             drop(guard);
             if crate::platform::contain(move || drop(pwqs)).is_some() {
                 self.shared.stray_panics.fetch_add(1, core::sync::atomic::Ordering::AcqRel);

@@ -17,7 +17,7 @@ use crate::manager;
 use crate::platform::{contain, Arc, Platform};
 use crate::pool::WorkerId;
 use crate::seeded::SeededBug;
-use crate::shared::{Entry, Location, Pool, PoolLocked};
+use crate::shared::{Entry, Location, Pool, PoolLocked, WqShared};
 use core::sync::atomic::Ordering;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
@@ -64,8 +64,9 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             stepped = match stepped.result {
                 Pass::Run { entry, scheduled } => {
                     let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);
-                    guard = execute(&pool, &ctx, guard, entry, scheduled);
-                    guard.step(|m, fx| m.worker_finished(id, key, wq, color, now, fx))
+                    let (g, ran) = execute(&pool, &ctx, guard, entry, scheduled);
+                    guard = g;
+                    guard.step_after(ran.as_ref(), |m, fx| m.worker_finished(id, key, wq, color, now, fx))
                 }
                 Pass::Manage => {
                     let (g, created) = manager::manage(&pool, guard, id);
@@ -146,15 +147,17 @@ pub(crate) fn process_one_work<'a, P: Platform>(
         return guard;
     };
     let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);
-    guard = execute(pool, ctx, guard, entry, scheduled);
-    guard.step(|m, fx| m.end(id, key, wq, color, fx));
+    let (mut guard, ran) = execute(pool, ctx, guard, entry, scheduled);
+    guard.step_after(ran.as_ref(), |m, fx| m.end(id, key, wq, color, fx));
     guard
 }
 
 /// Executes an instance the machine gave executor `ctx` (rule 9 recorded
 /// it as executed there): the item's own section marks it started, the
 /// function runs outside every lock, the item's section marks it finished.
-/// Called and returns with the pool lock held; the caller then ends the
+/// Called and returns with the pool lock held, and the item's workqueue
+/// (its pool-workqueue, still non-empty, keeps it alive, so dropping this
+/// handle under the pool lock is never the last); the caller then ends the
 /// instance in the pool's section (`end`, or `worker_finished`).
 fn execute<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
@@ -162,11 +165,11 @@ fn execute<'a, P: Platform>(
     guard: Guard<'a, P>,
     entry: Entry<P>,
     scheduled: bool,
-) -> Guard<'a, P> {
+) -> (Guard<'a, P>, Option<Arc<WqShared<P>>>) {
     let (key, worker) = (entry.work.key(), ctx.id);
     let Some(wq) = guard.wqs.get(&entry.wq).cloned() else {
         debug_assert!(false, "item queued on a pool-workqueue that does not exist");
-        return guard;
+        return (guard, None);
     };
     guard.tracer.record(|pool| crate::trace::Event::Started { pool, worker, item: key, scheduled });
     let late_clear = seeded(&pool.shared.config, SeededBug::ClearPendingAfterRun);
@@ -180,8 +183,10 @@ fn execute<'a, P: Platform>(
         );
         state.start(pool.clone(), late_clear);
     }
-    *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
     drop(guard);
+    // Read only by this thread (`current_work`, the chained-queueing and
+    // self-wait checks): set outside the pool lock.
+    *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
 
     if let Some(message) = contain(|| entry.work.call()) {
         wq.record_panic(message);
@@ -207,8 +212,7 @@ fn execute<'a, P: Platform>(
     if let Some(message) = contain(move || drop(work)) {
         wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
     }
-    drop(wq);
     let guard = pool.locked.lock();
     guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
-    guard
+    (guard, Some(wq))
 }

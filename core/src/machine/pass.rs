@@ -78,6 +78,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Step 4: worker `id` ran item `key`, queued on `wq` with `color`.
+    #[inline]
     pub fn worker_finished(
         &mut self,
         id: WorkerId,
@@ -104,6 +105,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Step 3 (rules 8 and 9), ending in step 5 when nothing is left.
+    #[inline(always)]
     fn take(
         &mut self,
         id: WorkerId,
@@ -130,6 +132,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Step 5.
+    #[inline]
     fn idle_or_exit(&mut self, id: WorkerId, now: impl FnOnce() -> Duration, fx: &mut impl Effects) -> Pass<E> {
         if self.is_told_to_exit(id) {
             return Pass::Exit;
@@ -139,6 +142,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Worker `id` was retired (or is gone).
+    #[inline]
     fn is_told_to_exit(&self, id: WorkerId) -> bool {
         self.state.workers.get(&id).is_none_or(|w| w.die)
     }

@@ -5,10 +5,10 @@ use crate::machine::effect::Effect;
 use crate::machine::pool::{WorkerState, WORKER_PREP};
 use crate::machine::pwq::Pwq;
 use crate::machine::test_support::{pool_with_idle, Ent};
-use std::collections::BTreeMap;
 
 fn section(idle: usize) -> PoolSection<Ent> {
-    let mut section = PoolSection { state: pool_with_idle(idle, Duration::ZERO), pwqs: BTreeMap::new() };
+    let mut section = PoolSection::new(0);
+    section.state = pool_with_idle(idle, Duration::ZERO);
     section.add_pwq(0, Pwq::new(8, 0, 0), false);
     section
 }

@@ -57,17 +57,35 @@ pub struct PoolSection<E: Instance> {
     pub state: PoolState<E>,
     /// Each workqueue's pool-workqueue here.
     pub pwqs: BTreeMap<WqId, SectionPwq<E::Item>>,
+    /// How many of them are `cpu_intensive` (0 almost always: then rule 9
+    /// needs no look-up of the entry's pool-workqueue).
+    cpu_intensive_pwqs: usize,
 }
 
 impl<E: Instance> PoolSection<E> {
     /// An empty pool with seeded `bugs` switched on (0 in production).
     pub fn new(bugs: SeededBits) -> Self {
-        PoolSection { state: PoolState::new(bugs), pwqs: BTreeMap::new() }
+        PoolSection { state: PoolState::new(bugs), pwqs: BTreeMap::new(), cpu_intensive_pwqs: 0 }
     }
 
     /// Adds workqueue `wq`'s pool-workqueue.
     pub fn add_pwq(&mut self, wq: WqId, pwq: Pwq<E::Item>, cpu_intensive: bool) {
-        self.pwqs.insert(wq, SectionPwq { pwq, cpu_intensive });
+        let replaced = self.pwqs.insert(wq, SectionPwq { pwq, cpu_intensive });
+        debug_assert!(replaced.is_none(), "workqueue {wq} got a second pool-workqueue here");
+        self.cpu_intensive_pwqs += usize::from(cpu_intensive);
+    }
+
+    /// Takes workqueue `wq`'s pool-workqueue off this pool.
+    pub fn remove_pwq(&mut self, wq: WqId) -> Option<Pwq<E::Item>> {
+        let slot = self.pwqs.remove(&wq)?;
+        self.cpu_intensive_pwqs -= usize::from(slot.cpu_intensive);
+        Some(slot.pwq)
+    }
+
+    /// Takes every pool-workqueue off this pool (shutdown).
+    pub fn take_pwqs(&mut self) -> BTreeMap<WqId, SectionPwq<E::Item>> {
+        self.cpu_intensive_pwqs = 0;
+        core::mem::take(&mut self.pwqs)
     }
 
     /// Workqueue `wq`'s pool-workqueue here.
@@ -76,6 +94,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Rule 2: wakes the first idle worker if items wait and nobody runs.
+    #[inline]
     pub fn kick(&mut self, fx: &mut impl Effects) {
         if let Some(id) = self.state.kick() {
             fx.push(Effect::Wake(id));
@@ -86,6 +105,7 @@ impl<E: Instance> PoolSection<E> {
     /// of queueing `item` on `wq` (rule 19): active onto the worklist and
     /// kick (rule 2), or onto the inactive list. `Ok(active)`; the item back
     /// if `wq` has no pool-workqueue here (destroyed).
+    #[inline]
     pub fn insert(&mut self, wq: WqId, item: E::Item, fx: &mut impl Effects) -> Result<bool, E::Item> {
         let Some(slot) = self.pwqs.get_mut(&wq) else {
             return Err(item);
@@ -104,6 +124,7 @@ impl<E: Instance> PoolSection<E> {
     /// cancelled); `active`: it held an active slot (rule 20). Activates
     /// what now fits (rule 21), waking nobody: a worker completing an item
     /// reaches them through rule 8; other callers kick.
+    #[inline(always)]
     pub fn leave(&mut self, wq: WqId, color: Color, active: bool, fx: &mut impl Effects) {
         let Some(slot) = self.pwqs.get_mut(&wq) else {
             debug_assert!(false, "an item left a pool-workqueue that does not exist");
@@ -114,13 +135,20 @@ impl<E: Instance> PoolSection<E> {
         if left.flush_complete {
             fx.push(Effect::FlushColorDone(wq));
         }
-        fx.push(Effect::PoolChanged);
-        self.activate(wq);
+        if self.state.disassociated {
+            fx.push(Effect::PoolChanged);
+        }
+        // Rule 21 on the same pool-workqueue (one look-up: this is every
+        // item's path).
+        while let Some(colored) = slot.pwq.activate_next() {
+            self.state.worklist.push_back(E::from_colored(wq, colored));
+        }
     }
 
     /// Rule 21: moves `wq`'s inactive instances onto the worklist, oldest
     /// first, while under `max_active`. Wakes nobody; returns whether
     /// anything moved.
+    #[inline]
     pub fn activate(&mut self, wq: WqId) -> bool {
         let Some(slot) = self.pwqs.get_mut(&wq) else { return false };
         let mut moved = false;
@@ -177,9 +205,11 @@ impl<E: Instance> PoolSection<E> {
     /// here, and the pool kicked: an executor that does not count as
     /// running (unbound, `cpu_intensive`, rescuer, rogue) must not hold up
     /// the items behind it. The entry to run, if any.
+    #[inline(always)]
     pub fn begin(&mut self, id: WorkerId, entry: E, fx: &mut impl Effects) -> Option<E> {
-        let (key, wq) = (entry.key(), entry.wq());
-        let cpu_intensive = self.pwqs.get(&wq).is_some_and(|slot| slot.cpu_intensive);
+        let key = entry.key();
+        let cpu_intensive =
+            self.cpu_intensive_pwqs > 0 && self.pwqs.get(&entry.wq()).is_some_and(|slot| slot.cpu_intensive);
         let (_, entry) = self.state.item_begin(id, entry, cpu_intensive);
         let Some(entry) = entry else {
             fx.push(Effect::Deferred { worker: id, item: key });
@@ -191,6 +221,7 @@ impl<E: Instance> PoolSection<E> {
 
     /// Step part (pool lock): executor `id` ended item `key`'s instance,
     /// queued on `wq` with `color` (rules 9, 20, 21).
+    #[inline(always)]
     pub fn end(&mut self, id: WorkerId, key: usize, wq: WqId, color: Color, fx: &mut impl Effects) {
         self.state.item_end(id, key);
         self.leave(wq, color, true, fx);
@@ -198,11 +229,22 @@ impl<E: Instance> PoolSection<E> {
 
     /// Rule 3: worker `id` goes idle at `now`, arming the cull timer if
     /// rule 3 asks for it; a trustee may be waiting for this.
+    #[inline]
     pub fn enter_idle(&mut self, id: WorkerId, now: Duration, fx: &mut impl Effects) {
         if self.state.worker_enter_idle(id, now) {
             fx.push(Effect::ArmIdleTimer);
         }
-        fx.push(Effect::PoolChanged);
+        self.changed(fx);
+    }
+
+    /// Tells a trustee the pool changed. Only a disassociated pool has one
+    /// (`cpu_down` installs it as it disassociates, `cpu_up` releases it as
+    /// it rebinds), so a bound pool's hot path says nothing.
+    #[inline]
+    fn changed(&self, fx: &mut impl Effects) {
+        if self.state.disassociated {
+            fx.push(Effect::PoolChanged);
+        }
     }
 
     /// Whether the pool holds no item: none waiting, inactive, deferred to

@@ -4,7 +4,8 @@ use super::*;
 use crate::machine::test_support::{pool_with_idle, Ent};
 
 fn section(idle: usize, max_active: usize) -> PoolSection<Ent> {
-    let mut section = PoolSection { state: pool_with_idle(idle, Duration::ZERO), pwqs: BTreeMap::new() };
+    let mut section = PoolSection::new(0);
+    section.state = pool_with_idle(idle, Duration::ZERO);
     section.add_pwq(0, Pwq::new(max_active, 0, 0), false);
     section
 }
@@ -31,7 +32,7 @@ fn leaving_activates_the_next_instance_without_waking_anyone() {
     let first = s.state.worklist.pop_front().expect("active");
     fx.clear();
     s.leave(0, first.color, true, &mut fx);
-    assert_eq!(fx, vec![Effect::InstanceLeft(0), Effect::PoolChanged]);
+    assert_eq!(fx, vec![Effect::InstanceLeft(0)], "no trustee on a bound pool: no PoolChanged");
     assert_eq!(s.state.worklist.front().map(|e| e.item), Some(8), "activated");
 }
 

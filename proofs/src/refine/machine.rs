@@ -1,9 +1,15 @@
 //! The pure machine of `cmwq` (`core/src/machine`) driven as the engine
-//! drives it: each [`Step`] is one critical section of the engine's driver
-//! (a pool lock held, or a rescuer's list lock), made of the same machine
-//! transitions in the same order as `core/src/{queue,cancel,worker,manager,
-//! rescuer,hotplug}.rs`. Each step also names the spec actions it claims to
-//! be (its *witness*); `refine/mod.rs` checks the claim.
+//! drives it: each [`Step`] is one critical section of the engine (a pool
+//! lock held, or a rescuer's list lock). Where the machine has the
+//! composition as a step of its own (`machine/section.rs`, `machine/pass.rs`:
+//! a worker's pass, the pool halves of queueing and cancelling, an
+//! instance's begin and end) this executor calls that very step, as the
+//! engine's `core/src/worker.rs`, `queue.rs` and `cancel.rs` do, and maps
+//! what it returns (its `Pass` and its effects) to the spec actions it
+//! claims to be (its *witness*); `refine/mod.rs` checks the claim. The
+//! rest (choosing the pool, creation as manager, the mayday timer, the
+//! rescuer's loop, hotplug) is still composed here from the machine's
+//! rules, mirroring the driver, until those become steps too.
 //!
 //! One merge: the engine finishes an instance in two sections, the item's
 //! own (its instance is done; a `flush_work` may return) and then the
