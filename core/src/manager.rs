@@ -16,8 +16,10 @@
 //! `too_many_workers` are retired by the idle-cull timer once they have
 //! been idle for the idle timeout, coldest first.
 
+use crate::machine::create::Creating;
 use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
-use crate::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_ROGUE};
+use crate::pool::WorkerId;
+use crate::pool_workqueue::Later;
 use crate::shared::{Pool, PoolLocked, WorkerThread};
 use crate::timer::deadline_after;
 use crate::trace::Event;
@@ -34,88 +36,91 @@ pub(crate) enum CreateError {
 }
 
 /// Creates a spare worker as the pool's manager: the caller took the
-/// manager role (machine rule 7) and this gives it back. Returns whether a
-/// worker was created (the caller asks the machine again then).
+/// manager role (machine rule 7) and gives it back in its next step
+/// (`worker_managed`). Returns whether a worker was created.
 pub(crate) fn manage<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     guard: Guard<'a, P>,
     manager: WorkerId,
 ) -> (Guard<'a, P>, bool) {
-    if guard.machine.state.may_create(pool.shared.config.max_workers_per_pool) {
-        guard.tracer.record(|pool| Event::Manage { pool, worker: manager });
-    }
-    let (mut guard, created) = create_worker(pool, guard);
-    guard.machine.state.manager_leave();
-    match created {
-        Ok(worker) => {
-            guard.tracer.record(|pool| Event::Created { pool, worker });
-            (guard, true)
-        }
-        Err(err) => {
-            let at_limit = matches!(err, CreateError::AtLimit);
-            guard.tracer.record(|pool| Event::CreateFailed { pool, manager: true, at_limit });
-            creation_failed(pool, &mut guard, !at_limit);
-            (guard, false)
-        }
-    }
+    let (guard, created) = create_worker(pool, guard, Some(manager));
+    (guard, created.is_ok())
 }
 
-/// Carries out machine rule 11 after a failed creation: arms the timers it
-/// asks for. `refused`: the platform refused the thread (not the limit).
-fn creation_failed<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut PoolLocked<P>, refused: bool) {
-    let todo = guard.machine.state.worker_create_failed(refused);
-    let shared = &pool.shared;
-    let now = shared.platform.now();
-    if todo.arm_retry {
-        let deadline = deadline_after(now, shared.config.create_cooldown);
-        let pool = pool.clone();
-        shared.timers.arm_new(deadline, Box::new(move || create_retry(&pool)));
-    }
-    if todo.arm_mayday {
-        let deadline = deadline_after(now, shared.config.mayday_initial_timeout);
-        arm_mayday(pool, deadline);
-    }
-}
-
-/// Creates one worker and puts it on the idle list. The caller holds the
-/// manager role (or is building the system). The pool lock is dropped
+/// Creates one worker and puts it on the idle list (machine `create.rs`,
+/// C1-C3). The caller holds the manager role (`manager`, traced), takes a
+/// create-retry (`None`) or builds the system. The pool lock is dropped
 /// around the spawn.
 pub(crate) fn create_worker<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     mut guard: Guard<'a, P>,
+    manager: Option<WorkerId>,
 ) -> (Guard<'a, P>, Result<WorkerId, CreateError>) {
-    if !guard.machine.state.may_create(pool.shared.config.max_workers_per_pool) {
+    let shared = &pool.shared;
+    let (max, flags) = (shared.config.max_workers_per_pool, pool.permanent_flags());
+    let Creating::Spawn(id) = guard.machine.create_begin(max, flags, shared.platform.now()) else {
+        if manager.is_some() {
+            guard.tracer.record(|pool| Event::CreateFailed { pool, manager: true, at_limit: true });
+            let later = guard.step(|m, fx| m.create_at_limit(fx)).later;
+            after_step(pool, &guard, later);
+        }
         return (guard, Err(CreateError::AtLimit));
+    };
+    if let Some(worker) = manager {
+        guard.tracer.record(|pool| Event::Manage { pool, worker });
     }
-    let id = guard.machine.state.next_id();
-    let rogue = if guard.machine.state.disassociated { WORKER_ROGUE } else { 0 };
-    let worker = WorkerState::new(WORKER_PREP | rogue | pool.permanent_flags(), pool.shared.platform.now(), false);
-    guard.machine.state.workers.insert(id, worker);
     let thread = WorkerThread::new();
     let wakeup = thread.wakeup.clone();
     guard.threads.insert(id, thread);
     drop(guard);
     let body_pool = pool.clone();
-    let body = pool.shared.worker_body;
-    let spawned = spawn_engine_thread(&pool.shared.platform, pool.worker_name(id), move || body(body_pool, id));
+    let body = shared.worker_body;
+    let spawned = spawn_engine_thread(&shared.platform, pool.worker_name(id), move || body(body_pool, id));
     let mut guard = pool.locked.lock();
-    match spawned {
+    let now = shared.platform.now();
+    let stepped = guard.step(|m, fx| m.create_end(id, spawned.is_ok(), now, fx));
+    let outcome = match spawned {
         Ok(handle) => {
-            guard.machine.state.worker_registered(id);
             if let Some(thread) = guard.threads.get_mut(&id) {
                 thread.handle = Some(handle);
             }
-            let now = pool.shared.platform.now();
-            if guard.step(|m, fx| m.enter_idle(id, now, fx)).arm_idle {
-                arm_idle_timer(pool);
-            }
+            guard.tracer.record(|pool| Event::Created { pool, worker: id });
             wakeup.notify_one();
-            (guard, Ok(id))
+            Ok(id)
         }
         Err(err) => {
-            guard.machine.state.worker_spawn_failed(id);
             guard.threads.remove(&id);
-            (guard, Err(CreateError::Spawn(err)))
+            let manager = manager.is_some();
+            guard.tracer.record(|pool| Event::CreateFailed { pool, manager, at_limit: false });
+            Err(CreateError::Spawn(err))
+        }
+    };
+    after_step(pool, &guard, stepped.later);
+    (guard, outcome)
+}
+
+/// Carries out what a pool step asked for that needs the pool's handle:
+/// arms the timers (the machine marked them armed) and calls the rescuers
+/// named. Under the pool lock (L → MD, L → T).
+pub(crate) fn after_step<P: Platform>(pool: &Arc<Pool<P>>, guard: &PoolLocked<P>, later: Later) {
+    let shared = &pool.shared;
+    if later.idle_timer {
+        arm_idle_timer(pool);
+    }
+    if later.create_retry {
+        let deadline = deadline_after(shared.platform.now(), shared.config.create_cooldown);
+        let pool = pool.clone();
+        shared.timers.arm_new(deadline, Box::new(move || create_retry(&pool)));
+    }
+    if let Some(first) = later.mayday_timer {
+        let delay = if first { shared.config.mayday_initial_timeout } else { shared.config.mayday_interval };
+        arm_mayday(pool, deadline_after(shared.platform.now(), delay));
+    }
+    for wq in later.maydays {
+        if let Some(wq) = guard.wqs.get(&wq) {
+            if let Some(rescuer) = &wq.rescuer {
+                rescuer.send(pool, wq, true);
+            }
         }
     }
 }
@@ -128,22 +133,18 @@ pub(crate) fn arm_idle_timer<P: Platform>(pool: &Arc<Pool<P>>) {
     shared.timers.arm_new(deadline, Box::new(move || idle_cull(&at_fire)));
 }
 
-/// Timer: the pool had no spare worker and creation failed; try again.
+/// Timer: the pool had no spare worker and creation failed; try again
+/// (machine T1, then C1-C3 holding the manager role).
 pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
-    if !guard.machine.state.create_retry_due() {
+    if !guard.machine.create_retry_fired() {
         return;
     }
-    let (mut guard, created) = create_worker(pool, guard);
+    let (mut guard, created) = create_worker(pool, guard, None);
     guard.machine.state.manager_leave();
-    match created {
+    if created.is_ok() {
         // The new idle worker takes pending work if nobody runs.
-        Ok(_) => guard.kick(),
-        Err(CreateError::AtLimit) => {}
-        Err(CreateError::Spawn(_)) => {
-            guard.tracer.record(|pool| Event::CreateFailed { pool, manager: false, at_limit: false });
-            creation_failed(pool, &mut guard, true);
-        }
+        guard.kick();
     }
 }
 
@@ -182,19 +183,9 @@ fn arm_mayday<P: Platform>(pool: &Arc<Pool<P>>, deadline: core::time::Duration) 
 
 /// Timer: if the pool needs a worker it cannot have, call the rescuers of
 /// the workqueues with items waiting; repeat while no worker idles
-/// (machine rule 13; kernel `pool_mayday_timeout`).
+/// (machine T2, rule 13; kernel `pool_mayday_timeout`).
 pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
-    let (called, rearm) = guard.machine.state.mayday_timeout();
-    for wq in called {
-        if let Some(wq) = guard.wqs.get(&wq) {
-            if let Some(rescuer) = &wq.rescuer {
-                rescuer.send(pool, wq, true);
-            }
-        }
-    }
-    if rearm {
-        let shared = &pool.shared;
-        arm_mayday(pool, deadline_after(shared.platform.now(), shared.config.mayday_interval));
-    }
+    let later = guard.step(|m, fx| m.mayday_fired(fx)).later;
+    after_step(pool, &guard, later);
 }

@@ -10,7 +10,7 @@
 use crate::machine::effect::{Effect, Effects};
 use crate::machine::pool::{WorkerId, WqId};
 use crate::machine::pwq::{Color, Pwq};
-use crate::machine::section::PoolSection;
+use crate::machine::section::{PoolSection, PwqFlags};
 use crate::platform::{Arc, Platform};
 use crate::shared::{Entry, PoolLocked, TrusteeState, Work, WorkerThread, WqShared};
 use core::sync::atomic::Ordering;
@@ -29,8 +29,24 @@ pub(crate) struct PoolEffects<'a, P: Platform> {
     /// The workqueue the executor just ran an item of, if any: its
     /// `InstanceLeft` needs no look-up (the hot path of a worker).
     ran: Option<&'a Arc<WqShared<P>>>,
-    /// The step asked for the idle-cull timer.
-    arm_idle: bool,
+    /// What the step asked for that needs the pool's handle.
+    later: Later,
+}
+
+/// What a step asked for that needs the pool's handle (timers are armed
+/// with it; a rescuer takes the pool on its mayday list): carried out by
+/// `manager::after_step`, still under the pool lock.
+#[derive(Debug, Default)]
+pub(crate) struct Later {
+    /// Arm the idle-cull timer.
+    pub(crate) idle_timer: bool,
+    /// Arm the create-retry timer.
+    pub(crate) create_retry: bool,
+    /// Arm the mayday timer: `Some(true)` with the initial timeout,
+    /// `Some(false)` with the interval.
+    pub(crate) mayday_timer: Option<bool>,
+    /// Call these workqueues' rescuers for this pool.
+    pub(crate) maydays: Vec<WqId>,
 }
 
 impl<P: Platform> PoolEffects<'_, P> {
@@ -48,7 +64,10 @@ impl<P: Platform> Effects for PoolEffects<'_, P> {
     fn push(&mut self, effect: Effect) {
         match effect {
             Effect::Wake(id) => wake_thread(self.threads, id),
-            Effect::ArmIdleTimer => self.arm_idle = true,
+            Effect::ArmIdleTimer => self.later.idle_timer = true,
+            Effect::ArmCreateRetry => self.later.create_retry = true,
+            Effect::ArmMayday { first } => self.later.mayday_timer = Some(first),
+            Effect::Mayday(wq) => self.later.maydays.push(wq),
             Effect::InstanceLeft(wq) => {
                 if let Some(wq) = self.wq(wq) {
                     wq.instance_left();
@@ -85,11 +104,11 @@ fn wake_thread<P: Platform>(threads: &BTreeMap<WorkerId, WorkerThread<P>>, id: W
 /// A pool-workqueue taken off its pool, with its workqueue's handle.
 pub(crate) type RemovedPwq<P> = (Pwq<Work<P>>, Arc<WqShared<P>>);
 
-/// A step's result, and whether it asked for the idle-cull timer (which
-/// the caller arms: `manager::arm_idle_timer`).
+/// A step's result, and what it asked for that the caller carries out
+/// with the pool's handle (`manager::after_step`).
 pub(crate) struct Stepped<R> {
     pub(crate) result: R,
-    pub(crate) arm_idle: bool,
+    pub(crate) later: Later,
 }
 
 impl<P: Platform> PoolLocked<P> {
@@ -111,15 +130,16 @@ impl<P: Platform> PoolLocked<P> {
         step: impl FnOnce(&mut PoolSection<Entry<P>>, &mut PoolEffects<'_, P>) -> R,
     ) -> Stepped<R> {
         let PoolLocked { machine, threads, wqs, trustee, tracer, .. } = self;
-        let mut fx = PoolEffects { threads, wqs, trustee, tracer, ran, arm_idle: false };
+        let mut fx = PoolEffects { threads, wqs, trustee, tracer, ran, later: Later::default() };
         let result = step(machine, &mut fx);
-        Stepped { result, arm_idle: fx.arm_idle }
+        Stepped { result, later: fx.later }
     }
 
     /// Adds `wq`'s pool-workqueue here.
     pub(crate) fn add_pwq(&mut self, wq: &Arc<WqShared<P>>, max_active: usize, work_color: Color) {
         let pwq = Pwq::new(max_active, work_color, wq.system.config.seeded_bits());
-        self.machine.add_pwq(wq.id, pwq, wq.flags.cpu_intensive);
+        let flags = PwqFlags { cpu_intensive: wq.flags.cpu_intensive, rescuer: wq.rescuer.is_some() };
+        self.machine.add_pwq(wq.id, pwq, flags);
         self.wqs.insert(wq.id, wq.clone());
     }
 

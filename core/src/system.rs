@@ -227,7 +227,7 @@ impl SystemBuilder {
         for pool in &handle.pools {
             let mut guard = pool.locked.lock();
             let _ = guard.machine.state.manager_enter();
-            let (mut guard, created) = manager::create_worker(pool, guard);
+            let (mut guard, created) = manager::create_worker(pool, guard, None);
             guard.machine.state.manager_leave();
             drop(guard);
             if let Err(err) = created {

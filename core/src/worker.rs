@@ -58,9 +58,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         }
         let mut stepped = guard.step(|m, fx| m.worker_woken(id, now, fx));
         loop {
-            if stepped.arm_idle {
-                manager::arm_idle_timer(&pool);
-            }
+            manager::after_step(&pool, &guard, core::mem::take(&mut stepped.later));
             stepped = match stepped.result {
                 Pass::Run { entry, scheduled } => {
                     let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);

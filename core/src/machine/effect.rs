@@ -26,6 +26,19 @@ pub enum Effect {
     /// The pool changed in a way a trustee waits for (an item left, a
     /// worker went idle).
     PoolChanged,
+    /// Arm this pool's create-retry timer, one cooldown from now (rule 11;
+    /// the machine marked it armed).
+    ArmCreateRetry,
+    /// Arm this pool's mayday timer (rules 11 and 13; the machine marked it
+    /// armed): `first` after a failed creation (the initial timeout),
+    /// otherwise the interval while no worker idles.
+    ArmMayday {
+        /// The initial timeout, not the interval.
+        first: bool,
+    },
+    /// Put workqueue `wq`'s pool-workqueue here on its rescuer's mayday
+    /// list (rule 13; only workqueues with a rescuer are named).
+    Mayday(WqId),
     /// Worker `worker` deferred item `item` to the worker already running
     /// it (non-reentrancy, rule 9); nothing to carry out but a record.
     Deferred {

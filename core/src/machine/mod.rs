@@ -26,6 +26,7 @@
 //! The rules are numbered and written out, with the invariants each one
 //! maintains, in this directory's `README.md`.
 
+pub mod create;
 pub mod effect;
 pub mod flush;
 pub mod manage;

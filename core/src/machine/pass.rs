@@ -8,9 +8,10 @@
 //!    after registration): exit if told to; otherwise rules 6-7 decide:
 //!    back to idle (a hint: work does not wait, or somebody runs),
 //!    [`Pass::Manage`] (no spare: create one first), or work.
-//! 2. [`PoolSection::worker_managed`] (the spawn returned, the lock was
-//!    dropped meanwhile): created, decide again; failed, work anyway if
-//!    items wait and nobody runs (rule 7), else back to idle.
+//! 2. [`PoolSection::worker_managed`] (the creation ended, `create.rs`
+//!    C2; the lock was dropped meanwhile): the manager role is given back;
+//!    created, decide again; failed, work anyway if items wait and nobody
+//!    runs (rule 7), else back to idle.
 //! 3. Working (rule 8) clears `PREP` and takes items: the worker's
 //!    scheduled list first, then the worklist while `keep_working`. An
 //!    item another worker executes is deferred to it (rule 9) and the next
@@ -67,6 +68,7 @@ impl<E: Instance> PoolSection<E> {
         now: impl FnOnce() -> Duration,
         fx: &mut impl Effects,
     ) -> Pass<E> {
+        self.state.manager_leave();
         if created {
             return self.decide(id, now, fx);
         }

@@ -9,7 +9,7 @@ use crate::machine::test_support::{pool_with_idle, Ent};
 fn section(idle: usize) -> PoolSection<Ent> {
     let mut section = PoolSection::new(0);
     section.state = pool_with_idle(idle, Duration::ZERO);
-    section.add_pwq(0, Pwq::new(8, 0, 0), false);
+    section.add_pwq(0, Pwq::new(8, 0, 0), crate::machine::section::PwqFlags::default());
     section
 }
 
@@ -50,7 +50,6 @@ fn the_last_idle_worker_manages_then_works_even_if_creation_fails() {
     let mut fx = Vec::new();
     let _ = s.insert(0, 7, &mut fx);
     assert_eq!(s.worker_woken(0, now, &mut fx), Pass::Manage);
-    s.state.manager_leave();
     let Pass::Run { entry, .. } = s.worker_managed(0, false, now, &mut fx) else { panic!("works anyway") };
     assert_eq!(entry.item, 7);
 }
@@ -67,7 +66,6 @@ fn an_item_running_on_another_worker_is_deferred_to_it() {
     s.state.update_worker(1, |w| w.sleeping = true);
     fx.clear();
     assert_eq!(s.worker_woken(0, now, &mut fx), Pass::Manage, "no spare left");
-    s.state.manager_leave();
     let id = s.state.next_id();
     s.state.workers.insert(id, WorkerState::new(WORKER_PREP, Duration::ZERO, true));
     s.state.nr_workers += 1;

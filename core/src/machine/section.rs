@@ -18,6 +18,8 @@
 //!   pool half), gives back what it held (rule 20) and kicks (rule 2);
 //! - [`PoolSection::begin`] and [`PoolSection::end`]: an executor (a
 //!   worker or an attached rescuer) starts and ends an instance (rule 9).
+//!
+//! Creating workers and the starvation timers are in `create.rs`.
 
 use super::effect::{Effect, Effects};
 use super::pool::{PoolState, WorkerId, WqId};
@@ -39,15 +41,25 @@ pub trait Instance: Queued + Sized {
     fn color(&self) -> Color;
 }
 
+/// The workqueue flags a pool's rules read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PwqFlags {
+    /// Its items do not count as running while they run (rule 9).
+    pub cpu_intensive: bool,
+    /// It has a rescuer: the mayday timer calls it (rule 13).
+    pub rescuer: bool,
+}
+
 /// A pool-workqueue as the section keeps it: the rules' state and the
-/// workqueue's flag the pool reads.
+/// workqueue's flags.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SectionPwq<I> {
     /// The rules' state (`pwq.rs`).
     pub pwq: Pwq<I>,
-    /// Its workqueue is `cpu_intensive`: its items do not count as
-    /// running while they run (rule 9).
+    /// Its workqueue is `cpu_intensive` (rule 9).
     pub cpu_intensive: bool,
+    /// Its workqueue has a rescuer (rule 13).
+    pub rescuer: bool,
 }
 
 /// The state under one pool lock.
@@ -69,8 +81,9 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Adds workqueue `wq`'s pool-workqueue.
-    pub fn add_pwq(&mut self, wq: WqId, pwq: Pwq<E::Item>, cpu_intensive: bool) {
-        let replaced = self.pwqs.insert(wq, SectionPwq { pwq, cpu_intensive });
+    pub fn add_pwq(&mut self, wq: WqId, pwq: Pwq<E::Item>, flags: PwqFlags) {
+        let PwqFlags { cpu_intensive, rescuer } = flags;
+        let replaced = self.pwqs.insert(wq, SectionPwq { pwq, cpu_intensive, rescuer });
         debug_assert!(replaced.is_none(), "workqueue {wq} got a second pool-workqueue here");
         self.cpu_intensive_pwqs += usize::from(cpu_intensive);
     }

@@ -21,12 +21,13 @@
 //! `destroy` are left out. Timers fire when armed (time is abstract).
 
 use crate::spec::{Action, Behaviour, Config, RESCUER};
+use cmwq::machine::create::Creating;
 use cmwq::machine::effect::Effect;
 use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
 use cmwq::machine::pwq::{Colored, Pwq};
-use cmwq::machine::section::{Instance, PoolSection};
+use cmwq::machine::section::{Instance, PoolSection, PwqFlags};
 use cmwq::machine::work::{Grab, WorkState};
 use cmwq::machine::{Queued, SeededBits};
 use core::time::Duration;
@@ -184,7 +185,8 @@ impl Sys {
             section.state.worker_registered(id);
             let _ = section.state.worker_enter_idle(id, Duration::ZERO);
             for wq in 0..c.wqs.len() {
-                section.add_pwq(wq, Pwq::new(usize::from(c.max_active(wq)), 0, bugs), false);
+                let flags = PwqFlags { cpu_intensive: false, rescuer: c.wqs[wq].mem_reclaim };
+                section.add_pwq(wq, Pwq::new(usize::from(c.max_active(wq)), 0, bugs), flags);
             }
             sections.push(section);
         }
@@ -356,10 +358,13 @@ impl Sys {
             }
             Step::Finish { pool, id } => self.finish(c, pool, id, &mut w)?,
             Step::MaydayTimer { pool } => {
-                let (called, _) = self.pools[pool].state.mayday_timeout();
+                let mut fx = Vec::new();
+                self.pools[pool].mayday_fired(&mut fx);
                 let mut sent = false;
-                for wq in called.into_iter().filter(|&wq| c.wqs[wq].mem_reclaim) {
-                    sent |= self.maydays[wq].send(pool, |&x| x == pool);
+                for effect in fx {
+                    if let Effect::Mayday(wq) = effect {
+                        sent |= self.maydays[wq].send(pool, |&x| x == pool);
+                    }
                 }
                 if sent {
                     // The exploration bound counts maydays sent, like the spec's.
@@ -499,19 +504,20 @@ impl Sys {
     /// at once (the spec's worker needs no spare then, S2); otherwise the
     /// new worker waits for its spawn to return (`ManageEnd`).
     fn manage(&mut self, c: &Config, p: usize, id: WorkerId, w: &mut Vec<Action>) -> Option<()> {
-        if !self.pools[p].state.may_create(usize::from(c.max_workers)) {
-            self.pools[p].state.manager_leave();
-            let _ = self.pools[p].state.worker_create_failed(false);
-            let mut fx = Vec::new();
-            let pass = self.pools[p].worker_managed(id, false, || Duration::ZERO, &mut fx);
-            return self.carry_out(c, p, id, pass, &fx, false, w);
+        let flags = if p == c.cpus { WORKER_UNBOUND } else { 0 };
+        match self.pools[p].create_begin(usize::from(c.max_workers), flags, Duration::ZERO) {
+            Creating::AtLimit => {
+                let mut fx = Vec::new();
+                self.pools[p].create_at_limit(&mut fx);
+                let pass = self.pools[p].worker_managed(id, false, || Duration::ZERO, &mut fx);
+                self.carry_out(c, p, id, pass, &fx, false, w)
+            }
+            Creating::Spawn(new) => {
+                w.push(Action::Manage { pool: p as u8, worker: self.spec_worker(p, id) });
+                self.managing[p] = Some((id, new));
+                Some(())
+            }
         }
-        w.push(Action::Manage { pool: p as u8, worker: self.spec_worker(p, id) });
-        let new = self.pools[p].state.next_id();
-        let flags = WORKER_PREP | if p == c.cpus { WORKER_UNBOUND } else { 0 };
-        self.pools[p].state.workers.insert(new, WorkerState::new(flags, Duration::ZERO, false));
-        self.managing[p] = Some((id, new));
-        Some(())
     }
 
     /// `manager.rs` after the spawn: register the worker or give up, then
@@ -521,18 +527,13 @@ impl Sys {
         let mut fx = Vec::new();
         // The first worker always exists; with `creation_fails` every later
         // spawn fails.
-        if !c.creation_fails {
-            self.pools[p].state.worker_registered(new);
-            self.pools[p].enter_idle(new, Duration::ZERO, &mut fx);
+        let created = self.pools[p].create_end(new, !c.creation_fails, Duration::ZERO, &mut fx);
+        if created {
             self.order[p].push(new);
-            self.pools[p].state.manager_leave();
             w.push(Action::Create { pool: p as u8 });
             let pass = self.pools[p].worker_managed(id, true, || Duration::ZERO, &mut fx);
             return self.carry_out(c, p, id, pass, &fx, false, w);
         }
-        self.pools[p].state.worker_spawn_failed(new);
-        self.pools[p].state.manager_leave();
-        let _ = self.pools[p].state.worker_create_failed(true);
         self.failures_left = self.failures_left.checked_sub(1)?;
         w.push(Action::CreateFails { pool: p as u8 });
         // The spec's CreateFails takes the first item itself.
