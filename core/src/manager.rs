@@ -116,10 +116,10 @@ pub(crate) fn after_step<P: Platform>(pool: &Arc<Pool<P>>, guard: &PoolLocked<P>
         let delay = if first { shared.config.mayday_initial_timeout } else { shared.config.mayday_interval };
         arm_mayday(pool, deadline_after(shared.platform.now(), delay));
     }
-    for wq in later.maydays {
+    for (wq, counted) in later.maydays {
         if let Some(wq) = guard.wqs.get(&wq) {
             if let Some(rescuer) = &wq.rescuer {
-                rescuer.send(pool, wq, true);
+                rescuer.send(pool, wq, counted);
             }
         }
     }

@@ -45,8 +45,9 @@ pub(crate) struct Later {
     /// Arm the mayday timer: `Some(true)` with the initial timeout,
     /// `Some(false)` with the interval.
     pub(crate) mayday_timer: Option<bool>,
-    /// Call these workqueues' rescuers for this pool.
-    pub(crate) maydays: Vec<WqId>,
+    /// Call these workqueues' rescuers for this pool; `true`: a mayday of
+    /// the timer's (counted in the statistics).
+    pub(crate) maydays: Vec<(WqId, bool)>,
 }
 
 impl<P: Platform> PoolEffects<'_, P> {
@@ -67,7 +68,8 @@ impl<P: Platform> Effects for PoolEffects<'_, P> {
             Effect::ArmIdleTimer => self.later.idle_timer = true,
             Effect::ArmCreateRetry => self.later.create_retry = true,
             Effect::ArmMayday { first } => self.later.mayday_timer = Some(first),
-            Effect::Mayday(wq) => self.later.maydays.push(wq),
+            Effect::Mayday(wq) => self.later.maydays.push((wq, true)),
+            Effect::MaydayAgain(wq) => self.later.maydays.push((wq, false)),
             Effect::InstanceLeft(wq) => {
                 if let Some(wq) = self.wq(wq) {
                     wq.instance_left();

@@ -42,10 +42,10 @@
 use crate::blocking::WorkerContext;
 use crate::config::Config;
 use crate::machine::mayday::{MaydayList, RescuerStep};
+use crate::machine::rescue::Rescue;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
-use crate::pool::{WorkerState, WORKER_PREP, WORKER_RESCUER};
-use crate::shared::{Mayday, Pool, PoolLocked, Rescuer, WqShared};
-use crate::worker::{process_one_work, process_scheduled};
+use crate::shared::{Mayday, Rescuer};
+use crate::worker::execute;
 use core::sync::atomic::Ordering;
 
 impl<P: Platform> Rescuer<P> {
@@ -96,63 +96,33 @@ fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
     }
 }
 
-type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
-
-/// Whether the rescuer should take another item of `wq` on this pool: the
-/// pool-workqueue still exists and has active items, and the pool needs a
-/// worker it does not have (kernel `assign_rescuer_work`'s test).
-fn needs_rescue<P: Platform>(guard: &PoolLocked<P>, wq: &WqShared<P>) -> bool {
-    guard.machine.state.needs_rescue(guard.machine.pwq(wq.id).map_or(0, |pwq| pwq.nr_active()))
-}
-
-/// One turn on one pool-workqueue: attach, run items while needed (at most
-/// a batch), re-queue the mayday if unfinished, wake a worker, detach.
+/// One turn on one pool-workqueue (machine `rescue.rs`, R1-R3): attach,
+/// run what the machine hands over (at most a batch taken off the
+/// worklist; it re-queues the mayday if unfinished), wake a worker and
+/// detach. A rescuer has no thread side on the pool: it is never idle, so
+/// never woken by it.
 fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let (pool, wq) = (&mayday.pool, &mayday.wq);
-    let config = &pool.shared.config;
+    let batch = pool.shared.config.rescuer_batch;
     let mut guard = pool.locked.lock();
-    let ctx = attach(pool, &mut guard);
-    let (wq_id, worker) = (wq.id, ctx.id);
-    guard.tracer.record(|pool| crate::trace::Event::RescuerAttach { wq: wq_id, pool, worker });
-    let mut count = 0;
-    while needs_rescue(&guard, wq) {
-        let Some(entry) = guard.machine.state.take_for_rescue(wq.id) else {
-            break;
-        };
-        rescuer.rescued.fetch_add(1, Ordering::Relaxed);
-        guard = process_one_work(pool, &ctx, guard, entry, false);
-        guard = process_scheduled(pool, &ctx, guard);
-        count += 1;
-        if count >= config.rescuer_batch {
-            if needs_rescue(&guard, wq) && guard.machine.state.worklist.iter().any(|e| e.wq == wq.id) {
-                rescuer.send(pool, wq, false);
-            }
-            break;
-        }
+    let id = guard.machine.rescuer_attach(pool.permanent_flags(), pool.shared.platform.now());
+    let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
+    P::set_thread_context(Some(ctx.clone()));
+    let wq_id = wq.id;
+    guard.tracer.record(|pool| crate::trace::Event::RescuerAttach { wq: wq_id, pool, worker: id });
+    let mut taken = 0;
+    loop {
+        let before = taken;
+        let stepped = guard.step(|m, fx| m.rescuer_next(id, wq_id, &mut taken, batch, fx));
+        rescuer.rescued.fetch_add(taken - before, Ordering::Relaxed);
+        crate::manager::after_step(pool, &guard, stepped.later);
+        let Rescue::Run { entry, scheduled } = stepped.result else { break };
+        let (key, entry_wq, color) = (entry.work.key(), entry.wq, entry.color);
+        let (g, ran) = execute(pool, &ctx, guard, entry, scheduled);
+        guard = g;
+        guard.step_after(ran.as_ref(), |m, fx| m.end(id, key, entry_wq, color, fx));
     }
-    if let Some(worker) = guard.machine.state.rescuer_leave() {
-        guard.wake(worker);
-    }
-    detach(&mut guard, &ctx);
     guard.tracer.record(|pool| crate::trace::Event::RescuerDetach { wq: wq_id, pool });
     drop(guard);
     P::set_thread_context(None);
-}
-
-/// Joins the rescuer to `pool` as a worker that never counts as running.
-fn attach<P: Platform>(pool: &Arc<Pool<P>>, guard: &mut Guard<'_, P>) -> Arc<WorkerContext<P>> {
-    // No thread side: a rescuer is never idle, so never woken by the pool.
-    let id = guard.machine.state.next_id();
-    let flags = WORKER_PREP | WORKER_RESCUER | pool.permanent_flags();
-    guard.machine.state.workers.insert(id, WorkerState::new(flags, pool.shared.platform.now(), true));
-    let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
-    P::set_thread_context(Some(ctx.clone()));
-    ctx
-}
-
-/// Takes the rescuer's slot off the pool. Nothing can be deferred to it any
-/// more: its last item's `busy` entry went with that item's completion.
-fn detach<P: Platform>(guard: &mut PoolLocked<P>, ctx: &WorkerContext<P>) {
-    let slot = guard.machine.state.workers.remove(&ctx.id);
-    debug_assert!(slot.is_some_and(|s| s.scheduled.is_empty()), "rescuer left a pool with deferred items");
 }

@@ -117,39 +117,6 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     P::set_thread_context(None);
 }
 
-/// Runs the items deferred to executor `ctx` (non-reentrancy collisions).
-/// The rescuer's loop; a worker's pass takes them itself (`machine/pass.rs`).
-pub(crate) fn process_scheduled<'a, P: Platform>(
-    pool: &'a Arc<Pool<P>>,
-    ctx: &WorkerContext<P>,
-    mut guard: Guard<'a, P>,
-) -> Guard<'a, P> {
-    while let Some(entry) = guard.machine.state.next_scheduled(ctx.id) {
-        guard = process_one_work(pool, ctx, guard, entry, true);
-    }
-    guard
-}
-
-/// Begins, executes and ends one instance for executor `ctx` (the
-/// rescuer's; a worker's pass does the same in its steps). Called and
-/// returns with the pool lock held.
-pub(crate) fn process_one_work<'a, P: Platform>(
-    pool: &'a Arc<Pool<P>>,
-    ctx: &WorkerContext<P>,
-    mut guard: Guard<'a, P>,
-    entry: Entry<P>,
-    scheduled: bool,
-) -> Guard<'a, P> {
-    let id = ctx.id;
-    let Some(entry) = guard.step(|m, fx| m.begin(id, entry, fx)).result else {
-        return guard;
-    };
-    let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);
-    let (mut guard, ran) = execute(pool, ctx, guard, entry, scheduled);
-    guard.step_after(ran.as_ref(), |m, fx| m.end(id, key, wq, color, fx));
-    guard
-}
-
 /// Executes an instance the machine gave executor `ctx` (rule 9 recorded
 /// it as executed there): the item's own section marks it started, the
 /// function runs outside every lock, the item's section marks it finished.
@@ -157,7 +124,7 @@ pub(crate) fn process_one_work<'a, P: Platform>(
 /// (its pool-workqueue, still non-empty, keeps it alive, so dropping this
 /// handle under the pool lock is never the last); the caller then ends the
 /// instance in the pool's section (`end`, or `worker_finished`).
-fn execute<'a, P: Platform>(
+pub(crate) fn execute<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     ctx: &WorkerContext<P>,
     guard: Guard<'a, P>,

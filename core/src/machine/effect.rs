@@ -39,6 +39,10 @@ pub enum Effect {
     /// Put workqueue `wq`'s pool-workqueue here on its rescuer's mayday
     /// list (rule 13; only workqueues with a rescuer are named).
     Mayday(WqId),
+    /// Put workqueue `wq`'s pool-workqueue here back on its rescuer's
+    /// mayday list: the rescuer used up its batch with items left (rule 17;
+    /// not a mayday of the timer's, so not counted as one).
+    MaydayAgain(WqId),
     /// Worker `worker` deferred item `item` to the worker already running
     /// it (non-reentrancy, rule 9); nothing to carry out but a record.
     Deferred {

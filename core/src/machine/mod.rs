@@ -35,6 +35,7 @@ pub mod pass;
 pub mod policy;
 pub mod pool;
 pub mod pwq;
+pub mod rescue;
 pub mod section;
 pub mod trace;
 pub mod work;

@@ -11,7 +11,7 @@ use crate::shared::{Pool, PoolLocked, SystemShared, WorkerThread};
 use core::sync::atomic::Ordering;
 use std::collections::BTreeMap;
 
-pub(crate) use crate::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
+pub(crate) use crate::machine::pool::{WorkerId, WORKER_UNBOUND};
 
 impl<P: Platform> WorkerThread<P> {
     pub(crate) fn new() -> Self {

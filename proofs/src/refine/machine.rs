@@ -27,6 +27,7 @@ use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
 use cmwq::machine::pwq::{Colored, Pwq};
+use cmwq::machine::rescue::Rescue;
 use cmwq::machine::section::{Instance, PoolSection, PwqFlags};
 use cmwq::machine::work::{Grab, WorkState};
 use cmwq::machine::{Queued, SeededBits};
@@ -84,6 +85,8 @@ pub enum Waiter {
 pub struct RescuerAt {
     pub pool: usize,
     pub id: Option<WorkerId>,
+    /// Items taken off the worklist this turn (the batch count).
+    pub taken: usize,
 }
 
 /// The machine's state plus the driver's bookkeeping.
@@ -374,16 +377,15 @@ impl Sys {
             }
             Step::RescuerPop { wq } => {
                 if let RescuerStep::Rescue(pool) = self.maydays[wq].next_step() {
-                    self.rescuers[wq] = Some(RescuerAt { pool, id: None });
+                    self.rescuers[wq] = Some(RescuerAt { pool, id: None, taken: 0 });
                     w.push(Action::RescuerAttach { wq: wq as u8 });
                 }
             }
             Step::RescuerRun { wq } => {
                 let pool = self.rescuers[wq].as_ref()?.pool;
-                let id = self.pools[pool].state.next_id();
-                let flags = WORKER_PREP | WORKER_RESCUER | if pool == c.cpus { WORKER_UNBOUND } else { 0 };
-                self.pools[pool].state.workers.insert(id, WorkerState::new(flags, Duration::ZERO, true));
-                self.rescuers[wq] = Some(RescuerAt { pool, id: Some(id) });
+                let flags = if pool == c.cpus { WORKER_UNBOUND } else { 0 };
+                let id = self.pools[pool].rescuer_attach(flags, Duration::ZERO);
+                self.rescuers[wq] = Some(RescuerAt { pool, id: Some(id), taken: 0 });
                 self.rescue_loop(c, wq, &mut w);
             }
             Step::CpuDown => {
@@ -591,33 +593,29 @@ impl Sys {
     /// `rescuer.rs` `rescue`: scheduled items first, then while the pool
     /// needs it, its workqueue's items; then wake a worker and detach.
     fn rescue_loop(&mut self, _c: &Config, wq: usize, w: &mut Vec<Action>) {
-        let Some(RescuerAt { pool: p, id: Some(id) }) = self.rescuers[wq].clone() else { return };
+        let Some(RescuerAt { pool: p, id: Some(id), mut taken }) = self.rescuers[wq].clone() else { return };
         let wq_n = wq as u8;
         let mut fx = Vec::new();
-        loop {
-            if let Some(ent) = self.pools[p].state.next_scheduled(id) {
-                w.push(Action::RescueScheduled { wq: wq_n });
-                if let Some(ent) = self.pools[p].begin(id, ent, &mut fx) {
-                    self.run(p, id, ent);
-                    return;
+        let next = self.pools[p].rescuer_next(id, wq, &mut taken, cmwq::RESCUER_BATCH, &mut fx);
+        for effect in &fx {
+            match *effect {
+                Effect::Deferred { .. } => w.push(Action::RescueDefer { wq: wq_n }),
+                Effect::MaydayAgain(again) => {
+                    let _ = self.maydays[again].send(p, |&x| x == p);
                 }
-                continue;
-            }
-            let nr_active = self.pools[p].pwq(wq).map_or(0, |pwq| pwq.nr_active());
-            if !self.pools[p].state.needs_rescue(nr_active) {
-                break;
-            }
-            let Some(ent) = self.pools[p].state.take_for_rescue(wq) else { break };
-            let ran = self.pools[p].begin(id, ent, &mut fx);
-            w.push(if ran.is_some() { Action::Rescue { wq: wq_n } } else { Action::RescueDefer { wq: wq_n } });
-            if let Some(ent) = ran {
-                self.run(p, id, ent);
-                return;
+                _ => {}
             }
         }
-        let _ = self.pools[p].state.rescuer_leave();
-        self.pools[p].state.workers.remove(&id);
-        self.rescuers[wq] = None;
-        w.push(Action::RescuerDetach { wq: wq_n });
+        match next {
+            Rescue::Run { entry, scheduled } => {
+                w.push(if scheduled { Action::RescueScheduled { wq: wq_n } } else { Action::Rescue { wq: wq_n } });
+                self.rescuers[wq] = Some(RescuerAt { pool: p, id: Some(id), taken });
+                self.run(p, id, entry);
+            }
+            Rescue::Detached => {
+                self.rescuers[wq] = None;
+                w.push(Action::RescuerDetach { wq: wq_n });
+            }
+        }
     }
 }
