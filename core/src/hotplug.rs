@@ -41,7 +41,7 @@
 use crate::config::seeded;
 use crate::platform::{Arc, Condvar, Platform};
 use crate::seeded::SeededBug;
-use crate::shared::{Pool, PoolLocked, SystemShared, TrusteeState};
+use crate::shared::{Pool, SystemShared, TrusteeState};
 use core::fmt;
 
 /// A hotplug request that cannot be carried out.
@@ -118,9 +118,7 @@ pub(crate) fn cpu_down<P: Platform>(
         let mut guard = pool.locked.lock();
         guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
         guard.tracer.record(|_| crate::trace::Event::CpuDown { cpu });
-        if let Some(worker) = guard.machine.state.disassociate() {
-            guard.wake(worker);
-        }
+        guard.step(|m, fx| m.cpu_down(fx));
     }
     let body_pools = doomed.clone();
     let name = format!("{}/T-{cpu}", config.thread_name_prefix);
@@ -166,29 +164,14 @@ pub(crate) fn cpu_up<P: Platform>(
         if let Some(trustee) = guard.trustee.take() {
             trustee.wake.notify_all();
         }
-        if seeded(&shared.config, SeededBug::RebindLosesInactive) {
-            drop_inactive(&mut guard);
-        }
         guard.tracer.record(|_| crate::trace::Event::CpuUp { cpu });
-        if let Some(worker) = guard.machine.state.rebind() {
-            guard.wake(worker);
-        }
+        guard.step(|m, fx| m.cpu_up(fx));
     }
     if let Some(trustee) = hotplug.trustees[cpu].take() {
         P::join(trustee);
     }
     shared.set_online(cpu, true);
     Ok(())
-}
-
-/// Seeded bug `RebindLosesInactive`: rebinding forgets the inactive items
-/// (their PENDING stays set, so they are lost for good).
-fn drop_inactive<P: Platform>(guard: &mut PoolLocked<P>) {
-    for slot in guard.machine.pwqs.values_mut() {
-        for lost in slot.pwq.take_inactive() {
-            let _ = slot.pwq.leave(lost.color, false);
-        }
-    }
 }
 
 /// Body of a trustee: wait until each doomed pool holds nothing, retire its
@@ -201,17 +184,11 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else {
                 return;
             };
-            // Empty, and every worker back on the idle list (one that just
-            // finished the last item may not be yet).
-            let holds_nothing = guard.machine.holds_nothing();
-            if guard.machine.state.trustee_may_retire(holds_nothing) {
+            // Machine step H2: done once the pool is empty and idle.
+            if guard.step(|m, fx| m.trustee_check(fx)).result {
                 break;
             }
             guard = wake.wait(guard);
-        }
-        for worker in guard.machine.state.trustee_retire() {
-            guard.tracer.record(|pool| crate::trace::Event::Retired { pool, worker });
-            guard.tell_exit(worker);
         }
         // Done: the pool stays disassociated (rogue workers serve what is
         // still queued on it) until `cpu_up`.

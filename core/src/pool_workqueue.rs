@@ -85,6 +85,13 @@ impl<P: Platform> Effects for PoolEffects<'_, P> {
                     trustee.wake.notify_all();
                 }
             }
+            Effect::Retire(worker) => {
+                self.tracer.record(|pool| crate::trace::Event::Retired { pool, worker });
+                if let Some(thread) = self.threads.get(&worker) {
+                    thread.wake_hint.store(1, Ordering::Release);
+                    thread.wakeup.notify_one();
+                }
+            }
             Effect::Deferred { worker, item } => {
                 self.tracer.record(|pool| crate::trace::Event::Deferred { pool, worker, item });
             }

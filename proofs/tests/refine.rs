@@ -47,13 +47,17 @@ fn the_machine_refines_the_spec() {
     }
 }
 
-/// The seeded bugs whose logic lives in the machine's rules and shows in
-/// what the refinement compares (where items are, who runs what, worker
-/// counts, lists, who waits) or in a machine that stops early. The rest
-/// break flush colours (`flush_workqueue` is not in the harness), the
-/// rescuer's stop (no destroy), the driver's hotplug code, or only wakeups
-/// the spec does not model; `models/` and `tests/` catch those.
-const CAUGHT_BY_REFINEMENT: [SeededBug; 13] = [
+/// The seeded bugs whose logic lives in the machine's rules or steps and
+/// shows in what the refinement compares (where items are, who runs what,
+/// worker counts, lists, who waits) or in a machine that stops early.
+/// RebindLosesInactive joined when rebinding became a machine step (H3).
+/// The rest break flush colours (`flush_workqueue` is not in the harness),
+/// the rescuer's stop (no destroy), a wait of the driver's
+/// (CpuDownWaitsForDrain), delayed work (not in the spec), hotplug in
+/// configurations where it cannot show (`max_active` 1 on the hotplug
+/// configuration), or only wakeups the spec does not model; `models/`
+/// and `tests/` catch those.
+const CAUGHT_BY_REFINEMENT: [SeededBug; 14] = [
     SeededBug::NoWakeOnSleep,
     SeededBug::SkipNonReentrancyLookup,
     SeededBug::SkipCollisionCheck,
@@ -67,6 +71,7 @@ const CAUGHT_BY_REFINEMENT: [SeededBug; 13] = [
     SeededBug::DuplicateMayday,
     SeededBug::CancelSyncSkipsWait,
     SeededBug::FlushWorkIgnoresRunning,
+    SeededBug::RebindLosesInactive,
 ];
 
 #[test]

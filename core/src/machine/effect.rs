@@ -43,6 +43,9 @@ pub enum Effect {
     /// mayday list: the rescuer used up its batch with items left (rule 17;
     /// not a mayday of the timer's, so not counted as one).
     MaydayAgain(WqId),
+    /// Worker `id` was retired (rules 4 and 15): wake it so that it sees it
+    /// must exit.
+    Retire(WorkerId),
     /// Worker `worker` deferred item `item` to the worker already running
     /// it (non-reentrancy, rule 9); nothing to carry out but a record.
     Deferred {

@@ -391,12 +391,12 @@ impl Sys {
             Step::CpuDown => {
                 self.hotplug_left = 1;
                 w.push(Action::CpuDown);
-                let _ = self.pools[0].state.disassociate();
+                self.pools[0].cpu_down(&mut Vec::new());
             }
             Step::CpuUp => {
                 self.hotplug_left = 0;
                 w.push(Action::CpuUp);
-                let _ = self.pools[0].state.rebind();
+                self.pools[0].cpu_up(&mut Vec::new());
             }
         }
         Some(w)
