@@ -5,6 +5,7 @@
 
 use crate::blocking::current_worker;
 use crate::error::{QueueError, WaitError};
+use crate::machine::queue::{accepts, choose_pool, redirect, Refusal, Target};
 use crate::platform::{Arc, Platform};
 use crate::shared::{Pool, Work, WqShared};
 use core::sync::atomic::Ordering;
@@ -16,9 +17,9 @@ impl<P: Platform> WqShared<P> {
         self.check_accepting_with(work, || self.is_chained())
     }
 
-    /// [`WqShared::check_accepting`] with the chained test given: asked
-    /// only if the workqueue is draining or dying, and the flags are read
-    /// once, so the answer fits the flags it was asked for.
+    /// [`WqShared::check_accepting`] with the chained test given (machine
+    /// Q1): asked only if the workqueue is draining or dying, and the flags
+    /// are read once, so the answer fits the flags it was asked for.
     pub(crate) fn check_accepting_with<W: Clone>(
         &self,
         work: &W,
@@ -26,11 +27,13 @@ impl<P: Platform> WqShared<P> {
     ) -> Result<(), QueueError<W>> {
         let dying = self.dying.load(Ordering::Acquire) != 0;
         let draining = self.draining.load(Ordering::Acquire) != 0;
-        if !(dying || draining) || chained() {
-            return Ok(());
-        }
-        let (work, workqueue) = (work.clone(), self.name.clone());
-        Err(if dying { QueueError::Destroyed { work, workqueue } } else { QueueError::Draining { work, workqueue } })
+        accepts(dying, draining, chained).map_err(|refusal| {
+            let (work, workqueue) = (work.clone(), self.name.clone());
+            match refusal {
+                Refusal::Destroyed => QueueError::Destroyed { work, workqueue },
+                Refusal::Draining => QueueError::Draining { work, workqueue },
+            }
+        })
     }
 
     /// Whether the caller is a work item of this workqueue (kernel
@@ -40,19 +43,15 @@ impl<P: Platform> WqShared<P> {
             .is_some_and(|ctx| Arc::ptr_eq(&ctx.pool.shared, &self.system) && ctx.current_wq() == Some(self.id))
     }
 
-    /// The pool for `cpu` (or the caller's CPU) on this workqueue.
-    pub(crate) fn select_pool(&self, cpu: Option<usize>) -> &Arc<Pool<P>> {
-        if self.flags.unbound {
-            return &self.pools[0];
-        }
-        let cpus = self.pools.len();
-        // `queue_on` honours an offline CPU (its pool runs the item
-        // unbound); plain `queue` never picks one.
-        let cpu = match cpu {
-            Some(cpu) => cpu % cpus,
-            None => self.system.online_cpu_near(self.local_cpu() % cpus),
+    /// The pool for `cpu` (or the caller's CPU) on this workqueue (machine
+    /// Q3: `queue_on` honours an offline CPU, plain `queue` never picks one).
+    pub(crate) fn select_pool(&self, cpu: Option<usize>) -> usize {
+        let target = match cpu {
+            Some(cpu) => Target::On(cpu),
+            None if self.flags.unbound => Target::Local(0),
+            None => Target::Local(self.local_cpu()),
         };
-        &self.pools[cpu]
+        choose_pool(self.flags.unbound, self.pools.len(), target, |c| self.system.is_online(c))
     }
 
     /// The CPU a plain `queue` uses: the caller's own pool's CPU for a
@@ -66,11 +65,6 @@ impl<P: Platform> WqShared<P> {
             }
         }
         self.system.platform.current_cpu().map_or(0, |os_cpu| self.system.virtual_cpu_of(os_cpu))
-    }
-
-    /// Whether this workqueue has a pool-workqueue on `pool`.
-    pub(crate) fn uses_pool(&self, pool: &Arc<Pool<P>>) -> bool {
-        self.pools.iter().any(|p| Arc::ptr_eq(p, pool))
     }
 
     /// `queue` / `queue_on`.
@@ -103,15 +97,11 @@ impl<P: Platform> WqShared<P> {
         work: &Work<P>,
         last_pool: Option<Arc<Pool<P>>>,
     ) -> Result<u64, ()> {
-        let mut pool = self.select_pool(cpu);
-        if let Some(last) = last_pool.as_ref() {
-            if !Arc::ptr_eq(last, pool) && self.uses_pool(last) {
-                let guard = last.locked.lock();
-                if guard.machine.state.is_running_for(work.key(), self.id) {
-                    pool = last;
-                }
-            }
-        }
+        let chosen = self.select_pool(cpu);
+        let last = last_pool.as_ref().and_then(|last| self.pools.iter().position(|p| Arc::ptr_eq(p, last)));
+        // Q4's probe is a critical section of the last pool's own.
+        let index = redirect(chosen, last, |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id));
+        let pool = &self.pools[index];
         let mut guard = pool.locked.lock();
         // The pool half first (machine step S1): it refuses if the
         // workqueue has no pool-workqueue here any more. The item's half

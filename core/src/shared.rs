@@ -84,13 +84,6 @@ impl<P: Platform> SystemShared<P> {
     pub(crate) fn virtual_cpu_of(&self, os_cpu: usize) -> usize {
         self.os_cpus.iter().position(|&c| c == os_cpu).unwrap_or(os_cpu % self.config.cpus)
     }
-
-    /// `cpu` if it is online, else the next online CPU after it (wrapping);
-    /// `cpu` itself if none is (cannot happen: the last CPU stays online).
-    pub(crate) fn online_cpu_near(&self, cpu: usize) -> usize {
-        let cpus = self.online.len();
-        (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| self.is_online(c)).unwrap_or(cpu)
-    }
 }
 
 /// Stopped rescuer threads waiting to be joined. R: `SystemShared::reap`.

@@ -36,6 +36,7 @@ pub mod pass;
 pub mod policy;
 pub mod pool;
 pub mod pwq;
+pub mod queue;
 pub mod rescue;
 pub mod section;
 pub mod trace;

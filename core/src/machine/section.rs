@@ -106,6 +106,12 @@ impl<E: Instance> PoolSection<E> {
         self.pwqs.get(&wq).map(|p| &p.pwq)
     }
 
+    /// Q4's probe (`queue.rs`): whether item `key` runs on this pool for
+    /// workqueue `wq` (rule 9).
+    pub fn runs_for(&self, key: usize, wq: WqId) -> bool {
+        self.state.is_running_for(key, wq)
+    }
+
     /// Rule 2: wakes the first idle worker if items wait and nobody runs.
     #[inline]
     pub fn kick(&mut self, fx: &mut impl Effects) {

@@ -27,6 +27,7 @@ use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
 use cmwq::machine::pwq::{Colored, Pwq};
+use cmwq::machine::queue::{choose_pool, redirect, Target};
 use cmwq::machine::rescue::Rescue;
 use cmwq::machine::section::{Instance, PoolSection, PwqFlags};
 use cmwq::machine::work::{Grab, WorkState};
@@ -409,17 +410,15 @@ impl Sys {
     }
 
     fn insert(&mut self, c: &Config, item: usize, cpu: usize, last: Option<usize>) {
+        // The machine's Q3 and Q4 over the workqueue's pools (one per CPU,
+        // or the unbound pool, numbered `c.cpus` here).
         let wq = c.items[item].0;
-        let mut pool = c.pool_for(wq, cpu);
-        // Non-reentrancy: the pool the item last ran on, if the workqueue
-        // uses it and the item runs there for it.
         let unbound = c.wqs[wq].unbound || c.wqs[wq].ordered;
-        let uses = |p: usize| if unbound { p == c.cpus } else { p < c.cpus };
-        if let Some(last) = last.filter(|&l| l != pool && uses(l)) {
-            if self.pools[last].state.is_running_for(item, wq) {
-                pool = last;
-            }
-        }
+        let pool_of = |index: usize| if unbound { c.cpus } else { index };
+        let index_of = |p: usize| if unbound { (p == c.cpus).then_some(0) } else { (p < c.cpus).then_some(p) };
+        let chosen = choose_pool(unbound, c.cpus, Target::On(cpu), |_| true);
+        let index = redirect(chosen, last.and_then(index_of), |i| self.pools[pool_of(i)].runs_for(item, wq));
+        let pool = pool_of(index);
         let _ = self.items[item].insert(pool);
         let _ = self.pools[pool].insert(wq, item, &mut Vec::new());
     }

@@ -1,0 +1,105 @@
+//! Queueing's decisions before the pool's step (kernel `__queue_work`):
+//! whether a workqueue accepts the item, which of its pools takes it, and
+//! the non-reentrancy redirect. The pool half is step S1
+//! (`section.rs`); the item half is rules 26-27 (`work.rs`).
+//!
+//! # Queueing, top to bottom
+//! Q1. [`accepts`]: a dying or draining workqueue refuses, except queueing
+//!     from one of its own items (chained work), which drain must let
+//!     finish.
+//! Q2. Claim PENDING (item lock, rule 26); an item pending already is
+//!     left as it is (`Ok(false)`).
+//! Q3. [`choose_pool`]: an unbound workqueue's only pool; `queue_on(cpu)`
+//!     that CPU's pool even while the CPU is offline (its pool runs the item
+//!     unbound); a plain `queue` the caller's CPU's pool, or the next online
+//!     CPU's.
+//! Q4. [`redirect`]: if the item is still running for this workqueue on
+//!     the pool it last ran on (probed under that pool's lock:
+//!     [`super::section::PoolSection::runs_for`]), it goes there instead,
+//!     so that it never runs twice at once (rule 9, W4).
+//! Q5. The pool's lock, then the item's: S1 and rule 27 (the instance is
+//!     numbered); refused if the workqueue's pool-workqueue is gone.
+
+/// Why a workqueue refuses queueing (Q1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It is being destroyed, or was.
+    Destroyed,
+    /// It is draining.
+    Draining,
+}
+
+/// Q1: whether a workqueue that is `dying` and/or `draining` accepts a
+/// queueing; `chained` (asked only then) says the caller is one of its own
+/// items.
+pub fn accepts(dying: bool, draining: bool, chained: impl FnOnce() -> bool) -> Result<(), Refusal> {
+    if !(dying || draining) || chained() {
+        return Ok(());
+    }
+    Err(if dying { Refusal::Destroyed } else { Refusal::Draining })
+}
+
+/// Where a queueing asks to go (Q3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `queue_on(cpu)`.
+    On(usize),
+    /// A plain `queue` from a caller on `cpu`.
+    Local(usize),
+}
+
+/// Q3: the index, among a workqueue's pools (one per CPU, or the one
+/// unbound pool), of the pool a queueing goes to. `cpus` is the number of
+/// CPUs; `online` says whether a CPU is online.
+pub fn choose_pool(unbound: bool, cpus: usize, target: Target, online: impl Fn(usize) -> bool) -> usize {
+    if unbound || cpus == 0 {
+        return 0;
+    }
+    match target {
+        Target::On(cpu) => cpu % cpus,
+        Target::Local(cpu) => {
+            let cpu = cpu % cpus;
+            (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| online(c)).unwrap_or(cpu)
+        }
+    }
+}
+
+/// Q4: the pool a queueing goes to, given the `chosen` one and the pool
+/// the item last ran on (`last`, if the workqueue uses it);
+/// `runs_there` probes that pool (under its lock).
+pub fn redirect(chosen: usize, last: Option<usize>, runs_there: impl FnOnce(usize) -> bool) -> usize {
+    match last {
+        Some(last) if last != chosen && runs_there(last) => last,
+        _ => chosen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draining_refuses_all_but_chained_queueing() {
+        assert_eq!(accepts(false, false, || unreachable!("not asked")), Ok(()));
+        assert_eq!(accepts(false, true, || false), Err(Refusal::Draining));
+        assert_eq!(accepts(true, true, || false), Err(Refusal::Destroyed));
+        assert_eq!(accepts(true, true, || true), Ok(()), "chained work may finish");
+    }
+
+    #[test]
+    fn plain_queueing_avoids_offline_cpus_and_queue_on_does_not() {
+        let online = |c: usize| c != 1;
+        assert_eq!(choose_pool(false, 3, Target::Local(1), online), 2);
+        assert_eq!(choose_pool(false, 3, Target::Local(4), online), 2, "modulo the CPUs, then the next online");
+        assert_eq!(choose_pool(false, 3, Target::On(1), online), 1);
+        assert_eq!(choose_pool(true, 3, Target::Local(1), online), 0, "unbound: its only pool");
+    }
+
+    #[test]
+    fn a_running_item_is_queued_where_it_runs() {
+        assert_eq!(redirect(0, Some(1), |p| p == 1), 1);
+        assert_eq!(redirect(0, Some(1), |_| false), 0);
+        assert_eq!(redirect(0, None, |_| unreachable!("no probe")), 0);
+        assert_eq!(redirect(1, Some(1), |_| unreachable!("no probe of the chosen pool")), 1);
+    }
+}
