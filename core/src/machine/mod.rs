@@ -21,7 +21,12 @@
 //! - [`pwq`]: a pool-workqueue: `max_active` with its FIFO inactive list,
 //!   and the flush colours with their in-flight counts;
 //! - [`flush`]: `flush_workqueue`'s tickets;
-//! - [`trace`]: the events the engine can record of its transitions.
+//! - [`trace`]: the events the engine can record of its transitions;
+//! - the steps, the rules composed into one critical section each:
+//!   [`section`] (the state under a pool lock and its steps), [`pass`] (a
+//!   worker's pass), [`create`] (creation and the starvation timers),
+//!   [`rescue`] (a rescuer's turn), [`hotplug`], [`queue`] (queueing's
+//!   decisions), with their effects as values ([`effect`]).
 //!
 //! The rules are numbered and written out, with the invariants each one
 //! maintains, in this directory's `README.md`.
