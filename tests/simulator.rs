@@ -18,45 +18,17 @@ use cmwq::machine::effect::Effect;
 use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WqId};
-use cmwq::machine::pwq::{Color, Colored, Pwq};
+use cmwq::machine::pwq::Pwq;
 use cmwq::machine::queue::{choose_pool, redirect, Target};
 use cmwq::machine::rescue::Rescue;
-use cmwq::machine::section::{Instance, PoolSection, PwqFlags};
+use cmwq::machine::section::{PlainEntry, PoolSection, PwqFlags};
 use cmwq::machine::work::WorkState;
 use cmwq::machine::worker::Sleep;
-use cmwq::machine::Queued;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// A queued instance: item, workqueue, colour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct Ent {
-    item: usize,
-    wq: WqId,
-    color: Color,
-}
-
-impl Queued for Ent {
-    fn key(&self) -> usize {
-        self.item
-    }
-    fn wq(&self) -> WqId {
-        self.wq
-    }
-}
-
-impl Instance for Ent {
-    type Item = usize;
-    fn item_key(item: &usize) -> usize {
-        *item
-    }
-    fn from_colored(wq: WqId, colored: Colored<usize>) -> Self {
-        Ent { item: colored.item, wq, color: colored.color }
-    }
-    fn color(&self) -> Color {
-        self.color
-    }
-}
+/// A queued instance: item, workqueue, colour (the machine's plain entry).
+type Ent = PlainEntry;
 
 /// One step of an item's program.
 #[derive(Clone, Copy, Debug)]

@@ -41,6 +41,41 @@ pub trait Instance: Queued + Sized {
     fn color(&self) -> Color;
 }
 
+/// A queued entry over plain values, for executors that keep items in a
+/// table and name them by index (the refinement's harness, a simulator):
+/// the item's index, its workqueue and its colour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PlainEntry {
+    /// The item (its index, which is its key).
+    pub item: usize,
+    /// The workqueue it was queued on.
+    pub wq: WqId,
+    /// Its flush colour.
+    pub color: Color,
+}
+
+impl Queued for PlainEntry {
+    fn key(&self) -> usize {
+        self.item
+    }
+    fn wq(&self) -> WqId {
+        self.wq
+    }
+}
+
+impl Instance for PlainEntry {
+    type Item = usize;
+    fn item_key(item: &usize) -> usize {
+        *item
+    }
+    fn from_colored(wq: WqId, colored: Colored<usize>) -> Self {
+        PlainEntry { item: colored.item, wq, color: colored.color }
+    }
+    fn color(&self) -> Color {
+        self.color
+    }
+}
+
 /// The workqueue flags a pool's rules read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PwqFlags {

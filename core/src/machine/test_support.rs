@@ -1,8 +1,6 @@
 //! Helpers shared by the machine's tests.
 
 use super::pool::{PoolState, WorkerState, WqId, WORKER_PREP};
-use super::pwq::{Color, Colored};
-use super::section::Instance;
 use super::Queued;
 use core::time::Duration;
 
@@ -20,34 +18,7 @@ impl Queued for Item {
 }
 
 /// A test entry for the pool section: item key, workqueue, colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Ent {
-    pub item: usize,
-    pub wq: WqId,
-    pub color: Color,
-}
-
-impl Queued for Ent {
-    fn key(&self) -> usize {
-        self.item
-    }
-    fn wq(&self) -> WqId {
-        self.wq
-    }
-}
-
-impl Instance for Ent {
-    type Item = usize;
-    fn item_key(item: &usize) -> usize {
-        *item
-    }
-    fn from_colored(wq: WqId, colored: Colored<usize>) -> Self {
-        Ent { item: colored.item, wq, color: colored.color }
-    }
-    fn color(&self) -> Color {
-        self.color
-    }
-}
+pub(crate) type Ent = super::section::PlainEntry;
 
 /// A pool with `idle` idle workers (ids `0..idle`, the last most recently
 /// idle), all last active at `at`.

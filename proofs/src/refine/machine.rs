@@ -26,44 +26,17 @@ use cmwq::machine::effect::Effect;
 use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
-use cmwq::machine::pwq::{Colored, Pwq};
+use cmwq::machine::pwq::Pwq;
 use cmwq::machine::queue::{choose_pool, redirect, Target};
 use cmwq::machine::rescue::Rescue;
-use cmwq::machine::section::{Instance, PoolSection, PwqFlags};
+use cmwq::machine::section::{PlainEntry, PoolSection, PwqFlags};
 use cmwq::machine::work::{Grab, WorkState};
-use cmwq::machine::{Queued, SeededBits};
+use cmwq::machine::SeededBits;
 use core::time::Duration;
 use std::collections::BTreeMap;
 
 /// A queued instance as the driver's entry: item, workqueue, colour.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Ent {
-    pub item: usize,
-    pub wq: usize,
-    pub color: u8,
-}
-
-impl Queued for Ent {
-    fn key(&self) -> usize {
-        self.item
-    }
-    fn wq(&self) -> usize {
-        self.wq
-    }
-}
-
-impl Instance for Ent {
-    type Item = usize;
-    fn item_key(item: &usize) -> usize {
-        *item
-    }
-    fn from_colored(wq: usize, colored: Colored<usize>) -> Self {
-        Ent { item: colored.item, wq, color: colored.color }
-    }
-    fn color(&self) -> u8 {
-        self.color
-    }
-}
+pub type Ent = PlainEntry;
 
 /// What an executor (a worker or an attached rescuer) runs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
