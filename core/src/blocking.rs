@@ -12,7 +12,6 @@
 //! blocking sections already.
 
 use crate::machine::pool::WqId;
-use crate::machine::worker::Sleep;
 use crate::platform::{Arc, Mutex, Platform, Std};
 use crate::pool::WorkerId;
 use crate::shared::{Pool, SystemShared, Work};
@@ -92,16 +91,11 @@ impl<P: Platform> SleepingWorker<P> {
         }
         let mut guard = ctx.pool.locked.lock();
         let worker = ctx.id;
-        match guard.machine.state.worker_sleeping(ctx.id) {
-            // Nested blocking section: the outer one accounts for it.
-            Sleep::Nested => return SleepingWorker { ctx: None },
-            Sleep::Slept(wake) => {
-                guard.tracer.record(|pool| crate::trace::Event::Blocked { pool, worker });
-                if let Some(wake) = wake {
-                    guard.wake(wake);
-                }
-            }
+        // Machine S7; a nested section is accounted for by the outer one.
+        if !guard.step(|m, fx| m.worker_blocked(worker, fx)).result {
+            return SleepingWorker { ctx: None };
         }
+        guard.tracer.record(|pool| crate::trace::Event::Blocked { pool, worker });
         drop(guard);
         SleepingWorker { ctx: Some(ctx) }
     }
@@ -113,7 +107,7 @@ impl<P: Platform> Drop for SleepingWorker<P> {
             let mut guard = ctx.pool.locked.lock();
             let worker = ctx.id;
             guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });
-            guard.machine.state.worker_running(ctx.id);
+            guard.machine.worker_unblocked(worker);
         }
     }
 }

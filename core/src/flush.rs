@@ -27,19 +27,21 @@
 //! `NR_COLORS - 1` tickets are outstanding, and a flusher that would need a
 //! 16th waits for the head to finish (the kernel's overflow queue).
 //!
-//! Lock order: flush mutex → pool lock → signal (leaf).
+//! These are the machine's steps F1-F6 (`machine/flush.rs`), which also
+//! name the lock each one holds. Lock order: flush mutex → pool lock →
+//! signal (leaf).
 
 use crate::blocking::{blocking_on, current_work_on};
 use crate::config::seeded;
 use crate::error::WaitError;
-use crate::machine::flush::{color_of, FlushTickets, Take};
+use crate::machine::flush::{color_of, FlushTickets, FlushWait, Take};
 use crate::platform::Platform;
 use crate::seeded::SeededBug;
 use crate::shared::{FlushState, Work, WqShared};
-use core::sync::atomic::Ordering;
 
 impl<P: Platform> FlushState<P> {
-    /// `flush_workqueue` (steps 1, 2 and the wait).
+    /// `flush_workqueue`: machine steps F1, F2, F3, then the wait (F5) and,
+    /// when this flusher's ticket is the complete head, F6.
     pub(crate) fn flush(&self, wq: &WqShared<P>) {
         let ticket = {
             let mut tickets = self.tickets.lock();
@@ -55,10 +57,7 @@ impl<P: Platform> FlushState<P> {
                 }
             };
             for pool in &wq.pools {
-                let mut guard = pool.locked.lock();
-                if let Some(pwq) = guard.pwq_mut(wq.id) {
-                    pwq.flip_work_color(new_color);
-                }
+                pool.locked.lock().machine.flip_color(wq.id, new_color);
             }
             if is_head && self.start(wq, ticket) {
                 self.finish_heads(wq, &mut tickets, ticket);
@@ -68,16 +67,13 @@ impl<P: Platform> FlushState<P> {
         blocking_on::<P, _>(|| {
             let mut signal = self.signal.lock();
             loop {
-                if signal.done_through > ticket {
-                    return;
+                match signal.poll(ticket) {
+                    FlushWait::Done => return,
+                    FlushWait::Drive => break,
+                    FlushWait::Wait => signal = self.signal_cv.wait(signal),
                 }
-                if signal.head == ticket && signal.head_complete {
-                    break;
-                }
-                signal = self.signal_cv.wait(signal);
             }
             drop(signal);
-            // Step 5: our colour is empty everywhere; we drive.
             let mut tickets = self.tickets.lock();
             self.finish_heads(wq, &mut tickets, ticket);
         });
@@ -91,43 +87,33 @@ impl<P: Platform> FlushState<P> {
     /// Waits until `ticket` is done.
     fn wait_done(&self, ticket: u64) {
         let mut signal = self.signal.lock();
-        while signal.done_through <= ticket {
+        while !signal.is_done(ticket) {
             signal = self.signal_cv.wait(signal);
         }
     }
 
-    /// Step 3: starts flushing `ticket`'s colour. Returns true if it is
-    /// already complete (no pool-workqueue holds that colour).
+    /// F3: starts flushing `ticket`'s colour. Returns true if it is
+    /// complete already (no pool-workqueue holds that colour).
     fn start(&self, wq: &WqShared<P>, ticket: u64) -> bool {
         let color = color_of(ticket);
-        {
-            let mut signal = self.signal.lock();
-            signal.head = ticket;
-            signal.head_complete = false;
-        }
-        self.to_flush.store(1, Ordering::Release);
+        self.signal.lock().start(ticket);
         for pool in &wq.pools {
             let mut guard = pool.locked.lock();
-            if let Some(pwq) = guard.pwq_mut(wq.id) {
-                if pwq.start_flush(color) {
-                    self.to_flush.fetch_add(1, Ordering::AcqRel);
-                }
+            if guard.machine.start_flush(wq.id, color) {
+                self.signal.lock().marked();
             }
         }
-        self.to_flush.fetch_sub(1, Ordering::AcqRel) == 1
+        self.signal.lock().unbias()
     }
 
-    /// Step 5: marks `ticket` (the head) done and starts later tickets,
+    /// F6: marks `ticket` (the head) done and starts later tickets,
     /// finishing those that complete at once.
     fn finish_heads(&self, wq: &WqShared<P>, tickets: &mut FlushTickets, ticket: u64) {
         let mut done = ticket;
         loop {
             let next = tickets.head_done(done);
-            {
-                let mut signal = self.signal.lock();
-                signal.done_through = done + 1;
-                self.signal_cv.notify_all();
-            }
+            self.signal.lock().done(done);
+            self.signal_cv.notify_all();
             match next {
                 Some(head) if self.start(wq, head) => done = head,
                 _ => return,

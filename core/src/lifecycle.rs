@@ -51,10 +51,10 @@ impl<P: Platform> DelayedAcceptance<'_, P> {
     pub(crate) fn arm(mut self, work: &Work<P>) {
         let mut delayed = self.wq.delayed.lock();
         if core::mem::take(&mut self.counted) {
-            delayed.accepting -= 1;
+            delayed.arm(work.key(), work.clone());
+        } else {
+            delayed.arm_uncounted(work.key(), work.clone());
         }
-        let previous = delayed.armed.insert(work.key(), work.clone());
-        debug_assert!(previous.is_none(), "a delayed item armed twice");
     }
 }
 
@@ -62,8 +62,7 @@ impl<P: Platform> Drop for DelayedAcceptance<'_, P> {
     fn drop(&mut self) {
         if self.counted {
             let mut delayed = self.wq.delayed.lock();
-            delayed.accepting -= 1;
-            if delayed.is_empty() {
+            if delayed.withdraw() {
                 self.wq.delayed_emptied();
             }
         }
@@ -85,11 +84,12 @@ impl<P: Platform> WqShared<P> {
         // Outside D: it reads the worker's own slot.
         let chained = self.is_chained();
         let mut delayed = self.delayed.lock();
-        if delayed.closed {
+        if delayed.is_closed() {
             return Err(QueueError::Destroyed { work: item.clone(), workqueue: self.name.clone() });
         }
         self.check_accepting_with(item, || chained)?;
-        delayed.accepting += 1;
+        let accepted = delayed.accept();
+        debug_assert!(accepted, "the set was open a moment ago");
         Ok(DelayedAcceptance { wq: self, counted: true })
     }
 
@@ -97,9 +97,8 @@ impl<P: Platform> WqShared<P> {
     /// cancelled.
     pub(crate) fn delayed_done(self: &Arc<Self>, work: &Work<P>) {
         let mut delayed = self.delayed.lock();
-        let removed = delayed.armed.remove(&work.key());
-        debug_assert!(removed.is_some(), "a delayed item finished that was not armed");
-        if delayed.is_empty() {
+        let (removed, emptied) = delayed.done(work.key());
+        if emptied {
             self.delayed_emptied();
         }
         drop(delayed);
@@ -116,7 +115,7 @@ impl<P: Platform> WqShared<P> {
 
     /// The delayed items armed now.
     pub(crate) fn armed_delayed(&self) -> Vec<Work<P>> {
-        self.delayed.lock().armed.values().cloned().collect()
+        self.delayed.lock().armed().cloned().collect()
     }
 
     /// An instance left one of this workqueue's pool-workqueues. Called
@@ -167,10 +166,9 @@ impl<P: Platform> WqShared<P> {
             // destroy"): with `dying` set and nothing of ours running,
             // nothing can be accepted any more anyway.
             let mut delayed = self.delayed.lock();
-            if !delayed.is_empty() || self.inflight.load(Ordering::Acquire) > 0 {
+            if !delayed.close_if(self.inflight.load(Ordering::Acquire) == 0) {
                 return;
             }
-            delayed.closed = true;
         }
         let first = {
             let mut control = self.control.lock();
@@ -227,10 +225,7 @@ impl<P: Platform> WqShared<P> {
         if !self.delayed.lock().is_empty() {
             return false;
         }
-        self.pools.iter().all(|pool| {
-            let guard = pool.locked.lock();
-            guard.pwq_is_empty(self.id)
-        })
+        self.pools.iter().all(|pool| pool.locked.lock().machine.pwq_is_empty(self.id))
     }
 
     /// Step 3 of "Delayed items and destroy": under D, if no delayed item
@@ -244,14 +239,13 @@ impl<P: Platform> WqShared<P> {
         let mut all_removed = true;
         for pool in &self.pools {
             let mut guard = pool.locked.lock();
-            if guard.pwq_is_empty(self.id) {
-                drop(guard.remove_pwq(self.id));
-            } else {
-                all_removed = false;
+            match guard.machine.remove_pwq_if_empty(self.id) {
+                Ok(Some(_)) => drop(guard.wqs.remove(&self.id)),
+                Ok(None) => {}
+                Err(()) => all_removed = false,
             }
         }
-        delayed.closed = all_removed;
-        all_removed
+        delayed.close_if(all_removed)
     }
 
     /// `drain_workqueue` without the self-check.

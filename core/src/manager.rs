@@ -141,11 +141,8 @@ pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
         return;
     }
     let (mut guard, created) = create_worker(pool, guard, None);
-    guard.machine.state.manager_leave();
-    if created.is_ok() {
-        // The new idle worker takes pending work if nobody runs.
-        guard.kick();
-    }
+    let later = guard.step(|m, fx| m.create_retry_done(created.is_ok(), fx)).later;
+    after_step(pool, &guard, later);
 }
 
 /// Timer: retire idle workers beyond the policy that have been idle for
@@ -153,12 +150,9 @@ pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
 pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
     let mut guard = pool.locked.lock();
-    let cull = guard.machine.state.idle_cull(shared.platform.now(), shared.config.idle_timeout);
-    for worker in cull.retired {
-        guard.tracer.record(|pool| Event::Retired { pool, worker });
-        guard.tell_exit(worker);
-    }
-    if let Some(deadline) = cull.rearm {
+    let (now, timeout) = (shared.platform.now(), shared.config.idle_timeout);
+    // Machine T3: the retired are told to exit by the step's effects.
+    if let Some(deadline) = guard.step(|m, fx| m.idle_cull_fired(now, timeout, fx)).result {
         let at_fire = pool.clone();
         shared.timers.arm_new(deadline, Box::new(move || idle_cull(&at_fire)));
     }

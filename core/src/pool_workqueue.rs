@@ -160,17 +160,6 @@ impl<P: Platform> PoolLocked<P> {
         handle.map(|handle| (pwq, handle))
     }
 
-    /// `wq`'s pool-workqueue here, for the rules that act on it alone
-    /// (flush colours, `max_active`).
-    pub(crate) fn pwq_mut(&mut self, wq: WqId) -> Option<&mut Pwq<Work<P>>> {
-        self.machine.pwqs.get_mut(&wq).map(|slot| &mut slot.pwq)
-    }
-
-    /// Whether `wq` has nothing in flight here (or no pool-workqueue).
-    pub(crate) fn pwq_is_empty(&self, wq: WqId) -> bool {
-        self.machine.pwq(wq).is_none_or(Pwq::is_empty)
-    }
-
     /// Queues `work` on `wq`'s pool-workqueue (the section's `insert`):
     /// `Ok(active)`, or the work back if `wq` has no pool-workqueue here any
     /// more (destroyed).
@@ -181,15 +170,5 @@ impl<P: Platform> PoolLocked<P> {
             self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
         }
         inserted
-    }
-
-    /// Rule 2: wakes the first idle worker if work waits and nobody runs.
-    pub(crate) fn kick(&mut self) {
-        self.step(|m, fx| m.kick(fx));
-    }
-
-    /// Carries out a wakeup the machine decided on outside a step.
-    pub(crate) fn wake(&mut self, id: WorkerId) {
-        wake_thread(&self.threads, id);
     }
 }

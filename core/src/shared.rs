@@ -11,7 +11,7 @@
 //! release, mayday sending, flush signalling).
 
 use crate::config::Config;
-use crate::machine::flush::FlushTickets;
+use crate::machine::flush::{FlushSignal, FlushTickets};
 use crate::machine::mayday::MaydayList;
 use crate::machine::pool::{WorkerId, WqId};
 use crate::machine::pwq::{Color, Colored};
@@ -302,31 +302,8 @@ pub(crate) struct WqShared<P: Platform> {
     pub(crate) rescuer: Option<Arc<Rescuer<P>>>,
 }
 
-/// A workqueue's delayed items. D: `WqShared::delayed`.
-pub(crate) struct DelayedSet<P: Platform> {
-    /// Items whose timer has not fired yet, by identity (each is armed at
-    /// most once: it is PENDING meanwhile).
-    pub(crate) armed: BTreeMap<usize, Work<P>>,
-    /// Delayed queueings accepted and not yet armed (or inserted, or given
-    /// up): drain, destroy and finalization wait for these as for armed
-    /// items, so an accepted call is never missed.
-    pub(crate) accepting: usize,
-    /// The pool-workqueues are gone (destroyed or finalized): nothing is
-    /// accepted any more.
-    pub(crate) closed: bool,
-}
-
-impl<P: Platform> DelayedSet<P> {
-    /// An open set with nothing armed.
-    pub(crate) fn new() -> Self {
-        DelayedSet { armed: BTreeMap::new(), accepting: 0, closed: false }
-    }
-
-    /// Nothing armed and nothing being accepted.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.armed.is_empty() && self.accepting == 0
-    }
-}
+/// A workqueue's delayed items (machine rules 30-31). D: `WqShared::delayed`.
+pub(crate) type DelayedSet<P> = crate::machine::lifecycle::DelayedSet<Work<P>>;
 
 impl<P: Platform> Drop for WqShared<P> {
     fn drop(&mut self) {
@@ -349,26 +326,14 @@ impl<P: Platform> WqShared<P> {
 // ---------------------------------------------------------------------------
 // Flushing
 
-/// Completion signalling for flushers (leaf lock).
-pub(crate) struct Signal {
-    /// The ticket most recently started.
-    pub(crate) head: u64,
-    /// Workers emptied every pool-workqueue of `head`'s colour.
-    pub(crate) head_complete: bool,
-    /// Every ticket below this is done.
-    pub(crate) done_through: u64,
-}
-
-/// A workqueue's flush machinery.
+/// A workqueue's flush machinery (machine `flush.rs`, steps F1-F6).
 pub(crate) struct FlushState<P: Platform> {
-    /// WQ: the flush mutex, over the tickets (machine rules 24-25).
+    /// WQ: the flush mutex, over the tickets (rules 24-25).
     pub(crate) tickets: Mutex<P, FlushTickets>,
-    /// A: pool-workqueues still holding the head's colour (plus a bias while
-    /// the head is being started).
-    pub(crate) to_flush: AtomicUsize<P>,
-    /// Completion state.
-    pub(crate) signal: Mutex<P, Signal>,
-    /// Notified on every change of `signal`.
+    /// The signal lock (a leaf, taken by workers under a pool lock): the
+    /// head's completion and which tickets are done.
+    pub(crate) signal: Mutex<P, FlushSignal>,
+    /// Notified on every change of `signal` a flusher waits for.
     pub(crate) signal_cv: Condvar<P>,
 }
 
@@ -376,20 +341,15 @@ impl<P: Platform> FlushState<P> {
     pub(crate) fn new() -> Self {
         FlushState {
             tickets: Mutex::new(FlushTickets::default()),
-            to_flush: AtomicUsize::new(0),
-            signal: Mutex::new(Signal { head: 0, head_complete: false, done_through: 0 }),
+            signal: Mutex::new(FlushSignal::default()),
             signal_cv: Condvar::new(),
         }
     }
 
-    /// Step 4: a marked pool-workqueue emptied its flush colour. Called under
+    /// F4: a marked pool-workqueue emptied its flush colour. Called under
     /// that pool's lock.
     pub(crate) fn pwq_flushed(&self) {
-        // AcqRel: the last decrement must see every marking made while the
-        // bias was held (step 3), which happened before the bias was dropped.
-        if self.to_flush.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let mut signal = self.signal.lock();
-            signal.head_complete = true;
+        if self.signal.lock().pwq_flushed() {
             self.signal_cv.notify_all();
         }
     }

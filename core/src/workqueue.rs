@@ -138,7 +138,7 @@ impl WorkqueueBuilder {
             orphaned: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
             control: Mutex::new(Control { max_active, destroyed: false }),
-            delayed: Mutex::new(DelayedSet::new()),
+            delayed: Mutex::new(DelayedSet::default()),
             delayed_cv: Condvar::new(),
             flush: FlushState::new(),
             panics: AtomicUsize::new(0),

@@ -22,10 +22,15 @@
 //! T1. [`PoolSection::create_retry_fired`]: rule 11's retry; if the pool
 //!     still has no idle worker and nobody manages, the caller now holds
 //!     the manager role and takes C1.
+//!     [`PoolSection::create_retry_done`] then gives the role back and,
+//!     if a worker was created, kicks the pool (rule 2).
 //! T2. [`PoolSection::mayday_fired`]: rule 13: if the pool needs a worker
 //!     it cannot have, every workqueue with an item on the worklist and a
 //!     rescuer is called ([`Effect::Mayday`]); the timer re-arms while no
 //!     worker idles.
+//! T3. [`PoolSection::idle_cull_fired`]: rule 12: idle workers beyond P5
+//!     that have idled for the timeout retire, coldest first
+//!     ([`Effect::Retire`]); the timer re-arms for the next one.
 
 use super::effect::{Effect, Effects};
 use super::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_ROGUE};
@@ -89,6 +94,26 @@ impl<E: Instance> PoolSection<E> {
     /// manager role and should take C1 (then give the role back).
     pub fn create_retry_fired(&mut self) -> bool {
         self.state.create_retry_due()
+    }
+
+    /// T1, end (pool lock again, after C1-C2): the retry's creation
+    /// returned; the manager role goes back, and a new idle worker takes
+    /// pending work if nobody runs (rule 2).
+    pub fn create_retry_done(&mut self, created: bool, fx: &mut impl Effects) {
+        self.state.manager_leave();
+        if created {
+            self.kick(fx);
+        }
+    }
+
+    /// T3: the idle-cull timer fired at `now` (rule 12, idle `timeout`).
+    /// Returns when to fire again, if a surplus worker is not yet cold.
+    pub fn idle_cull_fired(&mut self, now: Duration, timeout: Duration, fx: &mut impl Effects) -> Option<Duration> {
+        let cull = self.state.idle_cull(now, timeout);
+        for worker in cull.retired {
+            fx.push(Effect::Retire(worker));
+        }
+        cull.rearm
     }
 
     /// T2: the mayday timer fired.

@@ -13,6 +13,25 @@
 //!     emptied it (rule 20) the head is done and the next ticket becomes
 //!     the head. A head whose colour is in flight nowhere is done at once,
 //!     so completion cascades. [Q1]
+//!
+//! # Steps (`flush_workqueue`, one flusher; locks in order)
+//! F1. Flush mutex: [`FlushTickets::take`]. `Full`: wait (signal lock,
+//!     [`FlushSignal::is_done`]) for the head, then F1 again.
+//! F2. Still under the flush mutex, each pool lock in turn:
+//!     `PoolSection::flip_color` to the new colour.
+//! F3. If the ticket is the head, start it: signal lock
+//!     [`FlushSignal::start`] (a bias of one), then each pool lock:
+//!     `PoolSection::start_flush`, and for each marked pool-workqueue the
+//!     signal lock: [`FlushSignal::marked`]; finally the signal lock:
+//!     [`FlushSignal::unbias`]. True: complete at once, F6.
+//! F4. Workers (pool lock, then the signal lock): a marked
+//!     pool-workqueue emptied its colour (`Effect::FlushColorDone`):
+//!     [`FlushSignal::pwq_flushed`]; true: notify the flushers.
+//! F5. The flusher waits (signal lock): [`FlushSignal::poll`]: `Done`
+//!     returns, `Drive` (its head is complete) goes to F6, `Wait` sleeps.
+//! F6. Flush mutex: [`FlushTickets::head_done`], then the signal lock:
+//!     [`FlushSignal::done`] (notify); a next head is started as in F3
+//!     and, if complete at once, done as well (the cascade).
 
 use super::pwq::{Color, NR_COLORS};
 
@@ -81,6 +100,90 @@ impl FlushTickets {
     }
 }
 
+/// The completion side of the flush (kernel `nr_pwqs_to_flush` and the
+/// first flusher's completion), under the signal lock: a leaf lock, taken
+/// by workers under a pool lock and by flushers under the flush mutex.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FlushSignal {
+    /// The ticket most recently started.
+    head: u64,
+    /// Marked pool-workqueues still holding the head's colour, plus one
+    /// (the bias) while the head is being started, so that workers cannot
+    /// complete it before every pool-workqueue was marked.
+    to_flush: usize,
+    /// Workers emptied every marked pool-workqueue of the head's colour.
+    head_complete: bool,
+    /// Every ticket below this is done.
+    done_through: u64,
+}
+
+/// What a waiting flusher does next ([`FlushSignal::poll`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushWait {
+    /// Its ticket is done: return.
+    Done,
+    /// Its ticket is the head and complete: finish it (F6).
+    Drive,
+    /// Sleep until the signal changes.
+    Wait,
+}
+
+impl FlushSignal {
+    /// F3: `ticket` becomes the head being started, holding the bias.
+    pub fn start(&mut self, ticket: u64) {
+        self.head = ticket;
+        self.head_complete = false;
+        self.to_flush = 1;
+    }
+
+    /// F3: one more pool-workqueue holds the head's colour.
+    pub fn marked(&mut self) {
+        self.to_flush += 1;
+    }
+
+    /// F3, end: the starter drops the bias. True if nothing is left: the
+    /// head is complete and the starter finishes it itself (F6); no
+    /// waiter is told, so exactly one flusher drives each head.
+    pub fn unbias(&mut self) -> bool {
+        self.leave()
+    }
+
+    /// F4: a marked pool-workqueue emptied the head's colour. True if it
+    /// was the last: the head is complete and its flusher must be woken.
+    pub fn pwq_flushed(&mut self) -> bool {
+        let complete = self.leave();
+        self.head_complete |= complete;
+        complete
+    }
+
+    fn leave(&mut self) -> bool {
+        debug_assert!(self.to_flush > 0, "a flush colour emptied with nothing marked");
+        self.to_flush = self.to_flush.saturating_sub(1);
+        self.to_flush == 0
+    }
+
+    /// F6: `ticket` is done; every flusher waiting for it is told.
+    pub fn done(&mut self, ticket: u64) {
+        self.done_through = ticket + 1;
+    }
+
+    /// Whether `ticket` is done.
+    pub fn is_done(&self, ticket: u64) -> bool {
+        self.done_through > ticket
+    }
+
+    /// F5: what the flusher holding `ticket` does next.
+    pub fn poll(&self, ticket: u64) -> FlushWait {
+        if self.is_done(ticket) {
+            FlushWait::Done
+        } else if self.head == ticket && self.head_complete {
+            FlushWait::Drive
+        } else {
+            FlushWait::Wait
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +197,26 @@ mod tests {
         assert_eq!(tickets.head_done(0), Some(1), "ticket 1 is the head now: start it");
         assert_eq!(tickets.head_done(1), None);
         assert_eq!(tickets.in_progress(), 0);
+    }
+
+    #[test]
+    fn the_last_worker_wakes_the_flusher_and_only_the_starter_drives_an_instant_completion() {
+        let mut signal = FlushSignal::default();
+        signal.start(0);
+        signal.marked();
+        signal.marked();
+        assert!(!signal.unbias(), "two pool-workqueues still hold the colour");
+        assert!(!signal.pwq_flushed());
+        assert_eq!(signal.poll(0), FlushWait::Wait);
+        assert!(signal.pwq_flushed(), "the last one completes the head");
+        assert_eq!(signal.poll(0), FlushWait::Drive);
+        signal.done(0);
+        assert_eq!(signal.poll(0), FlushWait::Done);
+        signal.start(1);
+        assert!(signal.unbias(), "nothing marked: complete at once");
+        assert_eq!(signal.poll(1), FlushWait::Wait, "the starter drives it; its own flusher must not as well");
+        signal.done(1);
+        assert!(signal.is_done(1) && !signal.is_done(2));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod create;
 pub mod effect;
 pub mod flush;
 pub mod hotplug;
+pub mod lifecycle;
 pub mod manage;
 pub mod mayday;
 pub mod pass;

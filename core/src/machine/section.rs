@@ -17,13 +17,19 @@
 //!   the worklist, a worker's scheduled list or an inactive list (rule 28,
 //!   pool half), gives back what it held (rule 20) and kicks (rule 2);
 //! - [`PoolSection::begin`] and [`PoolSection::end`]: an executor (a
-//!   worker or an attached rescuer) starts and ends an instance (rule 9).
+//!   worker or an attached rescuer) starts and ends an instance (rule 9);
+//! - [`PoolSection::worker_blocked`] and [`PoolSection::worker_unblocked`]:
+//!   a worker's blocking section (rule 10);
+//! - [`PoolSection::flip_color`] and [`PoolSection::start_flush`]: the
+//!   pool's part of `flush_workqueue` (rule 22; the protocol is in
+//!   `flush.rs`).
 //!
 //! Creating workers and the starvation timers are in `create.rs`.
 
 use super::effect::{Effect, Effects};
 use super::pool::{PoolState, WorkerId, WqId};
 use super::pwq::{Color, Colored, Inserted, Pwq};
+use super::worker::Sleep;
 use super::{Queued, SeededBits};
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -289,6 +295,45 @@ impl<E: Instance> PoolSection<E> {
             fx.push(Effect::ArmIdleTimer);
         }
         self.changed(fx);
+    }
+
+    /// S7 (pool lock): worker `id` enters a blocking section (rule 10): it
+    /// stops counting as running, and if items wait and nobody runs the
+    /// first idle worker is woken. False for a nested section (the outer
+    /// one accounts for it) and for a worker the pool does not know.
+    pub fn worker_blocked(&mut self, id: WorkerId, fx: &mut impl Effects) -> bool {
+        match self.state.worker_sleeping(id) {
+            Sleep::Nested => false,
+            Sleep::Slept(wake) => {
+                if let Some(wake) = wake {
+                    fx.push(Effect::Wake(wake));
+                }
+                true
+            }
+        }
+    }
+
+    /// S8 (pool lock): worker `id` leaves its blocking section (rule 10)
+    /// and counts as running again. It wakes nobody: if more than one now
+    /// runs, rule 8 sends the surplus idle after its item.
+    pub fn worker_unblocked(&mut self, id: WorkerId) {
+        self.state.worker_running(id);
+    }
+
+    /// F2 (flush mutex, then this pool lock): `wq`'s instances queued from
+    /// now on get `color` (rule 22, first half).
+    pub fn flip_color(&mut self, wq: WqId, color: Color) {
+        if let Some(slot) = self.pwqs.get_mut(&wq) {
+            slot.pwq.flip_work_color(color);
+        }
+    }
+
+    /// F3, per pool (flush mutex, then this pool lock): starts flushing
+    /// `wq`'s `color` here (rule 22, second half). True if instances of it
+    /// are in flight: the flush must count this pool-workqueue and wait
+    /// for its [`Effect::FlushColorDone`].
+    pub fn start_flush(&mut self, wq: WqId, color: Color) -> bool {
+        self.pwqs.get_mut(&wq).is_some_and(|slot| slot.pwq.start_flush(color))
     }
 
     /// Tells a trustee the pool changed. Only a disassociated pool has one
