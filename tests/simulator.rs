@@ -19,11 +19,10 @@ use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WqId};
 use cmwq::machine::pwq::Pwq;
-use cmwq::machine::queue::{choose_pool, redirect, Target};
+use cmwq::machine::queue::{choose_pool, queue_insert, redirect, Target};
 use cmwq::machine::rescue::Rescue;
 use cmwq::machine::section::{PlainEntry, PoolSection, PwqFlags};
 use cmwq::machine::work::WorkState;
-use cmwq::machine::worker::Sleep;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -214,7 +213,7 @@ impl Sim {
             }
             Event::Resume { pool, id, slept } => {
                 if slept {
-                    self.pools[pool].state.worker_running(id);
+                    self.pools[pool].worker_unblocked(id);
                 }
                 self.advance(pool, id);
             }
@@ -257,9 +256,9 @@ impl Sim {
         let chosen = choose_pool(false, self.sc.cpus, target, |c| !self.pools[c].state.disassociated);
         let pool = redirect(chosen, last, |p| self.pools[p].runs_for(item, wq));
         let mut fx = Vec::new();
-        if self.pools[pool].insert(wq, item, &mut fx).is_ok() {
-            let _ = self.items[item].insert(pool);
-        }
+        // Refused only if the workqueue were destroyed; the scenarios never do.
+        let queued = queue_insert(&mut self.pools[pool], &mut self.items[item], wq, item, pool, &mut fx);
+        assert!(queued.is_ok(), "the scenario's workqueue has a pool-workqueue on every pool");
         self.effects(pool, fx);
     }
 
@@ -357,11 +356,11 @@ impl Sim {
         self.finish(pool, id, exec.ent);
     }
 
-    /// Rule 10: executor `id` enters a blocking section.
+    /// S7: executor `id` enters a blocking section.
     fn sleep(&mut self, pool: usize, id: WorkerId) {
-        if let Sleep::Slept(Some(worker)) = self.pools[pool].state.worker_sleeping(id) {
-            self.after(0, Event::Wake { pool, id: worker });
-        }
+        let mut fx = Vec::new();
+        self.pools[pool].worker_blocked(id, &mut fx);
+        self.effects(pool, fx);
     }
 
     /// The function returned: the item's section, then the executor's step.

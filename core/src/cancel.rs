@@ -20,10 +20,10 @@
 use crate::blocking::{blocking_on, current_work_on};
 use crate::config::seeded;
 use crate::error::WaitError;
-use crate::machine::work;
+use crate::machine::{queue, work};
 use crate::platform::{Arc, Platform};
 use crate::seeded::SeededBug;
-use crate::shared::{Location, Work};
+use crate::shared::{Location, Pool, Work};
 
 /// Outcome of one grab attempt.
 enum Grab {
@@ -53,20 +53,17 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
         work::Grab::Queued(pool) => {
             let mut guard = pool.locked.lock();
             let mut state = work.inner.state.lock();
-            if !state.grab_queued(cancelling, |p| Arc::ptr_eq(p, &pool)) {
+            let key = work.key();
+            // Machine: still queued here? Then PENDING and the instance
+            // are taken (the pool kicked for what that activated).
+            let here = |p: &Arc<Pool<P>>| Arc::ptr_eq(p, &pool);
+            if !guard.step(|m, fx| queue::cancel_grab_queued(m, &mut state, key, cancelling, here, fx)).result {
                 return Grab::Busy; // it started running or moved meanwhile
             }
-            let key = work.key();
             guard.tracer.record(|pool| crate::trace::Event::Cancelled { item: key, pool });
             if state.waiters > 0 {
                 work.inner.changed.notify_all();
             }
-            drop(state);
-            // The pool half (machine `cancel_queued`): off its list, its
-            // colour and active slot given back, the pool kicked for what
-            // that activated.
-            let removed = guard.step(|m, fx| m.cancel_queued(key, fx)).result;
-            debug_assert!(removed.is_some(), "item marked queued on a pool that does not hold it");
             Grab::Owned { was_pending: true }
         }
     }

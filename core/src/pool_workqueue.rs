@@ -10,9 +10,10 @@
 use crate::machine::effect::{Effect, Effects};
 use crate::machine::pool::{WorkerId, WqId};
 use crate::machine::pwq::{Color, Pwq};
+use crate::machine::queue;
 use crate::machine::section::{PoolSection, PwqFlags};
 use crate::platform::{Arc, Platform};
-use crate::shared::{Entry, PoolLocked, TrusteeState, Work, WorkerThread, WqShared};
+use crate::shared::{Entry, Pool, PoolLocked, TrusteeState, Work, WorkState, WorkerThread, WqShared};
 use core::sync::atomic::Ordering;
 use std::collections::BTreeMap;
 
@@ -160,15 +161,22 @@ impl<P: Platform> PoolLocked<P> {
         handle.map(|handle| (pwq, handle))
     }
 
-    /// Queues `work` on `wq`'s pool-workqueue (the section's `insert`):
-    /// `Ok(active)`, or the work back if `wq` has no pool-workqueue here any
-    /// more (destroyed).
-    pub(crate) fn pwq_insert(&mut self, wq: WqId, work: Work<P>) -> Result<bool, Work<P>> {
+    /// Machine Q5, under this pool lock and the item's (held) lock
+    /// `state`: queues `work` on `wq`'s pool-workqueue and numbers the
+    /// instance, recorded as on `pool`. The instance's number, or the work
+    /// back if `wq` has no pool-workqueue here any more (destroyed).
+    pub(crate) fn queue_insert(
+        &mut self,
+        wq: WqId,
+        work: Work<P>,
+        state: &mut WorkState<P>,
+        pool: Arc<Pool<P>>,
+    ) -> Result<u64, Work<P>> {
         let item = work.key();
-        let inserted = self.step(|m, fx| m.insert(wq, work, fx)).result;
-        if let Ok(active) = inserted {
+        let inserted = self.step(|m, fx| queue::queue_insert(m, state, wq, work, pool, fx)).result;
+        inserted.map(|(instance, active)| {
             self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
-        }
-        inserted
+            instance
+        })
     }
 }

@@ -103,16 +103,13 @@ impl<P: Platform> WqShared<P> {
         let index = redirect(chosen, last, |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id));
         let pool = &self.pools[index];
         let mut guard = pool.locked.lock();
-        // The pool half first (machine step S1): it refuses if the
-        // workqueue has no pool-workqueue here any more. The item's half
-        // numbers the instance in the same section (nobody can take the
-        // item before the pool lock is released).
-        if guard.pwq_insert(self.id, work.clone()).is_err() {
-            return Err(());
-        }
-        self.inflight.fetch_add(1, Ordering::AcqRel);
+        // Machine Q5: the item's lock under the pool's, one section; it
+        // refuses if the workqueue has no pool-workqueue here any more.
         let mut state = work.inner.state.lock();
-        Ok(state.insert(pool.clone()))
+        let instance = guard.queue_insert(self.id, work.clone(), &mut state, pool.clone()).map_err(drop)?;
+        drop(state);
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        Ok(instance)
     }
 
     /// Refuses waits from this workqueue's own items.

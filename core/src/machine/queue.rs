@@ -17,8 +17,19 @@
 //!     the pool it last ran on (probed under that pool's lock:
 //!     [`super::section::PoolSection::runs_for`]), it goes there instead,
 //!     so that it never runs twice at once (rule 9, W4).
-//! Q5. The pool's lock, then the item's: S1 and rule 27 (the instance is
-//!     numbered); refused if the workqueue's pool-workqueue is gone.
+//! Q5. [`queue_insert`]: the pool's lock, then the item's: S1 and rule
+//!     27 (the instance is numbered); refused if the workqueue's
+//!     pool-workqueue is gone.
+//!
+//! # Cancelling a queued instance
+//! [`cancel_grab_queued`]: the pool's lock, then the item's: if the item
+//! is still queued on this pool, rule 28 takes PENDING and S3 takes the
+//! instance off the pool.
+
+use super::effect::Effects;
+use super::pool::WqId;
+use super::section::{Instance, PoolSection};
+use super::work::WorkState;
 
 /// Why a workqueue refuses queueing (Q1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +83,43 @@ pub fn redirect(chosen: usize, last: Option<usize>, runs_there: impl FnOnce(usiz
         Some(last) if last != chosen && runs_there(last) => last,
         _ => chosen,
     }
+}
+
+/// Q5 (pool lock, then the item's lock): queues the item whose PENDING the
+/// caller owns on `wq`'s pool-workqueue in `section` (S1) and numbers the
+/// instance (rule 27), recording `pool` as where it is. `Ok((instance,
+/// active))`; the item back if `wq` has no pool-workqueue here (it was
+/// destroyed): the caller still owns PENDING.
+pub fn queue_insert<E: Instance, Pool: Clone, Wq: Clone>(
+    section: &mut PoolSection<E>,
+    state: &mut WorkState<Pool, Wq>,
+    wq: WqId,
+    item: E::Item,
+    pool: Pool,
+    fx: &mut impl Effects,
+) -> Result<(u64, bool), E::Item> {
+    let active = section.insert(wq, item, fx)?;
+    Ok((state.insert(pool), active))
+}
+
+/// Cancelling's pool step (pool lock, then the item's lock): if the item
+/// (`key`) is still queued on this pool (`here`), takes PENDING (rule 28;
+/// for good if `cancelling`) and its instance off the pool (S3). False if
+/// it started running or moved meanwhile: the caller grabs again.
+pub fn cancel_grab_queued<E: Instance, Pool: Clone, Wq: Clone>(
+    section: &mut PoolSection<E>,
+    state: &mut WorkState<Pool, Wq>,
+    key: usize,
+    cancelling: bool,
+    here: impl Fn(&Pool) -> bool,
+    fx: &mut impl Effects,
+) -> bool {
+    if !state.grab_queued(cancelling, here) {
+        return false;
+    }
+    let removed = section.cancel_queued(key, fx);
+    debug_assert!(removed.is_some(), "item marked queued on a pool that does not hold it");
+    true
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
 use cmwq::machine::pwq::Pwq;
-use cmwq::machine::queue::{choose_pool, redirect, Target};
+use cmwq::machine::queue::{cancel_grab_queued, choose_pool, queue_insert, redirect, Target};
 use cmwq::machine::rescue::Rescue;
 use cmwq::machine::section::{PlainEntry, PoolSection, PwqFlags};
 use cmwq::machine::work::{Grab, WorkState};
@@ -328,7 +328,7 @@ impl Sys {
             Step::ManageEnd { pool } => self.manage_end(c, pool, &mut w)?,
             Step::Block { pool, id } => self.block(c, pool, id, &mut w),
             Step::Unblock { pool, id } => {
-                self.pools[pool].state.worker_running(id);
+                self.pools[pool].worker_unblocked(id);
                 if self.spec_worker(pool, id) != RESCUER {
                     w.push(Action::Unblock { pool: pool as u8, worker: self.spec_worker(pool, id) });
                 }
@@ -392,8 +392,7 @@ impl Sys {
         let chosen = choose_pool(unbound, c.cpus, Target::On(cpu), |_| true);
         let index = redirect(chosen, last.and_then(index_of), |i| self.pools[pool_of(i)].runs_for(item, wq));
         let pool = pool_of(index);
-        let _ = self.items[item].insert(pool);
-        let _ = self.pools[pool].insert(wq, item, &mut Vec::new());
+        let _ = queue_insert(&mut self.pools[pool], &mut self.items[item], wq, item, pool, &mut Vec::new());
     }
 
     /// `cancel.rs` `try_grab`: takes PENDING (for good if `cancelling`),
@@ -402,9 +401,8 @@ impl Sys {
         match self.items[item].grab(cancelling) {
             Grab::Owned { .. } => true,
             Grab::Queued(pool) => {
-                let _ = self.items[item].grab_queued(cancelling, |&p| p == pool);
-                let _ = self.pools[pool].cancel_queued(item, &mut Vec::new());
-                true
+                let (section, state) = (&mut self.pools[pool], &mut self.items[item]);
+                cancel_grab_queued(section, state, item, cancelling, |&p| p == pool, &mut Vec::new())
             }
             Grab::Busy | Grab::Cancelling => false,
         }
@@ -539,7 +537,8 @@ impl Sys {
             waits_for = self.items[n].queued;
         }
         self.exec.insert((p, id), Exec { blocked_once: true, waits_for, ..exec });
-        let _ = self.pools[p].state.worker_sleeping(id);
+        // S7; its wakeup is the woken worker's own step (`Wake`).
+        let _ = self.pools[p].worker_blocked(id, &mut Vec::new());
     }
 
     /// The function returned: the item finishes in its own section, then
