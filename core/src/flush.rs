@@ -34,35 +34,46 @@
 use crate::blocking::{blocking_on, current_work_on};
 use crate::config::seeded;
 use crate::error::WaitError;
-use crate::machine::flush::{color_of, FlushTickets, FlushWait, Take};
+use crate::machine::flush::{flush_begin, flush_heads_done, FlushLocks, FlushSignal, FlushWait};
+use crate::machine::section::PoolSection;
 use crate::platform::Platform;
 use crate::seeded::SeededBug;
-use crate::shared::{FlushState, Work, WqShared};
+use crate::shared::{Entry, FlushState, Work, WqShared};
+
+/// The flush's locks as the engine keeps them, for the machine's steps.
+struct EngineFlush<'a, P: Platform> {
+    state: &'a FlushState<P>,
+    wq: &'a WqShared<P>,
+}
+
+impl<P: Platform> FlushLocks<Entry<P>> for EngineFlush<'_, P> {
+    fn each_pool(&self, mut f: impl FnMut(&mut PoolSection<Entry<P>>)) {
+        for pool in &self.wq.pools {
+            f(&mut pool.locked.lock().machine);
+        }
+    }
+
+    fn with_signal<R>(&self, f: impl FnOnce(&mut FlushSignal) -> R) -> R {
+        f(&mut self.state.signal.lock())
+    }
+
+    fn notify(&self) {
+        self.state.signal_cv.notify_all();
+    }
+}
 
 impl<P: Platform> FlushState<P> {
-    /// `flush_workqueue`: machine steps F1, F2, F3, then the wait (F5) and,
-    /// when this flusher's ticket is the complete head, F6.
+    /// `flush_workqueue`: machine steps F1-F3 (`flush_begin`), the wait
+    /// (F5) and, when this flusher's ticket is the complete head, F6.
     pub(crate) fn flush(&self, wq: &WqShared<P>) {
-        let ticket = {
-            let mut tickets = self.tickets.lock();
-            let (ticket, new_color, is_head) = loop {
-                match tickets.take() {
-                    Take::Ticket { ticket, new_color, is_head } => break (ticket, new_color, is_head),
-                    // Keep one colour free for new work.
-                    Take::Full { head } => {
-                        drop(tickets);
-                        blocking_on::<P, _>(|| self.wait_done(head));
-                        tickets = self.tickets.lock();
-                    }
-                }
-            };
-            for pool in &wq.pools {
-                pool.locked.lock().machine.flip_color(wq.id, new_color);
+        let locks = EngineFlush { state: self, wq };
+        let ticket = loop {
+            let begun = flush_begin(&mut self.tickets.lock(), wq.id, &locks);
+            match begun {
+                Ok(ticket) => break ticket,
+                // Keep one colour free for new work.
+                Err(head) => blocking_on::<P, _>(|| self.wait_done(head)),
             }
-            if is_head && self.start(wq, ticket) {
-                self.finish_heads(wq, &mut tickets, ticket);
-            }
-            ticket
         };
         blocking_on::<P, _>(|| {
             let mut signal = self.signal.lock();
@@ -74,8 +85,7 @@ impl<P: Platform> FlushState<P> {
                 }
             }
             drop(signal);
-            let mut tickets = self.tickets.lock();
-            self.finish_heads(wq, &mut tickets, ticket);
+            flush_heads_done(&mut self.tickets.lock(), ticket, wq.id, &locks);
         });
     }
 
@@ -89,35 +99,6 @@ impl<P: Platform> FlushState<P> {
         let mut signal = self.signal.lock();
         while !signal.is_done(ticket) {
             signal = self.signal_cv.wait(signal);
-        }
-    }
-
-    /// F3: starts flushing `ticket`'s colour. Returns true if it is
-    /// complete already (no pool-workqueue holds that colour).
-    fn start(&self, wq: &WqShared<P>, ticket: u64) -> bool {
-        let color = color_of(ticket);
-        self.signal.lock().start(ticket);
-        for pool in &wq.pools {
-            let mut guard = pool.locked.lock();
-            if guard.machine.start_flush(wq.id, color) {
-                self.signal.lock().marked();
-            }
-        }
-        self.signal.lock().unbias()
-    }
-
-    /// F6: marks `ticket` (the head) done and starts later tickets,
-    /// finishing those that complete at once.
-    fn finish_heads(&self, wq: &WqShared<P>, tickets: &mut FlushTickets, ticket: u64) {
-        let mut done = ticket;
-        loop {
-            let next = tickets.head_done(done);
-            self.signal.lock().done(done);
-            self.signal_cv.notify_all();
-            match next {
-                Some(head) if self.start(wq, head) => done = head,
-                _ => return,
-            }
         }
     }
 }

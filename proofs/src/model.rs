@@ -376,7 +376,7 @@ impl Config {
                 targets.push((i as u8, item.run_instance));
             }
         }
-        s.waiters.push(Waiter { targets, owed: vec![], cancel_sync: None, destroy: Some(wq as u8) });
+        s.waiters.push(Waiter { targets, owed: vec![], cancel_sync: None, destroy: Some(wq as u8), flush_wq: None });
     }
 
     /// S1: `queue_on(cpu, item)`. A pending item coalesces (W2); an item
@@ -571,7 +571,7 @@ impl Config {
         if sync && s.items[i].running.is_some() {
             s.items[i].cancelling += 1;
             let target = (i as u8, s.items[i].run_instance);
-            s.waiters.push(Waiter { targets: vec![target], owed: vec![], cancel_sync: Some(i as u8), destroy: None });
+            s.waiters.push(Waiter { targets: vec![target], owed: vec![], cancel_sync: Some(i as u8), destroy: None, flush_wq: None });
         }
     }
 
@@ -602,13 +602,14 @@ impl Config {
                 owed: vec![(i as u8, k, k)],
                 cancel_sync: None,
                 destroy: None,
+                flush_wq: None,
             });
         }
     }
 
     /// S10: `flush_workqueue` waits for every instance of the workqueue
-    /// queued or running when it is called, and for nothing queued later
-    /// (Q1, Q2).
+    /// queued or running when it is called, and need not wait for anything
+    /// queued later (Q1, Q2).
     fn flush_wq(&self, s: &mut State, wq: usize) {
         s.flushes -= 1;
         let mut targets = Vec::new();
@@ -625,9 +626,9 @@ impl Config {
                 owed.push((i as u8, 1, item.queued));
             }
         }
-        if !targets.is_empty() {
-            s.waiters.push(Waiter { targets, owed, cancel_sync: None, destroy: None });
-        }
+        // A waiter even with nothing to wait for: it may still wait for
+        // earlier flushes (tickets complete in order, rule 25).
+        s.waiters.push(Waiter { targets, owed, cancel_sync: None, destroy: None, flush_wq: Some(wq as u8) });
     }
 
     fn waiter_returns(&self, s: &mut State, n: usize) {

@@ -178,6 +178,8 @@ pub struct Waiter {
     /// A `destroy_workqueue` of this workqueue: on return nothing of it is
     /// pending or running (Q5, Q6).
     pub destroy: Option<u8>,
+    /// A `flush_workqueue` of this workqueue (its targets say what it owes).
+    pub flush_wq: Option<u8>,
 }
 
 /// The whole state.

@@ -33,7 +33,9 @@
 //!     [`FlushSignal::done`] (notify); a next head is started as in F3
 //!     and, if complete at once, done as well (the cascade).
 
+use super::pool::WqId;
 use super::pwq::{Color, NR_COLORS};
+use super::section::{Instance, PoolSection};
 
 /// The colour ticket `ticket` flushes.
 pub fn color_of(ticket: u64) -> Color {
@@ -61,7 +63,7 @@ pub enum Take {
 }
 
 /// A workqueue's flush tickets. The driver keeps them under the flush mutex.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct FlushTickets {
     /// The next ticket to hand out.
     next: u64,
@@ -103,7 +105,7 @@ impl FlushTickets {
 /// The completion side of the flush (kernel `nr_pwqs_to_flush` and the
 /// first flusher's completion), under the signal lock: a leaf lock, taken
 /// by workers under a pool lock and by flushers under the flush mutex.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct FlushSignal {
     /// The ticket most recently started.
     head: u64,
@@ -182,6 +184,63 @@ impl FlushSignal {
             FlushWait::Wait
         }
     }
+}
+
+/// The locks one flush takes, as its executor keeps them: each of the
+/// workqueue's pools under its own lock, one at a time, and the signal
+/// lock (taken under a pool lock where F3 marks a pool-workqueue). The
+/// caller holds the flush mutex and passes the tickets it protects.
+pub trait FlushLocks<E: Instance> {
+    /// Runs `f` on each of the workqueue's pools in turn, under its lock.
+    fn each_pool(&self, f: impl FnMut(&mut PoolSection<E>));
+    /// Runs `f` under the signal lock.
+    fn with_signal<R>(&self, f: impl FnOnce(&mut FlushSignal) -> R) -> R;
+    /// Wakes every flusher waiting on the signal.
+    fn notify(&self);
+}
+
+/// F1-F3, and F6 where the head completes at once (flush mutex held:
+/// `tickets`). `Ok(ticket)`: wait for it (F5). `Err(head)`: every colour
+/// is taken; wait until `head` is done, then call again.
+pub fn flush_begin<E: Instance>(tickets: &mut FlushTickets, wq: WqId, locks: &impl FlushLocks<E>) -> Result<u64, u64> {
+    let (ticket, new_color, is_head) = match tickets.take() {
+        Take::Ticket { ticket, new_color, is_head } => (ticket, new_color, is_head),
+        Take::Full { head } => return Err(head),
+    };
+    locks.each_pool(|pool| pool.flip_color(wq, new_color));
+    if is_head && flush_start(ticket, wq, locks) {
+        flush_heads_done(tickets, ticket, wq, locks);
+    }
+    Ok(ticket)
+}
+
+/// F6 (flush mutex held): the complete head `ticket` is done; the next
+/// head is started (F3) and, while one completes at once, done as well.
+pub fn flush_heads_done<E: Instance>(tickets: &mut FlushTickets, ticket: u64, wq: WqId, locks: &impl FlushLocks<E>) {
+    let mut done = ticket;
+    loop {
+        let next = tickets.head_done(done);
+        locks.with_signal(|signal| signal.done(done));
+        locks.notify();
+        match next {
+            Some(head) if flush_start(head, wq, locks) => done = head,
+            _ => return,
+        }
+    }
+}
+
+/// F3: starts flushing `ticket`'s colour; true if nothing holds it.
+fn flush_start<E: Instance>(ticket: u64, wq: WqId, locks: &impl FlushLocks<E>) -> bool {
+    let color = color_of(ticket);
+    locks.with_signal(|signal| signal.start(ticket));
+    locks.each_pool(|pool| {
+        if pool.start_flush(wq, color) {
+            // Under the pool lock: a worker cannot report this colour
+            // empty before it is counted.
+            locks.with_signal(FlushSignal::marked);
+        }
+    });
+    locks.with_signal(FlushSignal::unbias)
 }
 
 #[cfg(test)]

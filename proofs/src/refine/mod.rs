@@ -18,6 +18,7 @@
 //! `tests/refine.rs`.
 
 pub mod machine;
+pub mod witness;
 
 use crate::spec::{Config, Pending, Rescuer, State, Worker};
 use cmwq::machine::SeededBits;
@@ -36,9 +37,19 @@ pub struct Shape {
     pub inactive: Vec<Vec<Vec<u8>>>,
     pub maydays: Vec<Vec<u8>>,
     pub rescuers: Vec<Option<Rescuer>>,
-    /// Callers waiting in `flush_work` (false) or `cancel_sync` (true),
-    /// by item, oldest first.
-    pub waiters: Vec<(u8, bool)>,
+    /// Callers waiting, oldest first.
+    pub waiters: Vec<Waits>,
+    /// Workqueues being destroyed (the user's queueing refused).
+    pub dying: Vec<bool>,
+}
+
+/// What a caller waits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Waits {
+    FlushWork(u8),
+    CancelSync(u8),
+    FlushWq(u8),
+    Destroy(u8),
 }
 
 /// The spec state's shape.
@@ -56,11 +67,14 @@ pub fn shape(s: &State) -> Shape {
         waiters: s
             .waiters
             .iter()
-            .map(|w| match w.cancel_sync {
-                Some(item) => (item, true),
-                None => (w.targets.first().map_or(u8::MAX, |t| t.0), false),
+            .map(|w| match (w.cancel_sync, w.flush_wq, w.destroy) {
+                (Some(item), _, _) => Waits::CancelSync(item),
+                (_, Some(wq), _) => Waits::FlushWq(wq),
+                (_, _, Some(wq)) => Waits::Destroy(wq),
+                _ => Waits::FlushWork(w.targets.first().map_or(u8::MAX, |t| t.0)),
             })
             .collect(),
+        dying: s.dying.clone(),
     }
 }
 
@@ -72,12 +86,12 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
     for (i, work) in m.items.iter().enumerate() {
         if let cmwq::machine::work::Location::Queued { pool } = work.location {
             let wq = c.items[i].0;
-            let inactive = m.pwq(wq, pool).inactive().any(|x| x.item == i);
+            let inactive = m.pwq(wq, pool).is_some_and(|pwq| pwq.inactive().any(|x| x.item == i));
             items[i].0 = if inactive { Pending::Inactive(small(pool)) } else { Pending::Active(small(pool)) };
         }
     }
     for (&(p, id), exec) in &m.exec {
-        items[exec.ent.item].1 = Some((small(p), m.spec_worker(p, id)));
+        items[exec.ent.item].1 = Some((small(p), witness::spec_worker(m, p, id)));
     }
     let mut workers = Vec::new();
     let mut scheduled = Vec::new();
@@ -117,9 +131,14 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
         scheduled,
         offline: m.pools.iter().map(|p| p.state.disassociated).collect(),
         items,
-        active: (0..c.wqs.len()).map(|wq| (0..pools).map(|p| small(m.pwq(wq, p).nr_active())).collect()).collect(),
+        active: (0..c.wqs.len())
+            .map(|wq| (0..pools).map(|p| small(m.pwq(wq, p).map_or(0, |pwq| pwq.nr_active()))).collect())
+            .collect(),
         inactive: (0..c.wqs.len())
-            .map(|wq| (0..pools).map(|p| m.pwq(wq, p).inactive().map(|x| small(x.item)).collect()).collect())
+            .map(|wq| {
+                let list = |p| m.pwq(wq, p).map_or(vec![], |pwq| pwq.inactive().map(|x| small(x.item)).collect());
+                (0..pools).map(list).collect()
+            })
             .collect(),
         maydays: m.maydays.iter().map(|list| list.iter().map(|&p| small(p)).collect()).collect(),
         rescuers,
@@ -127,10 +146,13 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
             .waiters
             .iter()
             .map(|w| match *w {
-                machine::Waiter::Flush { item, .. } => (small(item), false),
-                machine::Waiter::CancelSync { item } => (small(item), true),
+                machine::Waiter::Flush { item, .. } => Waits::FlushWork(small(item)),
+                machine::Waiter::CancelSync { item } => Waits::CancelSync(small(item)),
+                machine::Waiter::FlushWq { wq, .. } => Waits::FlushWq(small(wq)),
+                machine::Waiter::Destroy { wq, .. } => Waits::Destroy(small(wq)),
             })
             .collect(),
+        dying: m.dying.clone(),
     }
 }
 
