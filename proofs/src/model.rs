@@ -571,7 +571,13 @@ impl Config {
         if sync && s.items[i].running.is_some() {
             s.items[i].cancelling += 1;
             let target = (i as u8, s.items[i].run_instance);
-            s.waiters.push(Waiter { targets: vec![target], owed: vec![], cancel_sync: Some(i as u8), destroy: None, flush_wq: None });
+            s.waiters.push(Waiter {
+                targets: vec![target],
+                owed: vec![],
+                cancel_sync: Some(i as u8),
+                destroy: None,
+                flush_wq: None,
+            });
         }
     }
 

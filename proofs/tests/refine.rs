@@ -33,13 +33,14 @@ fn deep_configs() -> Vec<(&'static str, Config)> {
         ("mixed, 3 queueings", Config { queues: 3, ..configs::mixed() }),
         ("requeue, 5 queueings, 2 cancels", Config { queues: 5, cancels: 2, ..configs::requeue() }),
         ("chain with rescuer on 2 CPUs", Config { cpus: 2, ..configs::chain(true) }),
-        ("requeue with retiring workers", Config { retire: true, ..configs::requeue() }),
     ]
 }
 
 #[test]
 fn the_machine_refines_the_spec() {
-    for (name, config) in refinement_configs().into_iter().chain(deep_configs()) {
+    // Retiring workers (the idle cull, T3) only here: no seeded bug is in it.
+    let retiring = ("requeue with retiring workers", Config { retire: true, ..configs::requeue() });
+    for (name, config) in refinement_configs().into_iter().chain([retiring]).chain(deep_configs()) {
         let report = run(name, config, 0);
         assert!(report.failure.is_none(), "{name}: {:#?}", report.failure);
     }

@@ -112,26 +112,65 @@ pub struct Sys {
 /// One thread's turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
-    Queue { item: usize, cpu: usize },
-    Cancel { item: usize },
-    CancelSync { item: usize },
-    FlushWork { item: usize },
-    FlushWq { wq: usize },
-    Destroy { wq: usize },
+    Queue {
+        item: usize,
+        cpu: usize,
+    },
+    Cancel {
+        item: usize,
+    },
+    CancelSync {
+        item: usize,
+    },
+    FlushWork {
+        item: usize,
+    },
+    FlushWq {
+        wq: usize,
+    },
+    Destroy {
+        wq: usize,
+    },
     /// Waiter `n` (oldest first) wakes: returns, drives its flush or drains again.
-    Return { n: usize },
+    Return {
+        n: usize,
+    },
     /// A woken idle worker runs (W1).
-    Wake { pool: usize, id: WorkerId },
+    Wake {
+        pool: usize,
+        id: WorkerId,
+    },
     /// The manager's spawn returned (C2, W2).
-    ManageEnd { pool: usize },
-    Block { pool: usize, id: WorkerId },
-    Unblock { pool: usize, id: WorkerId },
-    Finish { pool: usize, id: WorkerId },
-    MaydayTimer { pool: usize },
-    IdleCull { pool: usize },
-    Trustee { pool: usize },
-    RescuerPop { wq: usize },
-    RescuerRun { wq: usize },
+    ManageEnd {
+        pool: usize,
+    },
+    Block {
+        pool: usize,
+        id: WorkerId,
+    },
+    Unblock {
+        pool: usize,
+        id: WorkerId,
+    },
+    Finish {
+        pool: usize,
+        id: WorkerId,
+    },
+    MaydayTimer {
+        pool: usize,
+    },
+    IdleCull {
+        pool: usize,
+    },
+    Trustee {
+        pool: usize,
+    },
+    RescuerPop {
+        wq: usize,
+    },
+    RescuerRun {
+        wq: usize,
+    },
     CpuDown,
     CpuUp,
 }
@@ -391,7 +430,11 @@ impl Sys {
                 self.left.hotplug -= 1;
                 self.trustee[0] = down;
                 let mut fx = Vec::new();
-                if down { self.pools[0].cpu_down(&mut fx) } else { self.pools[0].cpu_up(&mut fx) }
+                if down {
+                    self.pools[0].cpu_down(&mut fx)
+                } else {
+                    self.pools[0].cpu_up(&mut fx)
+                }
                 self.effects(0, fx, &mut w)?;
             }
         }

@@ -23,12 +23,13 @@ pub fn spec_worker(m: &Sys, p: usize, id: WorkerId) -> u8 {
 pub fn of_step(m: &Sys, step: Step) -> Vec<Action> {
     let small = |v: usize| v as u8;
     let rescuer_wq = |p: usize, id: WorkerId| m.exec.get(&(p, id)).map_or(0, |e| small(e.ent.wq));
-    let by_worker = |p: usize, id: WorkerId, of_worker: fn(u8, u8) -> Action, of_rescuer: fn(u8) -> Action| {
-        match spec_worker(m, p, id) {
+    let by_worker =
+        |p: usize, id: WorkerId, of_worker: fn(u8, u8) -> Action, of_rescuer: fn(u8) -> Action| match spec_worker(
+            m, p, id,
+        ) {
             RESCUER => of_rescuer(rescuer_wq(p, id)),
             worker => of_worker(small(p), worker),
-        }
-    };
+        };
     let action = match step {
         Step::Queue { item, cpu } => Action::Queue { item: small(item), cpu: small(cpu) },
         Step::Cancel { item } => Action::Cancel { item: small(item), sync: false },
@@ -59,11 +60,8 @@ pub fn of_step(m: &Sys, step: Step) -> Vec<Action> {
 /// it starts.
 pub fn of_pass<E>(m: &Sys, p: usize, id: WorkerId, pass: &Pass<E>, fx: &[Effect]) -> Vec<Action> {
     let (pool, worker) = (p as u8, spec_worker(m, p, id));
-    let mut actions: Vec<Action> = fx
-        .iter()
-        .filter(|e| matches!(e, Effect::Deferred { .. }))
-        .map(|_| Action::Defer { pool, worker })
-        .collect();
+    let mut actions: Vec<Action> =
+        fx.iter().filter(|e| matches!(e, Effect::Deferred { .. })).map(|_| Action::Defer { pool, worker }).collect();
     if let Pass::Run { scheduled, .. } = *pass {
         actions.push(if scheduled { Action::StartScheduled { pool, worker } } else { Action::Start { pool, worker } });
     }
