@@ -25,7 +25,7 @@ use cmwq::machine::create::Creating;
 use cmwq::machine::effect::Effect;
 use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
-use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_RESCUER, WORKER_UNBOUND};
+use cmwq::machine::pool::{WorkerId, WORKER_RESCUER, WORKER_UNBOUND};
 use cmwq::machine::pwq::Pwq;
 use cmwq::machine::queue::{cancel_grab_queued, choose_pool, queue_insert, redirect, Target};
 use cmwq::machine::rescue::Rescue;
@@ -156,11 +156,14 @@ impl Sys {
         let mut sections = Vec::new();
         for p in 0..pools {
             let mut section = PoolSection::new(bugs);
-            let id = section.state.next_id();
-            let flags = WORKER_PREP | if p == c.cpus { WORKER_UNBOUND } else { 0 };
-            section.state.workers.insert(id, WorkerState::new(flags, Duration::ZERO, false));
-            section.state.worker_registered(id);
-            let _ = section.state.worker_enter_idle(id, Duration::ZERO);
+            // The engine's build: C1-C2 as a manager that is not a worker.
+            let flags = if p == c.cpus { WORKER_UNBOUND } else { 0 };
+            let _ = section.manager_enter();
+            let Creating::Spawn(id) = section.create_begin(usize::from(c.max_workers), flags, Duration::ZERO) else {
+                unreachable!("an empty pool may create a worker")
+            };
+            section.create_end(id, true, Duration::ZERO, &mut Vec::new());
+            section.manager_leave();
             for wq in 0..c.wqs.len() {
                 let flags = PwqFlags { cpu_intensive: false, rescuer: c.wqs[wq].mem_reclaim };
                 section.add_pwq(wq, Pwq::new(usize::from(c.max_active(wq)), 0, bugs), flags);
@@ -195,7 +198,7 @@ impl Sys {
 
     /// The spec's number for worker `id` of pool `p`.
     pub fn spec_worker(&self, p: usize, id: WorkerId) -> u8 {
-        if self.pools[p].state.workers.get(&id).is_some_and(|w| w.flags & WORKER_RESCUER != 0) {
+        if self.pools[p].pool().worker(id).is_some_and(|w| w.flags() & WORKER_RESCUER != 0) {
             return RESCUER;
         }
         self.order[p].iter().position(|&x| x == id).map_or(RESCUER - 1, |n| n as u8)
@@ -210,7 +213,7 @@ impl Sys {
             if self.cancels > 0 {
                 out.push(Step::Cancel { item });
                 // A second `cancel_sync` would wait for the first one.
-                if !matches!(self.items[item].location, cmwq::machine::work::Location::Cancelling) {
+                if !matches!(self.items[item].location(), cmwq::machine::work::Location::Cancelling) {
                     out.push(Step::CancelSync { item });
                 }
             }
@@ -228,20 +231,20 @@ impl Sys {
             }
         }
         for (p, pool) in self.pools.iter().enumerate() {
-            for (&id, w) in &pool.state.workers {
-                if w.woken && pool.state.idle.contains(&id) {
+            for (&id, w) in pool.pool().workers() {
+                if w.woken() && pool.pool().idle().contains(&id) {
                     out.push(Step::Wake { pool: p, id });
                 }
             }
             if self.managing[p].is_some() {
                 out.push(Step::ManageEnd { pool: p });
             }
-            if pool.state.mayday_timer_armed && self.maydays_left > 0 {
+            if pool.pool().mayday_timer_armed() && self.maydays_left > 0 {
                 out.push(Step::MaydayTimer { pool: p });
             }
         }
         for (&(pool, id), exec) in &self.exec {
-            let sleeping = self.pools[pool].state.workers.get(&id).is_some_and(|w| w.sleeping);
+            let sleeping = self.pools[pool].pool().worker(id).is_some_and(|w| w.sleeping());
             let behaviour = c.items[exec.ent.item].1;
             if sleeping {
                 if self.may_proceed(behaviour, exec) {
@@ -281,7 +284,7 @@ impl Sys {
         match behaviour {
             Behaviour::WaitsFor(n) => {
                 let item = &self.items[n];
-                item.instance_done(exec.waits_for) || item.running.is_some_and(|r| r >= exec.waits_for)
+                item.instance_done(exec.waits_for) || item.running().is_some_and(|r| r >= exec.waits_for)
             }
             _ => true,
         }
@@ -322,7 +325,7 @@ impl Sys {
                 w.push(Action::Return { waiter: n as u8 });
             }
             Step::Wake { pool, id } => {
-                let _ = self.pools[pool].state.take_wakeup(id);
+                let _ = self.pools[pool].take_wakeup(id);
                 self.decide(c, pool, id, &mut w)?;
             }
             Step::ManageEnd { pool } => self.manage_end(c, pool, &mut w)?,
@@ -534,7 +537,7 @@ impl Sys {
         if let Behaviour::WaitsFor(n) = c.items[exec.ent.item].1 {
             let cpu = if p < c.cpus { p } else { 0 };
             self.queue(c, n, cpu);
-            waits_for = self.items[n].queued;
+            waits_for = self.items[n].queued();
         }
         self.exec.insert((p, id), Exec { blocked_once: true, waits_for, ..exec });
         // S7; its wakeup is the woken worker's own step (`Wake`).
