@@ -3,7 +3,6 @@
 //! engine, the refinement's harness, a simulator) read them through these.
 
 use super::pool::{PoolState, WorkerId, WorkerState, WqId};
-use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
 
 impl<E> WorkerState<E> {
@@ -47,12 +46,6 @@ impl<E> WorkerState<E> {
     #[inline]
     pub fn current(&self) -> Option<WqId> {
         self.current
-    }
-
-    /// When it last became idle (rule 12).
-    #[inline]
-    pub fn last_active(&self) -> Duration {
-        self.last_active
     }
 }
 
