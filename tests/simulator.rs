@@ -132,11 +132,11 @@ impl Sim {
         };
         for pool in 0..sim.sc.cpus {
             // Each pool starts with one worker, as the engine builds it.
-            let _ = sim.pools[pool].state.manager_enter();
+            let _ = sim.pools[pool].manager_enter();
             let Creating::Spawn(id) = sim.pools[pool].create_begin(64, 0, Duration::ZERO) else { unreachable!() };
             let mut fx = Vec::new();
             sim.pools[pool].create_end(id, true, Duration::ZERO, &mut fx);
-            sim.pools[pool].state.manager_leave();
+            sim.pools[pool].manager_leave();
         }
         for &(t, item, cpu) in &sim.sc.queued.clone() {
             sim.at_time(t, Event::Queue { item, cpu });
@@ -185,7 +185,7 @@ impl Sim {
         match event {
             Event::Queue { item, cpu } => self.queue_item(item, Target::On(cpu)),
             Event::Wake { pool, id } => {
-                if self.pools[pool].state.idle.contains(&id) && self.pools[pool].state.take_wakeup(id) {
+                if self.pools[pool].pool().idle().contains(&id) && self.pools[pool].take_wakeup(id) {
                     let pass = self.pools[pool].worker_woken(id, || Duration::ZERO, &mut fx);
                     self.effects(pool, fx);
                     self.pass(pool, id, pass);
@@ -205,7 +205,7 @@ impl Sim {
                         self.pass(pool, id, pass);
                     }
                     None => {
-                        self.pools[pool].state.manager_leave();
+                        self.pools[pool].manager_leave();
                         self.pools[pool].kick(&mut fx);
                         self.effects(pool, fx);
                     }
@@ -221,7 +221,7 @@ impl Sim {
                 // A new worker's thread starts with a pass of its own,
                 // unless a wakeup ran one already (one thread: passes are
                 // sequential).
-                if !self.pools[pool].state.idle.contains(&id) {
+                if !self.pools[pool].pool().idle().contains(&id) {
                     return;
                 }
                 let pass = self.pools[pool].worker_woken(id, || Duration::ZERO, &mut fx);
@@ -253,7 +253,7 @@ impl Sim {
     fn queue_item(&mut self, item: usize, target: Target) {
         let Some(last) = self.items[item].try_claim() else { return };
         let wq = self.sc.items[item].0;
-        let chosen = choose_pool(false, self.sc.cpus, target, |c| !self.pools[c].state.disassociated);
+        let chosen = choose_pool(false, self.sc.cpus, target, |c| !self.pools[c].pool().disassociated());
         let pool = redirect(chosen, last, |p| self.pools[p].runs_for(item, wq));
         let mut fx = Vec::new();
         // Refused only if the workqueue were destroyed; the scenarios never do.
@@ -306,7 +306,7 @@ impl Sim {
                     self.effects(pool, fx);
                     self.pass(pool, id, pass);
                 } else {
-                    self.pools[pool].state.manager_leave();
+                    self.pools[pool].manager_leave();
                 }
             }
         }
@@ -343,7 +343,7 @@ impl Sim {
                 }
                 Op::Queue(item) => self.queue_item(item, Target::Local(pool)),
                 Op::WaitFor(item) => {
-                    let instance = self.items[item].queued;
+                    let instance = self.items[item].queued();
                     if !self.items[item].instance_done(instance) {
                         exec.waiting = Some((item, instance));
                         self.exec.insert((pool, id), exec);
@@ -452,7 +452,7 @@ fn the_seed_scenario_runs_the_short_item_while_the_others_sleep() {
     let short = sim.finished_at(3).expect("the short item ran");
     assert!(short < 70, "it waited for the sleepers: finished at {short} ms\n{:#?}", sim.log);
     assert_eq!(sim.finished.len(), 5, "every item ran once: {:?}", sim.finished);
-    assert!(sim.pools[0].state.nr_workers >= 4, "a worker per sleeper plus one");
+    assert!(sim.pools[0].pool().nr_workers() >= 4, "a worker per sleeper plus one");
 }
 
 /// The rescuer chain: one CPU, no worker can be created beyond the first;
@@ -498,8 +498,8 @@ fn a_cpu_going_down_lets_the_item_behind_a_cpu_hog_run_and_coming_up_restores_ma
     assert!(y < 50, "Y ran once CPU 1 went down, not after X: {y} ms");
     let x = sim.finished_at(0).expect("X ran");
     assert!((500..600).contains(&x), "X computed its 500 ms: {x}");
-    assert!(!sim.pools[1].state.disassociated, "CPU 1 came back");
-    assert_eq!(sim.pools[1].state.nr_running, sim.pools[1].state.running_workers());
+    assert!(!sim.pools[1].pool().disassociated(), "CPU 1 came back");
+    assert_eq!(sim.pools[1].pool().nr_running(), sim.pools[1].pool().running_workers());
     let managed = Sim::new(hotplug(false), 3).run();
     assert!(managed.finished_at(1).expect("Y ran") >= 500, "online, Y waits behind the running X");
 }

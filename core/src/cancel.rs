@@ -61,7 +61,7 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
                 return Grab::Busy; // it started running or moved meanwhile
             }
             guard.tracer.record(|pool| crate::trace::Event::Cancelled { item: key, pool });
-            if state.waiters > 0 {
+            if state.waiters() > 0 {
                 work.inner.changed.notify_all();
             }
             Grab::Owned { was_pending: true }
@@ -79,11 +79,11 @@ pub(crate) fn grab<P: Platform>(work: &Work<P>, cancelling: bool, wait_for_cance
             Grab::Cancelling if !wait_for_cancel => return None,
             Grab::Cancelling => blocking_on::<P, _>(|| {
                 let mut state = work.inner.state.lock();
-                state.waiters += 1;
-                while matches!(state.location, Location::Cancelling) {
+                state.add_waiter();
+                while matches!(state.location(), Location::Cancelling) {
                     state = work.inner.changed.wait(state);
                 }
-                state.waiters -= 1;
+                state.remove_waiter();
             }),
         }
     }
@@ -115,16 +115,15 @@ pub(crate) fn cancel_sync<P: Platform>(work: &Work<P>) -> Result<bool, WaitError
         .inner
         .state
         .lock()
-        .last_pool
-        .as_ref()
+        .last_pool()
         .is_some_and(|pool| seeded(&pool.shared.config, SeededBug::CancelSyncSkipsWait));
     blocking_on::<P, _>(|| {
         let mut state = work.inner.state.lock();
-        state.waiters += 1;
+        state.add_waiter();
         while !state.cancel_sync_may_return(skip_wait) {
             state = work.inner.changed.wait(state);
         }
-        state.waiters -= 1;
+        state.remove_waiter();
     });
     work.release();
     Ok(was_pending)

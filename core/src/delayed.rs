@@ -193,7 +193,7 @@ pub(crate) fn mod_delayed<P: Platform>(
     if delay.is_zero() {
         // Inserted while the acceptance still counts: destroy cannot have
         // taken the pool-workqueues away (the error is for robustness).
-        let last_pool = dwork.work.inner.state.lock().last_pool.clone();
+        let last_pool = dwork.work.inner.state.lock().last_pool().cloned();
         let inserted = wq.insert_claimed(cpu, &dwork.work, last_pool);
         drop(acceptance);
         if inserted.is_err() {

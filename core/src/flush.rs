@@ -111,10 +111,8 @@ pub(crate) fn flush_work<P: Platform>(work: &Work<P>) -> Result<bool, WaitError>
     }
     let target = {
         let state = work.inner.state.lock();
-        let ignore_running = state
-            .last_pool
-            .as_ref()
-            .is_some_and(|pool| seeded(&pool.shared.config, SeededBug::FlushWorkIgnoresRunning));
+        let ignore_running =
+            state.last_pool().is_some_and(|pool| seeded(&pool.shared.config, SeededBug::FlushWorkIgnoresRunning));
         match state.flush_target(ignore_running) {
             Some(target) => target,
             None => return Ok(false),
@@ -128,10 +126,10 @@ pub(crate) fn flush_work<P: Platform>(work: &Work<P>) -> Result<bool, WaitError>
 pub(crate) fn wait_instance<P: Platform>(work: &Work<P>, target: u64) {
     blocking_on::<P, _>(|| {
         let mut state = work.inner.state.lock();
-        state.waiters += 1;
+        state.add_waiter();
         while !state.instance_done(target) {
             state = work.inner.changed.wait(state);
         }
-        state.waiters -= 1;
+        state.remove_waiter();
     });
 }

@@ -159,10 +159,10 @@ pub(crate) struct PoolLocked<P: Platform> {
     /// The pure state: worklist, workers, idle list, counters, and each
     /// workqueue's pool-workqueue here.
     pub(crate) machine: PoolSection<Entry<P>>,
-    /// Each worker's thread side, by the same ids as `machine.state.workers`.
+    /// Each worker's thread side, by the same ids as `machine.pool().workers()`.
     pub(crate) threads: BTreeMap<WorkerId, WorkerThread<P>>,
-    /// The workqueue of each pool-workqueue in `machine.pwqs`, by the same
-    /// ids (kept in step by `PoolLocked::add_pwq` and `remove_pwq`).
+    /// The workqueue of each pool-workqueue in `machine` (`machine.pwq`), by
+    /// the same ids (kept in step by `PoolLocked::add_pwq` and `remove_pwq`).
     pub(crate) wqs: BTreeMap<WqId, Arc<WqShared<P>>>,
     /// Handles of workers that exited, waiting to be joined.
     pub(crate) zombies: Vec<P::JoinHandle>,

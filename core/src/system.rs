@@ -226,9 +226,9 @@ impl SystemBuilder {
         // From here on, dropping `handle` shuts down whatever was started.
         for pool in &handle.pools {
             let mut guard = pool.locked.lock();
-            let _ = guard.machine.state.manager_enter();
+            let _ = guard.machine.manager_enter();
             let (mut guard, created) = manager::create_worker(pool, guard, None);
-            guard.machine.state.manager_leave();
+            guard.machine.manager_leave();
             drop(guard);
             if let Err(err) = created {
                 let err = match err {
@@ -353,15 +353,16 @@ impl<P: Platform> System<P> {
             .iter()
             .map(|pool| {
                 let guard = pool.locked.lock();
+                let state = guard.machine.pool();
                 PoolStats {
                     cpu: pool.cpu,
                     highpri: pool.highpri,
-                    workers: guard.machine.state.nr_workers,
-                    idle: guard.machine.state.idle.len(),
-                    running: guard.machine.state.nr_running,
-                    pending: guard.machine.state.worklist.len(),
-                    create_failures: guard.machine.state.create_failures,
-                    disassociated: guard.machine.state.disassociated,
+                    workers: state.nr_workers(),
+                    idle: state.idle().len(),
+                    running: state.nr_running(),
+                    pending: state.worklist().len(),
+                    create_failures: state.create_failures(),
+                    disassociated: state.disassociated(),
                 }
             })
             .collect()
@@ -516,18 +517,18 @@ impl<P: Platform> Drop for SystemHandle<P> {
         for pool in &self.pools {
             // Step 2.
             let mut guard = pool.locked.lock();
-            guard.machine.state.stopping = true;
-            while guard.machine.state.manager_active {
+            guard.machine.begin_stop();
+            while guard.machine.pool().manager_active() {
                 drop(guard);
                 P::yield_now();
                 guard = pool.locked.lock();
             }
             // Step 3.
-            let ids: Vec<_> = guard.machine.state.workers.keys().copied().collect();
+            let ids: Vec<_> = guard.machine.pool().workers().keys().copied().collect();
             for id in ids {
                 guard.retire_worker(id);
             }
-            while !guard.machine.state.workers.is_empty() {
+            while !guard.machine.pool().workers().is_empty() {
                 guard = pool.exited.wait(guard);
             }
             // Step 4.

@@ -79,7 +79,7 @@ impl<P: Platform> Work<P> {
     /// Whether the item is pending and/or running (kernel `work_busy`).
     pub fn busy(&self) -> WorkBusy {
         let state = self.inner.state.lock();
-        WorkBusy { pending: state.is_pending(), running: state.running.is_some() }
+        WorkBusy { pending: state.is_pending(), running: state.running().is_some() }
     }
 
     /// Whether the item is pending (kernel `work_pending`).

@@ -29,8 +29,8 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     let mut guard = pool.locked.lock();
     // The manager registers us once the spawn succeeded.
     loop {
-        match (guard.machine.state.workers.get(&id), guard.threads.get(&id)) {
-            (Some(worker), _) if worker.registered => break,
+        match (guard.machine.pool().worker(id), guard.threads.get(&id)) {
+            (Some(worker), _) if worker.registered() => break,
             (Some(_), Some(thread)) => {
                 let wakeup = thread.wakeup.clone();
                 guard = wakeup.wait(guard);
@@ -42,15 +42,15 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     let now = || pool.shared.platform.now();
     'pass: loop {
         // Step 1 (the pass is written out in `machine/pass.rs`).
-        if guard.machine.state.workers.get(&id).is_none_or(|w| w.die) {
+        if guard.machine.pool().worker(id).is_none_or(|w| w.die()) {
             break;
         }
         if pool.shared.config.pin_workers
             && pool.cpu.is_some()
-            && guard.machine.state.pin_generation != pinned_generation
+            && guard.machine.pool().pin_generation() != pinned_generation
         {
-            pinned_generation = guard.machine.state.pin_generation;
-            let target = pool.pin_target(guard.machine.state.disassociated);
+            pinned_generation = guard.machine.pool().pin_generation();
+            let target = pool.pin_target(guard.machine.pool().disassociated());
             drop(guard);
             pool.shared.platform.pin_current_thread(&target);
             guard = pool.locked.lock();
@@ -84,7 +84,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             let Some(thread) = locked.threads.get_mut(&id) else {
                 break;
             };
-            if locked.machine.state.take_wakeup(id) {
+            if locked.machine.take_wakeup(id) {
                 thread.wake_hint.store(0, Ordering::Relaxed);
                 break;
             }
@@ -108,7 +108,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     }
     // Retired: whoever set `die` already took us off the idle list and out
     // of `nr_workers`. Leave our handle to be joined.
-    guard.machine.state.worker_exit(id);
+    guard.machine.worker_exit(id);
     if let Some(handle) = guard.threads.remove(&id).and_then(|thread| thread.handle) {
         guard.zombies.push(handle);
     }
@@ -143,7 +143,7 @@ pub(crate) fn execute<'a, P: Platform>(
         // on (also from the function itself) yields one more execution.
         let mut state = entry.work.inner.state.lock();
         debug_assert!(
-            matches!(&state.location, Location::Queued { pool: p } if Arc::ptr_eq(p, pool)),
+            matches!(state.location(), Location::Queued { pool: p } if Arc::ptr_eq(p, pool)),
             "executing an item that is not queued on this pool"
         );
         state.start(pool.clone(), late_clear);

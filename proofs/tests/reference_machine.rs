@@ -95,9 +95,9 @@ fn check(bugs: u32, ops: &[Op]) -> Result<(), TestCaseError> {
     for &op in ops {
         match op {
             Op::Queue { item, cpu } => {
-                let before = m.items[item].queued;
+                let before = m.items[item].queued();
                 let _ = m.apply(&c, Step::Queue { item, cpu });
-                let accepted = m.items[item].queued > before;
+                let accepted = m.items[item].queued() > before;
                 prop_assert_eq!(accepted, !r.pending[item], "{:?}: queue returned {}", op, accepted);
                 if accepted {
                     r.pending[item] = true;
@@ -107,7 +107,7 @@ fn check(bugs: u32, ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
             Op::Cancel { item } => {
-                let was = matches!(m.items[item].location, Location::Queued { .. });
+                let was = matches!(m.items[item].location(), Location::Queued { .. });
                 let _ = m.apply(&c, Step::Cancel { item });
                 prop_assert_eq!(was, r.pending[item], "{:?}: cancel returned {}", op, was);
                 if was {

@@ -17,6 +17,9 @@
 //!     ([`Effect::ArmMayday`], [`Effect::ArmCreateRetry`]).
 //!
 //! A manager gives its role back in its own next step (W2 in `pass.rs`).
+//! A creator that is not a worker (the engine building a pool's first
+//! worker) takes and gives back the role around C1-C2 with
+//! [`PoolSection::manager_enter`] and [`PoolSection::manager_leave`].
 //!
 //! # Timers
 //! T1. [`PoolSection::create_retry_fired`]: rule 11's retry; if the pool
@@ -88,6 +91,18 @@ impl<E: Instance> PoolSection<E> {
         if todo.arm_mayday {
             fx.push(Effect::ArmMayday { first: true });
         }
+    }
+
+    /// Rule 5 for a creator that is not a worker (the engine building a
+    /// pool's first worker, C1-C2 in between): takes the manager role if
+    /// free.
+    pub fn manager_enter(&mut self) -> bool {
+        self.state.manager_enter()
+    }
+
+    /// Rule 5: that creator gives the manager role back.
+    pub fn manager_leave(&mut self) {
+        self.state.manager_leave();
     }
 
     /// T1: the create-retry timer fired. True if the caller now holds the

@@ -13,7 +13,8 @@
 //! Its parts:
 //! - [`policy`]: the kernel's predicates over a pool's counters
 //!   (`need_more_worker`, `keep_working`, ...);
-//! - [`pool`]: a pool's workers, idle list, worklist and running count;
+//! - [`pool`]: a pool's workers, idle list, worklist and running count
+//!   (read through the views in `view.rs`);
 //! - [`worker`]: a worker's passage through its pool (wake, manage, work,
 //!   non-reentrancy, blocking);
 //! - [`manage`]: worker creation and culling, maydays, rescue, CPU hotplug;
@@ -27,6 +28,9 @@
 //!   worker's pass), [`create`] (creation and the starvation timers),
 //!   [`rescue`] (a rescuer's turn), [`hotplug`], [`queue`] (queueing's
 //!   decisions), with their effects as values ([`effect`]).
+//!
+//! State fields are private to this module: only its transitions change
+//! them, and executors read them through read-only views.
 //!
 //! The rules are numbered and written out, with the invariants each one
 //! maintains, in this directory's `README.md`.
@@ -46,6 +50,7 @@ pub mod queue;
 pub mod rescue;
 pub mod section;
 pub mod trace;
+mod view;
 pub mod work;
 pub mod worker;
 

@@ -22,6 +22,10 @@
 //!    exception.
 //! 5. With nothing to take, the worker stops working and goes idle (rule
 //!    3), unless it was told to exit: [`Pass::Idle`] or [`Pass::Exit`].
+//!
+//! Between passes an idle worker waits until [`PoolSection::take_wakeup`]
+//! says it was woken; after [`Pass::Exit`] it leaves with
+//! [`PoolSection::worker_exit`].
 
 use super::effect::Effects;
 use super::pool::{WorkerId, WqId};
@@ -92,6 +96,20 @@ impl<E: Instance> PoolSection<E> {
     ) -> Pass<E> {
         self.end(id, key, wq, color, fx);
         self.take(id, false, now, fx)
+    }
+
+    /// The idle wait (pool lock): worker `id` looks for its wakeup; true,
+    /// consuming it, if it was woken or told to exit (or is gone): then
+    /// step 1.
+    #[inline]
+    pub fn take_wakeup(&mut self, id: WorkerId) -> bool {
+        self.state.take_wakeup(id)
+    }
+
+    /// Worker `id`, told to exit ([`Pass::Exit`]), leaves the pool for
+    /// good (pool lock; rule 4).
+    pub fn worker_exit(&mut self, id: WorkerId) {
+        self.state.worker_exit(id);
     }
 
     /// Rules 6-7, then 8.

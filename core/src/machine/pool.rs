@@ -3,7 +3,7 @@
 //!
 //! # Rules (the protocol in words is `core/src/pool/README.md`)
 //! 1. **Running count.** `nr_running` is never written directly:
-//!    [`PoolState::update_worker`] recomputes it from the worker's flags and
+//!    `PoolState::update_worker` recomputes it from the worker's flags and
 //!    `sleeping` bit, so it always equals the workers that count as
 //!    running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
 //! 2. **Kick.** If items wait and nobody runs (`need_more_worker`), the most
@@ -19,6 +19,9 @@
 //!
 //! `E` is the driver's queued entry; the machine only moves it between the
 //! worklist and the workers' scheduled lists.
+//!
+//! The fields are private to the machine, so that only these rules change
+//! them; executors read them through the views in `view.rs`.
 
 use super::policy::{self, PoolCounts};
 use super::SeededBits;
@@ -51,27 +54,27 @@ pub const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_U
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkerState<E> {
     /// `WORKER_*` flags.
-    pub flags: u8,
+    pub(super) flags: u8,
     /// Inside a blocking section (the kernel's "task went to sleep").
-    pub sleeping: bool,
+    pub(super) sleeping: bool,
     /// A wakeup was sent and not yet consumed.
-    pub woken: bool,
+    pub(super) woken: bool,
     /// Told to exit (idle cull, shutdown).
-    pub die: bool,
+    pub(super) die: bool,
     /// Its thread exists (registered by the manager after the spawn).
-    pub registered: bool,
+    pub(super) registered: bool,
     /// Items deferred to this worker because it runs them already (kernel
     /// `scheduled` list, for non-reentrancy collisions).
-    pub scheduled: VecDeque<E>,
+    pub(super) scheduled: VecDeque<E>,
     /// The workqueue of the item being executed (kernel `current_pwq`).
-    pub current: Option<WqId>,
+    pub(super) current: Option<WqId>,
     /// When the worker last became idle (time is an input).
-    pub last_active: Duration,
+    pub(super) last_active: Duration,
 }
 
 impl<E> WorkerState<E> {
     /// A worker with `flags`, last active at `now`.
-    pub fn new(flags: u8, now: Duration, registered: bool) -> Self {
+    pub(super) fn new(flags: u8, now: Duration, registered: bool) -> Self {
         WorkerState {
             flags,
             sleeping: false,
@@ -122,39 +125,39 @@ impl BusyMap {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PoolState<E> {
     /// Active items waiting for a worker, FIFO.
-    pub worklist: VecDeque<E>,
+    pub(super) worklist: VecDeque<E>,
     /// Workers counted as running (rule 1: derived, never set directly).
-    pub nr_running: usize,
+    pub(super) nr_running: usize,
     /// Workers alive (idle, working, or managing); rescuers excluded.
-    pub nr_workers: usize,
+    pub(super) nr_workers: usize,
     /// Idle workers, most recently idle first.
-    pub idle: VecDeque<WorkerId>,
+    pub(super) idle: VecDeque<WorkerId>,
     /// Every worker, by id (ordered: deterministic iteration).
-    pub workers: BTreeMap<WorkerId, WorkerState<E>>,
+    pub(super) workers: BTreeMap<WorkerId, WorkerState<E>>,
     /// Which worker executes which item.
-    pub busy: BusyMap,
+    pub(super) busy: BusyMap,
     /// A manager (creating a worker) is active; at most one at a time.
-    pub manager_active: bool,
+    pub(super) manager_active: bool,
     /// Workers inside the manager role (checked to be at most one).
-    pub nr_managers: usize,
+    pub(super) nr_managers: usize,
     /// Next worker id.
-    pub next_worker_id: WorkerId,
+    pub(super) next_worker_id: WorkerId,
     /// The idle-cull timer is armed.
-    pub idle_timer_armed: bool,
+    pub(super) idle_timer_armed: bool,
     /// A create-retry timer is armed (after a failed spawn).
-    pub create_retry_armed: bool,
+    pub(super) create_retry_armed: bool,
     /// The mayday timer is armed (after a failed creation).
-    pub mayday_timer_armed: bool,
+    pub(super) mayday_timer_armed: bool,
     /// The system is shutting down: create no more workers.
-    pub stopping: bool,
+    pub(super) stopping: bool,
     /// Spawn failures seen by this pool.
-    pub create_failures: usize,
+    pub(super) create_failures: usize,
     /// The pool's CPU is offline: its workers are rogue.
-    pub disassociated: bool,
+    pub(super) disassociated: bool,
     /// Bumped on every `cpu_down` / `cpu_up`: pinned workers re-pin.
-    pub pin_generation: u64,
+    pub(super) pin_generation: u64,
     /// Seeded bugs for this pool (0 in production).
-    pub(crate) bugs: SeededBits,
+    pub(super) bugs: SeededBits,
 }
 
 impl<E> Default for PoolState<E> {
@@ -200,7 +203,7 @@ impl<E> PoolState<E> {
 
     /// Rule 1: changes worker `id` through `change`, keeping `nr_running`
     /// equal to the workers that count as running.
-    pub fn update_worker(&mut self, id: WorkerId, change: impl FnOnce(&mut WorkerState<E>)) {
+    pub(super) fn update_worker(&mut self, id: WorkerId, change: impl FnOnce(&mut WorkerState<E>)) {
         let Some(worker) = self.workers.get_mut(&id) else {
             debug_assert!(false, "update_worker: worker {id} is not in its pool");
             return;
@@ -330,7 +333,7 @@ impl<E> PoolState<E> {
     }
 
     /// A fresh worker id.
-    pub fn next_id(&mut self) -> WorkerId {
+    pub(super) fn next_id(&mut self) -> WorkerId {
         let id = self.next_worker_id;
         self.next_worker_id += 1;
         id

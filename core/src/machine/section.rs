@@ -22,7 +22,12 @@
 //!   a worker's blocking section (rule 10);
 //! - [`PoolSection::flip_color`] and [`PoolSection::start_flush`]: the
 //!   pool's part of `flush_workqueue` (rule 22; the protocol is in
-//!   `flush.rs`).
+//!   `flush.rs`);
+//! - [`PoolSection::begin_stop`] and [`PoolSection::retire_worker`]: the
+//!   engine's shutdown (rules 11 and 4).
+//!
+//! The state is private to the machine: executors read the pool through
+//! [`PoolSection::pool`] and change it only by steps.
 //!
 //! Creating workers and the starvation timers are in `create.rs`.
 
@@ -96,20 +101,20 @@ pub struct PwqFlags {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SectionPwq<I> {
     /// The rules' state (`pwq.rs`).
-    pub pwq: Pwq<I>,
+    pub(super) pwq: Pwq<I>,
     /// Its workqueue is `cpu_intensive` (rule 9).
-    pub cpu_intensive: bool,
+    pub(super) cpu_intensive: bool,
     /// Its workqueue has a rescuer (rule 13).
-    pub rescuer: bool,
+    pub(super) rescuer: bool,
 }
 
 /// The state under one pool lock.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PoolSection<E: Instance> {
     /// The pool: worklist, workers, idle list, counters (`pool.rs`).
-    pub state: PoolState<E>,
+    pub(super) state: PoolState<E>,
     /// Each workqueue's pool-workqueue here.
-    pub pwqs: BTreeMap<WqId, SectionPwq<E::Item>>,
+    pub(super) pwqs: BTreeMap<WqId, SectionPwq<E::Item>>,
     /// How many of them are `cpu_intensive` (0 almost always: then rule 9
     /// needs no look-up of the entry's pool-workqueue).
     cpu_intensive_pwqs: usize,
@@ -140,6 +145,12 @@ impl<E: Instance> PoolSection<E> {
     pub fn take_pwqs(&mut self) -> BTreeMap<WqId, SectionPwq<E::Item>> {
         self.cpu_intensive_pwqs = 0;
         core::mem::take(&mut self.pwqs)
+    }
+
+    /// The pool, read-only: its state changes only by this section's steps.
+    #[inline]
+    pub fn pool(&self) -> &PoolState<E> {
+        &self.state
     }
 
     /// Workqueue `wq`'s pool-workqueue here.
@@ -350,6 +361,18 @@ impl<E: Instance> PoolSection<E> {
     /// a worker or running.
     pub fn holds_nothing(&self) -> bool {
         self.state.worklist.is_empty() && self.pwqs.values().all(|slot| slot.pwq.is_empty())
+    }
+
+    /// Shutdown, step 2 (pool lock): the pool creates no more workers (rule
+    /// 11); the engine then waits for a manager in flight to leave.
+    pub fn begin_stop(&mut self) {
+        self.state.stopping = true;
+    }
+
+    /// Shutdown, step 3 (pool lock): retires worker `id` (rule 4). True if
+    /// it was newly told to exit: the engine wakes it.
+    pub fn retire_worker(&mut self, id: WorkerId) -> bool {
+        self.state.retire_worker(id)
     }
 }
 

@@ -207,7 +207,7 @@ impl Sim {
         let listed = self.listed();
         for item in 0..ITEMS {
             let on_lists = listed.iter().filter(|(e, _)| e.0 == item).count();
-            let queued = matches!(self.items[item].location, Location::Queued { .. });
+            let queued = matches!(self.items[item].location(), Location::Queued { .. });
             prop_assert_eq!(on_lists, usize::from(queued), "item {} on {} lists", item, on_lists);
         }
         let in_flight: Vec<Ent> =

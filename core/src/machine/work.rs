@@ -83,23 +83,74 @@ pub enum Grab<Pool, Wq> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WorkState<Pool, Wq> {
     /// Where the item is.
-    pub location: Location<Pool, Wq>,
+    location: Location<Pool, Wq>,
     /// The pool it last ran on or was queued on (kernel: the pool id in
     /// `data`), consulted for non-reentrancy.
-    pub last_pool: Option<Pool>,
+    last_pool: Option<Pool>,
     /// Instances inserted so far.
-    pub queued: u64,
+    queued: u64,
     /// Highest instance finished or cancelled.
-    pub finished: u64,
+    finished: u64,
     /// The instance executing now.
-    pub running: Option<u64>,
+    running: Option<u64>,
     /// Threads waiting for a change (flushers, cancellers).
-    pub waiters: usize,
+    waiters: usize,
 }
 
 impl<Pool: Clone, Wq: Clone> Default for WorkState<Pool, Wq> {
     fn default() -> Self {
         WorkState { location: Location::Off, last_pool: None, queued: 0, finished: 0, running: None, waiters: 0 }
+    }
+}
+
+impl<Pool, Wq> WorkState<Pool, Wq> {
+    /// Where the item is.
+    #[inline]
+    pub fn location(&self) -> &Location<Pool, Wq> {
+        &self.location
+    }
+
+    /// The pool it last ran on or was queued on (non-reentrancy).
+    #[inline]
+    pub fn last_pool(&self) -> Option<&Pool> {
+        self.last_pool.as_ref()
+    }
+
+    /// Instances inserted so far (rule 27).
+    #[inline]
+    pub fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Highest instance finished or cancelled (rule 27).
+    #[inline]
+    pub fn finished(&self) -> u64 {
+        self.finished
+    }
+
+    /// The instance executing now (rule 27).
+    #[inline]
+    pub fn running(&self) -> Option<u64> {
+        self.running
+    }
+
+    /// Threads waiting for a change of the item.
+    #[inline]
+    pub fn waiters(&self) -> usize {
+        self.waiters
+    }
+
+    /// A flusher or canceller starts waiting for a change (item lock): the
+    /// transitions that change the item say from now on that it must be
+    /// notified.
+    pub fn add_waiter(&mut self) {
+        self.waiters += 1;
+    }
+
+    /// That waiter stops waiting (item lock).
+    pub fn remove_waiter(&mut self) {
+        debug_assert!(self.waiters > 0, "a waiter left that never came");
+        self.waiters -= 1;
     }
 }
 

@@ -82,7 +82,7 @@ impl<P: Platform> PoolLocked<P> {
     /// Retires worker `id`: off the idle list, out of `nr_workers`, told to
     /// exit. It exits when it next looks (at once if idle).
     pub(crate) fn retire_worker(&mut self, id: WorkerId) {
-        if self.machine.state.retire_worker(id) {
+        if self.machine.retire_worker(id) {
             self.tell_exit(id);
         }
     }

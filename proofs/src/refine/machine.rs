@@ -24,7 +24,7 @@ use cmwq::machine::effect::Effect;
 use cmwq::machine::flush::{flush_begin, flush_heads_done, FlushLocks, FlushSignal, FlushTickets, FlushWait};
 use cmwq::machine::mayday::{MaydayList, RescuerStep};
 use cmwq::machine::pass::Pass;
-use cmwq::machine::pool::{WorkerId, WorkerState, WORKER_PREP, WORKER_UNBOUND};
+use cmwq::machine::pool::{WorkerId, WORKER_UNBOUND};
 use cmwq::machine::pwq::Pwq;
 use cmwq::machine::queue::{accepts, cancel_grab_queued, choose_pool, queue_insert, redirect, Target};
 use cmwq::machine::rescue::Rescue;
@@ -197,11 +197,13 @@ impl Sys {
         let (pools, wqs) = (c.cpus + 1, c.wqs.len());
         let sections = (0..pools).map(|p| {
             let mut section = PoolSection::new(bugs);
-            let id = section.state.next_id();
-            let flags = WORKER_PREP | if p == c.cpus { WORKER_UNBOUND } else { 0 };
-            section.state.workers.insert(id, WorkerState::new(flags, NOW, false));
-            section.state.worker_registered(id);
-            let _ = section.state.worker_enter_idle(id, NOW);
+            // The engine's build: C1-C2 by a manager that is not a worker.
+            let flags = if p == c.cpus { WORKER_UNBOUND } else { 0 };
+            let _ = section.manager_enter();
+            if let Creating::Spawn(id) = section.create_begin(usize::from(c.max_workers), flags, NOW) {
+                section.create_end(id, true, NOW, &mut Vec::new());
+            }
+            section.manager_leave();
             for (wq, spec) in c.wqs.iter().enumerate() {
                 let flags = PwqFlags { cpu_intensive: false, rescuer: spec.mem_reclaim };
                 section.add_pwq(wq, Pwq::new(usize::from(c.max_active(wq)), 0, bugs), flags);
@@ -252,7 +254,7 @@ impl Sys {
             if left.cancels > 0 {
                 out.push(Step::Cancel { item });
                 // A second `cancel_sync` would wait for the first one.
-                if self.items[item].location != Location::Cancelling {
+                if *self.items[item].location() != Location::Cancelling {
                     out.push(Step::CancelSync { item });
                 }
             }
@@ -286,19 +288,19 @@ impl Sys {
             }
         }
         for (pool, section) in self.pools.iter().enumerate() {
-            let state = &section.state;
-            for (&id, w) in &state.workers {
-                if w.woken && state.idle.contains(&id) {
+            let state = section.pool();
+            for (&id, w) in state.workers() {
+                if w.woken() && state.idle().contains(&id) {
                     out.push(Step::Wake { pool, id });
                 }
             }
             if self.managing[pool].is_some() {
                 out.push(Step::ManageEnd { pool });
             }
-            if state.mayday_timer_armed && left.maydays > 0 {
+            if state.mayday_timer_armed() && left.maydays > 0 {
                 out.push(Step::MaydayTimer { pool });
             }
-            if state.idle_timer_armed {
+            if state.idle_timer_armed() {
                 out.push(Step::IdleCull { pool });
             }
             if self.trustee[pool] {
@@ -306,7 +308,7 @@ impl Sys {
             }
         }
         for (&(pool, id), exec) in &self.exec {
-            let sleeping = self.pools[pool].state.workers.get(&id).is_some_and(|w| w.sleeping);
+            let sleeping = self.pools[pool].pool().worker(id).is_some_and(|w| w.sleeping());
             let behaviour = c.items[exec.ent.item].1;
             if sleeping {
                 if self.may_proceed(behaviour, exec) {
@@ -337,7 +339,7 @@ impl Sys {
     fn may_proceed(&self, behaviour: Behaviour, exec: &Exec) -> bool {
         let Behaviour::WaitsFor(n) = behaviour else { return true };
         let item = &self.items[n];
-        item.instance_done(exec.waits_for) || item.running.is_some_and(|r| r >= exec.waits_for)
+        item.instance_done(exec.waits_for) || item.running().is_some_and(|r| r >= exec.waits_for)
     }
 
     /// Carries out `step`; returns the spec actions it claims to be, or
@@ -384,7 +386,7 @@ impl Sys {
             }
             Step::Return { n } => self.waiter_wakes(n, &mut w)?,
             Step::Wake { pool, id } => {
-                let _ = self.pools[pool].state.take_wakeup(id);
+                let _ = self.pools[pool].take_wakeup(id);
                 let mut fx = Vec::new();
                 let pass = self.pools[pool].worker_woken(id, || NOW, &mut fx);
                 self.carry_out(c, pool, id, pass, fx, &mut w)?;
@@ -599,7 +601,7 @@ impl Sys {
         let mut waits_for = 0;
         if let Behaviour::WaitsFor(n) = c.items[exec.ent.item].1 {
             self.queue(c, n, if p < c.cpus { p } else { 0 }, true);
-            waits_for = self.items[n].queued;
+            waits_for = self.items[n].queued();
         }
         self.exec.insert((p, id), Exec { blocked_once: true, waits_for, ..exec });
         let _ = self.pools[p].worker_blocked(id, &mut Vec::new());

@@ -84,7 +84,7 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
     let small = |v: usize| v as u8;
     let mut items: Vec<(Pending, Option<(u8, u8)>)> = vec![(Pending::No, None); c.items.len()];
     for (i, work) in m.items.iter().enumerate() {
-        if let cmwq::machine::work::Location::Queued { pool } = work.location {
+        if let cmwq::machine::work::Location::Queued { pool } = *work.location() {
             let wq = c.items[i].0;
             let inactive = m.pwq(wq, pool).is_some_and(|pwq| pwq.inactive().any(|x| x.item == i));
             items[i].0 = if inactive { Pending::Inactive(small(pool)) } else { Pending::Active(small(pool)) };
@@ -99,17 +99,17 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
         let mut ws = Vec::new();
         let mut ss = Vec::new();
         for &id in &m.order[p] {
-            let state = m.pools[p].state.workers.get(&id);
+            let state = m.pools[p].pool().worker(id);
             ws.push(match (state, m.exec.get(&(p, id))) {
                 (None, _) => Worker::Gone,
-                (Some(w), _) if w.die => Worker::Gone,
+                (Some(w), _) if w.die() => Worker::Gone,
                 (_, Some(exec)) => {
-                    Worker::Running { item: small(exec.ent.item), blocked: state.is_some_and(|w| w.sleeping) }
+                    Worker::Running { item: small(exec.ent.item), blocked: state.is_some_and(|w| w.sleeping()) }
                 }
                 _ if m.managing[p].is_some_and(|(mgr, _)| mgr == id) => Worker::Managing,
                 _ => Worker::Idle,
             });
-            ss.push(state.map_or(vec![], |w| w.scheduled.iter().map(|e| small(e.item)).collect()));
+            ss.push(state.map_or(vec![], |w| w.scheduled().iter().map(|e| small(e.item)).collect()));
         }
         workers.push(ws);
         scheduled.push(ss);
@@ -120,16 +120,16 @@ pub fn abstraction(c: &Config, m: &Sys) -> Shape {
         .map(|r| {
             let r = r.as_ref()?;
             let running = r.id.and_then(|id| m.exec.get(&(r.pool, id))).map(|e| small(e.ent.item));
-            let deferred = r.id.and_then(|id| m.pools[r.pool].state.workers.get(&id));
-            let deferred = deferred.map_or(vec![], |w| w.scheduled.iter().map(|e| small(e.item)).collect());
+            let deferred = r.id.and_then(|id| m.pools[r.pool].pool().worker(id));
+            let deferred = deferred.map_or(vec![], |w| w.scheduled().iter().map(|e| small(e.item)).collect());
             Some(Rescuer { pool: small(r.pool), item: running, scheduled: deferred })
         })
         .collect();
     Shape {
-        worklists: m.pools.iter().map(|p| p.state.worklist.iter().map(|e| small(e.item)).collect()).collect(),
+        worklists: m.pools.iter().map(|p| p.pool().worklist().iter().map(|e| small(e.item)).collect()).collect(),
         workers,
         scheduled,
-        offline: m.pools.iter().map(|p| p.state.disassociated).collect(),
+        offline: m.pools.iter().map(|p| p.pool().disassociated()).collect(),
         items,
         active: (0..c.wqs.len())
             .map(|wq| (0..pools).map(|p| small(m.pwq(wq, p).map_or(0, |pwq| pwq.nr_active()))).collect())

@@ -12,7 +12,7 @@ use cmwq::machine::rescue::Rescue;
 
 /// The spec's number for worker `id` of pool `p`.
 pub fn spec_worker(m: &Sys, p: usize, id: WorkerId) -> u8 {
-    if m.pools[p].state.workers.get(&id).is_some_and(|w| w.flags & WORKER_RESCUER != 0) {
+    if m.pools[p].pool().worker(id).is_some_and(|w| w.flags() & WORKER_RESCUER != 0) {
         return RESCUER;
     }
     m.order[p].iter().position(|&x| x == id).map_or(RESCUER - 1, |n| n as u8)
