@@ -102,7 +102,16 @@ pub(crate) fn create_worker<'a, P: Platform>(
 /// Carries out what a pool step asked for that needs the pool's handle:
 /// arms the timers (the machine marked them armed) and calls the rescuers
 /// named. Under the pool lock (L → MD, L → T).
+#[inline]
 pub(crate) fn after_step<P: Platform>(pool: &Arc<Pool<P>>, guard: &PoolLocked<P>, later: Later) {
+    // Almost every step asks for nothing: keep that path inline.
+    if !later.is_empty() {
+        after_step_slow(pool, guard, later);
+    }
+}
+
+#[inline(never)]
+fn after_step_slow<P: Platform>(pool: &Arc<Pool<P>>, guard: &PoolLocked<P>, later: Later) {
     let shared = &pool.shared;
     if later.idle_timer {
         arm_idle_timer(pool);

@@ -51,6 +51,14 @@ pub(crate) struct Later {
     pub(crate) maydays: Vec<(WqId, bool)>,
 }
 
+impl Later {
+    /// Nothing to carry out.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.idle_timer && !self.create_retry && self.mayday_timer.is_none() && self.maydays.is_empty()
+    }
+}
+
 impl<P: Platform> PoolEffects<'_, P> {
     /// Workqueue `wq`'s handle.
     fn wq(&self, wq: WqId) -> Option<&Arc<WqShared<P>>> {

@@ -43,6 +43,7 @@ pub enum Refusal {
 /// Q1: whether a workqueue that is `dying` and/or `draining` accepts a
 /// queueing; `chained` (asked only then) says the caller is one of its own
 /// items.
+#[inline]
 pub fn accepts(dying: bool, draining: bool, chained: impl FnOnce() -> bool) -> Result<(), Refusal> {
     if !(dying || draining) || chained() {
         return Ok(());
@@ -62,6 +63,7 @@ pub enum Target {
 /// Q3: the index, among a workqueue's pools (one per CPU, or the one
 /// unbound pool), of the pool a queueing goes to. `cpus` is the number of
 /// CPUs; `online` says whether a CPU is online.
+#[inline]
 pub fn choose_pool(unbound: bool, cpus: usize, target: Target, online: impl Fn(usize) -> bool) -> usize {
     if unbound || cpus == 0 {
         return 0;
@@ -78,6 +80,7 @@ pub fn choose_pool(unbound: bool, cpus: usize, target: Target, online: impl Fn(u
 /// Q4: the pool a queueing goes to, given the `chosen` one and the pool
 /// the item last ran on (`last`, if the workqueue uses it);
 /// `runs_there` probes that pool (under its lock).
+#[inline]
 pub fn redirect(chosen: usize, last: Option<usize>, runs_there: impl FnOnce(usize) -> bool) -> usize {
     match last {
         Some(last) if last != chosen && runs_there(last) => last,
@@ -90,6 +93,7 @@ pub fn redirect(chosen: usize, last: Option<usize>, runs_there: impl FnOnce(usiz
 /// instance (rule 27), recording `pool` as where it is. `Ok((instance,
 /// active))`; the item back if `wq` has no pool-workqueue here (it was
 /// destroyed): the caller still owns PENDING.
+#[inline]
 pub fn queue_insert<E: Instance, Pool: Clone, Wq: Clone>(
     section: &mut PoolSection<E>,
     state: &mut WorkState<Pool, Wq>,
