@@ -33,7 +33,7 @@
 //! |---|---|---|
 //! | 0 platform | `platform` | [`Platform`]: the only place that names `std::sync`, `std::thread` or `std::time` |
 //! | 1 machine | [`machine`], `seeded` | **the rules of CMWQ** as pure state and transitions, numbered in `core/src/machine/README.md`: the kernel's predicates ([`policy`]), a pool and its workers, creation, culling, mayday, rescue and hotplug decisions, mayday lists, pool-workqueues, flush tickets, a work item's state; and their composition as steps, one critical section each, with effects as values (a worker's pass, queueing, creation, the timers, a rescuer's turn, hotplug) |
-//! | 2 base | `config`, `error`, `timer`, `trace` | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`) |
+//! | 2 base | `config`, `error`, `timer`, `trace`, [`plain`] | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`); the machine driven over plain values, turn by turn, for simulators and model checkers |
 //! | 3 shared | `shared` | the engine's shared objects (system, pools, pool-workqueues, workqueues, rescuers, work items) with the lock of every field |
 //! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug` | the driver: takes a lock, runs a machine step (or transition), drops the lock, carries out the effects and the outcome with the platform; no user code runs under an engine lock |
 //! | 5 API | `work`, `delayed`, `workqueue`, `system`, `default` | the handles users hold |
@@ -119,6 +119,7 @@ mod hotplug;
 mod lifecycle;
 pub mod machine;
 mod manager;
+pub mod plain;
 mod platform;
 mod pool;
 mod pool_workqueue;

@@ -1,14 +1,14 @@
 //! The reference model of what a user observes, run against the pure
 //! machine (the real-system side is `tests/reference_model.rs`): proptest
 //! generates operation sequences (queue on a CPU, cancel, run everything
-//! that can run), applies them to the machine as the engine's driver would
-//! (`cmwq_proofs::refine::machine`), and compares every return value and,
+//! that can run), applies them to the machine's turns (`cmwq::plain`, as
+//! the refinement's executor takes them), and compares every return value and,
 //! after each run, how many times each item ran, the order on the ordered
 //! workqueue, and how many items of a workqueue ever ran at once on one
 //! pool (`max_active`). Failures shrink and print the sequence.
 //! `PROPTEST_CASES` sets the number of cases (default 256).
 
-use cmwq::machine::work::Location;
+use cmwq::machine::queue::Target;
 use cmwq_proofs::refine::machine::{Step, Sys};
 use cmwq_proofs::{configs, Behaviour, Config};
 use proptest::prelude::*;
@@ -67,16 +67,26 @@ fn run(c: &Config, m: &mut Sys, busiest: &mut BTreeMap<(usize, usize), usize>) -
         m.steps(c, &mut steps);
         let user = |s: &Step| {
             use Step::*;
-            matches!(s, Queue { .. } | Cancel { .. } | CancelSync { .. } | FlushWork { .. } | CpuDown | CpuUp)
+            matches!(
+                s,
+                Queue { .. }
+                    | Cancel { .. }
+                    | CancelSync { .. }
+                    | FlushWork { .. }
+                    | FlushWq { .. }
+                    | Destroy { .. }
+                    | CpuDown
+                    | CpuUp
+            )
         };
         let Some(step) = steps.into_iter().find(|s| !user(s) && m.productive(c, *s)) else { return finished };
         if let Step::Finish { pool, id } = step {
-            finished.push(m.exec[&(pool, id)].ent.item);
+            finished.push(m.plain.running()[&(pool, id)].item);
         }
         let _ = m.apply(c, step);
         for wq in 0..c.wqs.len() {
             for pool in 0..=c.cpus {
-                let now = m.exec.iter().filter(|(&(p, _), e)| p == pool && e.ent.wq == wq).count();
+                let now = m.plain.running().iter().filter(|(&(p, _), e)| p == pool && e.wq == wq).count();
                 let max = busiest.entry((wq, pool)).or_default();
                 *max = (*max).max(now);
             }
@@ -95,9 +105,7 @@ fn check(bugs: u32, ops: &[Op]) -> Result<(), TestCaseError> {
     for &op in ops {
         match op {
             Op::Queue { item, cpu } => {
-                let before = m.items[item].queued();
-                let _ = m.apply(&c, Step::Queue { item, cpu });
-                let accepted = m.items[item].queued() > before;
+                let accepted = m.plain.queue(item, Target::On(cpu), false) == Ok(true);
                 prop_assert_eq!(accepted, !r.pending[item], "{:?}: queue returned {}", op, accepted);
                 if accepted {
                     r.pending[item] = true;
@@ -107,8 +115,7 @@ fn check(bugs: u32, ops: &[Op]) -> Result<(), TestCaseError> {
                 }
             }
             Op::Cancel { item } => {
-                let was = matches!(m.items[item].location(), Location::Queued { .. });
-                let _ = m.apply(&c, Step::Cancel { item });
+                let was = m.plain.cancel(item) == Some(true);
                 prop_assert_eq!(was, r.pending[item], "{:?}: cancel returned {}", op, was);
                 if was {
                     r.pending[item] = false;

@@ -14,7 +14,7 @@ use super::pool::{WorkerId, WqId};
 
 /// One traced transition (fields: the identities above).
 #[allow(missing_docs)]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// An instance was inserted (rule 19): active (on the worklist) or not.
     Queued {

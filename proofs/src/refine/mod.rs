@@ -21,9 +21,14 @@ pub mod machine;
 pub mod witness;
 
 use crate::spec::{Config, Pending, Rescuer, State, Worker};
+use cmwq::machine::pwq::Pwq;
+use cmwq::machine::section::PlainEntry;
+use cmwq::machine::work::Location;
 use cmwq::machine::SeededBits;
+use cmwq::plain::{Rescuing, Waiter};
 use machine::{Step, Sys};
 use stateright::{Checker, Model, Property};
+use std::collections::VecDeque;
 
 /// A spec state's part that a machine state determines.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -79,80 +84,75 @@ pub fn shape(s: &State) -> Shape {
 }
 
 /// The abstraction function: the machine state as a spec shape.
-pub fn abstraction(c: &Config, m: &Sys) -> Shape {
-    let pools = m.pools.len();
+pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
+    let m = &sys.plain;
+    let (sections, pools) = (m.pools(), m.pools().len());
     let small = |v: usize| v as u8;
+    let pwq = |wq: usize, p: usize| sections[p].pwq(wq);
     let mut items: Vec<(Pending, Option<(u8, u8)>)> = vec![(Pending::No, None); c.items.len()];
-    for (i, work) in m.items.iter().enumerate() {
-        if let cmwq::machine::work::Location::Queued { pool } = *work.location() {
-            let wq = c.items[i].0;
-            let inactive = m.pwq(wq, pool).is_some_and(|pwq| pwq.inactive().any(|x| x.item == i));
+    for (i, work) in m.items().iter().enumerate() {
+        if let Location::Queued { pool } = *work.location() {
+            let inactive = pwq(c.items[i].0, pool).is_some_and(|pwq| pwq.inactive().any(|x| x.item == i));
             items[i].0 = if inactive { Pending::Inactive(small(pool)) } else { Pending::Active(small(pool)) };
         }
     }
-    for (&(p, id), exec) in &m.exec {
-        items[exec.ent.item].1 = Some((small(p), witness::spec_worker(m, p, id)));
+    for (&(p, id), entry) in m.running() {
+        items[entry.item].1 = Some((small(p), witness::spec_worker(m, p, id)));
     }
-    let mut workers = Vec::new();
-    let mut scheduled = Vec::new();
-    for p in 0..pools {
-        let mut ws = Vec::new();
-        let mut ss = Vec::new();
-        for &id in &m.order[p] {
-            let state = m.pools[p].pool().worker(id);
-            ws.push(match (state, m.exec.get(&(p, id))) {
+    let list = |queue: &VecDeque<PlainEntry>| queue.iter().map(|e| small(e.item)).collect::<Vec<u8>>();
+    let (mut workers, mut scheduled) = (Vec::new(), Vec::new());
+    for (p, section) in sections.iter().enumerate() {
+        let (mut ws, mut ss) = (Vec::new(), Vec::new());
+        for &id in m.order(p) {
+            let state = section.pool().worker(id);
+            ws.push(match (state, m.running().get(&(p, id))) {
                 (None, _) => Worker::Gone,
                 (Some(w), _) if w.die() => Worker::Gone,
-                (_, Some(exec)) => {
-                    Worker::Running { item: small(exec.ent.item), blocked: state.is_some_and(|w| w.sleeping()) }
-                }
-                _ if m.managing[p].is_some_and(|(mgr, _)| mgr == id) => Worker::Managing,
+                (Some(w), Some(entry)) => Worker::Running { item: small(entry.item), blocked: w.sleeping() },
+                _ if m.managing(p).is_some_and(|(manager, _)| manager == id) => Worker::Managing,
                 _ => Worker::Idle,
             });
-            ss.push(state.map_or(vec![], |w| w.scheduled().iter().map(|e| small(e.item)).collect()));
+            ss.push(state.map_or(vec![], |w| list(w.scheduled())));
         }
         workers.push(ws);
         scheduled.push(ss);
     }
-    let rescuers = m
-        .rescuers
-        .iter()
-        .map(|r| {
-            let r = r.as_ref()?;
-            let running = r.id.and_then(|id| m.exec.get(&(r.pool, id))).map(|e| small(e.ent.item));
-            let deferred = r.id.and_then(|id| m.pools[r.pool].pool().worker(id));
-            let deferred = deferred.map_or(vec![], |w| w.scheduled().iter().map(|e| small(e.item)).collect());
-            Some(Rescuer { pool: small(r.pool), item: running, scheduled: deferred })
-        })
-        .collect();
+    let rescuer = |r: &Option<Rescuing>| {
+        let r = r.as_ref()?;
+        let running = r.id.and_then(|id| m.running().get(&(r.pool, id))).map(|e| small(e.item));
+        let deferred = r.id.and_then(|id| sections[r.pool].pool().worker(id)).map_or(vec![], |w| list(w.scheduled()));
+        Some(Rescuer { pool: small(r.pool), item: running, scheduled: deferred })
+    };
+    let per_pwq = |f: &dyn Fn(&Pwq<usize>) -> u8| -> Vec<Vec<u8>> {
+        (0..c.wqs.len()).map(|wq| (0..pools).map(|p| pwq(wq, p).map_or(0, f)).collect()).collect()
+    };
     Shape {
-        worklists: m.pools.iter().map(|p| p.pool().worklist().iter().map(|e| small(e.item)).collect()).collect(),
+        worklists: sections.iter().map(|p| list(p.pool().worklist())).collect(),
         workers,
         scheduled,
-        offline: m.pools.iter().map(|p| p.pool().disassociated()).collect(),
+        offline: sections.iter().map(|p| p.pool().disassociated()).collect(),
         items,
-        active: (0..c.wqs.len())
-            .map(|wq| (0..pools).map(|p| small(m.pwq(wq, p).map_or(0, |pwq| pwq.nr_active()))).collect())
-            .collect(),
+        active: per_pwq(&|pwq| small(pwq.nr_active())),
         inactive: (0..c.wqs.len())
             .map(|wq| {
-                let list = |p| m.pwq(wq, p).map_or(vec![], |pwq| pwq.inactive().map(|x| small(x.item)).collect());
-                (0..pools).map(list).collect()
+                (0..pools)
+                    .map(|p| pwq(wq, p).map_or(vec![], |q| q.inactive().map(|x| small(x.item)).collect()))
+                    .collect()
             })
             .collect(),
-        maydays: m.maydays.iter().map(|list| list.iter().map(|&p| small(p)).collect()).collect(),
-        rescuers,
+        maydays: m.maydays().iter().map(|list| list.iter().map(|&p| small(p)).collect()).collect(),
+        rescuers: m.rescuers().iter().map(rescuer).collect(),
         waiters: m
-            .waiters
+            .waiters()
             .iter()
             .map(|w| match *w {
-                machine::Waiter::Flush { item, .. } => Waits::FlushWork(small(item)),
-                machine::Waiter::CancelSync { item } => Waits::CancelSync(small(item)),
-                machine::Waiter::FlushWq { wq, .. } => Waits::FlushWq(small(wq)),
-                machine::Waiter::Destroy { wq, .. } => Waits::Destroy(small(wq)),
+                Waiter::Flush { item, .. } => Waits::FlushWork(small(item)),
+                Waiter::CancelSync { item } => Waits::CancelSync(small(item)),
+                Waiter::FlushWq { wq, .. } => Waits::FlushWq(small(wq)),
+                Waiter::Destroy { wq, .. } => Waits::Destroy(small(wq)),
             })
             .collect(),
-        dying: m.dying.clone(),
+        dying: (0..c.wqs.len()).map(|wq| m.dying(wq)).collect(),
     }
 }
 

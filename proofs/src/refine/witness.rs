@@ -1,91 +1,131 @@
-//! The witness: which spec actions a step of the executor claims to be,
-//! read off the step, the machine's outcome and its effects. Part of the
-//! abstraction (with `abstraction` in `refine/mod.rs`): it maps machine
-//! transitions to spec transitions and changes no state.
+//! The witness: which spec actions a turn claims to be, read off the turn
+//! and the trace events it recorded (the events the engine records, in
+//! `cmwq::machine::trace`). Part of the abstraction, with `abstraction` in
+//! `refine/mod.rs`: it maps machine transitions to spec transitions and
+//! changes no state.
 
-use super::machine::{Step, Sys};
+use super::machine::Step;
 use crate::spec::{Action, RESCUER};
-use cmwq::machine::effect::Effect;
-use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WORKER_RESCUER};
-use cmwq::machine::rescue::Rescue;
+use cmwq::machine::trace::Event;
+use cmwq::plain::PlainSystem;
+use std::collections::BTreeMap;
 
 /// The spec's number for worker `id` of pool `p`.
-pub fn spec_worker(m: &Sys, p: usize, id: WorkerId) -> u8 {
-    if m.pools[p].pool().worker(id).is_some_and(|w| w.flags() & WORKER_RESCUER != 0) {
+pub fn spec_worker(m: &PlainSystem, p: usize, id: WorkerId) -> u8 {
+    if m.pools()[p].pool().worker(id).is_some_and(|w| w.flags() & WORKER_RESCUER != 0) {
         return RESCUER;
     }
-    m.order[p].iter().position(|&x| x == id).map_or(RESCUER - 1, |n| n as u8)
+    m.order(p).iter().position(|&x| x == id).map_or(RESCUER - 1, |n| n as u8)
 }
 
-/// The actions a step is before any outcome: the caller's operation, or
-/// what the executor does (block, unblock, finish) by the item's program.
-pub fn of_step(m: &Sys, step: Step) -> Vec<Action> {
-    let small = |v: usize| v as u8;
-    let rescuer_wq = |p: usize, id: WorkerId| m.exec.get(&(p, id)).map_or(0, |e| small(e.ent.wq));
-    let by_worker =
-        |p: usize, id: WorkerId, of_worker: fn(u8, u8) -> Action, of_rescuer: fn(u8) -> Action| match spec_worker(
-            m, p, id,
-        ) {
-            RESCUER => of_rescuer(rescuer_wq(p, id)),
-            worker => of_worker(small(p), worker),
+/// What the witness needs from before the turn: the action the turn is by
+/// itself (the caller's operation, or the item's program), and the
+/// attached rescuers, by (pool, id), with their workqueue.
+pub struct Before {
+    first: Option<Action>,
+    rescuers: BTreeMap<(usize, WorkerId), u8>,
+}
+
+impl Before {
+    /// Reads `m` before `step`.
+    pub fn of(m: &PlainSystem, step: Step) -> Self {
+        let small = |v: usize| v as u8;
+        let rescuers = m.rescuers().iter().enumerate();
+        let rescuers = rescuers.filter_map(|(wq, r)| r.and_then(|r| Some(((r.pool, r.id?), small(wq))))).collect();
+        let mut before = Before { first: None, rescuers };
+        let by = |pool: usize, id: WorkerId, worker: fn(u8, u8) -> Action, rescuer: fn(u8) -> Action| match before
+            .rescuers
+            .get(&(pool, id))
+        {
+            Some(&wq) => rescuer(wq),
+            None => worker(small(pool), spec_worker(m, pool, id)),
         };
-    let action = match step {
-        Step::Queue { item, cpu } => Action::Queue { item: small(item), cpu: small(cpu) },
-        Step::Cancel { item } => Action::Cancel { item: small(item), sync: false },
-        Step::CancelSync { item } => Action::Cancel { item: small(item), sync: true },
-        Step::FlushWork { item } => Action::FlushWork { item: small(item) },
-        Step::FlushWq { wq } => Action::FlushWq { wq: small(wq) },
-        Step::Destroy { .. } => Action::Destroy,
-        Step::Return { n } => Action::Return { waiter: small(n) },
-        Step::Block { pool, id } => {
-            by_worker(pool, id, |pool, worker| Action::Block { pool, worker }, |wq| Action::RescueBlock { wq })
-        }
-        Step::Unblock { pool, id } if spec_worker(m, pool, id) != RESCUER => {
-            Action::Unblock { pool: small(pool), worker: spec_worker(m, pool, id) }
-        }
-        Step::Finish { pool, id } => {
-            by_worker(pool, id, |pool, worker| Action::Finish { pool, worker }, |wq| Action::RescueDone { wq })
-        }
-        Step::MaydayTimer { pool } => Action::Mayday { pool: small(pool) },
-        Step::RescuerPop { wq } => Action::RescuerAttach { wq: small(wq) },
-        Step::CpuDown => Action::CpuDown,
-        Step::CpuUp => Action::CpuUp,
-        _ => return vec![],
-    };
-    vec![action]
-}
-
-/// A worker's pass: a deferral per [`Effect::Deferred`], then the item
-/// it starts.
-pub fn of_pass<E>(m: &Sys, p: usize, id: WorkerId, pass: &Pass<E>, fx: &[Effect]) -> Vec<Action> {
-    let (pool, worker) = (p as u8, spec_worker(m, p, id));
-    let mut actions: Vec<Action> =
-        fx.iter().filter(|e| matches!(e, Effect::Deferred { .. })).map(|_| Action::Defer { pool, worker }).collect();
-    if let Pass::Run { scheduled, .. } = *pass {
-        actions.push(if scheduled { Action::StartScheduled { pool, worker } } else { Action::Start { pool, worker } });
+        let first = match step {
+            Step::Queue { item, cpu } => Action::Queue { item: small(item), cpu: small(cpu) },
+            Step::Cancel { item } => Action::Cancel { item: small(item), sync: false },
+            Step::CancelSync { item } => Action::Cancel { item: small(item), sync: true },
+            Step::FlushWork { item } => Action::FlushWork { item: small(item) },
+            Step::FlushWq { wq } => Action::FlushWq { wq: small(wq) },
+            Step::Destroy { .. } => Action::Destroy,
+            Step::Return { n } => Action::Return { waiter: small(n) },
+            Step::Block { pool, id } => {
+                by(pool, id, |pool, worker| Action::Block { pool, worker }, |wq| Action::RescueBlock { wq })
+            }
+            Step::Unblock { pool, id } if !before.rescuers.contains_key(&(pool, id)) => {
+                Action::Unblock { pool: small(pool), worker: spec_worker(m, pool, id) }
+            }
+            Step::Finish { pool, id } => {
+                by(pool, id, |pool, worker| Action::Finish { pool, worker }, |wq| Action::RescueDone { wq })
+            }
+            Step::MaydayTimer { pool } => Action::Mayday { pool: small(pool) },
+            Step::RescuerPop { wq } => Action::RescuerAttach { wq: small(wq) },
+            Step::CpuDown => Action::CpuDown,
+            Step::CpuUp => Action::CpuUp,
+            _ => return before,
+        };
+        before.first = Some(first);
+        before
     }
-    actions
-}
 
-/// A manager's spawn returned.
-pub fn created(p: usize, created: bool) -> Action {
-    if created {
-        Action::Create { pool: p as u8 }
-    } else {
-        Action::CreateFails { pool: p as u8 }
+    /// The actions: the turn's own (if it took effect), then what its
+    /// events show the machine did. A failed creation's pass is part of
+    /// the spec's `CreateFails`, so its first start or deferral is too.
+    pub fn witness(mut self, m: &PlainSystem, returned: bool, events: &[Event]) -> Vec<Action> {
+        let took_effect = match self.first {
+            Some(Action::Return { .. }) => returned,
+            Some(Action::Mayday { .. }) => events.iter().any(|e| matches!(e, Event::Maydays { .. })),
+            Some(Action::RescuerAttach { .. }) => events.iter().any(|e| matches!(e, Event::RescuerPop { .. })),
+            _ => true,
+        };
+        let mut actions: Vec<Action> = self.first.filter(|_| took_effect).into_iter().collect();
+        let mut absorb = false;
+        for event in events {
+            let (action, failed) = self.of_event(m, event);
+            match action {
+                Some(Action::Start { .. } | Action::Defer { .. }) if absorb => absorb = false,
+                Some(action) => {
+                    absorb = failed;
+                    actions.push(action);
+                }
+                None => {}
+            }
+        }
+        actions
     }
-}
 
-/// A rescuer's R2: its deferrals, then the item it runs or its leaving.
-pub fn of_rescue<E>(wq: usize, next: &Rescue<E>, fx: &[Effect]) -> Vec<Action> {
-    let wq = wq as u8;
-    let mut actions: Vec<Action> =
-        fx.iter().filter(|e| matches!(e, Effect::Deferred { .. })).map(|_| Action::RescueDefer { wq }).collect();
-    actions.push(match *next {
-        Rescue::Run { scheduled: true, .. } => Action::RescueScheduled { wq },
-        Rescue::Run { .. } => Action::Rescue { wq },
-        Rescue::Detached => Action::RescuerDetach { wq },
-    });
-    actions
+    /// One event as a spec action; true with `CreateFails`.
+    fn of_event(&mut self, m: &PlainSystem, event: &Event) -> (Option<Action>, bool) {
+        let small = |v: usize| v as u8;
+        let rescuer = |s: &Self, pool: usize, worker: WorkerId| s.rescuers.get(&(pool, worker)).copied();
+        let action = match *event {
+            Event::RescuerAttach { wq, pool, worker } => {
+                self.rescuers.insert((pool, worker), small(wq));
+                None
+            }
+            Event::Started { pool, worker, scheduled, .. } => Some(match (rescuer(self, pool, worker), scheduled) {
+                (Some(wq), true) => Action::RescueScheduled { wq },
+                (Some(wq), false) => Action::Rescue { wq },
+                (None, true) => Action::StartScheduled { pool: small(pool), worker: spec_worker(m, pool, worker) },
+                (None, false) => Action::Start { pool: small(pool), worker: spec_worker(m, pool, worker) },
+            }),
+            Event::Deferred { pool, worker, .. } => Some(match rescuer(self, pool, worker) {
+                Some(wq) => Action::RescueDefer { wq },
+                None => Action::Defer { pool: small(pool), worker: spec_worker(m, pool, worker) },
+            }),
+            Event::Manage { pool, worker } => {
+                Some(Action::Manage { pool: small(pool), worker: spec_worker(m, pool, worker) })
+            }
+            Event::Created { pool, .. } => Some(Action::Create { pool: small(pool) }),
+            Event::CreateFailed { pool, at_limit: false, .. } => {
+                return (Some(Action::CreateFails { pool: small(pool) }), true)
+            }
+            Event::Retired { pool, worker } => {
+                Some(Action::Retire { pool: small(pool), worker: spec_worker(m, pool, worker) })
+            }
+            Event::RescuerDetach { wq, .. } => Some(Action::RescuerDetach { wq: small(wq) }),
+            _ => None,
+        };
+        (action, false)
+    }
 }

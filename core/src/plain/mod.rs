@@ -1,0 +1,283 @@
+//! The machine driven over plain values: every lock's state in one value,
+//! and the machine's steps composed into *turns*, each what one engine
+//! thread does between two points where another thread can run, in the
+//! order the threaded engine composes them (`queue.rs`, `cancel.rs`,
+//! `flush.rs`, `lifecycle.rs`, `worker.rs`, `manager.rs`, `rescuer.rs`,
+//! `hotplug.rs`). No threads, locks or clock: the caller chooses which
+//! turn runs next and says when time has passed; what needs a runtime (a
+//! worker to wake, a thread to start, a timer to arm, a function to run)
+//! comes back as [`Notice`]s, and what happened as trace [`Event`]s.
+//!
+//! The refinement (`cmwq-proofs`) explores every order of these turns
+//! against the specification; a simulator or an async executor can run
+//! them in virtual time. Pools are numbered as in traces: CPU `c` is pool
+//! `c`, the unbound pool is pool `cpus`.
+//!
+//! Where a turn spans more than one engine section, no other thread can
+//! tell: queueing's Q2-Q5 (the caller owns PENDING throughout), an
+//! item's finish and its pool's end (`finish`: a `flush_work` may return
+//! after both), a flush's F1-F3 and F6 (the flush mutex is held), and
+//! destroy's last drain check with X2 (nothing of the workqueue runs or
+//! can be queued by then).
+
+use crate::machine::create::Creating;
+use crate::machine::effect::Effect;
+use crate::machine::flush::{flush_begin, flush_heads_done, FlushLocks, FlushSignal, FlushTickets, FlushWait};
+use crate::machine::mayday::{MaydayList, RescuerStep};
+use crate::machine::pass::Pass;
+use crate::machine::pool::{WorkerId, WqId, WORKER_UNBOUND};
+use crate::machine::pwq::Pwq;
+use crate::machine::queue::{accepts, cancel_grab_queued, choose_pool, queue_insert, redirect, Refusal, Target};
+use crate::machine::rescue::Rescue;
+use crate::machine::section::{PlainEntry, PoolSection, PwqFlags};
+use crate::machine::trace::Event;
+use crate::machine::work::{Grab, WorkState};
+use crate::machine::{seeded_in, SeededBits};
+use crate::SeededBug;
+use core::cell::RefCell;
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+/// A workqueue's shape: where its items go and what it may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WqShape {
+    /// Its items go to the unbound pool (also an ordered workqueue).
+    pub unbound: bool,
+    /// `max_active` per pool.
+    pub max_active: usize,
+    /// It has a rescuer (`mem_reclaim`).
+    pub rescuer: bool,
+}
+
+/// A system's shape: CPUs, workqueues, and each item's workqueue.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Topology {
+    /// CPUs, each with its pool.
+    pub cpus: usize,
+    /// The workqueues.
+    pub wqs: Vec<WqShape>,
+    /// Item `i` belongs to workqueue `items[i]`.
+    pub items: Vec<WqId>,
+    /// Workers per pool, rescuers not counted.
+    pub max_workers: usize,
+}
+
+/// What the caller's runtime must do after a turn (fields: pools, worker
+/// ids and workqueues as numbered here).
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Notice {
+    /// Worker `id` of `pool` was woken: give it a turn ([`PlainSystem::wake`]).
+    Wake {
+        pool: usize,
+        id: WorkerId,
+    },
+    /// Executor `id` of `pool` (a worker or attached rescuer) runs `entry`'s
+    /// function now; [`PlainSystem::finish`] when it returns.
+    Runs {
+        pool: usize,
+        id: WorkerId,
+        entry: PlainEntry,
+    },
+    /// Start a thread for worker `new`, then [`PlainSystem::spawned`].
+    Spawn {
+        pool: usize,
+        new: WorkerId,
+        manager: Option<WorkerId>,
+    },
+    /// Arm `pool`'s idle-cull, create-retry or (`first` or not) mayday timer.
+    ArmIdle {
+        pool: usize,
+    },
+    ArmRetry {
+        pool: usize,
+    },
+    ArmMayday {
+        pool: usize,
+        first: bool,
+    },
+    /// `wq`'s rescuer has a pool on its list: give it [`PlainSystem::rescuer_pop`].
+    Rescuer {
+        wq: WqId,
+    },
+}
+
+/// A caller waiting: `flush_work` for an instance, `cancel_sync`, or
+/// `flush_workqueue` and destroy's drain for a flush ticket.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Waiter {
+    Flush { item: usize, instance: u64 },
+    CancelSync { item: usize },
+    FlushWq { wq: WqId, ticket: u64 },
+    Destroy { wq: WqId, ticket: u64 },
+}
+
+/// A rescuer that took `pool` off its list: attached as `id` once it ran
+/// R1, `taken` items this turn.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rescuing {
+    pub pool: usize,
+    pub id: Option<WorkerId>,
+    pub taken: usize,
+}
+
+/// The whole system's machine state, and the threads' places in it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PlainSystem {
+    topo: Topology,
+    pools: Vec<PoolSection<PlainEntry>>,
+    items: Vec<WorkState<usize, usize>>,
+    maydays: Vec<MaydayList<usize>>,
+    rescuers: Vec<Option<Rescuing>>,
+    flush: Vec<(FlushTickets, FlushSignal)>,
+    dying: Vec<bool>,
+    trustee: Vec<bool>,
+    running: BTreeMap<(usize, WorkerId), PlainEntry>,
+    managing: Vec<Option<(WorkerId, WorkerId)>>,
+    order: Vec<Vec<WorkerId>>,
+    waiters: Vec<Waiter>,
+    bugs: SeededBits,
+    /// What happened, oldest first; the caller takes it ([`PlainSystem::take_events`]).
+    events: Vec<Event>,
+    notices: Vec<Notice>,
+}
+
+/// A flush's locks over plain state.
+struct Locks<'a> {
+    pools: RefCell<&'a mut Vec<PoolSection<PlainEntry>>>,
+    signal: RefCell<&'a mut FlushSignal>,
+}
+
+impl FlushLocks<PlainEntry> for Locks<'_> {
+    fn each_pool(&self, f: impl FnMut(&mut PoolSection<PlainEntry>)) {
+        self.pools.borrow_mut().iter_mut().for_each(f);
+    }
+    fn with_signal<R>(&self, f: impl FnOnce(&mut FlushSignal) -> R) -> R {
+        f(&mut self.signal.borrow_mut())
+    }
+    fn notify(&self) {}
+}
+
+impl PlainSystem {
+    /// Every pool with one idle worker and every workqueue's
+    /// pool-workqueues, as the engine builds a system (C1-C2 by a manager
+    /// that is not a worker).
+    pub fn new(topo: Topology, bugs: SeededBits) -> Self {
+        let pools = topo.cpus + 1;
+        let sections = (0..pools).map(|p| {
+            let mut section = PoolSection::new(bugs);
+            let _ = section.manager_enter();
+            if let Creating::Spawn(id) = section.create_begin(topo.max_workers, flags_of(&topo, p), Duration::ZERO) {
+                section.create_end(id, true, Duration::ZERO, &mut Vec::new());
+            }
+            section.manager_leave();
+            for (wq, shape) in topo.wqs.iter().enumerate() {
+                let flags = PwqFlags { cpu_intensive: false, rescuer: shape.rescuer };
+                section.add_pwq(wq, Pwq::new(shape.max_active, 0, bugs), flags);
+            }
+            section
+        });
+        let (wqs, items) = (topo.wqs.len(), topo.items.len());
+        PlainSystem {
+            pools: sections.collect(),
+            items: vec![WorkState::default(); items],
+            maydays: (0..wqs).map(|_| MaydayList::new(bugs)).collect(),
+            rescuers: vec![None; wqs],
+            flush: vec![Default::default(); wqs],
+            dying: vec![false; wqs],
+            trustee: vec![false; pools],
+            running: BTreeMap::new(),
+            managing: vec![None; pools],
+            order: vec![vec![0]; pools],
+            waiters: Vec::new(),
+            bugs,
+            events: Vec::new(),
+            notices: Vec::new(),
+            topo,
+        }
+    }
+
+    // ---- read-only views --------------------------------------------------
+
+    /// The shape it was built with.
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+    /// Each pool's section (CPU pools, then the unbound pool).
+    pub fn pools(&self) -> &[PoolSection<PlainEntry>] {
+        &self.pools
+    }
+    /// Each item's state.
+    pub fn items(&self) -> &[WorkState<usize, usize>] {
+        &self.items
+    }
+    /// Each workqueue's rescuer's mayday list.
+    pub fn maydays(&self) -> &[MaydayList<usize>] {
+        &self.maydays
+    }
+    /// Where each workqueue's rescuer is.
+    pub fn rescuers(&self) -> &[Option<Rescuing>] {
+        &self.rescuers
+    }
+    /// What each executor runs, by (pool, worker id).
+    pub fn running(&self) -> &BTreeMap<(usize, WorkerId), PlainEntry> {
+        &self.running
+    }
+    /// A manager of `pool` between C1 and C2: (manager, the new worker).
+    pub fn managing(&self, pool: usize) -> Option<(WorkerId, WorkerId)> {
+        self.managing[pool]
+    }
+    /// `pool`'s workers in the order they were created.
+    pub fn order(&self, pool: usize) -> &[WorkerId] {
+        &self.order[pool]
+    }
+    /// Callers waiting, oldest first.
+    pub fn waiters(&self) -> &[Waiter] {
+        &self.waiters
+    }
+    /// A trustee is installed on `pool` (between `cpu_down` and `cpu_up`).
+    pub fn trustee(&self, pool: usize) -> bool {
+        self.trustee[pool]
+    }
+    /// Workqueue `wq` is being destroyed.
+    pub fn dying(&self, wq: WqId) -> bool {
+        self.dying[wq]
+    }
+    /// Whether waiter `n` would get past its wait now.
+    pub fn waiter_ready(&self, n: usize) -> bool {
+        match self.waiters[n] {
+            Waiter::Flush { item, instance } => self.items[item].instance_done(instance),
+            Waiter::CancelSync { item } => {
+                self.items[item].cancel_sync_may_return(self.bug(SeededBug::CancelSyncSkipsWait))
+            }
+            Waiter::FlushWq { wq, ticket } | Waiter::Destroy { wq, ticket } => {
+                self.flush[wq].1.poll(ticket) != FlushWait::Wait
+            }
+        }
+    }
+    /// What happened since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        core::mem::take(&mut self.events)
+    }
+    /// What the runtime must do since the last call, oldest first.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        core::mem::take(&mut self.notices)
+    }
+
+    fn bug(&self, bug: SeededBug) -> bool {
+        seeded_in(self.bugs, bug)
+    }
+}
+
+/// A pool's permanent worker flags.
+fn flags_of(topo: &Topology, pool: usize) -> u8 {
+    if pool == topo.cpus {
+        WORKER_UNBOUND
+    } else {
+        0
+    }
+}
+
+mod turns;

@@ -1,0 +1,355 @@
+//! The turns: one thread's sections at a time, as the engine runs them.
+
+use super::*;
+
+impl PlainSystem {
+    /// Queueing (Q1-Q5) by a caller outside the workqueue, or (`chained`)
+    /// by one of its own items. `Ok(false)`: the item was pending already.
+    pub fn queue(&mut self, item: usize, target: Target, chained: bool) -> Result<bool, Refusal> {
+        let wq = self.topo.items[item];
+        accepts(self.dying[wq], false, || chained)?;
+        let Some(last) = self.items[item].try_claim() else { return Ok(false) };
+        let (cpus, unbound) = (self.topo.cpus, self.topo.wqs[wq].unbound);
+        let pool_of = |index: usize| if unbound { cpus } else { index };
+        let index_of = |p: usize| if unbound { (p == cpus).then_some(0) } else { (p < cpus).then_some(p) };
+        let chosen = choose_pool(unbound, cpus, target, |c| !self.pools[c].pool().disassociated());
+        let index = redirect(chosen, last.and_then(index_of), |i| self.pools[pool_of(i)].runs_for(item, wq));
+        let pool = pool_of(index);
+        let mut fx = Vec::new();
+        let inserted = queue_insert(&mut self.pools[pool], &mut self.items[item], wq, item, pool, &mut fx);
+        self.effects(pool, fx);
+        match inserted {
+            Ok((_, active)) => {
+                self.events.push(Event::Queued { item, wq, pool, active });
+                Ok(true)
+            }
+            Err(_) => {
+                let _ = self.items[item].release();
+                Err(Refusal::Destroyed)
+            }
+        }
+    }
+
+    /// `cancel`: takes a queued instance off its pool and gives PENDING
+    /// back. Whether it was pending; `None` if a `cancel_sync` owns it.
+    pub fn cancel(&mut self, item: usize) -> Option<bool> {
+        let was_pending = self.grab(item, false)?;
+        let _ = self.items[item].release();
+        Some(was_pending)
+    }
+
+    /// `cancel_sync` up to its wait: PENDING taken for good, then a waiter
+    /// until no instance runs ([`PlainSystem::waiter_wakes`] releases it).
+    /// `None` if another `cancel_sync` owns the item: wait, then call again.
+    pub fn cancel_sync(&mut self, item: usize) -> Option<bool> {
+        let was_pending = self.grab(item, true)?;
+        if self.items[item].cancel_sync_may_return(self.bug(SeededBug::CancelSyncSkipsWait)) {
+            let _ = self.items[item].release();
+        } else {
+            self.waiters.push(Waiter::CancelSync { item });
+        }
+        Some(was_pending)
+    }
+
+    /// Rule 28, then for a queued item the pool's step (S3).
+    fn grab(&mut self, item: usize, cancelling: bool) -> Option<bool> {
+        match self.items[item].grab(cancelling) {
+            Grab::Owned { was_pending, .. } => Some(was_pending),
+            Grab::Queued(pool) => {
+                let mut fx = Vec::new();
+                let (section, state) = (&mut self.pools[pool], &mut self.items[item]);
+                let grabbed = cancel_grab_queued(section, state, item, cancelling, |&p| p == pool, &mut fx);
+                debug_assert!(grabbed, "turns are atomic: a queued item cannot move meanwhile");
+                self.effects(pool, fx);
+                self.events.push(Event::Cancelled { item, pool });
+                Some(true)
+            }
+            // Busy is a queuer or timer between sections: turns are atomic.
+            Grab::Busy | Grab::Cancelling => None,
+        }
+    }
+
+    /// `flush_work`: a waiter for the last instance queued (or the running
+    /// one), if there is one.
+    pub fn flush_work(&mut self, item: usize) {
+        if let Some(instance) = self.items[item].flush_target(self.bug(SeededBug::FlushWorkIgnoresRunning)) {
+            self.waiters.push(Waiter::Flush { item, instance });
+        }
+    }
+
+    /// `flush_workqueue`: F1-F3, then a waiter (F5 is a section of its own).
+    /// `None` if every flush colour is taken (wait for the oldest flush).
+    pub fn flush_wq(&mut self, wq: WqId) -> Option<()> {
+        let ticket = self.flush_begin(wq)?;
+        self.waiters.push(Waiter::FlushWq { wq, ticket });
+        Some(())
+    }
+
+    /// Destroy: X1 (the user's queueing is refused), then the drain's first
+    /// flush (D3) and a waiter.
+    pub fn destroy(&mut self, wq: WqId) -> Option<()> {
+        self.dying[wq] = true;
+        let ticket = self.flush_begin(wq)?;
+        self.waiters.push(Waiter::Destroy { wq, ticket });
+        Some(())
+    }
+
+    fn flush_begin(&mut self, wq: WqId) -> Option<u64> {
+        let (tickets, signal) = &mut self.flush[wq];
+        let locks = Locks { pools: RefCell::new(&mut self.pools), signal: RefCell::new(signal) };
+        flush_begin(tickets, wq, &locks).ok()
+    }
+
+    /// Waiter `n` (when [`PlainSystem::waiter_ready`]) runs: F6 if its
+    /// flush is the complete head; the drain checks every pool (D4) and
+    /// takes the pool-workqueues away (X2), or flushes again. True if the
+    /// caller returned (the waiter is gone).
+    pub fn waiter_wakes(&mut self, n: usize) -> bool {
+        match self.waiters[n] {
+            Waiter::FlushWq { wq, ticket } | Waiter::Destroy { wq, ticket } => {
+                if self.flush[wq].1.poll(ticket) == FlushWait::Drive {
+                    let (tickets, signal) = &mut self.flush[wq];
+                    let locks = Locks { pools: RefCell::new(&mut self.pools), signal: RefCell::new(signal) };
+                    flush_heads_done(tickets, ticket, wq, &locks);
+                }
+                if let Waiter::Destroy { .. } = self.waiters[n] {
+                    if !self.pools.iter().all(|p| p.pwq_is_empty(wq)) {
+                        match self.flush_begin(wq) {
+                            Some(ticket) => self.waiters[n] = Waiter::Destroy { wq, ticket },
+                            None => debug_assert!(false, "the drain's flush is the only one left"),
+                        }
+                        return false;
+                    }
+                    self.pools.iter_mut().for_each(|p| drop(p.remove_pwq_if_empty(wq)));
+                }
+            }
+            Waiter::CancelSync { item } => drop(self.items[item].release()),
+            Waiter::Flush { .. } => {}
+        }
+        self.waiters.remove(n);
+        true
+    }
+
+    /// A woken idle worker's turn (W1); `now` for the idle list.
+    pub fn wake(&mut self, pool: usize, id: WorkerId, now: Duration) {
+        if !self.pools[pool].take_wakeup(id) {
+            return;
+        }
+        let mut fx = Vec::new();
+        let pass = self.pools[pool].worker_woken(id, || now, &mut fx);
+        self.carry_out(pool, id, pass, fx, now);
+    }
+
+    /// The spawn of the worker `new` returned (`ok`: it started): C2, then
+    /// the manager's W2 (or, for a create-retry, the role given back).
+    pub fn spawned(&mut self, pool: usize, new: WorkerId, manager: Option<WorkerId>, ok: bool, now: Duration) {
+        let mut fx = Vec::new();
+        let created = self.pools[pool].create_end(new, ok, now, &mut fx);
+        self.events.push(match created {
+            true => Event::Created { pool, worker: new },
+            false => Event::CreateFailed { pool, manager: manager.is_some(), at_limit: false },
+        });
+        if created {
+            self.order[pool].push(new);
+            self.notices.push(Notice::Wake { pool, id: new });
+        }
+        match manager {
+            Some(id) => {
+                self.managing[pool] = None;
+                let pass = self.pools[pool].worker_managed(id, created, || now, &mut fx);
+                self.carry_out(pool, id, pass, fx, now);
+            }
+            None => {
+                self.pools[pool].create_retry_done(created, &mut fx);
+                self.effects(pool, fx);
+            }
+        }
+    }
+
+    /// The create-retry timer fired (T1): a creation as manager, if needed.
+    pub fn create_retry(&mut self, pool: usize, now: Duration) {
+        if self.pools[pool].create_retry_fired() {
+            self.create(pool, None, now);
+        }
+    }
+
+    /// The running item of executor `id` enters a blocking section (S7).
+    pub fn block(&mut self, pool: usize, id: WorkerId) {
+        let mut fx = Vec::new();
+        if self.pools[pool].worker_blocked(id, &mut fx) {
+            self.events.push(Event::Blocked { pool, worker: id });
+        }
+        self.effects(pool, fx);
+    }
+
+    /// It leaves the blocking section (S8).
+    pub fn unblock(&mut self, pool: usize, id: WorkerId) {
+        self.pools[pool].worker_unblocked(id);
+        self.events.push(Event::Unblocked { pool, worker: id });
+    }
+
+    /// The function executor `id` runs returned: the item's section, then
+    /// the pool's (W4; for a rescuer S5 and R2).
+    pub fn finish(&mut self, pool: usize, id: WorkerId, now: Duration) {
+        let Some(PlainEntry { item, wq, color }) = self.running.remove(&(pool, id)) else { return };
+        let late_clear = self.bug(SeededBug::ClearPendingAfterRun);
+        let _ = self.items[item].finish(late_clear);
+        self.events.push(Event::Finished { pool, worker: id, item });
+        let mut fx = Vec::new();
+        if let Some(rescuer) = self.rescuers.iter().position(|r| r.is_some_and(|r| r.id == Some(id) && r.pool == pool))
+        {
+            self.pools[pool].end(id, item, wq, color, &mut fx);
+            self.effects(pool, fx);
+            return self.rescue_next(rescuer);
+        }
+        let pass = self.pools[pool].worker_finished(id, item, wq, color, || now, &mut fx);
+        self.carry_out(pool, id, pass, fx, now);
+    }
+
+    /// `pool`'s mayday timer fired (T2): its rescuers are called.
+    pub fn mayday_timer(&mut self, pool: usize) {
+        let mut fx = Vec::new();
+        self.pools[pool].mayday_fired(&mut fx);
+        self.effects(pool, fx);
+    }
+
+    /// `pool`'s idle-cull timer fired (T3) at `now`, idle timeout `timeout`.
+    pub fn idle_cull(&mut self, pool: usize, now: Duration, timeout: Duration) -> Option<Duration> {
+        let mut fx = Vec::new();
+        let rearm = self.pools[pool].idle_cull_fired(now, timeout, &mut fx);
+        self.effects(pool, fx);
+        rearm
+    }
+
+    /// The trustee of `pool` looks (H2); it leaves once done.
+    pub fn trustee_check(&mut self, pool: usize) {
+        let mut fx = Vec::new();
+        self.trustee[pool] = !self.pools[pool].trustee_check(&mut fx);
+        self.effects(pool, fx);
+    }
+
+    /// `cpu_down(cpu)` (H1, the trustee installed) or `cpu_up(cpu)` (H3,
+    /// the trustee released).
+    pub fn hotplug(&mut self, cpu: usize, down: bool) {
+        let mut fx = Vec::new();
+        self.trustee[cpu] = down;
+        if down {
+            self.pools[cpu].cpu_down(&mut fx);
+            self.events.push(Event::CpuDown { cpu });
+        } else {
+            self.pools[cpu].cpu_up(&mut fx);
+            self.events.push(Event::CpuUp { cpu });
+        }
+        self.effects(cpu, fx);
+    }
+
+    /// `wq`'s rescuer takes the next pool off its list (rule 17).
+    pub fn rescuer_pop(&mut self, wq: WqId) {
+        if self.rescuers[wq].is_some() {
+            return;
+        }
+        if let RescuerStep::Rescue(pool) = self.maydays[wq].next_step() {
+            self.rescuers[wq] = Some(Rescuing { pool, id: None, taken: 0 });
+            self.events.push(Event::RescuerPop { wq, pool });
+        }
+    }
+
+    /// The rescuer attaches to the pool it took (R1) and rescues (R2).
+    pub fn rescuer_attach(&mut self, wq: WqId, now: Duration) {
+        let Some(Rescuing { pool, id: None, .. }) = self.rescuers[wq] else { return };
+        let id = self.pools[pool].rescuer_attach(flags_of(&self.topo, pool), now);
+        self.rescuers[wq] = Some(Rescuing { pool, id: Some(id), taken: 0 });
+        self.events.push(Event::RescuerAttach { wq, pool, worker: id });
+        self.rescue_next(wq);
+    }
+
+    /// R2 (one item, or R3: it leaves).
+    fn rescue_next(&mut self, wq: WqId) {
+        let Some(Rescuing { pool, id: Some(id), mut taken }) = self.rescuers[wq] else { return };
+        let mut fx = Vec::new();
+        let next = self.pools[pool].rescuer_next(id, wq, &mut taken, crate::RESCUER_BATCH, &mut fx);
+        self.effects(pool, fx);
+        match next {
+            Rescue::Run { entry, scheduled } => {
+                self.rescuers[wq] = Some(Rescuing { pool, id: Some(id), taken });
+                self.run(pool, id, entry, scheduled);
+            }
+            Rescue::Detached => {
+                self.rescuers[wq] = None;
+                self.events.push(Event::RescuerDetach { wq, pool });
+                if !self.maydays[wq].is_empty() {
+                    self.notices.push(Notice::Rescuer { wq });
+                }
+            }
+        }
+    }
+
+    /// What a worker's pass ended in, as `worker.rs` carries it out.
+    fn carry_out(&mut self, pool: usize, id: WorkerId, pass: Pass<PlainEntry>, fx: Vec<Effect>, now: Duration) {
+        self.effects(pool, fx);
+        match pass {
+            Pass::Run { entry, scheduled } => self.run(pool, id, entry, scheduled),
+            Pass::Manage => self.create(pool, Some(id), now),
+            Pass::Idle => {}
+            Pass::Exit => self.pools[pool].worker_exit(id),
+        }
+    }
+
+    /// C1 by a manager (or a create-retry): at the limit C3 (and the
+    /// manager's W2) at once; else the spawn is the runtime's.
+    fn create(&mut self, pool: usize, manager: Option<WorkerId>, now: Duration) {
+        let flags = flags_of(&self.topo, pool);
+        match self.pools[pool].create_begin(self.topo.max_workers, flags, now) {
+            Creating::Spawn(new) => {
+                if let Some(worker) = manager {
+                    self.managing[pool] = Some((worker, new));
+                    self.events.push(Event::Manage { pool, worker });
+                }
+                self.notices.push(Notice::Spawn { pool, new, manager });
+            }
+            Creating::AtLimit => {
+                let mut fx = Vec::new();
+                let Some(id) = manager else {
+                    self.pools[pool].create_retry_done(false, &mut fx);
+                    return self.effects(pool, fx);
+                };
+                self.events.push(Event::CreateFailed { pool, manager: true, at_limit: true });
+                self.pools[pool].create_at_limit(&mut fx);
+                let pass = self.pools[pool].worker_managed(id, false, || now, &mut fx);
+                self.carry_out(pool, id, pass, fx, now);
+            }
+        }
+    }
+
+    /// The item's own section before its function runs.
+    fn run(&mut self, pool: usize, id: WorkerId, entry: PlainEntry, scheduled: bool) {
+        let late_clear = self.bug(SeededBug::ClearPendingAfterRun);
+        self.items[entry.item].start(pool, late_clear);
+        self.running.insert((pool, id), entry);
+        self.events.push(Event::Started { pool, worker: id, item: entry.item, scheduled });
+        self.notices.push(Notice::Runs { pool, id, entry });
+    }
+
+    /// Carries out a pool step's effects as `pool_workqueue.rs` does; what
+    /// needs a runtime becomes a notice.
+    fn effects(&mut self, pool: usize, fx: Vec<Effect>) {
+        for effect in fx {
+            match effect {
+                Effect::Wake(id) => self.notices.push(Notice::Wake { pool, id }),
+                Effect::ArmIdleTimer => self.notices.push(Notice::ArmIdle { pool }),
+                Effect::ArmCreateRetry => self.notices.push(Notice::ArmRetry { pool }),
+                Effect::ArmMayday { first } => self.notices.push(Notice::ArmMayday { pool, first }),
+                Effect::Mayday(wq) | Effect::MaydayAgain(wq) => {
+                    if self.maydays[wq].send(pool, |&p| p == pool) {
+                        self.events.push(Event::Maydays { pool, sent: vec![wq] });
+                        self.notices.push(Notice::Rescuer { wq });
+                    }
+                }
+                Effect::FlushColorDone(wq) => drop(self.flush[wq].1.pwq_flushed()),
+                Effect::Retire(worker) => self.events.push(Event::Retired { pool, worker }),
+                Effect::Deferred { worker, item } => self.events.push(Event::Deferred { pool, worker, item }),
+                Effect::InstanceLeft(_) | Effect::PoolChanged => {}
+            }
+        }
+    }
+}
