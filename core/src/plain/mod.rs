@@ -36,7 +36,7 @@ use crate::machine::{seeded_in, SeededBits};
 use crate::SeededBug;
 use core::cell::RefCell;
 use core::time::Duration;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A workqueue's shape: where its items go and what it may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +69,12 @@ pub struct Topology {
 pub enum Notice {
     /// Worker `id` of `pool` was woken: give it a turn ([`PlainSystem::wake`]).
     Wake {
+        pool: usize,
+        id: WorkerId,
+    },
+    /// Worker `id` of `pool` was created: its thread starts with a pass of
+    /// its own ([`PlainSystem::first_pass`]).
+    FirstPass {
         pool: usize,
         id: WorkerId,
     },
@@ -135,6 +141,8 @@ pub struct PlainSystem {
     dying: Vec<bool>,
     trustee: Vec<bool>,
     running: BTreeMap<(usize, WorkerId), PlainEntry>,
+    /// Workers created whose first pass is still to come.
+    fresh: BTreeSet<(usize, WorkerId)>,
     managing: Vec<Option<(WorkerId, WorkerId)>>,
     order: Vec<Vec<WorkerId>>,
     waiters: Vec<Waiter>,
@@ -189,6 +197,7 @@ impl PlainSystem {
             dying: vec![false; wqs],
             trustee: vec![false; pools],
             running: BTreeMap::new(),
+            fresh: BTreeSet::new(),
             managing: vec![None; pools],
             order: vec![vec![0]; pools],
             waiters: Vec::new(),
@@ -224,6 +233,10 @@ impl PlainSystem {
     /// What each executor runs, by (pool, worker id).
     pub fn running(&self) -> &BTreeMap<(usize, WorkerId), PlainEntry> {
         &self.running
+    }
+    /// Workers created whose first pass is still to come, by (pool, id).
+    pub fn fresh(&self) -> &BTreeSet<(usize, WorkerId)> {
+        &self.fresh
     }
     /// A manager of `pool` between C1 and C2: (manager, the new worker).
     pub fn managing(&self, pool: usize) -> Option<(WorkerId, WorkerId)> {

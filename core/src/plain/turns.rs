@@ -132,9 +132,21 @@ impl PlainSystem {
 
     /// A woken idle worker's turn (W1); `now` for the idle list.
     pub fn wake(&mut self, pool: usize, id: WorkerId, now: Duration) {
-        if !self.pools[pool].take_wakeup(id) {
+        if !self.pools[pool].pool().idle().contains(&id) || !self.pools[pool].take_wakeup(id) {
             return;
         }
+        self.pass(pool, id, now);
+    }
+
+    /// A new worker's first pass (W1 without a wakeup, as its thread
+    /// starts), unless it already left the idle list.
+    pub fn first_pass(&mut self, pool: usize, id: WorkerId, now: Duration) {
+        if self.fresh.remove(&(pool, id)) && self.pools[pool].pool().idle().contains(&id) {
+            self.pass(pool, id, now);
+        }
+    }
+
+    fn pass(&mut self, pool: usize, id: WorkerId, now: Duration) {
         let mut fx = Vec::new();
         let pass = self.pools[pool].worker_woken(id, || now, &mut fx);
         self.carry_out(pool, id, pass, fx, now);
@@ -151,7 +163,8 @@ impl PlainSystem {
         });
         if created {
             self.order[pool].push(new);
-            self.notices.push(Notice::Wake { pool, id: new });
+            self.fresh.insert((pool, new));
+            self.notices.push(Notice::FirstPass { pool, id: new });
         }
         match manager {
             Some(id) => {

@@ -47,6 +47,8 @@ pub struct Sys {
     pub plain: PlainSystem,
     pub progs: BTreeMap<(usize, WorkerId), Prog>,
     pub left: Budget,
+    /// New workers run a first pass of their own (see `Refinement`).
+    pub first_passes: bool,
 }
 
 /// One thread's turn.
@@ -74,6 +76,11 @@ pub enum Step {
     /// Waiter `n` (oldest first) wakes: returns, drives its flush or drains again.
     Return {
         n: usize,
+    },
+    /// A new worker's first pass (W1 as its thread starts).
+    FirstPass {
+        pool: usize,
+        id: WorkerId,
     },
     /// A woken idle worker runs (W1).
     Wake {
@@ -128,7 +135,7 @@ impl Sys {
         let (hotplug, retires) = (if c.hotplug { 2 } else { 0 }, if c.retire { 2 } else { 0 });
         let (queues, cancels, flushes, maydays, failures) = (c.queues, c.cancels, c.flushes, c.maydays, c.failures);
         let left = Budget { queues, cancels, flushes, hotplug, maydays, failures, retires, destroy: c.destroy };
-        Sys { plain: PlainSystem::new(topo, bugs), progs: BTreeMap::new(), left }
+        Sys { plain: PlainSystem::new(topo, bugs), progs: BTreeMap::new(), left, first_passes: true }
     }
 
     /// The turns that may happen now.
@@ -163,6 +170,9 @@ impl Sys {
             out.push(Step::Destroy { wq: 0 });
         }
         out.extend((0..m.waiters().len()).filter(|&n| m.waiter_ready(n)).map(|n| Step::Return { n }));
+        if self.first_passes {
+            out.extend(m.fresh().iter().map(|&(pool, id)| Step::FirstPass { pool, id }));
+        }
         for (pool, section) in m.pools().iter().enumerate() {
             let state = section.pool();
             for (&id, w) in state.workers() {
@@ -245,6 +255,7 @@ impl Sys {
             }
             Step::Return { n } => returned = m.waiter_wakes(n),
             Step::Wake { pool, id } => m.wake(pool, id, NOW),
+            Step::FirstPass { pool, id } => m.first_pass(pool, id, NOW),
             Step::ManageEnd { pool } => {
                 let (manager, new) = m.managing(pool)?;
                 m.spawned(pool, new, Some(manager), !c.creation_fails, NOW);

@@ -169,6 +169,10 @@ pub struct Pair {
 pub struct Refinement {
     pub config: Config,
     pub bugs: SeededBits,
+    /// New workers' first passes interleave with everything else, as in
+    /// the engine (off: a new worker runs only once woken, a subset of
+    /// the engine's orders that keeps large configurations quick).
+    pub first_passes: bool,
 }
 
 /// The property names.
@@ -180,7 +184,8 @@ impl Model for Refinement {
     type Action = Step;
 
     fn init_states(&self) -> Vec<Pair> {
-        let machine = Sys::new(&self.config, self.bugs);
+        let mut machine = Sys::new(&self.config, self.bugs);
+        machine.first_passes = self.first_passes;
         let spec = self.config.initial();
         let broken = check_shape(&self.config, &machine, &spec, "initial state");
         vec![Pair { machine, spec, broken }]
