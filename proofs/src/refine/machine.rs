@@ -229,30 +229,12 @@ impl Sys {
         let m = &mut self.plain;
         let mut returned = false;
         match step {
-            Step::Queue { item, cpu } => {
-                self.left.queues = self.left.queues.checked_sub(1)?;
-                let _ = m.queue(item, Target::On(cpu), false);
-            }
-            Step::Cancel { item } => {
-                self.left.cancels = self.left.cancels.checked_sub(1)?;
-                let _ = m.cancel(item);
-            }
-            Step::CancelSync { item } => {
-                self.left.cancels = self.left.cancels.checked_sub(1)?;
-                m.cancel_sync(item)?;
-            }
-            Step::FlushWork { item } => {
-                self.left.flushes = self.left.flushes.checked_sub(1)?;
-                m.flush_work(item);
-            }
-            Step::FlushWq { wq } => {
-                self.left.flushes = self.left.flushes.checked_sub(1)?;
-                m.flush_wq(wq)?;
-            }
-            Step::Destroy { wq } => {
-                self.left.destroy = false;
-                m.destroy(wq)?;
-            }
+            Step::Queue { item, cpu } => drop(m.queue(item, Target::On(cpu), false)),
+            Step::Cancel { item } => drop(m.cancel(item)),
+            Step::CancelSync { item } => drop(m.cancel_sync(item)?),
+            Step::FlushWork { item } => m.flush_work(item),
+            Step::FlushWq { wq } => m.flush_wq(wq)?,
+            Step::Destroy { wq } => m.destroy(wq)?,
             Step::Return { n } => returned = m.waiter_wakes(n),
             Step::Wake { pool, id } => m.wake(pool, id, NOW),
             Step::FirstPass { pool, id } => m.first_pass(pool, id, NOW),
@@ -281,10 +263,7 @@ impl Sys {
             Step::Trustee { pool } => m.trustee_check(pool),
             Step::RescuerPop { wq } => m.rescuer_pop(wq),
             Step::RescuerRun { wq } => m.rescuer_attach(wq, NOW),
-            Step::CpuDown | Step::CpuUp => {
-                self.left.hotplug -= 1;
-                m.hotplug(0, step == Step::CpuDown);
-            }
+            Step::CpuDown | Step::CpuUp => m.hotplug(0, step == Step::CpuDown),
         }
         let _ = m.take_notices(); // the state says what may run next
         let events = m.take_events();
@@ -293,15 +272,25 @@ impl Sys {
         Some(actions)
     }
 
-    /// The budgets the spec's actions spend.
+    /// The budgets the spec's actions spend (as the spec spends them).
     fn spend(&mut self, actions: &[Action]) -> Option<()> {
+        let left = &mut self.left;
         for action in actions {
-            match action {
-                Action::CreateFails { .. } => self.left.failures = self.left.failures.checked_sub(1)?,
-                Action::Retire { .. } => self.left.retires = self.left.retires.checked_sub(1)?,
-                Action::Mayday { .. } => self.left.maydays = self.left.maydays.checked_sub(1)?,
-                _ => {}
-            }
+            let budget = match action {
+                Action::Queue { .. } => &mut left.queues,
+                Action::Cancel { .. } => &mut left.cancels,
+                Action::FlushWork { .. } | Action::FlushWq { .. } => &mut left.flushes,
+                Action::CpuDown | Action::CpuUp => &mut left.hotplug,
+                Action::CreateFails { .. } => &mut left.failures,
+                Action::Retire { .. } => &mut left.retires,
+                Action::Mayday { .. } => &mut left.maydays,
+                Action::Destroy => {
+                    left.destroy = false;
+                    continue;
+                }
+                _ => continue,
+            };
+            *budget = budget.checked_sub(1)?;
         }
         Some(())
     }
