@@ -1,11 +1,12 @@
 //! A second executor of cmwq's machine: deterministic, single-threaded,
 //! virtual time, one event queue, no threads and no locks. It imports the
-//! core as any other runtime would (`cmwq::machine`: the pool section's
-//! steps, a worker's pass, creation and the starvation timers, a
-//! rescuer's turn, hotplug, queueing's decisions, the item rules) and runs
-//! the very steps the threaded engine runs; it decides nothing of CMWQ
-//! itself. Items are programs of simulated compute, sleeps (a blocking
-//! section), chained queueing and waits for another item.
+//! core as any other runtime would: `cmwq::plain` gives the machine's
+//! steps composed into turns, as the threaded engine runs them (the same
+//! turns the refinement explores against the specification); this file
+//! only says when each turn happens, in virtual time, and runs the items'
+//! programs. It decides nothing of CMWQ itself. Items are programs of
+//! simulated compute, sleeps (a blocking section), chained queueing and
+//! waits for another item.
 //!
 //! Checked: the seed scenario (a short item queued behind sleeping ones
 //! finishes long before they wake), the rescuer chain under permanent
@@ -13,21 +14,11 @@
 //! up (an item behind a CPU hog runs once the CPU is offline), and that a
 //! run is identical with the same seed and differs with another.
 
-use cmwq::machine::create::Creating;
-use cmwq::machine::effect::Effect;
-use cmwq::machine::mayday::{MaydayList, RescuerStep};
-use cmwq::machine::pass::Pass;
 use cmwq::machine::pool::{WorkerId, WqId};
-use cmwq::machine::pwq::Pwq;
-use cmwq::machine::queue::{choose_pool, queue_insert, redirect, Target};
-use cmwq::machine::rescue::Rescue;
-use cmwq::machine::section::{PlainEntry, PoolSection, PwqFlags};
-use cmwq::machine::work::WorkState;
+use cmwq::machine::queue::Target;
+use cmwq::plain::{Notice, PlainSystem, Topology, WqShape};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-/// A queued instance: item, workqueue, colour (the machine's plain entry).
-type Ent = PlainEntry;
 
 /// One step of an item's program.
 #[derive(Clone, Copy, Debug)]
@@ -59,33 +50,29 @@ struct Scenario {
 enum Event {
     Queue { item: usize, cpu: usize },
     Wake { pool: usize, id: WorkerId },
+    FirstPass { pool: usize, id: WorkerId },
     Spawned { pool: usize, new: WorkerId, manager: Option<WorkerId> },
     Resume { pool: usize, id: WorkerId, slept: bool },
-    FirstPass { pool: usize, id: WorkerId },
     CreateRetry { pool: usize },
     Mayday { pool: usize },
     Rescuer { wq: WqId },
     Hotplug { cpu: usize, down: bool },
 }
 
-/// What an executor (a worker, or a rescuer attached to a pool) runs.
+/// Where an executor stands in its item's program: the next op, and the
+/// item and instance it waits for.
 #[derive(Clone, Copy, Debug)]
-struct Exec {
-    ent: Ent,
+struct Prog {
     pc: usize,
-    /// The item it waits for and the instance.
     waiting: Option<(usize, u64)>,
 }
 
-/// The executor: the machine's state, plain values, and the event queue.
+/// The runtime: the machine's turns (`cmwq::plain`), virtual time and the
+/// event queue.
 struct Sim {
     sc: Scenario,
-    pools: Vec<PoolSection<Ent>>,
-    items: Vec<WorkState<usize, WqId>>,
-    maydays: Vec<MaydayList<usize>>,
-    /// Each rescuer's pool, id and items taken this turn, while attached.
-    rescuers: Vec<Option<(usize, WorkerId, usize)>>,
-    exec: BTreeMap<(usize, WorkerId), Exec>,
+    plain: PlainSystem,
+    progs: BTreeMap<(usize, WorkerId), Prog>,
     queue: BTreeSet<(u64, u64, Event)>,
     now: u64,
     seq: u64,
@@ -106,20 +93,12 @@ impl Sim {
 
     /// A simulation with seeded bugs `bugs` (`cmwq::SeededBug::bit`) in the machine.
     fn with_bugs(sc: Scenario, seed: u64, bugs: u32) -> Sim {
-        let pools = (0..sc.cpus)
-            .map(|_| {
-                let mut s = PoolSection::new(bugs);
-                for (wq, &rescuer) in sc.wqs.iter().enumerate() {
-                    s.add_pwq(wq, Pwq::new(256, 0, bugs), PwqFlags { cpu_intensive: false, rescuer });
-                }
-                s
-            })
-            .collect();
+        let wqs = sc.wqs.iter().map(|&rescuer| WqShape { unbound: false, max_active: 256, rescuer }).collect();
+        let items = sc.items.iter().map(|&(wq, _)| wq).collect();
+        let topo = Topology { cpus: sc.cpus, wqs, items, max_workers: 64 };
         let mut sim = Sim {
-            items: vec![WorkState::default(); sc.items.len()],
-            maydays: (0..sc.wqs.len()).map(|_| MaydayList::new(bugs)).collect(),
-            rescuers: vec![None; sc.wqs.len()],
-            exec: BTreeMap::new(),
+            plain: PlainSystem::new(topo, bugs),
+            progs: BTreeMap::new(),
             queue: BTreeSet::new(),
             now: 0,
             seq: 0,
@@ -127,17 +106,8 @@ impl Sim {
             rng: seed | 1,
             finished: Vec::new(),
             log: Vec::new(),
-            pools,
             sc,
         };
-        for pool in 0..sim.sc.cpus {
-            // Each pool starts with one worker, as the engine builds it.
-            let _ = sim.pools[pool].manager_enter();
-            let Creating::Spawn(id) = sim.pools[pool].create_begin(64, 0, Duration::ZERO) else { unreachable!() };
-            let mut fx = Vec::new();
-            sim.pools[pool].create_end(id, true, Duration::ZERO, &mut fx);
-            sim.pools[pool].manager_leave();
-        }
         for &(t, item, cpu) in &sim.sc.queued.clone() {
             sim.at_time(t, Event::Queue { item, cpu });
         }
@@ -180,247 +150,110 @@ impl Sim {
         self
     }
 
+    /// One event: a turn of the machine, then what it asks for.
     fn handle(&mut self, event: Event) {
-        let mut fx = Vec::new();
+        let now = self.at();
+        let m = &mut self.plain;
         match event {
-            Event::Queue { item, cpu } => self.queue_item(item, Target::On(cpu)),
-            Event::Wake { pool, id } => {
-                if self.pools[pool].pool().idle().contains(&id) && self.pools[pool].take_wakeup(id) {
-                    let pass = self.pools[pool].worker_woken(id, || Duration::ZERO, &mut fx);
-                    self.effects(pool, fx);
-                    self.pass(pool, id, pass);
-                }
-            }
+            Event::Queue { item, cpu } => drop(m.queue(item, Target::On(cpu), false)),
+            Event::Wake { pool, id } => m.wake(pool, id, now),
+            Event::FirstPass { pool, id } => m.first_pass(pool, id, now),
             Event::Spawned { pool, new, manager } => {
                 let ok = self.spawns < self.sc.spawns;
                 self.spawns += usize::from(ok);
-                let now = self.at();
-                if self.pools[pool].create_end(new, ok, now, &mut fx) {
-                    self.after(0, Event::FirstPass { pool, id: new });
-                }
-                match manager {
-                    Some(id) => {
-                        let pass = self.pools[pool].worker_managed(id, ok, || now, &mut fx);
-                        self.effects(pool, fx);
-                        self.pass(pool, id, pass);
-                    }
-                    None => {
-                        self.pools[pool].manager_leave();
-                        self.pools[pool].kick(&mut fx);
-                        self.effects(pool, fx);
-                    }
-                }
+                m.spawned(pool, new, manager, ok, now);
             }
             Event::Resume { pool, id, slept } => {
                 if slept {
-                    self.pools[pool].worker_unblocked(id);
+                    m.unblock(pool, id);
                 }
-                self.advance(pool, id);
+                return self.advance(pool, id);
             }
-            Event::FirstPass { pool, id } => {
-                // A new worker's thread starts with a pass of its own,
-                // unless a wakeup ran one already (one thread: passes are
-                // sequential).
-                if !self.pools[pool].pool().idle().contains(&id) {
-                    return;
+            Event::CreateRetry { pool } => m.create_retry(pool, now),
+            Event::Mayday { pool } => m.mayday_timer(pool),
+            Event::Rescuer { wq } => {
+                m.rescuer_pop(wq);
+                m.rescuer_attach(wq, now);
+            }
+            Event::Hotplug { cpu, down } => m.hotplug(cpu, down),
+        }
+        self.notices();
+    }
+
+    /// Carries out what the machine's turns asked for, in order.
+    fn notices(&mut self) {
+        for notice in self.plain.take_notices() {
+            match notice {
+                Notice::Wake { pool, id } => self.after(0, Event::Wake { pool, id }),
+                Notice::FirstPass { pool, id } => self.after(0, Event::FirstPass { pool, id }),
+                Notice::Spawn { pool, new, manager } => self.after(1, Event::Spawned { pool, new, manager }),
+                Notice::ArmRetry { pool } => self.after(1_000, Event::CreateRetry { pool }),
+                Notice::ArmMayday { pool, first } => self.after(if first { 10 } else { 100 }, Event::Mayday { pool }),
+                Notice::Rescuer { wq } => self.after(0, Event::Rescuer { wq }),
+                Notice::Runs { pool, id, .. } => {
+                    self.progs.insert((pool, id), Prog { pc: 0, waiting: None });
+                    self.advance(pool, id);
                 }
-                let pass = self.pools[pool].worker_woken(id, || Duration::ZERO, &mut fx);
-                self.effects(pool, fx);
-                self.pass(pool, id, pass);
-            }
-            Event::CreateRetry { pool } => {
-                if self.pools[pool].create_retry_fired() {
-                    self.create(pool, None);
-                }
-            }
-            Event::Mayday { pool } => {
-                self.pools[pool].mayday_fired(&mut fx);
-                self.effects(pool, fx);
-            }
-            Event::Rescuer { wq } => self.rescuer_turn(wq),
-            Event::Hotplug { cpu, down } => {
-                if down {
-                    self.pools[cpu].cpu_down(&mut fx);
-                } else {
-                    self.pools[cpu].cpu_up(&mut fx);
-                }
-                self.effects(cpu, fx);
+                Notice::ArmIdle { .. } => {} // idle workers are never culled here
             }
         }
-    }
-
-    /// Queueing (machine Q2-Q5), from outside or from a running item.
-    fn queue_item(&mut self, item: usize, target: Target) {
-        let Some(last) = self.items[item].try_claim() else { return };
-        let wq = self.sc.items[item].0;
-        let chosen = choose_pool(false, self.sc.cpus, target, |c| !self.pools[c].pool().disassociated());
-        let pool = redirect(chosen, last, |p| self.pools[p].runs_for(item, wq));
-        let mut fx = Vec::new();
-        // Refused only if the workqueue were destroyed; the scenarios never do.
-        let queued = queue_insert(&mut self.pools[pool], &mut self.items[item], wq, item, pool, &mut fx);
-        assert!(queued.is_ok(), "the scenario's workqueue has a pool-workqueue on every pool");
-        self.effects(pool, fx);
-    }
-
-    /// Carries out a pool step's effects.
-    fn effects(&mut self, pool: usize, fx: Vec<Effect>) {
-        for effect in fx {
-            match effect {
-                Effect::Wake(id) => self.after(0, Event::Wake { pool, id }),
-                Effect::ArmCreateRetry => self.after(1_000, Event::CreateRetry { pool }),
-                Effect::ArmMayday { first } => self.after(if first { 10 } else { 100 }, Event::Mayday { pool }),
-                Effect::Mayday(wq) | Effect::MaydayAgain(wq) => {
-                    if self.maydays[wq].send(pool, |&p| p == pool) {
-                        self.after(0, Event::Rescuer { wq });
-                    }
-                }
-                Effect::Retire(_)
-                | Effect::ArmIdleTimer
-                | Effect::InstanceLeft(_)
-                | Effect::FlushColorDone(_)
-                | Effect::PoolChanged
-                | Effect::Deferred { .. } => {}
-            }
-        }
-    }
-
-    /// What a worker's step ended in (engine: `worker.rs`).
-    fn pass(&mut self, pool: usize, id: WorkerId, pass: Pass<Ent>) {
-        match pass {
-            Pass::Run { entry, .. } => self.start(pool, id, entry),
-            Pass::Manage => self.create(pool, Some(id)),
-            Pass::Idle | Pass::Exit => {}
-        }
-    }
-
-    /// Creation C1 (engine: `manager.rs`); the spawn takes 1 ms.
-    fn create(&mut self, pool: usize, manager: Option<WorkerId>) {
-        let now = self.at();
-        match self.pools[pool].create_begin(64, 0, now) {
-            Creating::Spawn(new) => self.after(1, Event::Spawned { pool, new, manager }),
-            Creating::AtLimit => {
-                let mut fx = Vec::new();
-                if let Some(id) = manager {
-                    self.pools[pool].create_at_limit(&mut fx);
-                    let pass = self.pools[pool].worker_managed(id, false, || now, &mut fx);
-                    self.effects(pool, fx);
-                    self.pass(pool, id, pass);
-                } else {
-                    self.pools[pool].manager_leave();
-                }
-            }
-        }
-    }
-
-    /// The item's own section before its function runs, then its program.
-    fn start(&mut self, pool: usize, id: WorkerId, ent: Ent) {
-        self.items[ent.item].start(pool, false);
-        self.exec.insert((pool, id), Exec { ent, pc: 0, waiting: None });
-        self.advance(pool, id);
+        let _ = self.plain.take_events();
     }
 
     /// Runs executor `id`'s program from where it stands.
     fn advance(&mut self, pool: usize, id: WorkerId) {
-        let Some(mut exec) = self.exec.get(&(pool, id)).copied() else { return };
-        if let Some((item, instance)) = exec.waiting {
-            if !self.items[item].instance_done(instance) {
-                return; // woken again when that instance finishes
+        let (Some(mut prog), Some(entry)) =
+            (self.progs.get(&(pool, id)).copied(), self.plain.running().get(&(pool, id)).copied())
+        else {
+            return;
+        };
+        if let Some((item, instance)) = prog.waiting {
+            if !self.plain.items()[item].instance_done(instance) {
+                return; // resumed when that instance finishes
             }
-            exec.waiting = None;
+            prog.waiting = None;
         }
-        let program = self.sc.items[exec.ent.item].1.clone();
-        while let Some(&op) = program.get(exec.pc) {
-            exec.pc += 1;
+        let program = self.sc.items[entry.item].1.clone();
+        while let Some(&op) = program.get(prog.pc) {
+            prog.pc += 1;
             match op {
                 Op::Compute(ms) | Op::Sleep(ms) => {
-                    self.exec.insert((pool, id), exec);
+                    self.progs.insert((pool, id), prog);
                     let slept = matches!(op, Op::Sleep(_));
                     if slept {
-                        self.sleep(pool, id);
+                        self.plain.block(pool, id);
                     }
                     self.after(ms, Event::Resume { pool, id, slept });
-                    return;
+                    return self.notices();
                 }
-                Op::Queue(item) => self.queue_item(item, Target::Local(pool)),
+                Op::Queue(item) => drop(self.plain.queue(item, Target::Local(pool), true)),
                 Op::WaitFor(item) => {
-                    let instance = self.items[item].queued();
-                    if !self.items[item].instance_done(instance) {
-                        exec.waiting = Some((item, instance));
-                        self.exec.insert((pool, id), exec);
-                        self.sleep(pool, id);
-                        return;
+                    let instance = self.plain.items()[item].queued();
+                    if !self.plain.items()[item].instance_done(instance) {
+                        prog.waiting = Some((item, instance));
+                        self.progs.insert((pool, id), prog);
+                        self.plain.block(pool, id);
+                        return self.notices();
                     }
                 }
             }
         }
-        self.finish(pool, id, exec.ent);
+        self.finish(pool, id, entry.item);
     }
 
-    /// S7: executor `id` enters a blocking section.
-    fn sleep(&mut self, pool: usize, id: WorkerId) {
-        let mut fx = Vec::new();
-        self.pools[pool].worker_blocked(id, &mut fx);
-        self.effects(pool, fx);
-    }
-
-    /// The function returned: the item's section, then the executor's step.
-    fn finish(&mut self, pool: usize, id: WorkerId, ent: Ent) {
-        self.exec.remove(&(pool, id));
-        let _ = self.items[ent.item].finish(false);
-        self.finished.push((self.now, ent.item));
-        // Waiters for this item resume (their blocking section ends).
-        let waiters: Vec<(usize, WorkerId)> = self
-            .exec
-            .iter()
-            .filter(|(_, e)| e.waiting.is_some_and(|(item, n)| item == ent.item && self.items[item].instance_done(n)))
-            .map(|(&k, _)| k)
-            .collect();
+    /// The function returned: the executor's turn; waiters for the item
+    /// resume (their blocking section ends).
+    fn finish(&mut self, pool: usize, id: WorkerId, item: usize) {
+        self.progs.remove(&(pool, id));
+        self.plain.finish(pool, id, self.at());
+        self.finished.push((self.now, item));
+        let done = |&(i, n): &(usize, u64)| i == item && self.plain.items()[i].instance_done(n);
+        let waiters: Vec<(usize, WorkerId)> =
+            self.progs.iter().filter(|(_, p)| p.waiting.as_ref().is_some_and(done)).map(|(&k, _)| k).collect();
         for (p, w) in waiters {
             self.after(0, Event::Resume { pool: p, id: w, slept: true });
         }
-        let mut fx = Vec::new();
-        if let Some(wq) = self.rescuers.iter().position(|r| r.is_some_and(|(p, r, _)| p == pool && r == id)) {
-            self.pools[pool].end(id, ent.item, ent.wq, ent.color, &mut fx);
-            self.effects(pool, fx);
-            self.rescuer_step(wq);
-            return;
-        }
-        let pass = self.pools[pool].worker_finished(id, ent.item, ent.wq, ent.color, || Duration::ZERO, &mut fx);
-        self.effects(pool, fx);
-        self.pass(pool, id, pass);
-    }
-
-    /// A rescuer woken: takes a pool off its list and attaches (R1).
-    fn rescuer_turn(&mut self, wq: WqId) {
-        if self.rescuers[wq].is_some() {
-            return; // busy: it takes the next entry when this turn ends
-        }
-        if let RescuerStep::Rescue(pool) = self.maydays[wq].next_step() {
-            let now = self.at();
-            let id = self.pools[pool].rescuer_attach(0, now);
-            self.rescuers[wq] = Some((pool, id, 0));
-            self.rescuer_step(wq);
-        }
-    }
-
-    /// R2/R3 (engine: `rescuer.rs`).
-    fn rescuer_step(&mut self, wq: WqId) {
-        let Some((pool, id, mut taken)) = self.rescuers[wq] else { return };
-        let mut fx = Vec::new();
-        let next = self.pools[pool].rescuer_next(id, wq, &mut taken, 16, &mut fx);
-        self.effects(pool, fx);
-        match next {
-            Rescue::Run { entry, .. } => {
-                self.rescuers[wq] = Some((pool, id, taken));
-                self.start(pool, id, entry);
-            }
-            Rescue::Detached => {
-                self.rescuers[wq] = None;
-                if !self.maydays[wq].is_empty() {
-                    self.after(0, Event::Rescuer { wq });
-                }
-            }
-        }
+        self.notices();
     }
 
     fn finished_at(&self, item: usize) -> Option<u64> {
@@ -452,7 +285,7 @@ fn the_seed_scenario_runs_the_short_item_while_the_others_sleep() {
     let short = sim.finished_at(3).expect("the short item ran");
     assert!(short < 70, "it waited for the sleepers: finished at {short} ms\n{:#?}", sim.log);
     assert_eq!(sim.finished.len(), 5, "every item ran once: {:?}", sim.finished);
-    assert!(sim.pools[0].pool().nr_workers() >= 4, "a worker per sleeper plus one");
+    assert!(sim.plain.pools()[0].pool().nr_workers() >= 4, "a worker per sleeper plus one");
 }
 
 /// The rescuer chain: one CPU, no worker can be created beyond the first;
@@ -498,8 +331,8 @@ fn a_cpu_going_down_lets_the_item_behind_a_cpu_hog_run_and_coming_up_restores_ma
     assert!(y < 50, "Y ran once CPU 1 went down, not after X: {y} ms");
     let x = sim.finished_at(0).expect("X ran");
     assert!((500..600).contains(&x), "X computed its 500 ms: {x}");
-    assert!(!sim.pools[1].pool().disassociated(), "CPU 1 came back");
-    assert_eq!(sim.pools[1].pool().nr_running(), sim.pools[1].pool().running_workers());
+    assert!(!sim.plain.pools()[1].pool().disassociated(), "CPU 1 came back");
+    assert_eq!(sim.plain.pools()[1].pool().nr_running(), sim.plain.pools()[1].pool().running_workers());
     let managed = Sim::new(hotplug(false), 3).run();
     assert!(managed.finished_at(1).expect("Y ran") >= 500, "online, Y waits behind the running X");
 }
