@@ -92,6 +92,7 @@ impl<P: Platform> SleepingWorker<P> {
         let mut guard = ctx.pool.locked.lock();
         let worker = ctx.id;
         // Machine S7; a nested section is accounted for by the outer one.
+        guard.begin(crate::machine::trace::StepId::Block);
         if !guard.step(|m, fx| m.worker_blocked(worker, fx)).result {
             return SleepingWorker { ctx: None };
         }
@@ -106,6 +107,7 @@ impl<P: Platform> Drop for SleepingWorker<P> {
         if let Some(ctx) = self.ctx.take() {
             let mut guard = ctx.pool.locked.lock();
             let worker = ctx.id;
+            guard.begin(crate::machine::trace::StepId::Unblock);
             guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });
             guard.machine.worker_unblocked(worker);
         }

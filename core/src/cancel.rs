@@ -52,6 +52,7 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
         work::Grab::Cancelling => Grab::Cancelling,
         work::Grab::Queued(pool) => {
             let mut guard = pool.locked.lock();
+            guard.begin(crate::machine::trace::StepId::Cancel);
             let mut state = work.inner.state.lock();
             let key = work.key();
             // Machine: still queued here? Then PENDING and the instance

@@ -39,6 +39,7 @@
 //! is marked online.
 
 use crate::config::seeded;
+use crate::machine::trace::StepId;
 use crate::platform::{Arc, Condvar, Platform};
 use crate::seeded::SeededBug;
 use crate::shared::{Pool, SystemShared, TrusteeState};
@@ -117,6 +118,7 @@ pub(crate) fn cpu_down<P: Platform>(
     for pool in &doomed {
         let mut guard = pool.locked.lock();
         guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
+        guard.begin(StepId::CpuDown);
         guard.tracer.record(|_| crate::trace::Event::CpuDown { cpu });
         guard.step(|m, fx| m.cpu_down(fx));
     }
@@ -164,6 +166,7 @@ pub(crate) fn cpu_up<P: Platform>(
         if let Some(trustee) = guard.trustee.take() {
             trustee.wake.notify_all();
         }
+        guard.begin(StepId::CpuUp);
         guard.tracer.record(|_| crate::trace::Event::CpuUp { cpu });
         guard.step(|m, fx| m.cpu_up(fx));
     }
@@ -185,6 +188,7 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
                 return;
             };
             // Machine step H2: done once the pool is empty and idle.
+            guard.begin(StepId::Trustee);
             if guard.step(|m, fx| m.trustee_check(fx)).result {
                 break;
             }

@@ -17,6 +17,7 @@
 //! been idle for the idle timeout, coldest first.
 
 use crate::machine::create::Creating;
+use crate::machine::trace::StepId;
 use crate::platform::{spawn_engine_thread, Arc, Platform, SpawnError};
 use crate::pool::WorkerId;
 use crate::pool_workqueue::Later;
@@ -77,6 +78,7 @@ pub(crate) fn create_worker<'a, P: Platform>(
     let body = shared.worker_body;
     let spawned = spawn_engine_thread(&shared.platform, pool.worker_name(id), move || body(body_pool, id));
     let mut guard = pool.locked.lock();
+    guard.begin(if manager.is_some() { StepId::Managed } else { StepId::RetryCreated });
     let now = shared.platform.now();
     let stepped = guard.step(|m, fx| m.create_end(id, spawned.is_ok(), now, fx));
     let outcome = match spawned {
@@ -161,6 +163,7 @@ pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
     let (now, timeout) = (shared.platform.now(), shared.config.idle_timeout);
     // Machine T3: the retired are told to exit by the step's effects.
+    guard.begin(StepId::IdleCull);
     if let Some(deadline) = guard.step(|m, fx| m.idle_cull_fired(now, timeout, fx)).result {
         let at_fire = pool.clone();
         shared.timers.arm_new(deadline, Box::new(move || idle_cull(&at_fire)));
@@ -189,6 +192,7 @@ fn arm_mayday<P: Platform>(pool: &Arc<Pool<P>>, deadline: core::time::Duration) 
 /// (machine T2, rule 13; kernel `pool_mayday_timeout`).
 pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
+    guard.begin(StepId::MaydayTimer);
     let later = guard.step(|m, fx| m.mayday_fired(fx)).later;
     after_step(pool, &guard, later);
 }

@@ -153,6 +153,12 @@ impl<P: Platform> PoolLocked<P> {
         Stepped { result, later: fx.later }
     }
 
+    /// Marks in the trace that a section running `step` begins here.
+    #[inline(always)]
+    pub(crate) fn begin(&self, step: crate::machine::trace::StepId) {
+        self.tracer.record(|pool| crate::trace::Event::Step { pool, step });
+    }
+
     /// Adds `wq`'s pool-workqueue here.
     pub(crate) fn add_pwq(&mut self, wq: &Arc<WqShared<P>>, max_active: usize, work_color: Color) {
         let pwq = Pwq::new(max_active, work_color, wq.system.config.seeded_bits());

@@ -6,6 +6,7 @@
 use crate::blocking::current_worker;
 use crate::error::{QueueError, WaitError};
 use crate::machine::queue::{accepts, choose_pool, redirect, Refusal, Target};
+use crate::machine::trace::StepId;
 use crate::platform::{Arc, Platform};
 use crate::shared::{Pool, Work, WqShared};
 use core::sync::atomic::Ordering;
@@ -103,6 +104,7 @@ impl<P: Platform> WqShared<P> {
         let index = redirect(chosen, last, |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id));
         let pool = &self.pools[index];
         let mut guard = pool.locked.lock();
+        guard.begin(StepId::Queue);
         // Machine Q5: the item's lock under the pool's, one section; it
         // refuses if the workqueue has no pool-workqueue here any more.
         let mut state = work.inner.state.lock();

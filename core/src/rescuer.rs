@@ -43,6 +43,7 @@ use crate::blocking::WorkerContext;
 use crate::config::Config;
 use crate::machine::mayday::{MaydayList, RescuerStep};
 use crate::machine::rescue::Rescue;
+use crate::machine::trace::StepId;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use crate::shared::{Mayday, Rescuer};
 use crate::worker::execute;
@@ -109,6 +110,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
     let wq_id = wq.id;
+    guard.begin(StepId::RescuerAttach);
     guard.tracer.record(|pool| crate::trace::Event::RescuerAttach { wq: wq_id, pool, worker: id });
     let mut taken = 0;
     loop {
@@ -118,7 +120,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
         crate::manager::after_step(pool, &guard, stepped.later);
         let Rescue::Run { entry, scheduled } = stepped.result else { break };
         let (key, entry_wq, color) = (entry.work.key(), entry.wq, entry.color);
-        let (g, ran) = execute(pool, &ctx, guard, entry, scheduled);
+        let (g, ran) = execute(pool, &ctx, guard, entry, scheduled, StepId::RescuerFinished);
         guard = g;
         guard.step_after(ran.as_ref(), |m, fx| m.end(id, key, entry_wq, color, fx));
     }

@@ -13,6 +13,7 @@
 use crate::blocking::WorkerContext;
 use crate::config::seeded;
 use crate::machine::pass::Pass;
+use crate::machine::trace::StepId;
 use crate::manager;
 use crate::platform::{contain, Arc, Platform};
 use crate::pool::WorkerId;
@@ -56,13 +57,14 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             guard = pool.locked.lock();
             continue;
         }
+        guard.begin(StepId::Woken);
         let mut stepped = guard.step(|m, fx| m.worker_woken(id, now, fx));
         loop {
             manager::after_step(&pool, &guard, core::mem::take(&mut stepped.later));
             stepped = match stepped.result {
                 Pass::Run { entry, scheduled } => {
                     let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);
-                    let (g, ran) = execute(&pool, &ctx, guard, entry, scheduled);
+                    let (g, ran) = execute(&pool, &ctx, guard, entry, scheduled, StepId::Finished);
                     guard = g;
                     guard.step_after(ran.as_ref(), |m, fx| m.worker_finished(id, key, wq, color, now, fx))
                 }
@@ -130,6 +132,7 @@ pub(crate) fn execute<'a, P: Platform>(
     guard: Guard<'a, P>,
     entry: Entry<P>,
     scheduled: bool,
+    then: StepId,
 ) -> (Guard<'a, P>, Option<Arc<WqShared<P>>>) {
     let (key, worker) = (entry.work.key(), ctx.id);
     let Some(wq) = guard.wqs.get(&entry.wq).cloned() else {
@@ -178,6 +181,7 @@ pub(crate) fn execute<'a, P: Platform>(
         wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
     }
     let guard = pool.locked.lock();
+    guard.begin(then);
     guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
     (guard, Some(wq))
 }

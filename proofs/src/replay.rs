@@ -4,8 +4,10 @@
 //! action it is (or to nothing, for a stutter: a rescuer attaching, a
 //! retry timer's failed creation); the action must be enabled in the spec
 //! state, and after applying it the spec must agree with what the event
-//! says happened (where the item went, which item started). The replay
-//! stops at the first event the spec does not allow, and says why.
+//! says happened (where the item went, which item started). Each event
+//! must also be recorded in a section of a step that makes it (the engine
+//! marks where each pool section begins, `Event::Step`). The replay stops
+//! at the first event the spec or the step does not allow, and says why.
 //!
 //! The spec's exploration bounds (budgets) do not apply to a replay: they
 //! are refilled before every action. An item's instance counters are
@@ -13,7 +15,7 @@
 //! fit the spec's small counters.
 
 use crate::spec::{Action, Behaviour, Config, Pending, State, Worker, WqSpec, RESCUER};
-use cmwq::machine::trace::Event;
+use cmwq::machine::trace::{Event, StepId};
 use std::collections::BTreeMap;
 
 impl Config {
@@ -65,6 +67,9 @@ pub struct Replay {
     /// Lists the spec's last mayday added the pool to that the engine has
     /// not reported yet: (pool, workqueue).
     unreported: Vec<(usize, usize)>,
+    /// The step each pool's current section runs (from its last
+    /// [`Event::Step`]); every other event must be one it makes.
+    sections: Vec<Option<StepId>>,
     /// A manager whose failed creation took an item in the spec already:
     /// its next start or deferral is checked, not applied.
     quiet: Option<(usize, usize)>,
@@ -86,6 +91,7 @@ impl Replay {
             workers: vec![vec![0]; pools],
             rescuers: BTreeMap::new(),
             managing: vec![None; pools],
+            sections: vec![None; pools],
             quiet: None,
             unreported: Vec::new(),
             replayed: 0,
@@ -140,6 +146,17 @@ impl Replay {
     /// Replays one event.
     pub fn step(&mut self, event: &Event) -> Result<(), String> {
         self.replayed += 1;
+        if let Event::Step { pool, step } = *event {
+            let section = self.sections.get_mut(pool).ok_or_else(|| format!("untraced pool {pool}"))?;
+            *section = Some(step);
+            return Ok(());
+        }
+        if let Some(pool) = event.pool() {
+            let section = self.sections.get(pool).copied().flatten();
+            if !section.is_some_and(|step| step.records(event)) {
+                return Err(format!("recorded in a section of step {section:?}, which does not make it"));
+            }
+        }
         // A failed creation's take is reported by the very next event.
         let quiet = self.quiet.take();
         let quiet_for = |pool: usize, worker: usize| quiet == Some((pool, worker));
@@ -248,7 +265,7 @@ impl Replay {
             }
             // At the pool's limit the engine's worker needs no spare (S2),
             // and a retry timer's failure changes nothing the spec sees.
-            Event::CreateFailed { .. } => {}
+            Event::CreateFailed { .. } | Event::Step { .. } => {}
             Event::Maydays { pool, ref sent } => {
                 // One event per list the engine's firing added the pool to;
                 // the spec's mayday adds it to all of them at once, at the

@@ -9,6 +9,11 @@
 //! workqueue's id (`Workqueue::trace_id`), a pool's index (CPU `c` is pool
 //! `c`; the unbound pool comes after the CPUs; high-priority pools are not
 //! traced), a worker's id within its pool.
+//!
+//! Every pool section that records an event first records which step it
+//! is ([`Event::Step`], a [`StepId`]); each event is recorded in the
+//! section of a step that makes it ([`StepId::records`]), which trace
+//! validation checks.
 
 use super::pool::{WorkerId, WqId};
 
@@ -16,6 +21,11 @@ use super::pool::{WorkerId, WqId};
 #[allow(missing_docs)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
+    /// A section of pool `pool` running step `step` begins (under its lock).
+    Step {
+        pool: usize,
+        step: StepId,
+    },
     /// An instance was inserted (rule 19): active (on the worklist) or not.
     Queued {
         item: usize,
@@ -107,4 +117,99 @@ pub enum Event {
         pool: usize,
         worker: WorkerId,
     },
+}
+
+/// The engine's pool sections that record events, by the steps they run
+/// (numbered in `machine/README.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepId {
+    /// Q5: queueing's insert.
+    Queue,
+    /// Cancelling's pool step (S3).
+    Cancel,
+    /// W1: a worker woke, or its thread started.
+    Woken,
+    /// C2 then W2: the manager's spawn returned.
+    Managed,
+    /// W4: the item a worker ran returned.
+    Finished,
+    /// S7: a blocking section begins.
+    Block,
+    /// S8: it ends.
+    Unblock,
+    /// R1 then R2: a rescuer attaches to a pool.
+    RescuerAttach,
+    /// S5 then R2: the item a rescuer ran returned.
+    RescuerFinished,
+    /// C2 of a create-retry (T1).
+    RetryCreated,
+    /// T2: the mayday timer.
+    MaydayTimer,
+    /// T3: the idle cull.
+    IdleCull,
+    /// H1: the CPU goes down.
+    CpuDown,
+    /// H2: the trustee looks.
+    Trustee,
+    /// H3: the CPU comes back.
+    CpuUp,
+}
+
+impl StepId {
+    /// Whether a section of this step may record `event`: what its rules
+    /// can do (a worker's pass: defer, start, manage, fail at the limit).
+    pub fn records(self, event: &Event) -> bool {
+        use Event as E;
+        let pass = matches!(
+            event,
+            E::Deferred { .. }
+                | E::Started { .. }
+                | E::Manage { .. }
+                | E::CreateFailed { manager: true, at_limit: true, .. }
+        );
+        let rescue =
+            matches!(event, E::Deferred { .. } | E::Started { .. } | E::RescuerDetach { .. } | E::Maydays { .. });
+        match self {
+            StepId::Queue => matches!(event, E::Queued { .. }),
+            StepId::Cancel => matches!(event, E::Cancelled { .. }),
+            StepId::Woken => pass,
+            StepId::Managed => pass || matches!(event, E::Created { .. } | E::CreateFailed { manager: true, .. }),
+            StepId::Finished => pass || matches!(event, E::Finished { .. }),
+            StepId::Block => matches!(event, E::Blocked { .. }),
+            StepId::Unblock => matches!(event, E::Unblocked { .. }),
+            StepId::RescuerAttach => rescue || matches!(event, E::RescuerAttach { .. }),
+            StepId::RescuerFinished => rescue || matches!(event, E::Finished { .. }),
+            StepId::RetryCreated => matches!(event, E::Created { .. } | E::CreateFailed { manager: false, .. }),
+            StepId::MaydayTimer => matches!(event, E::Maydays { .. }),
+            StepId::IdleCull | StepId::Trustee => matches!(event, E::Retired { .. }),
+            StepId::CpuDown => matches!(event, E::CpuDown { .. }),
+            StepId::CpuUp => matches!(event, E::CpuUp { .. }),
+        }
+    }
+}
+
+impl Event {
+    /// The pool whose section recorded the event; `None` for a rescuer
+    /// taking a pool off its list (under the list's lock, not a pool's).
+    pub fn pool(&self) -> Option<usize> {
+        match *self {
+            Event::RescuerPop { .. } => None,
+            Event::CpuDown { cpu } | Event::CpuUp { cpu } => Some(cpu),
+            Event::Step { pool, .. }
+            | Event::Queued { pool, .. }
+            | Event::Cancelled { pool, .. }
+            | Event::Started { pool, .. }
+            | Event::Deferred { pool, .. }
+            | Event::Blocked { pool, .. }
+            | Event::Unblocked { pool, .. }
+            | Event::Finished { pool, .. }
+            | Event::Manage { pool, .. }
+            | Event::Created { pool, .. }
+            | Event::CreateFailed { pool, .. }
+            | Event::Maydays { pool, .. }
+            | Event::RescuerAttach { pool, .. }
+            | Event::RescuerDetach { pool, .. }
+            | Event::Retired { pool, .. } => Some(pool),
+        }
+    }
 }

@@ -30,7 +30,7 @@ use crate::machine::pwq::Pwq;
 use crate::machine::queue::{accepts, cancel_grab_queued, choose_pool, queue_insert, redirect, Refusal, Target};
 use crate::machine::rescue::Rescue;
 use crate::machine::section::{PlainEntry, PoolSection, PwqFlags};
-use crate::machine::trace::Event;
+use crate::machine::trace::{Event, StepId};
 use crate::machine::work::{Grab, WorkState};
 use crate::machine::{seeded_in, SeededBits};
 use crate::SeededBug;

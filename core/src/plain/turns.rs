@@ -15,6 +15,7 @@ impl PlainSystem {
         let chosen = choose_pool(unbound, cpus, target, |c| !self.pools[c].pool().disassociated());
         let index = redirect(chosen, last.and_then(index_of), |i| self.pools[pool_of(i)].runs_for(item, wq));
         let pool = pool_of(index);
+        self.mark(pool, StepId::Queue);
         let mut fx = Vec::new();
         let inserted = queue_insert(&mut self.pools[pool], &mut self.items[item], wq, item, pool, &mut fx);
         self.effects(pool, fx);
@@ -56,6 +57,7 @@ impl PlainSystem {
         match self.items[item].grab(cancelling) {
             Grab::Owned { was_pending, .. } => Some(was_pending),
             Grab::Queued(pool) => {
+                self.mark(pool, StepId::Cancel);
                 let mut fx = Vec::new();
                 let (section, state) = (&mut self.pools[pool], &mut self.items[item]);
                 let grabbed = cancel_grab_queued(section, state, item, cancelling, |&p| p == pool, &mut fx);
@@ -147,6 +149,7 @@ impl PlainSystem {
     }
 
     fn pass(&mut self, pool: usize, id: WorkerId, now: Duration) {
+        self.mark(pool, StepId::Woken);
         let mut fx = Vec::new();
         let pass = self.pools[pool].worker_woken(id, || now, &mut fx);
         self.carry_out(pool, id, pass, fx, now);
@@ -155,6 +158,7 @@ impl PlainSystem {
     /// The spawn of the worker `new` returned (`ok`: it started): C2, then
     /// the manager's W2 (or, for a create-retry, the role given back).
     pub fn spawned(&mut self, pool: usize, new: WorkerId, manager: Option<WorkerId>, ok: bool, now: Duration) {
+        self.mark(pool, if manager.is_some() { StepId::Managed } else { StepId::RetryCreated });
         let mut fx = Vec::new();
         let created = self.pools[pool].create_end(new, ok, now, &mut fx);
         self.events.push(match created {
@@ -188,6 +192,7 @@ impl PlainSystem {
 
     /// The running item of executor `id` enters a blocking section (S7).
     pub fn block(&mut self, pool: usize, id: WorkerId) {
+        self.mark(pool, StepId::Block);
         let mut fx = Vec::new();
         if self.pools[pool].worker_blocked(id, &mut fx) {
             self.events.push(Event::Blocked { pool, worker: id });
@@ -197,6 +202,7 @@ impl PlainSystem {
 
     /// It leaves the blocking section (S8).
     pub fn unblock(&mut self, pool: usize, id: WorkerId) {
+        self.mark(pool, StepId::Unblock);
         self.pools[pool].worker_unblocked(id);
         self.events.push(Event::Unblocked { pool, worker: id });
     }
@@ -207,10 +213,11 @@ impl PlainSystem {
         let Some(PlainEntry { item, wq, color }) = self.running.remove(&(pool, id)) else { return };
         let late_clear = self.bug(SeededBug::ClearPendingAfterRun);
         let _ = self.items[item].finish(late_clear);
+        let rescuer = self.rescuers.iter().position(|r| r.is_some_and(|r| r.id == Some(id) && r.pool == pool));
+        self.mark(pool, if rescuer.is_some() { StepId::RescuerFinished } else { StepId::Finished });
         self.events.push(Event::Finished { pool, worker: id, item });
         let mut fx = Vec::new();
-        if let Some(rescuer) = self.rescuers.iter().position(|r| r.is_some_and(|r| r.id == Some(id) && r.pool == pool))
-        {
+        if let Some(rescuer) = rescuer {
             self.pools[pool].end(id, item, wq, color, &mut fx);
             self.effects(pool, fx);
             return self.rescue_next(rescuer);
@@ -221,6 +228,7 @@ impl PlainSystem {
 
     /// `pool`'s mayday timer fired (T2): its rescuers are called.
     pub fn mayday_timer(&mut self, pool: usize) {
+        self.mark(pool, StepId::MaydayTimer);
         let mut fx = Vec::new();
         self.pools[pool].mayday_fired(&mut fx);
         self.effects(pool, fx);
@@ -228,6 +236,7 @@ impl PlainSystem {
 
     /// `pool`'s idle-cull timer fired (T3) at `now`, idle timeout `timeout`.
     pub fn idle_cull(&mut self, pool: usize, now: Duration, timeout: Duration) -> Option<Duration> {
+        self.mark(pool, StepId::IdleCull);
         let mut fx = Vec::new();
         let rearm = self.pools[pool].idle_cull_fired(now, timeout, &mut fx);
         self.effects(pool, fx);
@@ -236,6 +245,7 @@ impl PlainSystem {
 
     /// The trustee of `pool` looks (H2); it leaves once done.
     pub fn trustee_check(&mut self, pool: usize) {
+        self.mark(pool, StepId::Trustee);
         let mut fx = Vec::new();
         self.trustee[pool] = !self.pools[pool].trustee_check(&mut fx);
         self.effects(pool, fx);
@@ -246,6 +256,7 @@ impl PlainSystem {
     pub fn hotplug(&mut self, cpu: usize, down: bool) {
         let mut fx = Vec::new();
         self.trustee[cpu] = down;
+        self.mark(cpu, if down { StepId::CpuDown } else { StepId::CpuUp });
         if down {
             self.pools[cpu].cpu_down(&mut fx);
             self.events.push(Event::CpuDown { cpu });
@@ -270,6 +281,7 @@ impl PlainSystem {
     /// The rescuer attaches to the pool it took (R1) and rescues (R2).
     pub fn rescuer_attach(&mut self, wq: WqId, now: Duration) {
         let Some(Rescuing { pool, id: None, .. }) = self.rescuers[wq] else { return };
+        self.mark(pool, StepId::RescuerAttach);
         let id = self.pools[pool].rescuer_attach(flags_of(&self.topo, pool), now);
         self.rescuers[wq] = Some(Rescuing { pool, id: Some(id), taken: 0 });
         self.events.push(Event::RescuerAttach { wq, pool, worker: id });
@@ -332,6 +344,11 @@ impl PlainSystem {
                 self.carry_out(pool, id, pass, fx, now);
             }
         }
+    }
+
+    /// A section of `pool` running `step` begins (a trace marker).
+    fn mark(&mut self, pool: usize, step: StepId) {
+        self.events.push(Event::Step { pool, step });
     }
 
     /// The item's own section before its function runs.

@@ -1,0 +1,60 @@
+//! Trace validation checks the step sequence: every event must be recorded
+//! in a pool section whose step makes it (`StepId::records`), so a trace
+//! whose events are right for the spec but come from the wrong section,
+//! or from no marked section at all, is refused.
+
+use cmwq::machine::trace::{Event, StepId};
+use cmwq_proofs::replay::Replay;
+use cmwq_proofs::{Behaviour, Config, WqSpec};
+
+const WQ: usize = 7;
+const ITEM: usize = 100;
+
+/// One CPU, one worker at most (it needs no spare to start an item).
+fn config() -> Config {
+    let wq = WqSpec { unbound: false, ordered: false, mem_reclaim: false, max_active: 1 };
+    Config::traced(1, 1, vec![wq], vec![(0, Behaviour::Plain)], false)
+}
+
+fn check(events: &[Event]) -> Result<usize, String> {
+    Replay::check(config(), &[WQ], &[ITEM], events)
+}
+
+fn queued() -> Event {
+    Event::Queued { item: ITEM, wq: WQ, pool: 0, active: true }
+}
+
+fn started() -> Event {
+    Event::Started { pool: 0, worker: 0, item: ITEM, scheduled: false }
+}
+
+fn finished() -> Event {
+    Event::Finished { pool: 0, worker: 0, item: ITEM }
+}
+
+fn step(step: StepId) -> Event {
+    Event::Step { pool: 0, step }
+}
+
+#[test]
+fn events_in_the_sections_of_the_steps_that_make_them_replay() {
+    let trace = [step(StepId::Queue), queued(), step(StepId::Woken), started(), step(StepId::Finished), finished()];
+    assert_eq!(check(&trace), Ok(trace.len()));
+}
+
+#[test]
+fn an_event_from_a_section_whose_step_does_not_make_it_is_refused() {
+    // The spec allows the start; a queueing section cannot start an item.
+    let trace = [step(StepId::Queue), queued(), started()];
+    let why = check(&trace).expect_err("a start inside a queueing section");
+    assert!(why.contains("event #2") && why.contains("does not make it"), "{why}");
+    // A finish recorded in the worker's wake section, not after its item ran.
+    let trace = [step(StepId::Queue), queued(), step(StepId::Woken), started(), finished()];
+    assert!(check(&trace).is_err_and(|why| why.contains("event #4")));
+}
+
+#[test]
+fn an_event_outside_any_marked_section_is_refused() {
+    let why = check(&[queued()]).expect_err("no section began");
+    assert!(why.contains("event #0") && why.contains("None"), "{why}");
+}
