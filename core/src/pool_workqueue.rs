@@ -70,7 +70,7 @@ impl<P: Platform> PoolEffects<'_, P> {
 }
 
 impl<P: Platform> Effects for PoolEffects<'_, P> {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, effect: Effect) {
         match effect {
             Effect::Wake(id) => wake_thread(self.threads, id),
