@@ -13,6 +13,39 @@
 //! them in virtual time. Pools are numbered as in traces: CPU `c` is pool
 //! `c`, the unbound pool is pool `cpus`.
 //!
+//! ```
+//! use cmwq::machine::queue::Target;
+//! use cmwq::plain::{Notice, PlainSystem, Topology, WqShape};
+//! use std::time::Duration;
+//!
+//! // One CPU, one workqueue, one item.
+//! let wq = WqShape { unbound: false, max_active: 1, rescuer: false };
+//! let topo = Topology { cpus: 1, wqs: vec![wq], items: vec![0], max_workers: 4 };
+//! let mut sys = PlainSystem::new(topo, 0);
+//! assert_eq!(sys.queue(0, Target::On(0), false), Ok(true));
+//! assert_eq!(sys.queue(0, Target::On(0), false), Ok(false), "pending: coalesced");
+//! // The runtime carries out what the turns ask for; here a function
+//! // returns as soon as it runs, and every spawn succeeds.
+//! let now = Duration::ZERO;
+//! loop {
+//!     let notices = sys.take_notices();
+//!     if notices.is_empty() {
+//!         break;
+//!     }
+//!     for notice in notices {
+//!         match notice {
+//!             Notice::Wake { pool, id } => sys.wake(pool, id, now),
+//!             Notice::FirstPass { pool, id } => sys.first_pass(pool, id, now),
+//!             Notice::Spawn { pool, new, manager } => sys.spawned(pool, new, manager, true, now),
+//!             Notice::Runs { pool, id, .. } => sys.finish(pool, id, now),
+//!             _ => {} // timers: none fires here
+//!         }
+//!     }
+//! }
+//! assert!(sys.items()[0].instance_done(1), "the instance ran");
+//! assert!(sys.running().is_empty());
+//! ```
+//!
 //! Where a turn spans more than one engine section, no other thread can
 //! tell: queueing's Q2-Q5 (the caller owns PENDING throughout), an
 //! item's finish and its pool's end (`finish`: a `flush_work` may return
