@@ -46,6 +46,12 @@
 //! assert!(sys.running().is_empty());
 //! ```
 //!
+//! Turns take indices from the topology (items, workqueues, pools, worker
+//! ids of a pool, waiter positions); an index out of range panics, as
+//! slice indexing does. Turns on a pool, worker or waiter that cannot act
+//! now (a worker that is not idle, an executor that runs nothing) do
+//! nothing.
+//!
 //! Where a turn spans more than one engine section, no other thread can
 //! tell: queueing's Q2-Q5 (the caller owns PENDING throughout), an
 //! item's finish and its pool's end (`finish`: a `flush_work` may return
