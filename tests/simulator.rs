@@ -95,7 +95,7 @@ impl Sim {
     fn with_bugs(sc: Scenario, seed: u64, bugs: u32) -> Sim {
         let wqs = sc.wqs.iter().map(|&rescuer| WqShape { unbound: false, max_active: 256, rescuer }).collect();
         let items = sc.items.iter().map(|&(wq, _)| wq).collect();
-        let topo = Topology { cpus: sc.cpus, wqs, items, max_workers: 64 };
+        let topo = Topology { cpus: sc.cpus, wqs, items, max_workers: 64, rescuer_batch: 16 };
         let mut sim = Sim {
             plain: PlainSystem::new(topo, bugs),
             progs: BTreeMap::new(),
@@ -175,7 +175,7 @@ impl Sim {
                 m.rescuer_pop(wq);
                 m.rescuer_attach(wq, now);
             }
-            Event::Hotplug { cpu, down } => m.hotplug(cpu, down),
+            Event::Hotplug { cpu, down } => assert!(m.hotplug(cpu, down), "the scenario's hotplug is valid"),
         }
         self.notices();
     }
@@ -194,6 +194,7 @@ impl Sim {
                     self.progs.insert((pool, id), Prog { pc: 0, waiting: None });
                     self.advance(pool, id);
                 }
+                Notice::Exit { pool, id } => self.plain.exit(pool, id),
                 Notice::ArmIdle { .. } => {} // idle workers are never culled here
             }
         }
@@ -221,7 +222,7 @@ impl Sim {
                     self.progs.insert((pool, id), prog);
                     let slept = matches!(op, Op::Sleep(_));
                     if slept {
-                        self.plain.block(pool, id);
+                        assert!(self.plain.block(pool, id), "programs do not nest blocking sections");
                     }
                     self.after(ms, Event::Resume { pool, id, slept });
                     return self.notices();
@@ -232,7 +233,7 @@ impl Sim {
                     if !self.plain.items()[item].instance_done(instance) {
                         prog.waiting = Some((item, instance));
                         self.progs.insert((pool, id), prog);
-                        self.plain.block(pool, id);
+                        assert!(self.plain.block(pool, id), "programs do not nest blocking sections");
                         return self.notices();
                     }
                 }

@@ -20,7 +20,7 @@
 //!
 //! // One CPU, one workqueue, one item.
 //! let wq = WqShape { unbound: false, max_active: 1, rescuer: false };
-//! let topo = Topology { cpus: 1, wqs: vec![wq], items: vec![0], max_workers: 4 };
+//! let topo = Topology { cpus: 1, wqs: vec![wq], items: vec![0], max_workers: 4, rescuer_batch: 16 };
 //! let mut sys = PlainSystem::new(topo, 0);
 //! assert_eq!(sys.queue(0, Target::On(0), false), Ok(true));
 //! assert_eq!(sys.queue(0, Target::On(0), false), Ok(false), "pending: coalesced");
@@ -38,7 +38,7 @@
 //!             Notice::FirstPass { pool, id } => sys.first_pass(pool, id, now),
 //!             Notice::Spawn { pool, new, manager } => sys.spawned(pool, new, manager, true, now),
 //!             Notice::Runs { pool, id, .. } => sys.finish(pool, id, now),
-//!             _ => {} // timers: none fires here
+//!             _ => {} // timers, rescuers, exits: none here
 //!         }
 //!     }
 //! }
@@ -52,12 +52,16 @@
 //! now (a worker that is not idle, an executor that runs nothing) do
 //! nothing.
 //!
-//! Where a turn spans more than one engine section, no other thread can
-//! tell: queueing's Q2-Q5 (the caller owns PENDING throughout), an
-//! item's finish and its pool's end (`finish`: a `flush_work` may return
-//! after both), a flush's F1-F3 and F6 (the flush mutex is held), and
+//! Where a turn spans more than one engine section: a flush's F1-F3 and
+//! F6 (the flush mutex is held throughout, so no other flusher can tell),
 //! destroy's last drain check with X2 (nothing of the workqueue runs or
-//! can be queued by then).
+//! can be queued by then), a wakeup taken with its W1 (one thread), and
+//! two merges that leave orders out: queueing's Q1-Q5 (the engine reads
+//! `dying` before it claims PENDING and probes the last pool in a section
+//! of its own, so a destroy can come between; the loom model
+//! `destroy_racing_queue` checks that race), and an item's finish with
+//! its pool's end (in the engine a `flush_work` may return, and its caller
+//! requeue, between the two).
 
 use crate::machine::create::Creating;
 use crate::machine::effect::Effect;
@@ -99,6 +103,8 @@ pub struct Topology {
     pub items: Vec<WqId>,
     /// Workers per pool, rescuers not counted.
     pub max_workers: usize,
+    /// Items a rescuer takes off a worklist per turn (`RESCUER_BATCH`).
+    pub rescuer_batch: usize,
 }
 
 /// What the caller's runtime must do after a turn (fields: pools, worker
@@ -129,6 +135,12 @@ pub enum Notice {
         pool: usize,
         new: WorkerId,
         manager: Option<WorkerId>,
+    },
+    /// Worker `id` of `pool` was retired: its thread leaves
+    /// ([`PlainSystem::exit`]).
+    Exit {
+        pool: usize,
+        id: WorkerId,
     },
     /// Arm `pool`'s idle-cull, create-retry or (`first` or not) mayday timer.
     ArmIdle {
@@ -220,6 +232,7 @@ impl PlainSystem {
                 section.create_end(id, true, Duration::ZERO, &mut Vec::new());
             }
             section.manager_leave();
+            // Its thread's first pass is still to come ([`Notice::FirstPass`]).
             for (wq, shape) in topo.wqs.iter().enumerate() {
                 let flags = PwqFlags { cpu_intensive: false, rescuer: shape.rescuer };
                 section.add_pwq(wq, Pwq::new(shape.max_active, 0, bugs), flags);
@@ -236,13 +249,13 @@ impl PlainSystem {
             dying: vec![false; wqs],
             trustee: vec![false; pools],
             running: BTreeMap::new(),
-            fresh: BTreeSet::new(),
+            fresh: (0..pools).map(|p| (p, 0)).collect(),
             managing: vec![None; pools],
             order: vec![vec![0]; pools],
             waiters: Vec::new(),
             bugs,
             events: Vec::new(),
-            notices: Vec::new(),
+            notices: (0..pools).map(|pool| Notice::FirstPass { pool, id: 0 }).collect(),
             topo,
         }
     }

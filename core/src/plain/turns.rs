@@ -32,7 +32,9 @@ impl PlainSystem {
     }
 
     /// `cancel`: takes a queued instance off its pool and gives PENDING
-    /// back. Whether it was pending; `None` if a `cancel_sync` owns it.
+    /// back. Whether it was pending; `None` if someone else owns PENDING
+    /// now (a `cancel_sync`, or, with the seeded bug `ClearPendingAfterRun`,
+    /// a worker between its sections): the engine waits and grabs again.
     pub fn cancel(&mut self, item: usize) -> Option<bool> {
         let was_pending = self.grab(item, false)?;
         let _ = self.items[item].release();
@@ -41,7 +43,8 @@ impl PlainSystem {
 
     /// `cancel_sync` up to its wait: PENDING taken for good, then a waiter
     /// until no instance runs ([`PlainSystem::waiter_wakes`] releases it).
-    /// `None` if another `cancel_sync` owns the item: wait, then call again.
+    /// `None` if someone else owns PENDING now (as for `cancel`): wait,
+    /// then call again.
     pub fn cancel_sync(&mut self, item: usize) -> Option<bool> {
         let was_pending = self.grab(item, true)?;
         if self.items[item].cancel_sync_may_return(self.bug(SeededBug::CancelSyncSkipsWait)) {
@@ -105,8 +108,12 @@ impl PlainSystem {
     /// Waiter `n` (when [`PlainSystem::waiter_ready`]) runs: F6 if its
     /// flush is the complete head; the drain checks every pool (D4) and
     /// takes the pool-workqueues away (X2), or flushes again. True if the
-    /// caller returned (the waiter is gone).
+    /// caller returned (the waiter is gone); false, changing nothing, if
+    /// it is not ready.
     pub fn waiter_wakes(&mut self, n: usize) -> bool {
+        if !self.waiter_ready(n) {
+            return false;
+        }
         match self.waiters[n] {
             Waiter::FlushWq { wq, ticket } | Waiter::Destroy { wq, ticket } => {
                 if self.flush[wq].1.poll(ticket) == FlushWait::Drive {
@@ -116,9 +123,10 @@ impl PlainSystem {
                 }
                 if let Waiter::Destroy { .. } = self.waiters[n] {
                     if !self.pools.iter().all(|p| p.pwq_is_empty(wq)) {
-                        match self.flush_begin(wq) {
-                            Some(ticket) => self.waiters[n] = Waiter::Destroy { wq, ticket },
-                            None => debug_assert!(false, "the drain's flush is the only one left"),
+                        // Every colour taken by the user's flushes: wake
+                        // it again once one of them is done.
+                        if let Some(ticket) = self.flush_begin(wq) {
+                            self.waiters[n] = Waiter::Destroy { wq, ticket };
                         }
                         return false;
                     }
@@ -183,6 +191,13 @@ impl PlainSystem {
         }
     }
 
+    /// A retired worker's thread leaves the pool (told to exit, rule 4).
+    pub fn exit(&mut self, pool: usize, id: WorkerId) {
+        if self.pools[pool].pool().worker(id).is_some_and(|w| w.die()) && !self.running.contains_key(&(pool, id)) {
+            self.pools[pool].worker_exit(id);
+        }
+    }
+
     /// The create-retry timer fired (T1): a creation as manager, if needed.
     pub fn create_retry(&mut self, pool: usize, now: Duration) {
         if self.pools[pool].create_retry_fired() {
@@ -191,17 +206,29 @@ impl PlainSystem {
     }
 
     /// The running item of executor `id` enters a blocking section (S7).
-    pub fn block(&mut self, pool: usize, id: WorkerId) {
+    /// True if the section counts: call [`PlainSystem::unblock`] when it
+    /// ends. False inside another section that counts (nested: nothing to
+    /// end) or for an executor that runs nothing.
+    pub fn block(&mut self, pool: usize, id: WorkerId) -> bool {
+        if !self.running.contains_key(&(pool, id)) {
+            return false;
+        }
         self.mark(pool, StepId::Block);
         let mut fx = Vec::new();
-        if self.pools[pool].worker_blocked(id, &mut fx) {
+        let counts = self.pools[pool].worker_blocked(id, &mut fx);
+        if counts {
             self.events.push(Event::Blocked { pool, worker: id });
         }
         self.effects(pool, fx);
+        counts
     }
 
-    /// It leaves the blocking section (S8).
+    /// The blocking section that counted ends (S8); nothing if the
+    /// executor is not in one.
     pub fn unblock(&mut self, pool: usize, id: WorkerId) {
+        if !self.pools[pool].pool().worker(id).is_some_and(|w| w.sleeping()) {
+            return;
+        }
         self.mark(pool, StepId::Unblock);
         self.pools[pool].worker_unblocked(id);
         self.events.push(Event::Unblocked { pool, worker: id });
@@ -252,8 +279,14 @@ impl PlainSystem {
     }
 
     /// `cpu_down(cpu)` (H1, the trustee installed) or `cpu_up(cpu)` (H3,
-    /// the trustee released).
-    pub fn hotplug(&mut self, cpu: usize, down: bool) {
+    /// the trustee released). False, changing nothing, where the engine
+    /// refuses: no such CPU, already in that state, or the last online CPU.
+    pub fn hotplug(&mut self, cpu: usize, down: bool) -> bool {
+        let offline = |c: usize| self.pools[c].pool().disassociated();
+        let online = (0..self.topo.cpus).filter(|&c| !offline(c)).count();
+        if cpu >= self.topo.cpus || offline(cpu) == down || (down && online == 1) {
+            return false;
+        }
         let mut fx = Vec::new();
         self.trustee[cpu] = down;
         self.mark(cpu, if down { StepId::CpuDown } else { StepId::CpuUp });
@@ -265,6 +298,7 @@ impl PlainSystem {
             self.events.push(Event::CpuUp { cpu });
         }
         self.effects(cpu, fx);
+        true
     }
 
     /// `wq`'s rescuer takes the next pool off its list (rule 17).
@@ -292,7 +326,7 @@ impl PlainSystem {
     fn rescue_next(&mut self, wq: WqId) {
         let Some(Rescuing { pool, id: Some(id), mut taken }) = self.rescuers[wq] else { return };
         let mut fx = Vec::new();
-        let next = self.pools[pool].rescuer_next(id, wq, &mut taken, crate::RESCUER_BATCH, &mut fx);
+        let next = self.pools[pool].rescuer_next(id, wq, &mut taken, self.topo.rescuer_batch, &mut fx);
         self.effects(pool, fx);
         match next {
             Rescue::Run { entry, scheduled } => {
@@ -315,6 +349,11 @@ impl PlainSystem {
         match pass {
             Pass::Run { entry, scheduled } => self.run(pool, id, entry, scheduled),
             Pass::Manage => self.create(pool, Some(id), now),
+            // A wakeup that came during the pass: the idle loop takes it
+            // at once (another W1).
+            Pass::Idle if self.pools[pool].pool().worker(id).is_some_and(|w| w.woken()) => {
+                self.notices.push(Notice::Wake { pool, id });
+            }
             Pass::Idle => {}
             Pass::Exit => self.pools[pool].worker_exit(id),
         }
@@ -376,7 +415,10 @@ impl PlainSystem {
                     }
                 }
                 Effect::FlushColorDone(wq) => drop(self.flush[wq].1.pwq_flushed()),
-                Effect::Retire(worker) => self.events.push(Event::Retired { pool, worker }),
+                Effect::Retire(worker) => {
+                    self.events.push(Event::Retired { pool, worker });
+                    self.notices.push(Notice::Exit { pool, id: worker });
+                }
                 Effect::Deferred { worker, item } => self.events.push(Event::Deferred { pool, worker, item }),
                 Effect::InstanceLeft(_) | Effect::PoolChanged => {}
             }

@@ -6,7 +6,7 @@
 //! nothing of CMWQ: every rule and every composition of rules is the
 //! core's. Timers fire whenever armed (time is abstract: every idle
 //! worker is cold). Not here, as not in the spec: delayed work, the
-//! create-retry timer, the rescuer's exit.
+//! create-retry timer, a retired worker's and the rescuer's exit.
 
 use super::witness;
 use crate::spec::{Action, Behaviour, Config};
@@ -131,7 +131,9 @@ impl Sys {
             rescuer: c.wqs[wq].mem_reclaim,
         });
         let items = c.items.iter().map(|&(wq, _)| wq).collect();
-        let topo = Topology { cpus: c.cpus, wqs: wqs.collect(), items, max_workers: usize::from(c.max_workers) };
+        let max_workers = usize::from(c.max_workers);
+        let topo =
+            Topology { cpus: c.cpus, wqs: wqs.collect(), items, max_workers, rescuer_batch: cmwq::RESCUER_BATCH };
         let (hotplug, retires) = (if c.hotplug { 2 } else { 0 }, if c.retire { 2 } else { 0 });
         let (queues, cancels, flushes, maydays, failures) = (c.queues, c.cancels, c.flushes, c.maydays, c.failures);
         let left = Budget { queues, cancels, flushes, hotplug, maydays, failures, retires, destroy: c.destroy };
@@ -251,7 +253,7 @@ impl Sys {
                     prog.waits_for = m.items()[n].queued();
                 }
                 self.progs.insert((pool, id), prog);
-                m.block(pool, id);
+                let _ = m.block(pool, id);
             }
             Step::Unblock { pool, id } => m.unblock(pool, id),
             Step::Finish { pool, id } => {
@@ -263,7 +265,7 @@ impl Sys {
             Step::Trustee { pool } => m.trustee_check(pool),
             Step::RescuerPop { wq } => m.rescuer_pop(wq),
             Step::RescuerRun { wq } => m.rescuer_attach(wq, NOW),
-            Step::CpuDown | Step::CpuUp => m.hotplug(0, step == Step::CpuDown),
+            Step::CpuDown | Step::CpuUp => drop(m.hotplug(0, step == Step::CpuDown)),
         }
         let _ = m.take_notices(); // the state says what may run next
         let events = m.take_events();
