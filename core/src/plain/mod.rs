@@ -346,3 +346,6 @@ fn flags_of(topo: &Topology, pool: usize) -> u8 {
 }
 
 mod turns;
+
+#[cfg(test)]
+mod tests;

@@ -214,12 +214,10 @@ impl PlainSystem {
             return false;
         }
         self.mark(pool, StepId::Block);
-        let mut fx = Vec::new();
-        let counts = self.pools[pool].worker_blocked(id, &mut fx);
+        let counts = self.step(pool, |section, fx| section.worker_blocked(id, fx));
         if counts {
             self.events.push(Event::Blocked { pool, worker: id });
         }
-        self.effects(pool, fx);
         counts
     }
 
@@ -243,12 +241,11 @@ impl PlainSystem {
         let rescuer = self.rescuers.iter().position(|r| r.is_some_and(|r| r.id == Some(id) && r.pool == pool));
         self.mark(pool, if rescuer.is_some() { StepId::RescuerFinished } else { StepId::Finished });
         self.events.push(Event::Finished { pool, worker: id, item });
-        let mut fx = Vec::new();
         if let Some(rescuer) = rescuer {
-            self.pools[pool].end(id, item, wq, color, &mut fx);
-            self.effects(pool, fx);
+            self.step(pool, |section, fx| section.end(id, item, wq, color, fx));
             return self.rescue_next(rescuer);
         }
+        let mut fx = Vec::new();
         let pass = self.pools[pool].worker_finished(id, item, wq, color, || now, &mut fx);
         self.carry_out(pool, id, pass, fx, now);
     }
@@ -256,26 +253,19 @@ impl PlainSystem {
     /// `pool`'s mayday timer fired (T2): its rescuers are called.
     pub fn mayday_timer(&mut self, pool: usize) {
         self.mark(pool, StepId::MaydayTimer);
-        let mut fx = Vec::new();
-        self.pools[pool].mayday_fired(&mut fx);
-        self.effects(pool, fx);
+        self.step(pool, |section, fx| section.mayday_fired(fx));
     }
 
     /// `pool`'s idle-cull timer fired (T3) at `now`, idle timeout `timeout`.
     pub fn idle_cull(&mut self, pool: usize, now: Duration, timeout: Duration) -> Option<Duration> {
         self.mark(pool, StepId::IdleCull);
-        let mut fx = Vec::new();
-        let rearm = self.pools[pool].idle_cull_fired(now, timeout, &mut fx);
-        self.effects(pool, fx);
-        rearm
+        self.step(pool, |section, fx| section.idle_cull_fired(now, timeout, fx))
     }
 
     /// The trustee of `pool` looks (H2); it leaves once done.
     pub fn trustee_check(&mut self, pool: usize) {
         self.mark(pool, StepId::Trustee);
-        let mut fx = Vec::new();
-        self.trustee[pool] = !self.pools[pool].trustee_check(&mut fx);
-        self.effects(pool, fx);
+        self.trustee[pool] = !self.step(pool, |section, fx| section.trustee_check(fx));
     }
 
     /// `cpu_down(cpu)` (H1, the trustee installed) or `cpu_up(cpu)` (H3,
@@ -287,17 +277,16 @@ impl PlainSystem {
         if cpu >= self.topo.cpus || offline(cpu) == down || (down && online == 1) {
             return false;
         }
-        let mut fx = Vec::new();
         self.trustee[cpu] = down;
-        self.mark(cpu, if down { StepId::CpuDown } else { StepId::CpuUp });
         if down {
-            self.pools[cpu].cpu_down(&mut fx);
+            self.mark(cpu, StepId::CpuDown);
             self.events.push(Event::CpuDown { cpu });
+            self.step(cpu, |section, fx| section.cpu_down(fx));
         } else {
-            self.pools[cpu].cpu_up(&mut fx);
+            self.mark(cpu, StepId::CpuUp);
             self.events.push(Event::CpuUp { cpu });
+            self.step(cpu, |section, fx| section.cpu_up(fx));
         }
-        self.effects(cpu, fx);
         true
     }
 
@@ -325,9 +314,8 @@ impl PlainSystem {
     /// R2 (one item, or R3: it leaves).
     fn rescue_next(&mut self, wq: WqId) {
         let Some(Rescuing { pool, id: Some(id), mut taken }) = self.rescuers[wq] else { return };
-        let mut fx = Vec::new();
-        let next = self.pools[pool].rescuer_next(id, wq, &mut taken, self.topo.rescuer_batch, &mut fx);
-        self.effects(pool, fx);
+        let batch = self.topo.rescuer_batch;
+        let next = self.step(pool, |section, fx| section.rescuer_next(id, wq, &mut taken, batch, fx));
         match next {
             Rescue::Run { entry, scheduled } => {
                 self.rescuers[wq] = Some(Rescuing { pool, id: Some(id), taken });
@@ -372,17 +360,25 @@ impl PlainSystem {
                 self.notices.push(Notice::Spawn { pool, new, manager });
             }
             Creating::AtLimit => {
-                let mut fx = Vec::new();
                 let Some(id) = manager else {
-                    self.pools[pool].create_retry_done(false, &mut fx);
-                    return self.effects(pool, fx);
+                    return self.step(pool, |section, fx| section.create_retry_done(false, fx));
                 };
+                let mut fx = Vec::new();
                 self.events.push(Event::CreateFailed { pool, manager: true, at_limit: true });
                 self.pools[pool].create_at_limit(&mut fx);
                 let pass = self.pools[pool].worker_managed(id, false, || now, &mut fx);
                 self.carry_out(pool, id, pass, fx, now);
             }
         }
+    }
+
+    /// Runs a step on `pool`'s section and carries out its effects (the
+    /// engine's `PoolLocked::step`).
+    fn step<R>(&mut self, pool: usize, step: impl FnOnce(&mut PoolSection<PlainEntry>, &mut Vec<Effect>) -> R) -> R {
+        let mut fx = Vec::new();
+        let result = step(&mut self.pools[pool], &mut fx);
+        self.effects(pool, fx);
+        result
     }
 
     /// A section of `pool` running `step` begins (a trace marker).
