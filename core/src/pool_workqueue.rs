@@ -32,6 +32,10 @@ pub(crate) struct PoolEffects<'a, P: Platform> {
     ran: Option<&'a Arc<WqShared<P>>>,
     /// What the step asked for that needs the pool's handle.
     later: Later,
+    /// `Some`: hold the step's wakeup back for the caller to carry out as
+    /// the last thing before it unlocks (`queue_insert`), so the woken
+    /// worker does not find the lock still held; the slot keeps one.
+    held_wake: Option<Option<WorkerId>>,
 }
 
 /// What a step asked for that needs the pool's handle (timers are armed
@@ -73,7 +77,10 @@ impl<P: Platform> Effects for PoolEffects<'_, P> {
     #[inline(always)]
     fn push(&mut self, effect: Effect) {
         match effect {
-            Effect::Wake(id) => wake_thread(self.threads, id),
+            Effect::Wake(id) => match &mut self.held_wake {
+                Some(slot @ None) => *slot = Some(id),
+                _ => wake_thread(self.threads, id),
+            },
             Effect::ArmIdleTimer => self.later.idle_timer = true,
             Effect::ArmCreateRetry => self.later.create_retry = true,
             Effect::ArmMayday { first } => self.later.mayday_timer = Some(first),
@@ -148,9 +155,17 @@ impl<P: Platform> PoolLocked<P> {
         step: impl FnOnce(&mut PoolSection<Entry<P>>, &mut PoolEffects<'_, P>) -> R,
     ) -> Stepped<R> {
         let PoolLocked { machine, threads, wqs, trustee, tracer, .. } = self;
-        let mut fx = PoolEffects { threads, wqs, trustee, tracer, ran, later: Later::default() };
+        let mut fx = PoolEffects { threads, wqs, trustee, tracer, ran, later: Later::default(), held_wake: None };
         let result = step(machine, &mut fx);
         Stepped { result, later: fx.later }
+    }
+
+    /// Carries out a wakeup a step held back (`queue_insert`).
+    #[inline]
+    pub(crate) fn wake(&self, worker: Option<WorkerId>) {
+        if let Some(id) = worker {
+            wake_thread(&self.threads, id);
+        }
     }
 
     /// Marks in the trace that a section running `step` begins here.
@@ -177,7 +192,9 @@ impl<P: Platform> PoolLocked<P> {
 
     /// Machine Q5, under this pool lock and the item's (held) lock
     /// `state`: queues `work` on `wq`'s pool-workqueue and numbers the
-    /// instance, recorded as on `pool`. The instance's number, or the work
+    /// instance, recorded as on `pool`. The instance's number and the
+    /// worker the step woke, whose wakeup the caller carries out
+    /// ([`PoolLocked::wake`]) last before it unlocks the pool; or the work
     /// back if `wq` has no pool-workqueue here any more (destroyed).
     pub(crate) fn queue_insert(
         &mut self,
@@ -185,12 +202,17 @@ impl<P: Platform> PoolLocked<P> {
         work: Work<P>,
         state: &mut WorkState<P>,
         pool: Arc<Pool<P>>,
-    ) -> Result<u64, Work<P>> {
+    ) -> Result<(u64, Option<WorkerId>), Work<P>> {
         let item = work.key();
-        let inserted = self.step(|m, fx| queue::queue_insert(m, state, wq, work, pool, fx)).result;
+        let PoolLocked { machine, threads, wqs, trustee, tracer, .. } = self;
+        let mut fx =
+            PoolEffects { threads, wqs, trustee, tracer, ran: None, later: Later::default(), held_wake: Some(None) };
+        let inserted = queue::queue_insert(machine, state, wq, work, pool, &mut fx);
+        debug_assert!(fx.later.is_empty(), "queueing asks for nothing but a wakeup");
+        let woken = fx.held_wake.flatten();
         inserted.map(|(instance, active)| {
             self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
-            instance
+            (instance, woken)
         })
     }
 }

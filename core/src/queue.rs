@@ -108,9 +108,11 @@ impl<P: Platform> WqShared<P> {
         // Machine Q5: the item's lock under the pool's, one section; it
         // refuses if the workqueue has no pool-workqueue here any more.
         let mut state = work.inner.state.lock();
-        let instance = guard.queue_insert(self.id, work.clone(), &mut state, pool.clone()).map_err(drop)?;
+        let (instance, woken) = guard.queue_insert(self.id, work.clone(), &mut state, pool.clone()).map_err(drop)?;
         drop(state);
         self.inflight.fetch_add(1, Ordering::AcqRel);
+        // Last before unlocking: the woken worker's first act is to lock.
+        guard.wake(woken);
         Ok(instance)
     }
 

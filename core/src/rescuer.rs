@@ -113,6 +113,9 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     guard.begin(StepId::RescuerAttach);
     guard.tracer.record(|pool| crate::trace::Event::RescuerAttach { wq: wq_id, pool, worker: id });
     let mut taken = 0;
+    // The workqueue of the item last run (`execute`); dropped below under
+    // the lock held since its instance ended: never the last handle.
+    let mut held = None;
     loop {
         let before = taken;
         let stepped = guard.step(|m, fx| m.rescuer_next(id, wq_id, &mut taken, batch, fx));
@@ -120,9 +123,8 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
         crate::manager::after_step(pool, &guard, stepped.later);
         let Rescue::Run { entry, scheduled } = stepped.result else { break };
         let (key, entry_wq, color) = (entry.work.key(), entry.wq, entry.color);
-        let (g, ran) = execute(pool, &ctx, guard, entry, scheduled, StepId::RescuerFinished);
-        guard = g;
-        guard.step_after(ran.as_ref(), |m, fx| m.end(id, key, entry_wq, color, fx));
+        guard = execute(pool, &ctx, guard, entry, scheduled, StepId::RescuerFinished, &mut held);
+        guard.step_after(held.as_ref(), |m, fx| m.end(id, key, entry_wq, color, fx));
     }
     guard.tracer.record(|pool| crate::trace::Event::RescuerDetach { wq: wq_id, pool });
     drop(guard);

@@ -40,6 +40,8 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
         }
     }
     let mut pinned_generation = 0;
+    // The workqueue of the item this worker last ran (`execute`).
+    let mut held = None;
     let now = || pool.shared.platform.now();
     'pass: loop {
         // Step 1 (the pass is written out in `machine/pass.rs`).
@@ -64,16 +66,19 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             stepped = match stepped.result {
                 Pass::Run { entry, scheduled } => {
                     let (key, wq, color) = (entry.work.key(), entry.wq, entry.color);
-                    let (g, ran) = execute(&pool, &ctx, guard, entry, scheduled, StepId::Finished);
-                    guard = g;
-                    guard.step_after(ran.as_ref(), |m, fx| m.worker_finished(id, key, wq, color, now, fx))
+                    guard = execute(&pool, &ctx, guard, entry, scheduled, StepId::Finished, &mut held);
+                    guard.step_after(held.as_ref(), |m, fx| m.worker_finished(id, key, wq, color, now, fx))
                 }
                 Pass::Manage => {
                     let (g, created) = manager::manage(&pool, guard, id);
                     guard = g;
                     guard.step(|m, fx| m.worker_managed(id, created, now, fx))
                 }
-                Pass::Idle => break,
+                // Under the lock held since the step: never the last handle.
+                Pass::Idle => {
+                    held = None;
+                    break;
+                }
                 Pass::Exit => break 'pass,
             };
         }
@@ -122,10 +127,17 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
 /// Executes an instance the machine gave executor `ctx` (rule 9 recorded
 /// it as executed there): the item's own section marks it started, the
 /// function runs outside every lock, the item's section marks it finished.
-/// Called and returns with the pool lock held, and the item's workqueue
-/// (its pool-workqueue, still non-empty, keeps it alive, so dropping this
-/// handle under the pool lock is never the last); the caller then ends the
-/// instance in the pool's section (`end`, or `worker_finished`).
+/// Called and returns with the pool lock held; the caller then ends the
+/// instance in the pool's section (`end`, or `worker_finished`) with
+/// `held`, the item's workqueue, which this leaves there.
+///
+/// `held` is the executor's handle on the workqueue it last ran an item
+/// of: reused when the next item is of the same workqueue (no reference
+/// count touched on the hot path), replaced outside the pool lock when
+/// not, so the old handle never drops under the lock as the last one. The
+/// caller may drop it under the lock it has held since the step that ended
+/// the instance: that workqueue's pool-workqueue, which only a step under
+/// this lock removes, still holds it.
 pub(crate) fn execute<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
     ctx: &WorkerContext<P>,
@@ -133,11 +145,20 @@ pub(crate) fn execute<'a, P: Platform>(
     entry: Entry<P>,
     scheduled: bool,
     then: StepId,
-) -> (Guard<'a, P>, Option<Arc<WqShared<P>>>) {
+    held: &mut Option<Arc<WqShared<P>>>,
+) -> Guard<'a, P> {
     let (key, worker) = (entry.work.key(), ctx.id);
-    let Some(wq) = guard.wqs.get(&entry.wq).cloned() else {
-        debug_assert!(false, "item queued on a pool-workqueue that does not exist");
-        return (guard, None);
+    // Moved out and back in: no reference count touched when reused.
+    let (wq, stale) = match held.take() {
+        Some(wq) if wq.id == entry.wq => (wq, None),
+        stale => match guard.wqs.get(&entry.wq) {
+            Some(wq) => (wq.clone(), stale),
+            None => {
+                debug_assert!(false, "item queued on a pool-workqueue that does not exist");
+                *held = stale;
+                return guard;
+            }
+        },
     };
     guard.tracer.record(|pool| crate::trace::Event::Started { pool, worker, item: key, scheduled });
     let late_clear = seeded(&pool.shared.config, SeededBug::ClearPendingAfterRun);
@@ -152,6 +173,8 @@ pub(crate) fn execute<'a, P: Platform>(
         state.start(pool.clone(), late_clear);
     }
     drop(guard);
+    // Outside the lock: the replaced handle may be the last.
+    drop(stale);
     // Read only by this thread (`current_work`, the chained-queueing and
     // self-wait checks): set outside the pool lock.
     *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
@@ -183,5 +206,6 @@ pub(crate) fn execute<'a, P: Platform>(
     let guard = pool.locked.lock();
     guard.begin(then);
     guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
-    (guard, Some(wq))
+    *held = Some(wq);
+    guard
 }
