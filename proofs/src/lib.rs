@@ -13,6 +13,7 @@
 //!
 //! [stateright]: https://docs.rs/stateright
 
+mod colors;
 mod model;
 pub mod properties;
 pub mod refine;
@@ -58,16 +59,28 @@ pub enum Mistake {
     LatePendingClear,
     /// `destroy_workqueue` returns without draining (Q5, Q6).
     DestroyNoDrain,
+    /// A `flush_workqueue` may hold the last colour too: new instances then
+    /// get the colour the head flushes (Q2).
+    FlushColorWraps,
+    /// A finished instance's colour is not counted out: its flush never
+    /// completes (LIVE; the engine's seeded `SkipFlushColorDecrement`).
+    FlushSkipsDecrement,
+    /// Taking a ticket does not move new instances to the next colour (Q2,
+    /// and a later flusher returns before what it is owed: Q1).
+    FlushNoFlip,
+    /// A flusher returns once its own colour is empty, not in ticket order
+    /// (Q1: it is owed the earlier colours too).
+    FlushOwnColorOnly,
     /// A destroyed workqueue still accepts the user's queueing (Q6).
     AcceptAfterDestroy,
-    /// `flush_workqueue` waits only for the pending instance of an item
-    /// that is also running (Q1).
+    /// A running instance no longer counts in its flush colour:
+    /// `flush_workqueue` waits only for pending instances (Q1).
     FlushWqSkipsRunning,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 15] = [
+    pub const ALL: [Mistake; 19] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -83,6 +96,10 @@ impl Mistake {
         Mistake::DestroyNoDrain,
         Mistake::AcceptAfterDestroy,
         Mistake::FlushWqSkipsRunning,
+        Mistake::FlushColorWraps,
+        Mistake::FlushSkipsDecrement,
+        Mistake::FlushNoFlip,
+        Mistake::FlushOwnColorOnly,
     ];
 }
 
@@ -158,6 +175,7 @@ pub mod configs {
             cancels: 1,
             flushes: 1,
             hotplug: true,
+            colors: 16,
             destroy: false,
             mistake: None,
         }
@@ -181,6 +199,7 @@ pub mod configs {
             cancels: 0,
             flushes: 1,
             hotplug: false,
+            colors: 16,
             destroy: true,
             mistake: None,
         }
@@ -210,6 +229,7 @@ pub mod configs {
             cancels: 1,
             flushes: 1,
             hotplug: false,
+            colors: 16,
             destroy: false,
             mistake: None,
         }
@@ -231,9 +251,18 @@ pub mod configs {
             cancels: 1,
             flushes: 0,
             hotplug: false,
+            colors: 16,
             destroy: false,
             mistake: None,
         }
+    }
+
+    /// `flush_workqueue`'s colours: one CPU, one workqueue (`max_active`
+    /// 2), a blocking and a plain item queued up to three times, three
+    /// flushes over three colours: at most two flushes hold a ticket, so
+    /// the third waits for a colour and the colours wrap around.
+    pub fn colors() -> Config {
+        Config { queues: 3, cancels: 0, flushes: 3, colors: 3, max_workers: 2, ..requeue() }
     }
 
     /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.

@@ -88,6 +88,17 @@ impl Config {
                 })
             });
             let done = drained && waiter.targets.iter().all(|&(i, k)| s.instance_done(usize::from(i), k));
+            let done = done
+                && match (waiter.flush_wq, waiter.ticket) {
+                    (Some(wq), Some(t)) => self.ticket_done(s, usize::from(wq), t),
+                    (Some(wq), None) => {
+                        if self.ticket_free(s, usize::from(wq)) {
+                            out.push(Action::FlushTicket { waiter: n as u8 });
+                        }
+                        false
+                    }
+                    (None, _) => true,
+                };
             let early = self.has(Mistake::EarlyReturn)
                 || (waiter.cancel_sync.is_some() && self.has(Mistake::CancelSyncNoWait))
                 || (waiter.destroy.is_some() && self.has(Mistake::DestroyNoDrain));
@@ -260,6 +271,13 @@ impl Config {
             Action::FlushWork { item } => self.flush_work(s, usize::from(item)),
             Action::FlushWq { wq } => self.flush_wq(s, usize::from(wq)),
             Action::Return { waiter } => self.waiter_returns(s, usize::from(waiter)),
+            Action::FlushTicket { waiter } => {
+                let n = usize::from(waiter);
+                if let Some(wq) = s.waiters[n].flush_wq {
+                    let ticket = self.take_ticket(s, usize::from(wq));
+                    s.waiters[n].ticket = Some(ticket);
+                }
+            }
             Action::Start { pool, worker } => self.start(s, usize::from(pool), usize::from(worker)),
             Action::Defer { pool, worker: _ } => self.defer(s, usize::from(pool)),
             Action::StartScheduled { pool, worker } => {
@@ -376,7 +394,14 @@ impl Config {
                 targets.push((i as u8, item.run_instance));
             }
         }
-        s.waiters.push(Waiter { targets, owed: vec![], cancel_sync: None, destroy: Some(wq as u8), flush_wq: None });
+        s.waiters.push(Waiter {
+            targets,
+            owed: vec![],
+            cancel_sync: None,
+            destroy: Some(wq as u8),
+            flush_wq: None,
+            ticket: None,
+        });
     }
 
     /// S1: `queue_on(cpu, item)`. A pending item coalesces (W2); an item
@@ -418,6 +443,7 @@ impl Config {
         if self.wqs[wq].ordered {
             s.queued_order[wq].push(i as u8);
         }
+        self.color_insert(s, i, wq, p);
         if s.active[wq][p] < self.max_active(wq) {
             s.active[wq][p] += 1;
             s.items[i].pending = Pending::Active(p as u8);
@@ -479,10 +505,14 @@ impl Config {
         item.running = Some((p as u8, worker));
         item.started += 1;
         item.run_instance = item.queued;
+        item.run_color = item.color;
         item.blocked_once = false;
         item.late_pending = self.has(Mistake::LatePendingClear);
         if self.wqs[wq].ordered {
             s.started_order[wq].push(i as u8);
+        }
+        if self.has(Mistake::FlushWqSkipsRunning) {
+            self.color_leave(s, wq, p, s.items[i].color);
         }
     }
 
@@ -519,7 +549,11 @@ impl Config {
         item.done |= 1u32 << item.run_instance;
         item.running = None;
         item.late_pending = false;
+        let color = item.run_color;
         s.active[wq][p] = s.active[wq][p].saturating_sub(1);
+        if !self.has(Mistake::FlushWqSkipsRunning) {
+            self.color_leave(s, wq, p, color);
+        }
         self.activate(s, wq, p);
     }
 
@@ -555,12 +589,14 @@ impl Config {
                     rescuer.scheduled.retain(|&x| usize::from(x) != i);
                 }
                 s.active[wq][p] -= 1;
+                self.color_leave(s, wq, p, s.items[i].color);
                 self.cancelled(s, i);
                 self.activate(s, wq, p);
             }
             Pending::Inactive(p) => {
                 let p = usize::from(p);
                 s.inactive[wq][p].retain(|&x| usize::from(x) != i);
+                self.color_leave(s, wq, p, s.items[i].color);
                 if self.has(Mistake::CancelInactiveFreesSlot) {
                     s.active[wq][p] = s.active[wq][p].saturating_sub(1);
                     self.activate(s, wq, p);
@@ -577,6 +613,7 @@ impl Config {
                 cancel_sync: Some(i as u8),
                 destroy: None,
                 flush_wq: None,
+                ticket: None,
             });
         }
     }
@@ -609,32 +646,26 @@ impl Config {
                 cancel_sync: None,
                 destroy: None,
                 flush_wq: None,
+                ticket: None,
             });
         }
     }
 
-    /// S10: `flush_workqueue` waits for every instance of the workqueue
-    /// queued or running when it is called, and need not wait for anything
-    /// queued later (Q1, Q2).
+    /// S10: `flush_workqueue` takes a ticket (`colors.rs`) and waits until
+    /// it is done; it is owed every instance of the workqueue queued or
+    /// running when it is called, and nothing queued later (Q1, Q2).
     fn flush_wq(&self, s: &mut State, wq: usize) {
         s.flushes -= 1;
-        let mut targets = Vec::new();
         let mut owed = Vec::new();
         for (i, item) in s.items.iter().enumerate().filter(|(i, _)| self.items[*i].0 == wq) {
-            // Both the running instance and a pending one queued after it.
-            if item.running.is_some() && !(item.pending != Pending::No && self.has(Mistake::FlushWqSkipsRunning)) {
-                targets.push((i as u8, item.run_instance));
-            }
-            if item.pending != Pending::No {
-                targets.push((i as u8, item.queued));
-            }
             if item.running.is_some() || item.pending != Pending::No {
                 owed.push((i as u8, 1, item.queued));
             }
         }
-        // A waiter even with nothing to wait for: it may still wait for
-        // earlier flushes (tickets complete in order, rule 25).
-        s.waiters.push(Waiter { targets, owed, cancel_sync: None, destroy: None, flush_wq: Some(wq as u8) });
+        let ticket = self.ticket_free(s, wq).then(|| self.take_ticket(s, wq));
+        let waiter =
+            Waiter { targets: vec![], owed, cancel_sync: None, destroy: None, flush_wq: Some(wq as u8), ticket };
+        s.waiters.push(waiter);
     }
 
     fn waiter_returns(&self, s: &mut State, n: usize) {

@@ -11,7 +11,7 @@ use crate::spec::{Action, Config, Pending, State, Worker};
 use stateright::{Model, Property};
 
 /// The property names, as checked by [`Config::properties`].
-pub const PROPERTIES: [&str; 12] = [
+pub const PROPERTIES: [&str; 13] = [
     "S0 every step lowers the ranking: the spec terminates",
     "W1 exactly once: no instance runs twice",
     "W2 a pending item is queued once",
@@ -24,6 +24,7 @@ pub const PROPERTIES: [&str; 12] = [
     "LIVE every queued item runs, every wait returns",
     "W3 queueing during execution is accepted",
     "Q6 a destroyed workqueue refuses the user's queueing",
+    "Q2 new instances never get a colour being flushed",
 ];
 
 impl Model for Config {
@@ -64,6 +65,7 @@ impl Model for Config {
             Property::always(PROPERTIES[9], l1_final_states_are_done),
             Property::always(PROPERTIES[10], |_, s: &State| s.refused_while_running == 0),
             Property::always(PROPERTIES[11], |_, s: &State| s.accepted_after_destroy == 0),
+            Property::always(PROPERTIES[12], |c: &Config, s| c.q2_new_color_not_flushed(s)),
         ]
     }
 }

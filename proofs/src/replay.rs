@@ -45,6 +45,7 @@ impl Config {
             flushes: 0,
             destroy: false,
             hotplug: false,
+            colors: 16,
             mistake: None,
         }
     }

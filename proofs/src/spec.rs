@@ -79,6 +79,9 @@ pub struct Config {
     pub destroy: bool,
     /// CPU 0 may go down once and come back once.
     pub hotplug: bool,
+    /// Flush colours per workqueue (`colors.rs`): the kernel's 16, or as
+    /// few as 2 so that a few flushes reach the wrap-around.
+    pub colors: u8,
     /// A deliberate mistake in the spec (to show that a property can fail).
     pub mistake: Option<Mistake>,
 }
@@ -120,6 +123,10 @@ pub struct Item {
     pub cancelling: u8,
     /// Mistake `LatePendingClear`: PENDING kept while it runs.
     pub late_pending: bool,
+    /// The flush colour of the pending instance (`colors.rs`).
+    pub color: u8,
+    /// The flush colour of the running instance.
+    pub run_color: u8,
 }
 
 /// A worker.
@@ -178,8 +185,26 @@ pub struct Waiter {
     /// A `destroy_workqueue` of this workqueue: on return nothing of it is
     /// pending or running (Q5, Q6).
     pub destroy: Option<u8>,
-    /// A `flush_workqueue` of this workqueue (its targets say what it owes).
+    /// A `flush_workqueue` of this workqueue: it returns once its ticket
+    /// is done (`colors.rs`); its `owed` says what it is owed.
     pub flush_wq: Option<u8>,
+    /// That flusher's ticket; `None` while every colour is taken.
+    pub ticket: Option<u8>,
+}
+
+/// A workqueue's `flush_workqueue` state (`colors.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WqFlush {
+    /// The next ticket to hand out.
+    pub next: u8,
+    /// The oldest ticket not done (the head); `head == next`: none.
+    pub head: u8,
+    /// The colour new instances get.
+    pub work_color: u8,
+    /// Instances in flight per pool and colour.
+    pub in_flight: Vec<Vec<u8>>,
+    /// Per pool: the head's colour is still in flight there.
+    pub marked: Vec<bool>,
 }
 
 /// The whole state.
@@ -200,6 +225,8 @@ pub struct State {
     /// Items queued on each ordered workqueue, in order (for Q4).
     pub queued_order: Vec<Vec<u8>>,
     pub waiters: Vec<Waiter>,
+    /// Each workqueue's flush tickets and colours.
+    pub flush: Vec<WqFlush>,
     /// Waiters that returned before their targets were done, or a
     /// `cancel_sync` that returned with its item pending or running (W5,
     /// W6, Q1).
@@ -231,30 +258,90 @@ pub struct State {
 /// One step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
-    Queue { item: u8, cpu: u8 },
-    Cancel { item: u8, sync: bool },
+    Queue {
+        item: u8,
+        cpu: u8,
+    },
+    Cancel {
+        item: u8,
+        sync: bool,
+    },
     Destroy,
-    FlushWork { item: u8 },
-    FlushWq { wq: u8 },
-    Return { waiter: u8 },
-    Start { pool: u8, worker: u8 },
-    Defer { pool: u8, worker: u8 },
-    StartScheduled { pool: u8, worker: u8 },
-    Block { pool: u8, worker: u8 },
-    Unblock { pool: u8, worker: u8 },
-    Finish { pool: u8, worker: u8 },
-    Manage { pool: u8, worker: u8 },
-    Create { pool: u8 },
-    CreateFails { pool: u8 },
-    Retire { pool: u8, worker: u8 },
-    Mayday { pool: u8 },
-    RescuerAttach { wq: u8 },
-    Rescue { wq: u8 },
-    RescueDefer { wq: u8 },
-    RescueScheduled { wq: u8 },
-    RescueBlock { wq: u8 },
-    RescueDone { wq: u8 },
-    RescuerDetach { wq: u8 },
+    FlushWork {
+        item: u8,
+    },
+    FlushWq {
+        wq: u8,
+    },
+    /// A `flush_workqueue` that found every colour taken gets its ticket.
+    FlushTicket {
+        waiter: u8,
+    },
+    Return {
+        waiter: u8,
+    },
+    Start {
+        pool: u8,
+        worker: u8,
+    },
+    Defer {
+        pool: u8,
+        worker: u8,
+    },
+    StartScheduled {
+        pool: u8,
+        worker: u8,
+    },
+    Block {
+        pool: u8,
+        worker: u8,
+    },
+    Unblock {
+        pool: u8,
+        worker: u8,
+    },
+    Finish {
+        pool: u8,
+        worker: u8,
+    },
+    Manage {
+        pool: u8,
+        worker: u8,
+    },
+    Create {
+        pool: u8,
+    },
+    CreateFails {
+        pool: u8,
+    },
+    Retire {
+        pool: u8,
+        worker: u8,
+    },
+    Mayday {
+        pool: u8,
+    },
+    RescuerAttach {
+        wq: u8,
+    },
+    Rescue {
+        wq: u8,
+    },
+    RescueDefer {
+        wq: u8,
+    },
+    RescueScheduled {
+        wq: u8,
+    },
+    RescueBlock {
+        wq: u8,
+    },
+    RescueDone {
+        wq: u8,
+    },
+    RescuerDetach {
+        wq: u8,
+    },
     CpuDown,
     CpuUp,
 }
@@ -311,6 +398,8 @@ impl Config {
             waits_for: 0,
             cancelling: 0,
             late_pending: false,
+            color: 0,
+            run_color: 0,
         };
         State {
             pools: vec![pool; pools],
@@ -322,6 +411,7 @@ impl Config {
             started_order: vec![vec![]; self.wqs.len()],
             queued_order: vec![vec![]; self.wqs.len()],
             waiters: vec![],
+            flush: (0..self.wqs.len()).map(|_| self.initial_flush()).collect(),
             early_returns: 0,
             overlap_start: false,
             rank_broken: false,
@@ -386,6 +476,8 @@ impl State {
             }
         }
         work += self.waiters.len() as u32;
+        // A flusher without a ticket gets one once.
+        work += self.waiters.iter().filter(|w| w.flush_wq.is_some() && w.ticket.is_none()).count() as u32;
         let mut markers = 0u32;
         for pool in &self.pools {
             // Blocked workers (each unblocks once), room for more workers,

@@ -32,6 +32,7 @@ fn every_property_holds_on_the_quick_configurations() {
         ("requeue", configs::requeue()),
         ("ordered", configs::ordered()),
         ("waits", configs::waits()),
+        ("colors", configs::colors()),
     ];
     if deep() {
         runs.extend(configs::deep());
@@ -55,7 +56,7 @@ fn the_chain_without_a_rescuer_is_stuck() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 15] = [
+const MATRIX: [(Mistake, &str, usize); 19] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -71,6 +72,10 @@ const MATRIX: [(Mistake, &str, usize); 15] = [
     (Mistake::DestroyNoDrain, "chain", 4),
     (Mistake::AcceptAfterDestroy, "chain", 11),
     (Mistake::FlushWqSkipsRunning, "mixed", 4),
+    (Mistake::FlushColorWraps, "colors", 12),
+    (Mistake::FlushSkipsDecrement, "colors", 9),
+    (Mistake::FlushNoFlip, "colors", 12),
+    (Mistake::FlushOwnColorOnly, "colors", 4),
 ];
 
 #[test]
@@ -81,6 +86,7 @@ fn every_mistake_is_caught_and_every_property_catches_one() {
             "mixed" => configs::mixed(),
             "chain" => configs::chain(true),
             "ordered" => configs::ordered(),
+            "colors" => configs::colors(),
             _ => configs::requeue(),
         };
         let report = run(&format!("{mistake:?} on {on}"), Config { mistake: Some(mistake), ..config });

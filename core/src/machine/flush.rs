@@ -3,8 +3,9 @@
 //!
 //! # Rules
 //! 24. **Ticket.** A flusher takes the next ticket `t`, which owns colour
-//!     `t % NR_COLORS`; new instances get the next colour from then on
-//!     (rule 22). At most `NR_COLORS - 1` tickets are outstanding, so the
+//!     `t % colors` (the kernel's `NR_COLORS`, 16, in an engine); new
+//!     instances get the next colour from then on (rule 22). At most
+//!     `colors - 1` tickets are outstanding, so the
 //!     colour new instances get is never one still being flushed; a flusher
 //!     that would need another waits for the head ticket. [Q1, Q2]
 //! 25. **Head.** Tickets complete in order. The oldest outstanding ticket
@@ -37,11 +38,6 @@ use super::pool::WqId;
 use super::pwq::{Color, NR_COLORS};
 use super::section::{Instance, PoolSection};
 
-/// The colour ticket `ticket` flushes.
-pub fn color_of(ticket: u64) -> Color {
-    (ticket % NR_COLORS as u64) as Color
-}
-
 /// What [`FlushTickets::take`] gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
@@ -63,24 +59,55 @@ pub enum Take {
 }
 
 /// A workqueue's flush tickets. The driver keeps them under the flush mutex.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FlushTickets {
     /// The next ticket to hand out.
     next: u64,
     /// The oldest ticket not yet done (the head); `head == next` when no
     /// flush is in progress.
     head: u64,
+    /// Colours in use (`NR_COLORS` in an engine; fewer lets a model
+    /// checker reach the wrap-around in a few flushes).
+    colors: u64,
+}
+
+impl Default for FlushTickets {
+    /// The kernel's `NR_COLORS` colours.
+    fn default() -> Self {
+        FlushTickets::with_colors(NR_COLORS)
+    }
 }
 
 impl FlushTickets {
+    /// Tickets over `colors` colours, kept within `2..=NR_COLORS` (one
+    /// colour for new instances, at least one to flush).
+    pub fn with_colors(colors: usize) -> Self {
+        FlushTickets { next: 0, head: 0, colors: colors.clamp(2, NR_COLORS) as u64 }
+    }
+
+    /// The colour ticket `ticket` flushes.
+    pub fn color_of(&self, ticket: u64) -> Color {
+        (ticket % self.colors) as Color
+    }
+
+    /// Colours in use.
+    pub fn colors(&self) -> usize {
+        self.colors as usize
+    }
+
+    /// The next ticket to hand out (tickets below it were handed out).
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
     /// Rule 24: a flusher asks for a ticket.
     pub fn take(&mut self) -> Take {
-        if self.next + 1 - self.head > (NR_COLORS - 1) as u64 {
+        if self.next + 1 - self.head > self.colors - 1 {
             return Take::Full { head: self.head };
         }
         let ticket = self.next;
         self.next += 1;
-        Take::Ticket { ticket, new_color: color_of(ticket + 1), is_head: ticket == self.head }
+        Take::Ticket { ticket, new_color: self.color_of(ticket + 1), is_head: ticket == self.head }
     }
 
     /// Rule 25: the head ticket is done. Returns the next head to start, if
@@ -208,7 +235,7 @@ pub fn flush_begin<E: Instance>(tickets: &mut FlushTickets, wq: WqId, locks: &im
         Take::Full { head } => return Err(head),
     };
     locks.each_pool(|pool| pool.flip_color(wq, new_color));
-    if is_head && flush_start(ticket, wq, locks) {
+    if is_head && flush_start(tickets.color_of(ticket), ticket, wq, locks) {
         flush_heads_done(tickets, ticket, wq, locks);
     }
     Ok(ticket)
@@ -223,15 +250,14 @@ pub fn flush_heads_done<E: Instance>(tickets: &mut FlushTickets, ticket: u64, wq
         locks.with_signal(|signal| signal.done(done));
         locks.notify();
         match next {
-            Some(head) if flush_start(head, wq, locks) => done = head,
+            Some(head) if flush_start(tickets.color_of(head), head, wq, locks) => done = head,
             _ => return,
         }
     }
 }
 
-/// F3: starts flushing `ticket`'s colour; true if nothing holds it.
-fn flush_start<E: Instance>(ticket: u64, wq: WqId, locks: &impl FlushLocks<E>) -> bool {
-    let color = color_of(ticket);
+/// F3: starts flushing `ticket`'s colour `color`; true if nothing holds it.
+fn flush_start<E: Instance>(color: Color, ticket: u64, wq: WqId, locks: &impl FlushLocks<E>) -> bool {
     locks.with_signal(|signal| signal.start(ticket));
     locks.each_pool(|pool| {
         if pool.start_flush(wq, color) {
@@ -287,5 +313,18 @@ mod tests {
         assert_eq!(tickets.take(), Take::Full { head: 0 }, "a 16th would reuse a colour being flushed");
         assert_eq!(tickets.head_done(0), Some(1));
         assert!(matches!(tickets.take(), Take::Ticket { ticket: 15, new_color: 0, is_head: false }));
+    }
+
+    #[test]
+    fn fewer_colours_wrap_around_sooner() {
+        let mut tickets = FlushTickets::with_colors(3);
+        assert_eq!(tickets.take(), Take::Ticket { ticket: 0, new_color: 1, is_head: true });
+        assert_eq!(tickets.take(), Take::Ticket { ticket: 1, new_color: 2, is_head: false });
+        assert_eq!(tickets.take(), Take::Full { head: 0 }, "a third would give new instances colour 0, being flushed");
+        assert_eq!(tickets.head_done(0), Some(1));
+        assert_eq!(tickets.take(), Take::Ticket { ticket: 2, new_color: 0, is_head: false });
+        assert_eq!(tickets.color_of(3), 0);
+        assert_eq!(FlushTickets::with_colors(1).colors(), 2, "clamped: one colour could never flush");
+        assert_eq!(FlushTickets::with_colors(99).colors(), NR_COLORS);
     }
 }

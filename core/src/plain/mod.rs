@@ -20,7 +20,7 @@
 //!
 //! // One CPU, one workqueue, one item.
 //! let wq = WqShape { unbound: false, max_active: 1, rescuer: false };
-//! let topo = Topology { cpus: 1, wqs: vec![wq], items: vec![0], max_workers: 4, rescuer_batch: 16 };
+//! let topo = Topology { cpus: 1, wqs: vec![wq], items: vec![0], max_workers: 4, rescuer_batch: 16, flush_colors: 16 };
 //! let mut sys = PlainSystem::new(topo, 0);
 //! assert_eq!(sys.queue(0, Target::On(0), false), Ok(true));
 //! assert_eq!(sys.queue(0, Target::On(0), false), Ok(false), "pending: coalesced");
@@ -105,6 +105,10 @@ pub struct Topology {
     pub max_workers: usize,
     /// Items a rescuer takes off a worklist per turn (`RESCUER_BATCH`).
     pub rescuer_batch: usize,
+    /// Flush colours per workqueue: the kernel's `NR_COLORS` (16) as in
+    /// an engine; fewer let a model checker reach the colours' wrap-around
+    /// in a few flushes (kept within `2..=NR_COLORS`).
+    pub flush_colors: usize,
 }
 
 /// What the caller's runtime must do after a turn (fields: pools, worker
@@ -245,7 +249,7 @@ impl PlainSystem {
             items: vec![WorkState::default(); items],
             maydays: (0..wqs).map(|_| MaydayList::new(bugs)).collect(),
             rescuers: vec![None; wqs],
-            flush: vec![Default::default(); wqs],
+            flush: (0..wqs).map(|_| (FlushTickets::with_colors(topo.flush_colors), FlushSignal::default())).collect(),
             dying: vec![false; wqs],
             trustee: vec![false; pools],
             running: BTreeMap::new(),

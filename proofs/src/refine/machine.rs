@@ -15,6 +15,7 @@ use cmwq::machine::queue::Target;
 use cmwq::machine::work::Location;
 use cmwq::machine::SeededBits;
 use cmwq::plain::{PlainSystem, Rescuing, Topology, WqShape};
+use cmwq::RESCUER_BATCH;
 use core::time::Duration;
 use std::collections::BTreeMap;
 
@@ -130,10 +131,9 @@ impl Sys {
             max_active: usize::from(c.max_active(wq)),
             rescuer: c.wqs[wq].mem_reclaim,
         });
-        let items = c.items.iter().map(|&(wq, _)| wq).collect();
-        let max_workers = usize::from(c.max_workers);
-        let topo =
-            Topology { cpus: c.cpus, wqs: wqs.collect(), items, max_workers, rescuer_batch: cmwq::RESCUER_BATCH };
+        let (items, rescuer_batch) = (c.items.iter().map(|&(wq, _)| wq).collect(), RESCUER_BATCH);
+        let (max_workers, flush_colors) = (usize::from(c.max_workers), usize::from(c.colors));
+        let topo = Topology { cpus: c.cpus, wqs: wqs.collect(), items, max_workers, rescuer_batch, flush_colors };
         let (hotplug, retires) = (if c.hotplug { 2 } else { 0 }, if c.retire { 2 } else { 0 });
         let (queues, cancels, flushes, maydays, failures) = (c.queues, c.cancels, c.flushes, c.maydays, c.failures);
         let left = Budget { queues, cancels, flushes, hotplug, maydays, failures, retires, destroy: c.destroy };
