@@ -91,7 +91,7 @@ impl<P: Platform> SleepingWorker<P> {
         }
         let mut guard = ctx.pool.locked.lock();
         let worker = ctx.id;
-        // Machine S7; a nested section is accounted for by the outer one.
+        // Machine PS7; a nested section is accounted for by the outer one.
         guard.begin(crate::machine::trace::StepId::Block);
         if !guard.step(|m, fx| m.worker_blocked(worker, fx)).result {
             return SleepingWorker { ctx: None };

@@ -36,7 +36,7 @@ enum Grab {
     Cancelling,
 }
 
-/// One attempt at grabbing PENDING (machine rule 28); on success the
+/// One attempt at grabbing PENDING (machine rule M28); on success the
 /// item's location becomes `Owned` or, for `cancelling`, `Cancelling`.
 fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
     let first = work.inner.state.lock().grab(cancelling);

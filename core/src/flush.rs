@@ -27,7 +27,7 @@
 //! `NR_COLORS - 1` tickets are outstanding, and a flusher that would need a
 //! 16th waits for the head to finish (the kernel's overflow queue).
 //!
-//! These are the machine's steps F1-F6 (`machine/flush.rs`), which also
+//! These are the machine's steps FW1-FW6 (`machine/flush.rs`), which also
 //! name the lock each one holds. Lock order: flush mutex → pool lock →
 //! signal (leaf).
 
@@ -63,8 +63,8 @@ impl<P: Platform> FlushLocks<Entry<P>> for EngineFlush<'_, P> {
 }
 
 impl<P: Platform> FlushState<P> {
-    /// `flush_workqueue`: machine steps F1-F3 (`flush_begin`), the wait
-    /// (F5) and, when this flusher's ticket is the complete head, F6.
+    /// `flush_workqueue`: machine steps FW1-FW3 (`flush_begin`), the wait
+    /// (FW5) and, when this flusher's ticket is the complete head, FW6.
     pub(crate) fn flush(&self, wq: &WqShared<P>) {
         let locks = EngineFlush { state: self, wq };
         let ticket = loop {

@@ -187,7 +187,7 @@ fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else {
                 return;
             };
-            // Machine step H2: done once the pool is empty and idle.
+            // Machine step HP2: done once the pool is empty and idle.
             guard.begin(StepId::Trustee);
             if guard.step(|m, fx| m.trustee_check(fx)).result {
                 break;

@@ -37,7 +37,7 @@ pub(crate) enum CreateError {
 }
 
 /// Creates a spare worker as the pool's manager: the caller took the
-/// manager role (machine rule 7) and gives it back in its next step
+/// manager role (machine rule M7) and gives it back in its next step
 /// (`worker_managed`). Returns whether a worker was created.
 pub(crate) fn manage<'a, P: Platform>(
     pool: &'a Arc<Pool<P>>,
@@ -49,7 +49,7 @@ pub(crate) fn manage<'a, P: Platform>(
 }
 
 /// Creates one worker and puts it on the idle list (machine `create.rs`,
-/// C1-C3). The caller holds the manager role (`manager`, traced), takes a
+/// CR1-CR3). The caller holds the manager role (`manager`, traced), takes a
 /// create-retry (`None`) or builds the system. The pool lock is dropped
 /// around the spawn.
 pub(crate) fn create_worker<'a, P: Platform>(
@@ -145,7 +145,7 @@ pub(crate) fn arm_idle_timer<P: Platform>(pool: &Arc<Pool<P>>) {
 }
 
 /// Timer: the pool had no spare worker and creation failed; try again
-/// (machine T1, then C1-C3 holding the manager role).
+/// (machine TM1, then CR1-CR3 holding the manager role).
 pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
     if !guard.machine.create_retry_fired() {
@@ -157,12 +157,12 @@ pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
 }
 
 /// Timer: retire idle workers beyond the policy that have been idle for
-/// the idle timeout, coldest first; re-arm for the next one (rule 12).
+/// the idle timeout, coldest first; re-arm for the next one (rule M12).
 pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
     let mut guard = pool.locked.lock();
     let (now, timeout) = (shared.platform.now(), shared.config.idle_timeout);
-    // Machine T3: the retired are told to exit by the step's effects.
+    // Machine TM3: the retired are told to exit by the step's effects.
     guard.begin(StepId::IdleCull);
     if let Some(deadline) = guard.step(|m, fx| m.idle_cull_fired(now, timeout, fx)).result {
         let at_fire = pool.clone();
@@ -180,7 +180,7 @@ pub(crate) fn join_zombies<P: Platform>(mut guard: Guard<'_, P>) {
     }
 }
 
-/// Arms the pool's mayday timer at `deadline` (machine rules 11 and 13
+/// Arms the pool's mayday timer at `deadline` (machine rules M11 and M13
 /// decided it must be armed).
 fn arm_mayday<P: Platform>(pool: &Arc<Pool<P>>, deadline: core::time::Duration) {
     let at_fire = pool.clone();
@@ -189,7 +189,7 @@ fn arm_mayday<P: Platform>(pool: &Arc<Pool<P>>, deadline: core::time::Duration) 
 
 /// Timer: if the pool needs a worker it cannot have, call the rescuers of
 /// the workqueues with items waiting; repeat while no worker idles
-/// (machine T2, rule 13; kernel `pool_mayday_timeout`).
+/// (machine TM2, rule M13; kernel `pool_mayday_timeout`).
 pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
     let mut guard = pool.locked.lock();
     guard.begin(StepId::MaydayTimer);

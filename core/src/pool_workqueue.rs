@@ -190,7 +190,7 @@ impl<P: Platform> PoolLocked<P> {
         handle.map(|handle| (pwq, handle))
     }
 
-    /// Machine Q5, under this pool lock and the item's (held) lock
+    /// Machine QU5, under this pool lock and the item's (held) lock
     /// `state`: queues `work` on `wq`'s pool-workqueue and numbers the
     /// instance, recorded as on `pool`. The instance's number and the
     /// worker the step woke, whose wakeup the caller carries out

@@ -19,7 +19,7 @@ impl<P: Platform> WqShared<P> {
     }
 
     /// [`WqShared::check_accepting`] with the chained test given (machine
-    /// Q1): asked only if the workqueue is draining or dying, and the flags
+    /// QU1): asked only if the workqueue is draining or dying, and the flags
     /// are read once, so the answer fits the flags it was asked for.
     pub(crate) fn check_accepting_with<W: Clone>(
         &self,
@@ -45,7 +45,7 @@ impl<P: Platform> WqShared<P> {
     }
 
     /// The pool for `cpu` (or the caller's CPU) on this workqueue (machine
-    /// Q3: `queue_on` honours an offline CPU, plain `queue` never picks one).
+    /// QU3: `queue_on` honours an offline CPU, plain `queue` never picks one).
     pub(crate) fn select_pool(&self, cpu: Option<usize>) -> usize {
         let target = match cpu {
             Some(cpu) => Target::On(cpu),
@@ -100,12 +100,12 @@ impl<P: Platform> WqShared<P> {
     ) -> Result<u64, ()> {
         let chosen = self.select_pool(cpu);
         let last = last_pool.as_ref().and_then(|last| self.pools.iter().position(|p| Arc::ptr_eq(p, last)));
-        // Q4's probe is a critical section of the last pool's own.
+        // QU4's probe is a critical section of the last pool's own.
         let index = redirect(chosen, last, |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id));
         let pool = &self.pools[index];
         let mut guard = pool.locked.lock();
         guard.begin(StepId::Queue);
-        // Machine Q5: the item's lock under the pool's, one section; it
+        // Machine QU5: the item's lock under the pool's, one section; it
         // refuses if the workqueue has no pool-workqueue here any more.
         let mut state = work.inner.state.lock();
         let (instance, woken) = guard.queue_insert(self.id, work.clone(), &mut state, pool.clone()).map_err(drop)?;

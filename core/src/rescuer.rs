@@ -97,7 +97,7 @@ fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
     }
 }
 
-/// One turn on one pool-workqueue (machine `rescue.rs`, R1-R3): attach,
+/// One turn on one pool-workqueue (machine `rescue.rs`, RT1-RT3): attach,
 /// run what the machine hands over (at most a batch taken off the
 /// worklist; it re-queues the mayday if unfinished), wake a worker and
 /// detach. A rescuer has no thread side on the pool: it is never idle, so

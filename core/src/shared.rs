@@ -302,7 +302,7 @@ pub(crate) struct WqShared<P: Platform> {
     pub(crate) rescuer: Option<Arc<Rescuer<P>>>,
 }
 
-/// A workqueue's delayed items (machine rules 30-31). D: `WqShared::delayed`.
+/// A workqueue's delayed items (machine rules M30-M31). D: `WqShared::delayed`.
 pub(crate) type DelayedSet<P> = crate::machine::lifecycle::DelayedSet<Work<P>>;
 
 impl<P: Platform> Drop for WqShared<P> {
@@ -326,9 +326,9 @@ impl<P: Platform> WqShared<P> {
 // ---------------------------------------------------------------------------
 // Flushing
 
-/// A workqueue's flush machinery (machine `flush.rs`, steps F1-F6).
+/// A workqueue's flush machinery (machine `flush.rs`, steps FW1-FW6).
 pub(crate) struct FlushState<P: Platform> {
-    /// WQ: the flush mutex, over the tickets (rules 24-25).
+    /// WQ: the flush mutex, over the tickets (rules M24-M25).
     pub(crate) tickets: Mutex<P, FlushTickets>,
     /// The signal lock (a leaf, taken by workers under a pool lock): the
     /// head's completion and which tickets are done.
@@ -346,7 +346,7 @@ impl<P: Platform> FlushState<P> {
         }
     }
 
-    /// F4: a marked pool-workqueue emptied its flush colour. Called under
+    /// FW4: a marked pool-workqueue emptied its flush colour. Called under
     /// that pool's lock.
     pub(crate) fn pwq_flushed(&self) {
         if self.signal.lock().pwq_flushed() {
@@ -367,7 +367,7 @@ pub(crate) struct Mayday<P: Platform> {
 
 /// A `mem_reclaim` workqueue's rescuer.
 pub(crate) struct Rescuer<P: Platform> {
-    /// MD: the mayday list (machine rules 16-18) under the mayday lock.
+    /// MD: the mayday list (machine rules M16-M18) under the mayday lock.
     pub(crate) maydays: Mutex<P, MaydayList<Mayday<P>>>,
     /// Wakes the rescuer (with the mayday lock).
     pub(crate) wake: Condvar<P>,
@@ -462,7 +462,7 @@ impl<P: Platform> Rescuer<P> {
 // ---------------------------------------------------------------------------
 // Work items
 
-/// Where a work item is (machine rules 26-29; see the module table).
+/// Where a work item is (machine rules M26-M29; see the module table).
 pub(crate) type Location<P> = crate::machine::work::Location<Arc<Pool<P>>, Arc<WqShared<P>>>;
 
 /// An item's state (`machine::work`). Leaf lock: taken after pool locks,

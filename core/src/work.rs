@@ -8,7 +8,7 @@
 //! last (after a pool lock, never before one), and nothing blocks under it.
 //!
 //! The states, the PENDING token and the instance bookkeeping are the
-//! machine's rules 26-29 (`machine/work.rs`, with its table). Only the
+//! machine's rules M26-M29 (`machine/work.rs`, with its table). Only the
 //! holder of the lock of the pool named in `Queued` may take the item off
 //! that pool, so a canceller that sees `Queued` locks that pool and checks
 //! again; seeing `Owned` it retries (the owner is mid-flight).

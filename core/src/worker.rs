@@ -124,7 +124,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     P::set_thread_context(None);
 }
 
-/// Executes an instance the machine gave executor `ctx` (rule 9 recorded
+/// Executes an instance the machine gave executor `ctx` (rule M9 recorded
 /// it as executed there): the item's own section marks it started, the
 /// function runs outside every lock, the item's section marks it finished.
 /// Called and returns with the pool lock held; the caller then ends the

@@ -4,34 +4,34 @@
 //! `pool_mayday_timeout`).
 //!
 //! # Creating a worker
-//! C1. [`PoolSection::create_begin`] (pool lock; the caller holds the
+//! CR1. [`PoolSection::create_begin`] (pool lock; the caller holds the
 //!     manager role, or builds the pool): at the limit or while stopping,
-//!     nothing ([`Creating::AtLimit`]; a manager then takes C3 with
+//!     nothing ([`Creating::AtLimit`]; a manager then takes CR3 with
 //!     [`PoolSection::create_at_limit`], a retry stops); otherwise a new worker
 //!     is added, `PREP` and (on a disassociated pool) rogue, not yet
 //!     counted, and the executor spawns its thread outside the lock.
-//! C2. [`PoolSection::create_end`] (pool lock again): spawned, the worker
-//!     counts and goes idle (S6); refused, it never was, and C3.
-//! C3. A failed creation (rule 11) arms the mayday timer and, for a
+//! CR2. [`PoolSection::create_end`] (pool lock again): spawned, the worker
+//!     counts and goes idle (PS6); refused, it never was, and CR3.
+//! CR3. A failed creation (rule M11) arms the mayday timer and, for a
 //!     refusal by the platform, the create-retry timer, each once
 //!     ([`Effect::ArmMayday`], [`Effect::ArmCreateRetry`]).
 //!
-//! A manager gives its role back in its own next step (W2 in `pass.rs`).
+//! A manager gives its role back in its own next step (WP2 in `pass.rs`).
 //! A creator that is not a worker (the engine building a pool's first
-//! worker) takes and gives back the role around C1-C2 with
+//! worker) takes and gives back the role around CR1-CR2 with
 //! [`PoolSection::manager_enter`] and [`PoolSection::manager_leave`].
 //!
 //! # Timers
-//! T1. [`PoolSection::create_retry_fired`]: rule 11's retry; if the pool
+//! TM1. [`PoolSection::create_retry_fired`]: rule M11's retry; if the pool
 //!     still has no idle worker and nobody manages, the caller now holds
-//!     the manager role and takes C1.
+//!     the manager role and takes CR1.
 //!     [`PoolSection::create_retry_done`] then gives the role back and,
-//!     if a worker was created, kicks the pool (rule 2).
-//! T2. [`PoolSection::mayday_fired`]: rule 13: if the pool needs a worker
+//!     if a worker was created, kicks the pool (rule M2).
+//! TM2. [`PoolSection::mayday_fired`]: rule M13: if the pool needs a worker
 //!     it cannot have, every workqueue with an item on the worklist and a
 //!     rescuer is called ([`Effect::Mayday`]); the timer re-arms while no
 //!     worker idles.
-//! T3. [`PoolSection::idle_cull_fired`]: rule 12: idle workers beyond P5
+//! TM3. [`PoolSection::idle_cull_fired`]: rule M12: idle workers beyond `too_many_workers`
 //!     that have idled for the timeout retire, coldest first
 //!     ([`Effect::Retire`]); the timer re-arms for the next one.
 
@@ -43,14 +43,14 @@ use core::time::Duration;
 /// What [`PoolSection::create_begin`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Creating {
-    /// Spawn this worker's thread (outside the pool lock), then C2.
+    /// Spawn this worker's thread (outside the pool lock), then CR2.
     Spawn(WorkerId),
-    /// No worker may be created (limit, or stopping): C3 was taken.
+    /// No worker may be created (limit, or stopping): CR3 was taken.
     AtLimit,
 }
 
 impl<E: Instance> PoolSection<E> {
-    /// C1: a new worker for this pool if it may have one. `flags` are the
+    /// CR1: a new worker for this pool if it may have one. `flags` are the
     /// pool's permanent worker flags (unbound); `max` its worker limit.
     pub fn create_begin(&mut self, max: usize, flags: u8, now: Duration) -> Creating {
         if !self.state.may_create(max) {
@@ -62,7 +62,7 @@ impl<E: Instance> PoolSection<E> {
         Creating::Spawn(id)
     }
 
-    /// C2: the spawn of `worker` returned; `spawned` says whether its
+    /// CR2: the spawn of `worker` returned; `spawned` says whether its
     /// thread started. Returns whether a worker was created.
     pub fn create_end(&mut self, worker: WorkerId, spawned: bool, now: Duration, fx: &mut impl Effects) -> bool {
         if spawned {
@@ -75,14 +75,14 @@ impl<E: Instance> PoolSection<E> {
         spawned
     }
 
-    /// C3 for a manager that found the pool at its limit (a failure, not a
+    /// CR3 for a manager that found the pool at its limit (a failure, not a
     /// refusal: no retry). A create-retry at the limit does nothing more:
     /// the failure that armed it armed the mayday timer too.
     pub fn create_at_limit(&mut self, fx: &mut impl Effects) {
         self.creation_failed(false, fx);
     }
 
-    /// C3: rule 11's failure; `refused`: by the platform, not the limit.
+    /// CR3: rule M11's failure; `refused`: by the platform, not the limit.
     fn creation_failed(&mut self, refused: bool, fx: &mut impl Effects) {
         let todo = self.state.worker_create_failed(refused);
         if todo.arm_retry {
@@ -93,27 +93,27 @@ impl<E: Instance> PoolSection<E> {
         }
     }
 
-    /// Rule 5 for a creator that is not a worker (the engine building a
-    /// pool's first worker, C1-C2 in between): takes the manager role if
+    /// Rule M5 for a creator that is not a worker (the engine building a
+    /// pool's first worker, CR1-CR2 in between): takes the manager role if
     /// free.
     pub fn manager_enter(&mut self) -> bool {
         self.state.manager_enter()
     }
 
-    /// Rule 5: that creator gives the manager role back.
+    /// Rule M5: that creator gives the manager role back.
     pub fn manager_leave(&mut self) {
         self.state.manager_leave();
     }
 
-    /// T1: the create-retry timer fired. True if the caller now holds the
-    /// manager role and should take C1 (then give the role back).
+    /// TM1: the create-retry timer fired. True if the caller now holds the
+    /// manager role and should take CR1 (then give the role back).
     pub fn create_retry_fired(&mut self) -> bool {
         self.state.create_retry_due()
     }
 
-    /// T1, end (pool lock again, after C1-C2): the retry's creation
+    /// TM1, end (pool lock again, after CR1-CR2): the retry's creation
     /// returned; the manager role goes back, and a new idle worker takes
-    /// pending work if nobody runs (rule 2).
+    /// pending work if nobody runs (rule M2).
     pub fn create_retry_done(&mut self, created: bool, fx: &mut impl Effects) {
         self.state.manager_leave();
         if created {
@@ -121,7 +121,7 @@ impl<E: Instance> PoolSection<E> {
         }
     }
 
-    /// T3: the idle-cull timer fired at `now` (rule 12, idle `timeout`).
+    /// TM3: the idle-cull timer fired at `now` (rule M12, idle `timeout`).
     /// Returns when to fire again, if a surplus worker is not yet cold.
     pub fn idle_cull_fired(&mut self, now: Duration, timeout: Duration, fx: &mut impl Effects) -> Option<Duration> {
         let cull = self.state.idle_cull(now, timeout);
@@ -131,7 +131,7 @@ impl<E: Instance> PoolSection<E> {
         cull.rearm
     }
 
-    /// T2: the mayday timer fired.
+    /// TM2: the mayday timer fired.
     pub fn mayday_fired(&mut self, fx: &mut impl Effects) {
         let (called, rearm) = self.state.mayday_timeout();
         for wq in called {

@@ -1,4 +1,4 @@
-//! Tests of creation and the starvation timers as steps (C1-C3, T1-T2).
+//! Tests of creation and the starvation timers as steps (CR1-CR3, TM1-TM2).
 
 use super::*;
 use crate::machine::pwq::Pwq;

@@ -26,10 +26,10 @@ pub enum Effect {
     /// The pool changed in a way a trustee waits for (an item left, a
     /// worker went idle).
     PoolChanged,
-    /// Arm this pool's create-retry timer, one cooldown from now (rule 11;
+    /// Arm this pool's create-retry timer, one cooldown from now (rule M11;
     /// the machine marked it armed).
     ArmCreateRetry,
-    /// Arm this pool's mayday timer (rules 11 and 13; the machine marked it
+    /// Arm this pool's mayday timer (rules M11 and M13; the machine marked it
     /// armed): `first` after a failed creation (the initial timeout),
     /// otherwise the interval while no worker idles.
     ArmMayday {
@@ -37,17 +37,17 @@ pub enum Effect {
         first: bool,
     },
     /// Put workqueue `wq`'s pool-workqueue here on its rescuer's mayday
-    /// list (rule 13; only workqueues with a rescuer are named).
+    /// list (rule M13; only workqueues with a rescuer are named).
     Mayday(WqId),
     /// Put workqueue `wq`'s pool-workqueue here back on its rescuer's
-    /// mayday list: the rescuer used up its batch with items left (rule 17;
+    /// mayday list: the rescuer used up its batch with items left (rule M17;
     /// not a mayday of the timer's, so not counted as one).
     MaydayAgain(WqId),
-    /// Worker `id` was retired (rules 4 and 15): wake it so that it sees it
+    /// Worker `id` was retired (rules M4 and M15): wake it so that it sees it
     /// must exit.
     Retire(WorkerId),
     /// Worker `worker` deferred item `item` to the worker already running
-    /// it (non-reentrancy, rule 9); nothing to carry out but a record.
+    /// it (non-reentrancy, rule M9); nothing to carry out but a record.
     Deferred {
         /// The worker that took the item off the worklist.
         worker: WorkerId,

@@ -2,36 +2,36 @@
 //! `flush_color` and the flusher queues).
 //!
 //! # Rules
-//! 24. **Ticket.** A flusher takes the next ticket `t`, which owns colour
+//! - M24. **Ticket.** A flusher takes the next ticket `t`, which owns colour
 //!     `t % colors` (the kernel's `NR_COLORS`, 16, in an engine); new
-//!     instances get the next colour from then on (rule 22). At most
+//!     instances get the next colour from then on (rule M22). At most
 //!     `colors - 1` tickets are outstanding, so the
 //!     colour new instances get is never one still being flushed; a flusher
 //!     that would need another waits for the head ticket. [Q1, Q2]
-//! 25. **Head.** Tickets complete in order. The oldest outstanding ticket
+//! - M25. **Head.** Tickets complete in order. The oldest outstanding ticket
 //!     (the head) is the one being flushed: its colour is started on every
-//!     pool-workqueue (rule 22), and when every marked pool-workqueue has
-//!     emptied it (rule 20) the head is done and the next ticket becomes
+//!     pool-workqueue (rule M22), and when every marked pool-workqueue has
+//!     emptied it (rule M20) the head is done and the next ticket becomes
 //!     the head. A head whose colour is in flight nowhere is done at once,
 //!     so completion cascades. [Q1]
 //!
 //! # Steps (`flush_workqueue`, one flusher; locks in order)
-//! F1. Flush mutex: [`FlushTickets::take`]. `Full`: wait (signal lock,
-//!     [`FlushSignal::is_done`]) for the head, then F1 again.
-//! F2. Still under the flush mutex, each pool lock in turn:
+//! FW1. Flush mutex: [`FlushTickets::take`]. `Full`: wait (signal lock,
+//!     [`FlushSignal::is_done`]) for the head, then FW1 again.
+//! FW2. Still under the flush mutex, each pool lock in turn:
 //!     `PoolSection::flip_color` to the new colour.
-//! F3. If the ticket is the head, start it: signal lock
+//! FW3. If the ticket is the head, start it: signal lock
 //!     [`FlushSignal::start`] (a bias of one), then each pool lock:
 //!     `PoolSection::start_flush`, and for each marked pool-workqueue the
 //!     signal lock: [`FlushSignal::marked`]; finally the signal lock:
-//!     [`FlushSignal::unbias`]. True: complete at once, F6.
-//! F4. Workers (pool lock, then the signal lock): a marked
+//!     [`FlushSignal::unbias`]. True: complete at once, FW6.
+//! FW4. Workers (pool lock, then the signal lock): a marked
 //!     pool-workqueue emptied its colour (`Effect::FlushColorDone`):
 //!     [`FlushSignal::pwq_flushed`]; true: notify the flushers.
-//! F5. The flusher waits (signal lock): [`FlushSignal::poll`]: `Done`
-//!     returns, `Drive` (its head is complete) goes to F6, `Wait` sleeps.
-//! F6. Flush mutex: [`FlushTickets::head_done`], then the signal lock:
-//!     [`FlushSignal::done`] (notify); a next head is started as in F3
+//! FW5. The flusher waits (signal lock): [`FlushSignal::poll`]: `Done`
+//!     returns, `Drive` (its head is complete) goes to FW6, `Wait` sleeps.
+//! FW6. Flush mutex: [`FlushTickets::head_done`], then the signal lock:
+//!     [`FlushSignal::done`] (notify); a next head is started as in FW3
 //!     and, if complete at once, done as well (the cascade).
 
 use super::pool::WqId;
@@ -42,7 +42,7 @@ use super::section::{Instance, PoolSection};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
     /// Ticket `ticket`: flip every pool-workqueue to `new_color`; if
-    /// `is_head`, start flushing its colour now (rule 25).
+    /// `is_head`, start flushing its colour now (rule M25).
     Ticket {
         /// The flusher's ticket.
         ticket: u64,
@@ -100,7 +100,7 @@ impl FlushTickets {
         self.next
     }
 
-    /// Rule 24: a flusher asks for a ticket.
+    /// Rule M24: a flusher asks for a ticket.
     pub fn take(&mut self) -> Take {
         if self.next + 1 - self.head > self.colors - 1 {
             return Take::Full { head: self.head };
@@ -110,7 +110,7 @@ impl FlushTickets {
         Take::Ticket { ticket, new_color: self.color_of(ticket + 1), is_head: ticket == self.head }
     }
 
-    /// Rule 25: the head ticket is done. Returns the next head to start, if
+    /// Rule M25: the head ticket is done. Returns the next head to start, if
     /// a flusher holds one.
     pub fn head_done(&mut self, ticket: u64) -> Option<u64> {
         debug_assert_eq!(self.head, ticket, "only the head's flusher may finish it");
@@ -151,33 +151,33 @@ pub struct FlushSignal {
 pub enum FlushWait {
     /// Its ticket is done: return.
     Done,
-    /// Its ticket is the head and complete: finish it (F6).
+    /// Its ticket is the head and complete: finish it (FW6).
     Drive,
     /// Sleep until the signal changes.
     Wait,
 }
 
 impl FlushSignal {
-    /// F3: `ticket` becomes the head being started, holding the bias.
+    /// FW3: `ticket` becomes the head being started, holding the bias.
     pub fn start(&mut self, ticket: u64) {
         self.head = ticket;
         self.head_complete = false;
         self.to_flush = 1;
     }
 
-    /// F3: one more pool-workqueue holds the head's colour.
+    /// FW3: one more pool-workqueue holds the head's colour.
     pub fn marked(&mut self) {
         self.to_flush += 1;
     }
 
-    /// F3, end: the starter drops the bias. True if nothing is left: the
-    /// head is complete and the starter finishes it itself (F6); no
+    /// FW3, end: the starter drops the bias. True if nothing is left: the
+    /// head is complete and the starter finishes it itself (FW6); no
     /// waiter is told, so exactly one flusher drives each head.
     pub fn unbias(&mut self) -> bool {
         self.leave()
     }
 
-    /// F4: a marked pool-workqueue emptied the head's colour. True if it
+    /// FW4: a marked pool-workqueue emptied the head's colour. True if it
     /// was the last: the head is complete and its flusher must be woken.
     pub fn pwq_flushed(&mut self) -> bool {
         let complete = self.leave();
@@ -191,7 +191,7 @@ impl FlushSignal {
         self.to_flush == 0
     }
 
-    /// F6: `ticket` is done; every flusher waiting for it is told.
+    /// FW6: `ticket` is done; every flusher waiting for it is told.
     pub fn done(&mut self, ticket: u64) {
         self.done_through = ticket + 1;
     }
@@ -201,7 +201,7 @@ impl FlushSignal {
         self.done_through > ticket
     }
 
-    /// F5: what the flusher holding `ticket` does next.
+    /// FW5: what the flusher holding `ticket` does next.
     pub fn poll(&self, ticket: u64) -> FlushWait {
         if self.is_done(ticket) {
             FlushWait::Done
@@ -215,7 +215,7 @@ impl FlushSignal {
 
 /// The locks one flush takes, as its executor keeps them: each of the
 /// workqueue's pools under its own lock, one at a time, and the signal
-/// lock (taken under a pool lock where F3 marks a pool-workqueue). The
+/// lock (taken under a pool lock where FW3 marks a pool-workqueue). The
 /// caller holds the flush mutex and passes the tickets it protects.
 pub trait FlushLocks<E: Instance> {
     /// Runs `f` on each of the workqueue's pools in turn, under its lock.
@@ -226,8 +226,8 @@ pub trait FlushLocks<E: Instance> {
     fn notify(&self);
 }
 
-/// F1-F3, and F6 where the head completes at once (flush mutex held:
-/// `tickets`). `Ok(ticket)`: wait for it (F5). `Err(head)`: every colour
+/// FW1-FW3, and FW6 where the head completes at once (flush mutex held:
+/// `tickets`). `Ok(ticket)`: wait for it (FW5). `Err(head)`: every colour
 /// is taken; wait until `head` is done, then call again.
 pub fn flush_begin<E: Instance>(tickets: &mut FlushTickets, wq: WqId, locks: &impl FlushLocks<E>) -> Result<u64, u64> {
     let (ticket, new_color, is_head) = match tickets.take() {
@@ -241,8 +241,8 @@ pub fn flush_begin<E: Instance>(tickets: &mut FlushTickets, wq: WqId, locks: &im
     Ok(ticket)
 }
 
-/// F6 (flush mutex held): the complete head `ticket` is done; the next
-/// head is started (F3) and, while one completes at once, done as well.
+/// FW6 (flush mutex held): the complete head `ticket` is done; the next
+/// head is started (FW3) and, while one completes at once, done as well.
 pub fn flush_heads_done<E: Instance>(tickets: &mut FlushTickets, ticket: u64, wq: WqId, locks: &impl FlushLocks<E>) {
     let mut done = ticket;
     loop {
@@ -256,7 +256,7 @@ pub fn flush_heads_done<E: Instance>(tickets: &mut FlushTickets, ticket: u64, wq
     }
 }
 
-/// F3: starts flushing `ticket`'s colour `color`; true if nothing holds it.
+/// FW3: starts flushing `ticket`'s colour `color`; true if nothing holds it.
 fn flush_start<E: Instance>(color: Color, ticket: u64, wq: WqId, locks: &impl FlushLocks<E>) -> bool {
     locks.with_signal(|signal| signal.start(ticket));
     locks.each_pool(|pool| {

@@ -1,16 +1,16 @@
 //! CPU hotplug as steps of a pool's section (kernel 2.6.36's
-//! `workqueue_cpu_callback` with its trustee; rule 15).
+//! `workqueue_cpu_callback` with its trustee; rule M15).
 //!
-//! H1. [`PoolSection::cpu_down`] (hotplug lock, then each of the CPU's pool
+//! HP1. [`PoolSection::cpu_down`] (hotplug lock, then each of the CPU's pool
 //!     locks; the executor installs the trustee in the same section): the
 //!     pool is disassociated, every worker rogue (out of the running
 //!     count), and the pool kicked: items that waited behind a worker
 //!     that no longer counts start now.
-//! H2. [`PoolSection::trustee_check`] (pool lock, on the trustee's thread,
+//! HP2. [`PoolSection::trustee_check`] (pool lock, on the trustee's thread,
 //!     each time the pool tells it of a change): once the pool holds
 //!     nothing and every worker is idle, the idle workers are retired down
 //!     to one ([`Effect::Retire`]) and the trustee is done with the pool.
-//! H3. [`PoolSection::cpu_up`] (hotplug lock, then each pool lock; the
+//! HP3. [`PoolSection::cpu_up`] (hotplug lock, then each pool lock; the
 //!     executor releases the trustee in the same section): rebind: the
 //!     workers count again, the inactive items stay, and the pool is
 //!     kicked.
@@ -21,14 +21,14 @@ use super::seeded_in;
 use crate::SeededBug;
 
 impl<E: Instance> PoolSection<E> {
-    /// H1: the pool's CPU goes down.
+    /// HP1: the pool's CPU goes down.
     pub fn cpu_down(&mut self, fx: &mut impl Effects) {
         if let Some(worker) = self.state.disassociate() {
             fx.push(Effect::Wake(worker));
         }
     }
 
-    /// H2: whether the trustee is done with this pool (it retired the idle
+    /// HP2: whether the trustee is done with this pool (it retired the idle
     /// workers beyond one); false: wait for the next change.
     pub fn trustee_check(&mut self, fx: &mut impl Effects) -> bool {
         // Empty, and every worker back on the idle list (one that just
@@ -42,7 +42,7 @@ impl<E: Instance> PoolSection<E> {
         true
     }
 
-    /// H3: the pool's CPU comes back.
+    /// HP3: the pool's CPU comes back.
     pub fn cpu_up(&mut self, fx: &mut impl Effects) {
         if seeded_in(self.state.bugs, SeededBug::RebindLosesInactive) {
             // The seeded mistake: rebinding forgets the inactive items

@@ -1,4 +1,4 @@
-//! Tests of the hotplug steps (H1-H3).
+//! Tests of the hotplug steps (HP1-HP3).
 
 use super::*;
 use crate::machine::pwq::Pwq;

@@ -2,42 +2,42 @@
 //! `drain_workqueue`, `destroy_workqueue`), as pure state and steps.
 //!
 //! # Rules
-//! 30. **Accepted delayed queueing.** A delayed queueing is accepted (Q1
+//! - M30. **Accepted delayed queueing.** A delayed queueing is accepted (QU1
 //!     holds and the set is open) and counted *before* it claims PENDING,
 //!     and stays counted until its item is armed, inserted or given up; an
 //!     armed item stays in the set until its timer fires (and it is
 //!     inserted) or a cancel takes it. Drain and destroy wait while the
 //!     set holds anything, so an accepted call is never missed. [Q6]
-//! 31. **Close.** Destroy (or the finalization of an orphaned workqueue)
+//! - M31. **Close.** Destroy (or the finalization of an orphaned workqueue)
 //!     takes the pool-workqueues away only while the set is empty and
 //!     every pool-workqueue is empty, and closes the set in the same
 //!     critical section: later delayed queueings are refused. [Q6]
 //!
 //! # Steps (locks in order)
-//! - **Delayed queueing**: L1 [`DelayedSet::accept`] (delayed lock D) →
-//!   claim PENDING (item lock) → L2 [`DelayedSet::arm`] (D) or
+//! - **Delayed queueing**: DQ1 [`DelayedSet::accept`] (delayed lock D) →
+//!   claim PENDING (item lock) → DQ2 [`DelayedSet::arm`] (D) or
 //!   [`DelayedSet::withdraw`] (D); the timer firing: insert as queueing's
-//!   Q5, then L3 [`DelayedSet::done`] (D; a cancel that takes the timer
+//!   QU5, then DQ3 [`DelayedSet::done`] (D; a cancel that takes the timer
 //!   does the same).
-//! - **Drain**: D1 `draining` up (refusing outside queueing, Q1); then
-//!   until empty: D2 wait until the set is empty (D), D3 `flush_workqueue`
-//!   (F1-F6), D4 the workqueue is empty (D, then each pool lock:
-//!   [`PoolSection::pwq_is_empty`]); D5 `draining` down.
-//! - **Destroy**: X1 `dying` set, once (the workqueue's control lock);
-//!   then until closed: drain (D1-D5), X2 D held, then each pool lock:
+//! - **Drain**: DR1 `draining` up (refusing outside queueing, QU1); then
+//!   until empty: DR2 wait until the set is empty (D), DR3 `flush_workqueue`
+//!   (FW1-FW6), DR4 the workqueue is empty (D, then each pool lock:
+//!   [`PoolSection::pwq_is_empty`]); DR5 `draining` down.
+//! - **Destroy**: DS1 `dying` set, once (the workqueue's control lock);
+//!   then until closed: drain (DR1-DR5), DS2 D held, then each pool lock:
 //!   [`PoolSection::remove_pwq_if_empty`], and [`DelayedSet::close_if`]
-//!   all were removed (rule 31); X3 the rescuer is stopped; X4 marked
-//!   destroyed (control lock). A queueing that was accepted before X1
+//!   all were removed (rule M31); DS3 the rescuer is stopped; DS4 marked
+//!   destroyed (control lock). A queueing that was accepted before DS1
 //!   and inserts after a drain found the workqueue empty keeps its
-//!   pool-workqueue in X2, so the loop drains again; one that inserts
-//!   after X2 finds no pool-workqueue and is refused.
+//!   pool-workqueue in DS2, so the loop drains again; one that inserts
+//!   after DS2 finds no pool-workqueue and is refused.
 
 use super::pool::WqId;
 use super::pwq::Pwq;
 use super::section::{Instance, PoolSection};
 use std::collections::BTreeMap;
 
-/// A workqueue's delayed items (rules 30 and 31), by item key. `W` is the
+/// A workqueue's delayed items (rules M30 and M31), by item key. `W` is the
 /// executor's item handle. The engine keeps it under the delayed lock.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DelayedSet<W> {
@@ -57,7 +57,7 @@ impl<W> Default for DelayedSet<W> {
 }
 
 impl<W> DelayedSet<W> {
-    /// L1 (rule 30): a delayed queueing that Q1 accepted asks the set; false
+    /// DQ1 (rule M30): a delayed queueing that QU1 accepted asks the set; false
     /// once the set is closed (the workqueue is destroyed).
     pub fn accept(&mut self) -> bool {
         if self.closed {
@@ -67,7 +67,7 @@ impl<W> DelayedSet<W> {
         true
     }
 
-    /// L2: an accepted queueing armed item `key`'s timer.
+    /// DQ2: an accepted queueing armed item `key`'s timer.
     pub fn arm(&mut self, key: usize, item: W) {
         debug_assert!(self.accepting > 0, "armed without being accepted");
         self.accepting = self.accepting.saturating_sub(1);
@@ -75,14 +75,14 @@ impl<W> DelayedSet<W> {
         debug_assert!(previous.is_none(), "a delayed item armed twice");
     }
 
-    /// L2 for an item armed without acceptance (the seeded bug
+    /// DQ2 for an item armed without acceptance (the seeded bug
     /// `DelayedAcceptedUncounted` only).
     pub fn arm_uncounted(&mut self, key: usize, item: W) {
         let previous = self.armed.insert(key, item);
         debug_assert!(previous.is_none(), "a delayed item armed twice");
     }
 
-    /// L2: an accepted queueing inserted its item at once or gave up.
+    /// DQ2: an accepted queueing inserted its item at once or gave up.
     /// True if the set is empty now (drainers and an orphan's
     /// finalization wait for that).
     pub fn withdraw(&mut self) -> bool {
@@ -91,7 +91,7 @@ impl<W> DelayedSet<W> {
         self.is_empty()
     }
 
-    /// L3: item `key`'s timer fired (and it was inserted) or was cancelled.
+    /// DQ3: item `key`'s timer fired (and it was inserted) or was cancelled.
     /// The item, and whether the set is empty now.
     pub fn done(&mut self, key: usize) -> (Option<W>, bool) {
         let removed = self.armed.remove(&key);
@@ -104,7 +104,7 @@ impl<W> DelayedSet<W> {
         self.armed.is_empty() && self.accepting == 0
     }
 
-    /// Whether the set is closed (rule 31).
+    /// Whether the set is closed (rule M31).
     pub fn is_closed(&self) -> bool {
         self.closed
     }
@@ -114,7 +114,7 @@ impl<W> DelayedSet<W> {
         self.armed.values()
     }
 
-    /// Rule 31 (X2, or an orphan's finalization): closes the set if it is
+    /// Rule M31 (DS2, or an orphan's finalization): closes the set if it is
     /// empty and `all_removed` (every pool-workqueue is gone). Returns
     /// whether it is closed.
     pub fn close_if(&mut self, all_removed: bool) -> bool {
@@ -126,14 +126,14 @@ impl<W> DelayedSet<W> {
 }
 
 impl<E: Instance> PoolSection<E> {
-    /// D4 (pool lock): whether `wq` has nothing in flight here (or no
+    /// DR4 (pool lock): whether `wq` has nothing in flight here (or no
     /// pool-workqueue at all).
     pub fn pwq_is_empty(&self, wq: WqId) -> bool {
         self.pwq(wq).is_none_or(Pwq::is_empty)
     }
 
-    /// X2 (delayed lock, then this pool lock): takes `wq`'s pool-workqueue
-    /// away if nothing is in flight on it (rule 31). `Err(())` if it still
+    /// DS2 (delayed lock, then this pool lock): takes `wq`'s pool-workqueue
+    /// away if nothing is in flight on it (rule M31). `Err(())` if it still
     /// holds something (the caller drains again); `Ok(None)` if it was gone.
     #[allow(clippy::result_unit_err)]
     pub fn remove_pwq_if_empty(&mut self, wq: WqId) -> Result<Option<Pwq<E::Item>>, ()> {

@@ -5,23 +5,23 @@
 //! `unbind_workers`, `rebind_workers`).
 //!
 //! # Rules
-//! 11. **Create.** A worker may be created while the pool is not stopping
+//! - M11. **Create.** A worker may be created while the pool is not stopping
 //!     and has fewer than the configured maximum. A created worker enters
 //!     idle (and may ask for the cull timer); a failed creation is counted.
 //!     Any failure, including the limit, arms the mayday timer; a platform
 //!     refusal also arms the create-retry timer. (F4)
-//! 12. **Cull.** When the cull timer fires at `now`, idle workers beyond
+//! - M12. **Cull.** When the cull timer fires at `now`, idle workers beyond
 //!     the policy that have been idle for the timeout are retired, coldest
 //!     first; if the coldest is not old enough, the timer is re-armed for
 //!     when it will be. (C7)
-//! 13. **Mayday.** When the mayday timer fires and the pool needs a worker
+//! - M13. **Mayday.** When the mayday timer fires and the pool needs a worker
 //!     it cannot have (`need_to_create_worker`), every workqueue with an
 //!     item on the worklist is called (once each, by id); the
 //!     timer re-arms while no worker idles. (R1, R6)
-//! 14. **Rescue.** A rescuer takes a workqueue's first item off the
+//! - M14. **Rescue.** A rescuer takes a workqueue's first item off the
 //!     worklist while that workqueue has active items here and the pool
 //!     still needs a worker. (R1, R3)
-//! 15. **Hotplug.** Taking the CPU down marks the pool disassociated and
+//! - M15. **Hotplug.** Taking the CPU down marks the pool disassociated and
 //!     every worker rogue (out of the running count, so every waiting item
 //!     gets a worker); bringing it up clears both. The trustee may retire
 //!     the pool's idle workers, down to one, once the pool holds nothing
@@ -33,7 +33,7 @@ use super::{seeded_in, Queued};
 use crate::SeededBug;
 use core::time::Duration;
 
-/// What the pool's driver does after a failed creation (rule 11).
+/// What the pool's driver does after a failed creation (rule M11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreateFailed {
     /// Arm the mayday timer (it was not armed).
@@ -42,7 +42,7 @@ pub struct CreateFailed {
     pub arm_retry: bool,
 }
 
-/// What the cull timer does (rule 12).
+/// What the cull timer does (rule M12).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cull {
     /// Workers retired now (the driver wakes them so they exit).
@@ -52,12 +52,12 @@ pub struct Cull {
 }
 
 impl<E: Queued> PoolState<E> {
-    /// Rule 11: whether a worker may be created now, with at most `max`.
+    /// Rule M11: whether a worker may be created now, with at most `max`.
     pub fn may_create(&self, max: usize) -> bool {
         !self.stopping && self.nr_workers < max
     }
 
-    /// Rule 11: a creation failed; `refused` says the platform refused the
+    /// Rule M11: a creation failed; `refused` says the platform refused the
     /// thread (rather than the limit).
     pub fn worker_create_failed(&mut self, refused: bool) -> CreateFailed {
         if refused {
@@ -70,7 +70,7 @@ impl<E: Queued> PoolState<E> {
         CreateFailed { arm_mayday, arm_retry }
     }
 
-    /// Rule 11: the create-retry timer fired. Returns whether to try now
+    /// Rule M11: the create-retry timer fired. Returns whether to try now
     /// (the pool still has no idle worker and nobody manages); the caller
     /// then holds the manager role.
     pub fn create_retry_due(&mut self) -> bool {
@@ -78,7 +78,7 @@ impl<E: Queued> PoolState<E> {
         !self.stopping && self.idle.is_empty() && self.manager_enter()
     }
 
-    /// Rule 12: the cull timer fired at `now`.
+    /// Rule M12: the cull timer fired at `now`.
     pub fn idle_cull(&mut self, now: Duration, timeout: Duration) -> Cull {
         self.idle_timer_armed = false;
         let mut cull = Cull::default();
@@ -97,7 +97,7 @@ impl<E: Queued> PoolState<E> {
         cull
     }
 
-    /// Rule 13: the mayday timer fired. Returns the workqueues to call (the
+    /// Rule M13: the mayday timer fired. Returns the workqueues to call (the
     /// driver calls those with a rescuer) and whether to re-arm.
     pub fn mayday_timeout(&mut self) -> (Vec<WqId>, bool) {
         self.mayday_timer_armed = false;
@@ -116,20 +116,20 @@ impl<E: Queued> PoolState<E> {
         (called, rearm)
     }
 
-    /// Rule 14: whether a rescuer should take another item of `wq`, whose
+    /// Rule M14: whether a rescuer should take another item of `wq`, whose
     /// pool-workqueue here has `nr_active` active items.
     pub fn needs_rescue(&self, nr_active: usize) -> bool {
         nr_active > 0 && policy::need_to_create_worker(self.counts())
     }
 
-    /// Rule 14: takes `wq`'s first item off the worklist for a rescuer.
+    /// Rule M14: takes `wq`'s first item off the worklist for a rescuer.
     pub fn take_for_rescue(&mut self, wq: WqId) -> Option<E> {
         let pos = self.worklist.iter().position(|e| e.wq() == wq)?;
         self.worklist.remove(pos)
     }
 
-    /// Rule 14: a rescuer leaves the pool. Completions of rescued items may
-    /// have activated items without waking anyone (rule 8 reaches them only
+    /// Rule M14: a rescuer leaves the pool. Completions of rescued items may
+    /// have activated items without waking anyone (rule M8 reaches them only
     /// from a working worker), so the pool is kicked: the worker to wake.
     pub fn rescuer_leave(&mut self) -> Option<WorkerId> {
         if seeded_in(self.bugs, SeededBug::RescuerLeavesWithoutWake) {
@@ -138,7 +138,7 @@ impl<E: Queued> PoolState<E> {
         self.kick()
     }
 
-    /// Rule 15: the pool's CPU goes down. Returns the worker to wake (items
+    /// Rule M15: the pool's CPU goes down. Returns the worker to wake (items
     /// that waited behind a running worker may start now).
     pub fn disassociate(&mut self) -> Option<WorkerId> {
         self.disassociated = true;
@@ -157,7 +157,7 @@ impl<E: Queued> PoolState<E> {
         self.kick()
     }
 
-    /// Rule 15: the pool's CPU comes back. Returns the worker to wake.
+    /// Rule M15: the pool's CPU comes back. Returns the worker to wake.
     pub fn rebind(&mut self) -> Option<WorkerId> {
         self.disassociated = false;
         self.pin_generation += 1;
@@ -168,14 +168,14 @@ impl<E: Queued> PoolState<E> {
         self.kick()
     }
 
-    /// Rule 15: whether the trustee may retire idle workers: `holds_nothing`
+    /// Rule M15: whether the trustee may retire idle workers: `holds_nothing`
     /// (no item waiting, inactive, deferred or running; the driver knows
     /// the pool-workqueues) and every worker is idle.
     pub fn trustee_may_retire(&self, holds_nothing: bool) -> bool {
         holds_nothing && self.worklist.is_empty() && self.idle.len() == self.nr_workers
     }
 
-    /// Rule 15: the trustee retires idle workers down to one, coldest first.
+    /// Rule M15: the trustee retires idle workers down to one, coldest first.
     pub fn trustee_retire(&mut self) -> Vec<WorkerId> {
         let mut retired = Vec::new();
         while self.idle.len() > 1 {

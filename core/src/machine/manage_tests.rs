@@ -1,4 +1,4 @@
-//! Tests of the manager, rescuer and hotplug rules (11-15).
+//! Tests of the manager, rescuer and hotplug rules (M11-M15).
 
 use super::*;
 use crate::machine::pool::{WorkerState, WORKER_PREP};

@@ -1,10 +1,10 @@
 //! A rescuer's mayday list as pure state (kernel `wq->maydays`).
 //!
 //! # Rules
-//! 16. **Send.** A pool-workqueue asking for rescue is appended unless it
+//! - M16. **Send.** A pool-workqueue asking for rescue is appended unless it
 //!     is listed already (at most once, R6) or the rescuer is stopping.
-//! 17. **Take.** The rescuer takes the oldest entry.
-//! 18. **Stop.** A stopped rescuer exits only once its list is empty: each
+//! - M17. **Take.** The rescuer takes the oldest entry.
+//! - M18. **Stop.** A stopped rescuer exits only once its list is empty: each
 //!     entry holds a reference to the workqueue (the kernel's `get_pwq`),
 //!     and destruction answers every mayday before it completes (R5).
 
@@ -23,7 +23,7 @@ pub struct MaydayList<T> {
     bugs: SeededBits,
 }
 
-/// What the rescuer does next (rules 17 and 18).
+/// What the rescuer does next (rules M17 and M18).
 #[derive(Debug, PartialEq, Eq)]
 pub enum RescuerStep<T> {
     /// Rescue this entry.
@@ -40,7 +40,7 @@ impl<T> MaydayList<T> {
         MaydayList { list: VecDeque::new(), stop: false, bugs }
     }
 
-    /// Rule 16: appends `entry` unless an entry for which `same` holds is
+    /// Rule M16: appends `entry` unless an entry for which `same` holds is
     /// listed already or the rescuer is stopping. Returns whether it was
     /// appended (the driver then wakes the rescuer).
     pub fn send(&mut self, entry: T, same: impl Fn(&T) -> bool) -> bool {
@@ -55,7 +55,7 @@ impl<T> MaydayList<T> {
         true
     }
 
-    /// Rules 17 and 18: the rescuer's next step.
+    /// Rules M17 and M18: the rescuer's next step.
     pub fn next_step(&mut self) -> RescuerStep<T> {
         if self.stop && seeded_in(self.bugs, SeededBug::RescuerExitsBeforeDraining) {
             return RescuerStep::Exit;
@@ -67,7 +67,7 @@ impl<T> MaydayList<T> {
         }
     }
 
-    /// Rule 18: the rescuer must stop once the list is empty.
+    /// Rule M18: the rescuer must stop once the list is empty.
     pub fn stop(&mut self) {
         self.stop = true;
     }

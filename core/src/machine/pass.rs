@@ -4,24 +4,24 @@
 //! create a worker, to run an item's function) or exit.
 //!
 //! # The pass
-//! 1. [`PoolSection::worker_woken`] (after the idle wait, and first thing
-//!    after registration): exit if told to; otherwise rules 6-7 decide:
+//! - WP1. [`PoolSection::worker_woken`] (after the idle wait, and first thing
+//!    after registration): exit if told to; otherwise rules M6-M7 decide:
 //!    back to idle (a hint: work does not wait, or somebody runs),
 //!    [`Pass::Manage`] (no spare: create one first), or work.
-//! 2. [`PoolSection::worker_managed`] (the creation ended, `create.rs`
-//!    C2; the lock was dropped meanwhile): the manager role is given back;
+//! - WP2. [`PoolSection::worker_managed`] (the creation ended, `create.rs`
+//!    CR2; the lock was dropped meanwhile): the manager role is given back;
 //!    created, decide again; failed, work anyway if items wait and nobody
-//!    runs (rule 7), else back to idle.
-//! 3. Working (rule 8) clears `PREP` and takes items: the worker's
+//!    runs (rule M7), else back to idle.
+//! - WP3. Working (rule M8) clears `PREP` and takes items: the worker's
 //!    scheduled list first, then the worklist while `keep_working`. An
-//!    item another worker executes is deferred to it (rule 9) and the next
+//!    item another worker executes is deferred to it (rule M9) and the next
 //!    one taken; one it may execute ends the step: [`Pass::Run`].
-//! 4. [`PoolSection::worker_finished`] (the function returned and the item
+//! - WP4. [`PoolSection::worker_finished`] (the function returned and the item
 //!    finished its instance in its own section): the instance leaves the
-//!    pool (rules 9, 20, 21), then step 3 again without the first-item
+//!    pool (rules M9, M20, M21), then WP3 again without the first-item
 //!    exception.
-//! 5. With nothing to take, the worker stops working and goes idle (rule
-//!    3), unless it was told to exit: [`Pass::Idle`] or [`Pass::Exit`].
+//! - WP5. With nothing to take, the worker stops working and goes idle (rule
+//!    M3), unless it was told to exit: [`Pass::Idle`] or [`Pass::Exit`].
 //!
 //! Between passes an idle worker waits until [`PoolSection::take_wakeup`]
 //! says it was woken; after [`Pass::Exit`] it leaves with
@@ -38,24 +38,24 @@ use core::time::Duration;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Pass<E> {
     /// Execute this entry's function outside the pool lock (the item's own
-    /// section marks it started first), then take step 4.
+    /// section marks it started first), then take WP4.
     Run {
         /// The instance.
         entry: E,
-        /// It came from the worker's scheduled list (rule 9).
+        /// It came from the worker's scheduled list (rule M9).
         scheduled: bool,
     },
     /// It holds the manager role: create a worker, give the role back,
-    /// then take step 2.
+    /// then take WP2.
     Manage,
-    /// It is on the idle list: wait for a wakeup, then take step 1.
+    /// It is on the idle list: wait for a wakeup, then take WP1.
     Idle,
     /// It was told to exit and is on no list: leave the pool.
     Exit,
 }
 
 impl<E: Instance> PoolSection<E> {
-    /// Step 1: worker `id` woke up (or starts, just registered).
+    /// WP1: worker `id` woke up (or starts, just registered).
     pub fn worker_woken(&mut self, id: WorkerId, now: impl FnOnce() -> Duration, fx: &mut impl Effects) -> Pass<E> {
         if self.is_told_to_exit(id) {
             return Pass::Exit;
@@ -63,7 +63,7 @@ impl<E: Instance> PoolSection<E> {
         self.decide(id, now, fx)
     }
 
-    /// Step 2: the spawn of the worker `id` tried to create as manager
+    /// WP2: the spawn of the worker `id` tried to create as manager
     /// returned; `created` says whether a worker was added.
     pub fn worker_managed(
         &mut self,
@@ -83,7 +83,7 @@ impl<E: Instance> PoolSection<E> {
         self.take(id, true, now, fx)
     }
 
-    /// Step 4: worker `id` ran item `key`, queued on `wq` with `color`.
+    /// WP4: worker `id` ran item `key`, queued on `wq` with `color`.
     #[inline]
     pub fn worker_finished(
         &mut self,
@@ -100,19 +100,19 @@ impl<E: Instance> PoolSection<E> {
 
     /// The idle wait (pool lock): worker `id` looks for its wakeup; true,
     /// consuming it, if it was woken or told to exit (or is gone): then
-    /// step 1.
+    /// WP1.
     #[inline]
     pub fn take_wakeup(&mut self, id: WorkerId) -> bool {
         self.state.take_wakeup(id)
     }
 
     /// Worker `id`, told to exit ([`Pass::Exit`]), leaves the pool for
-    /// good (pool lock; rule 4).
+    /// good (pool lock; rule M4).
     pub fn worker_exit(&mut self, id: WorkerId) {
         self.state.worker_exit(id);
     }
 
-    /// Rules 6-7, then 8.
+    /// Rules M6-M7, then M8.
     fn decide(&mut self, id: WorkerId, now: impl FnOnce() -> Duration, fx: &mut impl Effects) -> Pass<E> {
         match self.state.worker_decide(id) {
             WorkerStep::Idle => self.idle_or_exit(id, now, fx),
@@ -124,7 +124,7 @@ impl<E: Instance> PoolSection<E> {
         }
     }
 
-    /// Step 3 (rules 8 and 9), ending in step 5 when nothing is left.
+    /// WP3 (rules M8 and M9), ending in WP5 when nothing is left.
     #[inline(always)]
     fn take(
         &mut self,
@@ -151,7 +151,7 @@ impl<E: Instance> PoolSection<E> {
         }
     }
 
-    /// Step 5.
+    /// WP5.
     #[inline]
     fn idle_or_exit(&mut self, id: WorkerId, now: impl FnOnce() -> Duration, fx: &mut impl Effects) -> Pass<E> {
         if self.is_told_to_exit(id) {

@@ -60,7 +60,7 @@ fn an_item_running_on_another_worker_is_deferred_to_it() {
     let mut fx = Vec::new();
     let _ = s.insert(0, 7, &mut fx);
     let Pass::Run { entry: first, .. } = s.worker_woken(1, now, &mut fx) else { panic!("runs") };
-    // Queued again while running (on the pool that runs it, rule 9), then
+    // Queued again while running (on the pool that runs it, rule M9), then
     // taken by the other worker, which defers it.
     let _ = s.insert(0, 7, &mut fx);
     s.state.update_worker(1, |w| w.sleeping = true);

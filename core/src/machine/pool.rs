@@ -2,20 +2,20 @@
 //! `worker_pool` and the `worker` fields the pool reads).
 //!
 //! # Rules (the protocol in words is `core/src/pool/README.md`)
-//! 1. **Running count.** `nr_running` is never written directly:
+//! - M1. **Running count.** `nr_running` is never written directly:
 //!    `PoolState::update_worker` recomputes it from the worker's flags and
 //!    `sleeping` bit, so it always equals the workers that count as
 //!    running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
-//! 2. **Kick.** If items wait and nobody runs (`need_more_worker`), the most
+//! - M2. **Kick.** If items wait and nobody runs (`need_more_worker`), the most
 //!    recently idle worker is woken, once: a wakeup not yet consumed is not
 //!    sent again. Queueing behind a running worker wakes nobody. (C1, C3)
-//! 3. **Idle list.** A worker entering idle goes to the front (hot first)
+//! - M3. **Idle list.** A worker entering idle goes to the front (hot first)
 //!    and becomes `PREP`; the coldest, at the back, are retired first. When
 //!    there are too many idle workers and no cull timer is armed, one must
 //!    be armed. (C7)
-//! 4. **Retire.** A retired worker leaves the idle list and `nr_workers`
+//! - M4. **Retire.** A retired worker leaves the idle list and `nr_workers`
 //!    and is told to exit, exactly once.
-//! 5. **Manager.** At most one worker manages (creates workers) at a time.
+//! - M5. **Manager.** At most one worker manages (creates workers) at a time.
 //!
 //! `E` is the driver's queued entry; the machine only moves it between the
 //! worklist and the workers' scheduled lists.
@@ -126,7 +126,7 @@ impl BusyMap {
 pub struct PoolState<E> {
     /// Active items waiting for a worker, FIFO.
     pub(super) worklist: VecDeque<E>,
-    /// Workers counted as running (rule 1: derived, never set directly).
+    /// Workers counted as running (rule M1: derived, never set directly).
     pub(super) nr_running: usize,
     /// Workers alive (idle, working, or managing); rescuers excluded.
     pub(super) nr_workers: usize,
@@ -201,7 +201,7 @@ impl<E> PoolState<E> {
         }
     }
 
-    /// Rule 1: changes worker `id` through `change`, keeping `nr_running`
+    /// Rule M1: changes worker `id` through `change`, keeping `nr_running`
     /// equal to the workers that count as running.
     pub(super) fn update_worker(&mut self, id: WorkerId, change: impl FnOnce(&mut WorkerState<E>)) {
         let Some(worker) = self.workers.get_mut(&id) else {
@@ -220,7 +220,7 @@ impl<E> PoolState<E> {
         }
     }
 
-    /// Rule 2: the worker to wake, if items wait and nobody runs.
+    /// Rule M2: the worker to wake, if items wait and nobody runs.
     #[must_use = "the driver must wake the returned worker"]
     pub fn kick(&mut self) -> Option<WorkerId> {
         if policy::need_more_worker(self.counts()) {
@@ -230,7 +230,7 @@ impl<E> PoolState<E> {
         }
     }
 
-    /// Rule 2: marks the most recently idle worker woken and returns it,
+    /// Rule M2: marks the most recently idle worker woken and returns it,
     /// unless a wakeup is pending for it already.
     #[must_use = "the driver must wake the returned worker"]
     pub fn wake_first_idle(&mut self) -> Option<WorkerId> {
@@ -243,7 +243,7 @@ impl<E> PoolState<E> {
         Some(id)
     }
 
-    /// Rule 3: worker `id` becomes idle at `now`. Returns whether the
+    /// Rule M3: worker `id` becomes idle at `now`. Returns whether the
     /// idle-cull timer must be armed.
     #[must_use = "the driver must arm the idle timer when asked"]
     pub fn worker_enter_idle(&mut self, id: WorkerId, now: Duration) -> bool {
@@ -268,7 +268,7 @@ impl<E> PoolState<E> {
         }
     }
 
-    /// Rule 4: retires worker `id`. Returns whether it was newly told to
+    /// Rule M4: retires worker `id`. Returns whether it was newly told to
     /// exit (the driver then wakes it).
     pub fn retire_worker(&mut self, id: WorkerId) -> bool {
         self.worker_leave_idle(id);
@@ -283,7 +283,7 @@ impl<E> PoolState<E> {
         true
     }
 
-    /// Rule 11: the thread of worker `id` (added by the manager) started:
+    /// Rule M11: the thread of worker `id` (added by the manager) started:
     /// it counts in `nr_workers` from now on.
     pub fn worker_registered(&mut self, id: WorkerId) {
         if let Some(worker) = self.workers.get_mut(&id) {
@@ -292,7 +292,7 @@ impl<E> PoolState<E> {
         }
     }
 
-    /// Rule 11: the thread of worker `id` could not be started: it never was.
+    /// Rule M11: the thread of worker `id` could not be started: it never was.
     pub fn worker_spawn_failed(&mut self, id: WorkerId) {
         let gone = self.workers.remove(&id);
         debug_assert!(gone.is_some_and(|w| !w.registered), "a registered worker's spawn failed");
@@ -309,13 +309,13 @@ impl<E> PoolState<E> {
         false
     }
 
-    /// Rule 4: retired worker `id` leaves the pool for good.
+    /// Rule M4: retired worker `id` leaves the pool for good.
     pub fn worker_exit(&mut self, id: WorkerId) {
         let gone = self.workers.remove(&id);
         debug_assert!(gone.is_none_or(|w| w.die), "worker {id} exited without being retired");
     }
 
-    /// Rule 5: takes the manager role if free.
+    /// Rule M5: takes the manager role if free.
     pub fn manager_enter(&mut self) -> bool {
         if self.manager_active {
             return false;
@@ -326,7 +326,7 @@ impl<E> PoolState<E> {
         true
     }
 
-    /// Rule 5: gives the manager role back.
+    /// Rule M5: gives the manager role back.
     pub fn manager_leave(&mut self) {
         self.nr_managers = self.nr_managers.saturating_sub(1);
         self.manager_active = false;
@@ -349,7 +349,7 @@ impl<E> PoolState<E> {
         self.busy.get(&key).and_then(|id| self.workers.get(id)).is_some_and(|w| w.current == Some(wq))
     }
 
-    /// The workers that count as running, counted one by one (what rule 1
+    /// The workers that count as running, counted one by one (what rule M1
     /// keeps `nr_running` equal to).
     pub fn running_workers(&self) -> usize {
         self.workers.values().filter(|w| w.counts_as_running()).count()

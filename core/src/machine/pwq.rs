@@ -2,22 +2,22 @@
 //! workqueue's share of one pool.
 //!
 //! # Rules
-//! 19. **Insert.** A queued instance takes the current `work_color` and
+//! - M19. **Insert.** A queued instance takes the current `work_color` and
 //!     counts in flight for that colour. It is *active* (goes to the pool's
 //!     worklist) while fewer than `max_active` instances are active, else it
 //!     waits at the tail of the inactive list. (Q3)
-//! 20. **Leave.** An instance leaves when it finishes or is cancelled. It
+//! - M20. **Leave.** An instance leaves when it finishes or is cancelled. It
 //!     gives back its colour's in-flight count and, only if it was active,
 //!     its active slot: an inactive instance never held one (the kernel's
 //!     2010 bug). If its colour is the one being flushed and the count
 //!     reaches zero, the flush of this pool-workqueue is complete. (Q1, Q3)
-//! 21. **Activate.** While under `max_active`, the oldest inactive instance
+//! - M21. **Activate.** While under `max_active`, the oldest inactive instance
 //!     becomes active (FIFO). Leaving and raising `max_active` activate; the
 //!     driver decides whom to wake. (Q3, Q4)
-//! 22. **Flush colours.** A flush flips `work_color` to the next colour, so
+//! - M22. **Flush colours.** A flush flips `work_color` to the next colour, so
 //!     later instances are never waited for (Q2), then marks the colour it
 //!     waits for as `flush_color` if instances of it are in flight here.
-//! 23. **Empty** means nothing in flight; the active and inactive counts
+//! - M23. **Empty** means nothing in flight; the active and inactive counts
 //!     must then be zero as well.
 //!
 //! `E` is whatever the driver queues (an item handle); the machine only
@@ -98,7 +98,7 @@ impl<E> Pwq<E> {
         }
     }
 
-    /// Rule 19: queues `item`.
+    /// Rule M19: queues `item`.
     pub fn insert(&mut self, item: E) -> Inserted<E> {
         let color = self.work_color;
         self.nr_in_flight[usize::from(color)] += 1;
@@ -112,7 +112,7 @@ impl<E> Pwq<E> {
         }
     }
 
-    /// Rule 20: an instance of `color` left; `active` says whether it held
+    /// Rule M20: an instance of `color` left; `active` says whether it held
     /// an active slot.
     pub fn leave(&mut self, color: Color, active: bool) -> Left {
         let active = active || seeded_in(self.bugs, SeededBug::CancelInactiveDecrementsActive);
@@ -132,7 +132,7 @@ impl<E> Pwq<E> {
         Left { flush_complete, now_empty: self.is_empty() }
     }
 
-    /// Rule 21: the next instance to activate, if under `max_active`.
+    /// Rule M21: the next instance to activate, if under `max_active`.
     pub fn activate_next(&mut self) -> Option<Colored<E>> {
         if self.nr_active >= self.max_active {
             return None;
@@ -162,12 +162,12 @@ impl<E> Pwq<E> {
         self.max_active = max_active;
     }
 
-    /// Rule 22, first half: new instances get `color` from now on.
+    /// Rule M22, first half: new instances get `color` from now on.
     pub fn flip_work_color(&mut self, color: Color) {
         self.work_color = color;
     }
 
-    /// Rule 22, second half: starts flushing `color` here. Returns whether
+    /// Rule M22, second half: starts flushing `color` here. Returns whether
     /// instances of it are in flight (then the flush must wait for this
     /// pool-workqueue's [`Left::flush_complete`]).
     pub fn start_flush(&mut self, color: Color) -> bool {
@@ -179,7 +179,7 @@ impl<E> Pwq<E> {
         waiting
     }
 
-    /// Rule 23: nothing in flight.
+    /// Rule M23: nothing in flight.
     pub fn is_empty(&self) -> bool {
         let empty = self.nr_in_flight.iter().all(|&n| n == 0);
         debug_assert!(

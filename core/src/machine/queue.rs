@@ -1,29 +1,29 @@
 //! Queueing's decisions before the pool's step (kernel `__queue_work`):
 //! whether a workqueue accepts the item, which of its pools takes it, and
-//! the non-reentrancy redirect. The pool half is step S1
-//! (`section.rs`); the item half is rules 26-27 (`work.rs`).
+//! the non-reentrancy redirect. The pool half is step PS1
+//! (`section.rs`); the item half is rules M26-M27 (`work.rs`).
 //!
 //! # Queueing, top to bottom
-//! Q1. [`accepts`]: a dying or draining workqueue refuses, except queueing
+//! QU1. [`accepts`]: a dying or draining workqueue refuses, except queueing
 //!     from one of its own items (chained work), which drain must let
 //!     finish.
-//! Q2. Claim PENDING (item lock, rule 26); an item pending already is
+//! QU2. Claim PENDING (item lock, rule M26); an item pending already is
 //!     left as it is (`Ok(false)`).
-//! Q3. [`choose_pool`]: an unbound workqueue's only pool; `queue_on(cpu)`
+//! QU3. [`choose_pool`]: an unbound workqueue's only pool; `queue_on(cpu)`
 //!     that CPU's pool even while the CPU is offline (its pool runs the item
 //!     unbound); a plain `queue` the caller's CPU's pool, or the next online
 //!     CPU's.
-//! Q4. [`redirect`]: if the item is still running for this workqueue on
+//! QU4. [`redirect`]: if the item is still running for this workqueue on
 //!     the pool it last ran on (probed under that pool's lock:
 //!     [`super::section::PoolSection::runs_for`]), it goes there instead,
-//!     so that it never runs twice at once (rule 9, W4).
-//! Q5. [`queue_insert`]: the pool's lock, then the item's: S1 and rule
-//!     27 (the instance is numbered); refused if the workqueue's
+//!     so that it never runs twice at once (rule M9, W4).
+//! QU5. [`queue_insert`]: the pool's lock, then the item's: PS1 and rule
+//!     M27 (the instance is numbered); refused if the workqueue's
 //!     pool-workqueue is gone.
 //!
 //! # Cancelling a queued instance
 //! [`cancel_grab_queued`]: the pool's lock, then the item's: if the item
-//! is still queued on this pool, rule 28 takes PENDING and S3 takes the
+//! is still queued on this pool, rule M28 takes PENDING and PS3 takes the
 //! instance off the pool.
 
 use super::effect::Effects;
@@ -31,7 +31,7 @@ use super::pool::WqId;
 use super::section::{Instance, PoolSection};
 use super::work::WorkState;
 
-/// Why a workqueue refuses queueing (Q1).
+/// Why a workqueue refuses queueing (QU1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// It is being destroyed, or was.
@@ -40,7 +40,7 @@ pub enum Refusal {
     Draining,
 }
 
-/// Q1: whether a workqueue that is `dying` and/or `draining` accepts a
+/// QU1: whether a workqueue that is `dying` and/or `draining` accepts a
 /// queueing; `chained` (asked only then) says the caller is one of its own
 /// items.
 #[inline]
@@ -51,7 +51,7 @@ pub fn accepts(dying: bool, draining: bool, chained: impl FnOnce() -> bool) -> R
     Err(if dying { Refusal::Destroyed } else { Refusal::Draining })
 }
 
-/// Where a queueing asks to go (Q3).
+/// Where a queueing asks to go (QU3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// `queue_on(cpu)`.
@@ -60,7 +60,7 @@ pub enum Target {
     Local(usize),
 }
 
-/// Q3: the index, among a workqueue's pools (one per CPU, or the one
+/// QU3: the index, among a workqueue's pools (one per CPU, or the one
 /// unbound pool), of the pool a queueing goes to. `cpus` is the number of
 /// CPUs; `online` says whether a CPU is online.
 #[inline]
@@ -77,7 +77,7 @@ pub fn choose_pool(unbound: bool, cpus: usize, target: Target, online: impl Fn(u
     }
 }
 
-/// Q4: the pool a queueing goes to, given the `chosen` one and the pool
+/// QU4: the pool a queueing goes to, given the `chosen` one and the pool
 /// the item last ran on (`last`, if the workqueue uses it);
 /// `runs_there` probes that pool (under its lock).
 #[inline]
@@ -88,9 +88,9 @@ pub fn redirect(chosen: usize, last: Option<usize>, runs_there: impl FnOnce(usiz
     }
 }
 
-/// Q5 (pool lock, then the item's lock): queues the item whose PENDING the
-/// caller owns on `wq`'s pool-workqueue in `section` (S1) and numbers the
-/// instance (rule 27), recording `pool` as where it is. `Ok((instance,
+/// QU5 (pool lock, then the item's lock): queues the item whose PENDING the
+/// caller owns on `wq`'s pool-workqueue in `section` (PS1) and numbers the
+/// instance (rule M27), recording `pool` as where it is. `Ok((instance,
 /// active))`; the item back if `wq` has no pool-workqueue here (it was
 /// destroyed): the caller still owns PENDING.
 #[inline]
@@ -107,8 +107,8 @@ pub fn queue_insert<E: Instance, Pool: Clone, Wq: Clone>(
 }
 
 /// Cancelling's pool step (pool lock, then the item's lock): if the item
-/// (`key`) is still queued on this pool (`here`), takes PENDING (rule 28;
-/// for good if `cancelling`) and its instance off the pool (S3). False if
+/// (`key`) is still queued on this pool (`here`), takes PENDING (rule M28;
+/// for good if `cancelling`) and its instance off the pool (PS3). False if
 /// it started running or moved meanwhile: the caller grabs again.
 pub fn cancel_grab_queued<E: Instance, Pool: Clone, Wq: Clone>(
     section: &mut PoolSection<E>,

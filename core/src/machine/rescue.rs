@@ -2,19 +2,19 @@
 //! `rescuer_thread`'s loop body with `assign_rescuer_work`).
 //!
 //! # The turn
-//! R1. [`PoolSection::rescuer_attach`]: the rescuer joins the pool as an
+//! RT1. [`PoolSection::rescuer_attach`]: the rescuer joins the pool as an
 //!     executor flagged `WORKER_RESCUER` (never idle, never counted in
 //!     `nr_running` or `nr_workers`).
-//! R2. [`PoolSection::rescuer_next`]: items deferred to it first (rule 9);
+//! RT2. [`PoolSection::rescuer_next`]: items deferred to it first (rule M9);
 //!     then, while its workqueue has active items here and the pool needs a
-//!     worker it cannot have (rule 14), it takes the workqueue's first item
+//!     worker it cannot have (rule M14), it takes the workqueue's first item
 //!     off the worklist, one at a time, so that a regular worker that
 //!     becomes free takes the rest. After `batch` items it stops, and puts
 //!     the pool-workqueue back on its list if it still needs rescue
 //!     ([`Effect::MaydayAgain`]). An item it may execute ends the step
 //!     ([`Rescue::Run`]); the executor runs it as a worker would, ends it
-//!     with [`PoolSection::end`] and takes R2 again.
-//! R3. With nothing more to do it leaves: rule 14 kicks the pool (its
+//!     with [`PoolSection::end`] and takes RT2 again.
+//! RT3. With nothing more to do it leaves: rule M14 kicks the pool (its
 //!     completions may have activated items nobody was woken for), and its
 //!     slot goes ([`Rescue::Detached`]).
 
@@ -26,7 +26,7 @@ use core::time::Duration;
 /// Where a rescuer's step leaves it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rescue<E> {
-    /// Execute this entry (as a worker does), then end it and take R2.
+    /// Execute this entry (as a worker does), then end it and take RT2.
     Run {
         /// The instance.
         entry: E,
@@ -38,7 +38,7 @@ pub enum Rescue<E> {
 }
 
 impl<E: Instance> PoolSection<E> {
-    /// R1: a rescuer attaches; `flags` are the pool's permanent worker
+    /// RT1: a rescuer attaches; `flags` are the pool's permanent worker
     /// flags. Its id on this pool.
     pub fn rescuer_attach(&mut self, flags: u8, now: Duration) -> WorkerId {
         let id = self.state.next_id();
@@ -47,7 +47,7 @@ impl<E: Instance> PoolSection<E> {
         id
     }
 
-    /// R2 (and R3): rescuer `id`, rescuing `wq`, has taken `taken` items
+    /// RT2 (and RT3): rescuer `id`, rescuing `wq`, has taken `taken` items
     /// off the worklist this turn (counted here) and may take `batch`.
     pub fn rescuer_next(
         &mut self,

@@ -1,4 +1,4 @@
-//! Tests of a rescuer's turn (R1-R3).
+//! Tests of a rescuer's turn (RT1-RT3).
 
 use super::*;
 use crate::machine::pwq::Pwq;

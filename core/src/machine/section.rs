@@ -9,22 +9,22 @@
 //! steps over plain values.
 //!
 //! Steps here (the worker's pass is in `pass.rs`):
-//! - [`PoolSection::insert`]: the pool half of queueing (rule 19, then
-//!   rule 2 for an active instance);
-//! - [`PoolSection::leave`]: an instance leaves (rules 20 and 21:
-//!   activations wake nobody, the working worker reaches them by rule 8);
+//! - [`PoolSection::insert`]: the pool half of queueing (rule M19, then
+//!   rule M2 for an active instance);
+//! - [`PoolSection::leave`]: an instance leaves (rules M20 and M21:
+//!   activations wake nobody, the working worker reaches them by rule M8);
 //! - [`PoolSection::cancel_queued`]: a cancel takes a queued instance off
-//!   the worklist, a worker's scheduled list or an inactive list (rule 28,
-//!   pool half), gives back what it held (rule 20) and kicks (rule 2);
+//!   the worklist, a worker's scheduled list or an inactive list (rule M28,
+//!   pool half), gives back what it held (rule M20) and kicks (rule M2);
 //! - [`PoolSection::begin`] and [`PoolSection::end`]: an executor (a
-//!   worker or an attached rescuer) starts and ends an instance (rule 9);
+//!   worker or an attached rescuer) starts and ends an instance (rule M9);
 //! - [`PoolSection::worker_blocked`] and [`PoolSection::worker_unblocked`]:
-//!   a worker's blocking section (rule 10);
+//!   a worker's blocking section (rule M10);
 //! - [`PoolSection::flip_color`] and [`PoolSection::start_flush`]: the
-//!   pool's part of `flush_workqueue` (rule 22; the protocol is in
+//!   pool's part of `flush_workqueue` (rule M22; the protocol is in
 //!   `flush.rs`);
 //! - [`PoolSection::begin_stop`] and [`PoolSection::retire_worker`]: the
-//!   engine's shutdown (rules 11 and 4).
+//!   engine's shutdown (rules M11 and M4).
 //!
 //! The state is private to the machine: executors read the pool through
 //! [`PoolSection::pool`] and change it only by steps.
@@ -90,9 +90,9 @@ impl Instance for PlainEntry {
 /// The workqueue flags a pool's rules read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PwqFlags {
-    /// Its items do not count as running while they run (rule 9).
+    /// Its items do not count as running while they run (rule M9).
     pub cpu_intensive: bool,
-    /// It has a rescuer: the mayday timer calls it (rule 13).
+    /// It has a rescuer: the mayday timer calls it (rule M13).
     pub rescuer: bool,
 }
 
@@ -102,9 +102,9 @@ pub struct PwqFlags {
 pub struct SectionPwq<I> {
     /// The rules' state (`pwq.rs`).
     pub(super) pwq: Pwq<I>,
-    /// Its workqueue is `cpu_intensive` (rule 9).
+    /// Its workqueue is `cpu_intensive` (rule M9).
     pub(super) cpu_intensive: bool,
-    /// Its workqueue has a rescuer (rule 13).
+    /// Its workqueue has a rescuer (rule M13).
     pub(super) rescuer: bool,
 }
 
@@ -115,7 +115,7 @@ pub struct PoolSection<E: Instance> {
     pub(super) state: PoolState<E>,
     /// Each workqueue's pool-workqueue here.
     pub(super) pwqs: BTreeMap<WqId, SectionPwq<E::Item>>,
-    /// How many of them are `cpu_intensive` (0 almost always: then rule 9
+    /// How many of them are `cpu_intensive` (0 almost always: then rule M9
     /// needs no look-up of the entry's pool-workqueue).
     cpu_intensive_pwqs: usize,
 }
@@ -158,13 +158,13 @@ impl<E: Instance> PoolSection<E> {
         self.pwqs.get(&wq).map(|p| &p.pwq)
     }
 
-    /// Q4's probe (`queue.rs`): whether item `key` runs on this pool for
-    /// workqueue `wq` (rule 9).
+    /// QU4's probe (`queue.rs`): whether item `key` runs on this pool for
+    /// workqueue `wq` (rule M9).
     pub fn runs_for(&self, key: usize, wq: WqId) -> bool {
         self.state.is_running_for(key, wq)
     }
 
-    /// Rule 2: wakes the first idle worker if items wait and nobody runs.
+    /// Rule M2: wakes the first idle worker if items wait and nobody runs.
     #[inline]
     pub fn kick(&mut self, fx: &mut impl Effects) {
         if let Some(id) = self.state.kick() {
@@ -173,8 +173,8 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Step (pool lock, then the item's lock in the driver): the pool half
-    /// of queueing `item` on `wq` (rule 19): active onto the worklist and
-    /// kick (rule 2), or onto the inactive list. `Ok(active)`; the item back
+    /// of queueing `item` on `wq` (rule M19): active onto the worklist and
+    /// kick (rule M2), or onto the inactive list. `Ok(active)`; the item back
     /// if `wq` has no pool-workqueue here (destroyed).
     #[inline]
     pub fn insert(&mut self, wq: WqId, item: E::Item, fx: &mut impl Effects) -> Result<bool, E::Item> {
@@ -192,9 +192,9 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// An instance of `wq` with `color` left this pool (finished, or
-    /// cancelled); `active`: it held an active slot (rule 20). Activates
-    /// what now fits (rule 21), waking nobody: a worker completing an item
-    /// reaches them through rule 8; other callers kick.
+    /// cancelled); `active`: it held an active slot (rule M20). Activates
+    /// what now fits (rule M21), waking nobody: a worker completing an item
+    /// reaches them through rule M8; other callers kick.
     #[inline(always)]
     pub fn leave(&mut self, wq: WqId, color: Color, active: bool, fx: &mut impl Effects) {
         let Some(slot) = self.pwqs.get_mut(&wq) else {
@@ -209,14 +209,14 @@ impl<E: Instance> PoolSection<E> {
         if self.state.disassociated {
             fx.push(Effect::PoolChanged);
         }
-        // Rule 21 on the same pool-workqueue (one look-up: this is every
+        // Rule M21 on the same pool-workqueue (one look-up: this is every
         // item's path).
         while let Some(colored) = slot.pwq.activate_next() {
             self.state.worklist.push_back(E::from_colored(wq, colored));
         }
     }
 
-    /// Rule 21: moves `wq`'s inactive instances onto the worklist, oldest
+    /// Rule M21: moves `wq`'s inactive instances onto the worklist, oldest
     /// first, while under `max_active`. Wakes nobody; returns whether
     /// anything moved.
     #[inline]
@@ -231,7 +231,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Step (pool lock): `wq`'s `max_active` becomes `max_active`; what now
-    /// fits is activated (rule 21) and the pool kicked for it (rule 2).
+    /// fits is activated (rule M21) and the pool kicked for it (rule M2).
     pub fn set_max_active(&mut self, wq: WqId, max_active: usize, fx: &mut impl Effects) {
         if let Some(slot) = self.pwqs.get_mut(&wq) {
             slot.pwq.set_max_active(max_active);
@@ -271,7 +271,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Step part (pool lock): executor `id` is about to execute `entry`
-    /// (rule 9). Deferred to the worker already executing the item, if
+    /// (rule M9). Deferred to the worker already executing the item, if
     /// another one is (an [`Effect::Deferred`]); else recorded as executed
     /// here, and the pool kicked: an executor that does not count as
     /// running (unbound, `cpu_intensive`, rescuer, rogue) must not hold up
@@ -291,15 +291,15 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Step part (pool lock): executor `id` ended item `key`'s instance,
-    /// queued on `wq` with `color` (rules 9, 20, 21).
+    /// queued on `wq` with `color` (rules M9, M20, M21).
     #[inline(always)]
     pub fn end(&mut self, id: WorkerId, key: usize, wq: WqId, color: Color, fx: &mut impl Effects) {
         self.state.item_end(id, key);
         self.leave(wq, color, true, fx);
     }
 
-    /// Rule 3: worker `id` goes idle at `now`, arming the cull timer if
-    /// rule 3 asks for it; a trustee may be waiting for this.
+    /// Rule M3: worker `id` goes idle at `now`, arming the cull timer if
+    /// rule M3 asks for it; a trustee may be waiting for this.
     #[inline]
     pub fn enter_idle(&mut self, id: WorkerId, now: Duration, fx: &mut impl Effects) {
         if self.state.worker_enter_idle(id, now) {
@@ -308,7 +308,7 @@ impl<E: Instance> PoolSection<E> {
         self.changed(fx);
     }
 
-    /// S7 (pool lock): worker `id` enters a blocking section (rule 10): it
+    /// PS7 (pool lock): worker `id` enters a blocking section (rule M10): it
     /// stops counting as running, and if items wait and nobody runs the
     /// first idle worker is woken. False for a nested section (the outer
     /// one accounts for it) and for a worker the pool does not know.
@@ -324,23 +324,23 @@ impl<E: Instance> PoolSection<E> {
         }
     }
 
-    /// S8 (pool lock): worker `id` leaves its blocking section (rule 10)
+    /// PS8 (pool lock): worker `id` leaves its blocking section (rule M10)
     /// and counts as running again. It wakes nobody: if more than one now
-    /// runs, rule 8 sends the surplus idle after its item.
+    /// runs, rule M8 sends the surplus idle after its item.
     pub fn worker_unblocked(&mut self, id: WorkerId) {
         self.state.worker_running(id);
     }
 
-    /// F2 (flush mutex, then this pool lock): `wq`'s instances queued from
-    /// now on get `color` (rule 22, first half).
+    /// FW2 (flush mutex, then this pool lock): `wq`'s instances queued from
+    /// now on get `color` (rule M22, first half).
     pub fn flip_color(&mut self, wq: WqId, color: Color) {
         if let Some(slot) = self.pwqs.get_mut(&wq) {
             slot.pwq.flip_work_color(color);
         }
     }
 
-    /// F3, per pool (flush mutex, then this pool lock): starts flushing
-    /// `wq`'s `color` here (rule 22, second half). True if instances of it
+    /// FW3, per pool (flush mutex, then this pool lock): starts flushing
+    /// `wq`'s `color` here (rule M22, second half). True if instances of it
     /// are in flight: the flush must count this pool-workqueue and wait
     /// for its [`Effect::FlushColorDone`].
     pub fn start_flush(&mut self, wq: WqId, color: Color) -> bool {
@@ -364,12 +364,12 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// Shutdown, step 2 (pool lock): the pool creates no more workers (rule
-    /// 11); the engine then waits for a manager in flight to leave.
+    /// M11); the engine then waits for a manager in flight to leave.
     pub fn begin_stop(&mut self) {
         self.state.stopping = true;
     }
 
-    /// Shutdown, step 3 (pool lock): retires worker `id` (rule 4). True if
+    /// Shutdown, step 3 (pool lock): retires worker `id` (rule M4). True if
     /// it was newly told to exit: the engine wakes it.
     pub fn retire_worker(&mut self, id: WorkerId) -> bool {
         self.state.retire_worker(id)

@@ -26,33 +26,33 @@ pub enum Event {
         pool: usize,
         step: StepId,
     },
-    /// An instance was inserted (rule 19): active (on the worklist) or not.
+    /// An instance was inserted (rule M19): active (on the worklist) or not.
     Queued {
         item: usize,
         wq: WqId,
         pool: usize,
         active: bool,
     },
-    /// A queued instance was taken off its pool by a cancel (rule 28).
+    /// A queued instance was taken off its pool by a cancel (rule M28).
     Cancelled {
         item: usize,
         pool: usize,
     },
     /// A worker (or an attached rescuer) started an item it took off the
-    /// worklist, or (`scheduled`) off its own scheduled list (rules 8, 9).
+    /// worklist, or (`scheduled`) off its own scheduled list (rules M8, M9).
     Started {
         pool: usize,
         worker: WorkerId,
         item: usize,
         scheduled: bool,
     },
-    /// A worker took an item another executor runs: deferred to it (rule 9).
+    /// A worker took an item another executor runs: deferred to it (rule M9).
     Deferred {
         pool: usize,
         worker: WorkerId,
         item: usize,
     },
-    /// An executor entered / left a blocking section (rule 10).
+    /// An executor entered / left a blocking section (rule M10).
     Blocked {
         pool: usize,
         worker: WorkerId,
@@ -61,18 +61,18 @@ pub enum Event {
         pool: usize,
         worker: WorkerId,
     },
-    /// The running instance finished (rules 20, 27).
+    /// The running instance finished (rules M20, M27).
     Finished {
         pool: usize,
         worker: WorkerId,
         item: usize,
     },
-    /// A worker became the manager and is creating a worker (rule 7).
+    /// A worker became the manager and is creating a worker (rule M7).
     Manage {
         pool: usize,
         worker: WorkerId,
     },
-    /// The manager's creation succeeded: the new worker idles (rule 11).
+    /// The manager's creation succeeded: the new worker idles (rule M11).
     Created {
         pool: usize,
         worker: WorkerId,
@@ -84,14 +84,14 @@ pub enum Event {
         manager: bool,
         at_limit: bool,
     },
-    /// The pool went on these workqueues' rescuer lists (rule 13); recorded
+    /// The pool went on these workqueues' rescuer lists (rule M13); recorded
     /// per list, under that list's lock.
     Maydays {
         pool: usize,
         sent: Vec<WqId>,
     },
-    /// A rescuer took a pool off its list (rule 17), attached to it and
-    /// (as worker `worker`), and detached (rule 14).
+    /// A rescuer took a pool off its list (rule M17), attached to it and
+    /// (as worker `worker`), and detached (rule M14).
     RescuerPop {
         wq: WqId,
         pool: usize,
@@ -105,14 +105,14 @@ pub enum Event {
         wq: WqId,
         pool: usize,
     },
-    /// The CPU's pool was disassociated / rebound (rule 15).
+    /// The CPU's pool was disassociated / rebound (rule M15).
     CpuDown {
         cpu: usize,
     },
     CpuUp {
         cpu: usize,
     },
-    /// An idle worker was retired (rules 4, 12, 15).
+    /// An idle worker was retired (rules M4, M12, M15).
     Retired {
         pool: usize,
         worker: WorkerId,
@@ -123,35 +123,35 @@ pub enum Event {
 /// (numbered in `machine/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StepId {
-    /// Q5: queueing's insert.
+    /// QU5: queueing's insert.
     Queue,
-    /// Cancelling's pool step (S3).
+    /// Cancelling's pool step (PS3).
     Cancel,
-    /// W1: a worker woke, or its thread started.
+    /// WP1: a worker woke, or its thread started.
     Woken,
-    /// C2 then W2: the manager's spawn returned.
+    /// CR2 then WP2: the manager's spawn returned.
     Managed,
-    /// W4: the item a worker ran returned.
+    /// WP4: the item a worker ran returned.
     Finished,
-    /// S7: a blocking section begins.
+    /// PS7: a blocking section begins.
     Block,
-    /// S8: it ends.
+    /// PS8: it ends.
     Unblock,
-    /// R1 then R2: a rescuer attaches to a pool.
+    /// RT1 then RT2: a rescuer attaches to a pool.
     RescuerAttach,
-    /// S5 then R2: the item a rescuer ran returned.
+    /// PS5 then RT2: the item a rescuer ran returned.
     RescuerFinished,
-    /// C2 of a create-retry (T1).
+    /// CR2 of a create-retry (TM1).
     RetryCreated,
-    /// T2: the mayday timer.
+    /// TM2: the mayday timer.
     MaydayTimer,
-    /// T3: the idle cull.
+    /// TM3: the idle cull.
     IdleCull,
-    /// H1: the CPU goes down.
+    /// HP1: the CPU goes down.
     CpuDown,
-    /// H2: the trustee looks.
+    /// HP2: the trustee looks.
     Trustee,
-    /// H3: the CPU comes back.
+    /// HP3: the CPU comes back.
     CpuUp,
 }
 

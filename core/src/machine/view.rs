@@ -12,37 +12,37 @@ impl<E> WorkerState<E> {
         self.flags
     }
 
-    /// Inside a blocking section (rule 10).
+    /// Inside a blocking section (rule M10).
     #[inline]
     pub fn sleeping(&self) -> bool {
         self.sleeping
     }
 
-    /// A wakeup was sent and not yet consumed (rule 2).
+    /// A wakeup was sent and not yet consumed (rule M2).
     #[inline]
     pub fn woken(&self) -> bool {
         self.woken
     }
 
-    /// Told to exit (rule 4).
+    /// Told to exit (rule M4).
     #[inline]
     pub fn die(&self) -> bool {
         self.die
     }
 
-    /// Its thread exists (C2 registered it).
+    /// Its thread exists (CR2 registered it).
     #[inline]
     pub fn registered(&self) -> bool {
         self.registered
     }
 
-    /// The items deferred to it (rule 9), next first.
+    /// The items deferred to it (rule M9), next first.
     #[inline]
     pub fn scheduled(&self) -> &VecDeque<E> {
         &self.scheduled
     }
 
-    /// The workqueue of the item it executes (rule 9).
+    /// The workqueue of the item it executes (rule M9).
     #[inline]
     pub fn current(&self) -> Option<WqId> {
         self.current
@@ -56,7 +56,7 @@ impl<E> PoolState<E> {
         &self.worklist
     }
 
-    /// Workers counted as running (rule 1).
+    /// Workers counted as running (rule M1).
     #[inline]
     pub fn nr_running(&self) -> usize {
         self.nr_running
@@ -68,7 +68,7 @@ impl<E> PoolState<E> {
         self.nr_workers
     }
 
-    /// Idle workers, most recently idle first (rule 3).
+    /// Idle workers, most recently idle first (rule M3).
     #[inline]
     pub fn idle(&self) -> &VecDeque<WorkerId> {
         &self.idle
@@ -86,25 +86,25 @@ impl<E> PoolState<E> {
         self.workers.get(&id)
     }
 
-    /// A worker holds the manager role (rule 5).
+    /// A worker holds the manager role (rule M5).
     #[inline]
     pub fn manager_active(&self) -> bool {
         self.manager_active
     }
 
-    /// The idle-cull timer is armed (rule 3).
+    /// The idle-cull timer is armed (rule M3).
     #[inline]
     pub fn idle_timer_armed(&self) -> bool {
         self.idle_timer_armed
     }
 
-    /// The mayday timer is armed (rule 11).
+    /// The mayday timer is armed (rule M11).
     #[inline]
     pub fn mayday_timer_armed(&self) -> bool {
         self.mayday_timer_armed
     }
 
-    /// Shutting down: no more workers are created (rule 11).
+    /// Shutting down: no more workers are created (rule M11).
     #[inline]
     pub fn stopping(&self) -> bool {
         self.stopping
@@ -116,7 +116,7 @@ impl<E> PoolState<E> {
         self.create_failures
     }
 
-    /// The pool's CPU is offline (rule 15).
+    /// The pool's CPU is offline (rule M15).
     #[inline]
     pub fn disassociated(&self) -> bool {
         self.disassociated

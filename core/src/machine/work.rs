@@ -11,20 +11,20 @@
 //! | `Cancelling` | yes     | owned by `cancel_sync`, which waits for the running instance |
 //!
 //! # Rules
-//! 26. **PENDING is a token.** Whoever turns `Off` into `Owned` must queue
+//! - M26. **PENDING is a token.** Whoever turns `Off` into `Owned` must queue
 //!     the item or give PENDING back; queueing a pending item adds nothing.
 //!     [W1, W2]
-//! 27. **Instances.** Every insertion onto a pool is a new instance,
+//! - M27. **Instances.** Every insertion onto a pool is a new instance,
 //!     numbered by `queued`. Execution clears PENDING *before* the function
 //!     runs (so a queueing from then on, also from the function itself,
 //!     yields one more execution) and records the instance as `running`;
 //!     finishing records it as `finished`. [W1, W3]
-//! 28. **Grab.** A canceller takes PENDING from wherever the item is: at
+//! - M28. **Grab.** A canceller takes PENDING from wherever the item is: at
 //!     once from `Off` or a timer (`Delayed`); from a pool only under that
 //!     pool's lock and only if it is still queued there (then the instance
 //!     counts as finished); from a transient owner never: it retries, or
 //!     waits for a `cancel_sync` in progress. [W6]
-//! 29. **Flush target.** `flush_work` waits for the last instance queued
+//! - M29. **Flush target.** `flush_work` waits for the last instance queued
 //!     before it, or the running one; an idle item needs no wait. An
 //!     instance is done once finished and not running. [W5]
 //!
@@ -60,7 +60,7 @@ pub enum Location<Pool, Wq> {
     Cancelling,
 }
 
-/// The first step of a grab (rule 28).
+/// The first step of a grab (rule M28).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Grab<Pool, Wq> {
     /// PENDING is the caller's now; `was_pending` says whether it took it
@@ -116,19 +116,19 @@ impl<Pool, Wq> WorkState<Pool, Wq> {
         self.last_pool.as_ref()
     }
 
-    /// Instances inserted so far (rule 27).
+    /// Instances inserted so far (rule M27).
     #[inline]
     pub fn queued(&self) -> u64 {
         self.queued
     }
 
-    /// Highest instance finished or cancelled (rule 27).
+    /// Highest instance finished or cancelled (rule M27).
     #[inline]
     pub fn finished(&self) -> u64 {
         self.finished
     }
 
-    /// The instance executing now (rule 27).
+    /// The instance executing now (rule M27).
     #[inline]
     pub fn running(&self) -> Option<u64> {
         self.running
@@ -160,12 +160,12 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         !matches!(self.location, Location::Off)
     }
 
-    /// Rule 29: whether instance `target` is neither queued nor running.
+    /// Rule M29: whether instance `target` is neither queued nor running.
     pub fn instance_done(&self, target: u64) -> bool {
         self.finished >= target && self.running.is_none_or(|r| r > target)
     }
 
-    /// Rule 26: takes PENDING if free: `Some(last_pool)` if the caller owns
+    /// Rule M26: takes PENDING if free: `Some(last_pool)` if the caller owns
     /// the item now, `None` if it was pending.
     pub fn try_claim(&mut self) -> Option<Option<Pool>> {
         if self.is_pending() {
@@ -175,7 +175,7 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         Some(self.last_pool.clone())
     }
 
-    /// Rule 26: gives PENDING back without queueing. Returns whether
+    /// Rule M26: gives PENDING back without queueing. Returns whether
     /// waiters must be notified.
     pub fn release(&mut self) -> bool {
         debug_assert!(
@@ -186,7 +186,7 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         self.waiters > 0
     }
 
-    /// Rules 26-27: the owner inserts the item on `pool`; returns the new
+    /// Rules M26-M27: the owner inserts the item on `pool`; returns the new
     /// instance's number.
     pub fn insert(&mut self, pool: Pool) -> u64 {
         debug_assert!(matches!(self.location, Location::Owned), "inserting an item whose PENDING is not owned");
@@ -196,7 +196,7 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         self.queued
     }
 
-    /// Rule 27: a worker of `pool` starts executing the queued instance.
+    /// Rule M27: a worker of `pool` starts executing the queued instance.
     /// `late_clear` is the seeded bug `ClearPendingAfterRun`.
     pub fn start(&mut self, pool: Pool, late_clear: bool) {
         self.location = if late_clear { Location::Owned } else { Location::Off };
@@ -204,7 +204,7 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         self.running = Some(self.queued);
     }
 
-    /// Rule 27: the running instance finished. Returns whether waiters
+    /// Rule M27: the running instance finished. Returns whether waiters
     /// must be notified.
     pub fn finish(&mut self, late_clear: bool) -> bool {
         if let Some(instance) = self.running.take() {
@@ -237,7 +237,7 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         Some(fired)
     }
 
-    /// Rule 28, first step; on success the item's location becomes `Owned`
+    /// Rule M28, first step; on success the item's location becomes `Owned`
     /// or, for `cancelling`, `Cancelling`.
     pub fn grab(&mut self, cancelling: bool) -> Grab<Pool, Wq> {
         let claimed = if cancelling { Location::Cancelling } else { Location::Owned };
@@ -257,7 +257,7 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         }
     }
 
-    /// Rule 28, second step, under the lock of the pool from
+    /// Rule M28, second step, under the lock of the pool from
     /// [`Grab::Queued`]: whether the item is still queued on a pool for
     /// which `same` holds. If so the caller owns PENDING now (it must take
     /// the entry off that pool) and the instance counts as finished.
@@ -270,14 +270,14 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         true
     }
 
-    /// Rule 28: whether `cancel_sync`, holding PENDING, may return: no
+    /// Rule M28: whether `cancel_sync`, holding PENDING, may return: no
     /// instance is running any more. `skip_wait` is the seeded bug
     /// `CancelSyncSkipsWait`.
     pub fn cancel_sync_may_return(&self, skip_wait: bool) -> bool {
         self.running.is_none() || skip_wait
     }
 
-    /// Rule 29: the instance `flush_work` waits for, if any.
+    /// Rule M29: the instance `flush_work` waits for, if any.
     /// `ignore_running` is the seeded bug `FlushWorkIgnoresRunning`.
     pub fn flush_target(&self, ignore_running: bool) -> Option<u64> {
         match (&self.location, self.running) {

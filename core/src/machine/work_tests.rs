@@ -1,4 +1,4 @@
-//! Tests of the work-item rules (26-29).
+//! Tests of the work-item rules (M26-M29).
 
 use super::*;
 

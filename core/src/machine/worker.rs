@@ -3,19 +3,19 @@
 //! `wq_worker_sleeping` / `wq_worker_running`).
 //!
 //! # Rules
-//! 6. **Wake.** A woken worker leaves the idle list but stays `PREP`. It
+//! - M6. **Wake.** A woken worker leaves the idle list but stays `PREP`. It
 //!    works only if items wait and nobody runs (`need_more_worker`);
 //!    otherwise the wakeup was only a hint and it goes back to idle. (C3)
-//! 7. **Spare first.** Before working it needs an idle spare to take over
+//! - M7. **Spare first.** Before working it needs an idle spare to take over
 //!    if it blocks (`may_start_working`); without one it becomes the
 //!    manager and creates one (the driver spawns). If creation fails it
 //!    works anyway if `need_more_worker` still holds (`worker_recheck`). (C1)
-//! 8. **Work.** Working clears `PREP` (now running) and takes items while
+//! - M8. **Work.** Working clears `PREP` (now running) and takes items while
 //!    `keep_working`: items wait and at most this worker runs. (C4)
-//! 9. **Non-reentrancy.** An item another worker of the pool is executing
+//! - M9. **Non-reentrancy.** An item another worker of the pool is executing
 //!    is deferred to that worker's scheduled list, which it runs after its
 //!    current item; otherwise the item is recorded as executed here. (W4)
-//! 10. **Blocking.** A worker entering a blocking section stops counting
+//! - M10. **Blocking.** A worker entering a blocking section stops counting
 //!     as running and, if items wait and nobody runs, the first idle worker
 //!     is woken; leaving, it counts again. Nested sections count once. (C1)
 
@@ -24,7 +24,7 @@ use super::pool::{PoolState, WorkerId, WqId, WORKER_CPU_INTENSIVE, WORKER_PREP};
 use super::{seeded_in, Queued};
 use crate::SeededBug;
 
-/// What a worker does after waking (rules 6 and 7).
+/// What a worker does after waking (rules M6 and M7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerStep {
     /// Nothing for it to do: back to idle.
@@ -36,7 +36,7 @@ pub enum WorkerStep {
     Work,
 }
 
-/// Where [`PoolState::item_begin`] put an item (rule 9).
+/// Where [`PoolState::item_begin`] put an item (rule M9).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Begin {
     /// The worker executes it: the driver runs the function.
@@ -46,7 +46,7 @@ pub enum Begin {
     Deferred,
 }
 
-/// What [`PoolState::worker_sleeping`] decided (rule 10).
+/// What [`PoolState::worker_sleeping`] decided (rule M10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sleep {
     /// Already inside a blocking section (or not a worker of this pool):
@@ -57,14 +57,14 @@ pub enum Sleep {
 }
 
 impl<E: Queued> PoolState<E> {
-    /// Rule 7: after a failed creation (the pool lock was dropped meanwhile),
+    /// Rule M7: after a failed creation (the pool lock was dropped meanwhile),
     /// whether the manager should still work: items wait and nobody runs.
     /// Otherwise it goes back to idle (the kernel rechecks the same way).
     pub fn worker_recheck(&self) -> bool {
         policy::need_more_worker(self.counts())
     }
 
-    /// Rules 6 and 7: worker `id` woke up (or finished managing). Takes it
+    /// Rules M6 and M7: worker `id` woke up (or finished managing). Takes it
     /// off the idle list and says what it does next; `Manage` means it
     /// took the manager role.
     pub fn worker_decide(&mut self, id: WorkerId) -> WorkerStep {
@@ -79,12 +79,12 @@ impl<E: Queued> PoolState<E> {
         WorkerStep::Work
     }
 
-    /// Rule 8: worker `id` starts working (counts as running).
+    /// Rule M8: worker `id` starts working (counts as running).
     pub fn worker_start_working(&mut self, id: WorkerId) {
         self.update_worker(id, |w| w.flags &= !WORKER_PREP);
     }
 
-    /// Rule 8: the next item for a working worker: the first one always,
+    /// Rule M8: the next item for a working worker: the first one always,
     /// later ones while `keep_working`.
     pub fn worker_next_item(&mut self, first: bool) -> Option<E> {
         if !first {
@@ -97,12 +97,12 @@ impl<E: Queued> PoolState<E> {
         self.worklist.pop_front()
     }
 
-    /// Rule 8: worker `id` stops working (back to `PREP`).
+    /// Rule M8: worker `id` stops working (back to `PREP`).
     pub fn worker_stop_working(&mut self, id: WorkerId) {
         self.update_worker(id, |w| w.flags |= WORKER_PREP);
     }
 
-    /// Rule 9: worker `id` is about to execute `entry`. Defers it to the
+    /// Rule M9: worker `id` is about to execute `entry`. Defers it to the
     /// worker executing it already, if another one is; else records it as
     /// executed by `id`, marks the worker busy for `entry`'s workqueue and,
     /// for a `cpu_intensive` one, out of the running count.
@@ -130,7 +130,7 @@ impl<E: Queued> PoolState<E> {
         (Begin::Run, Some(entry))
     }
 
-    /// Rule 9: worker `id` finished executing item `key`.
+    /// Rule M9: worker `id` finished executing item `key`.
     pub fn item_end(&mut self, id: WorkerId, key: usize) {
         self.update_worker(id, |w| {
             w.current = None;
@@ -139,12 +139,12 @@ impl<E: Queued> PoolState<E> {
         self.busy.remove(&key);
     }
 
-    /// Rule 9: the next item deferred to worker `id`.
+    /// Rule M9: the next item deferred to worker `id`.
     pub fn next_scheduled(&mut self, id: WorkerId) -> Option<E> {
         self.workers.get_mut(&id)?.scheduled.pop_front()
     }
 
-    /// Rule 10: worker `id` enters a blocking section.
+    /// Rule M10: worker `id` enters a blocking section.
     pub fn worker_sleeping(&mut self, id: WorkerId) -> Sleep {
         if self.workers.get(&id).is_none_or(|w| w.sleeping) {
             return Sleep::Nested;
@@ -155,7 +155,7 @@ impl<E: Queued> PoolState<E> {
         Sleep::Slept(wake)
     }
 
-    /// Rule 10: worker `id` leaves its blocking section.
+    /// Rule M10: worker `id` leaves its blocking section.
     pub fn worker_running(&mut self, id: WorkerId) {
         self.update_worker(id, |w| w.sleeping = false);
         if seeded_in(self.bugs, SeededBug::DoubleCountRunning) {

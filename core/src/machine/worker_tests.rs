@@ -1,4 +1,4 @@
-//! Tests of the worker rules (6-10) on the pool machine.
+//! Tests of the worker rules (M6-M10) on the pool machine.
 
 use super::*;
 use crate::machine::pool::{WorkerState, WORKER_PREP};

@@ -52,11 +52,11 @@
 //! now (a worker that is not idle, an executor that runs nothing) do
 //! nothing.
 //!
-//! Where a turn spans more than one engine section: a flush's F1-F3 and
-//! F6 (the flush mutex is held throughout, so no other flusher can tell),
-//! destroy's last drain check with X2 (nothing of the workqueue runs or
-//! can be queued by then), a wakeup taken with its W1 (one thread), and
-//! two merges that leave orders out: queueing's Q1-Q5 (the engine reads
+//! Where a turn spans more than one engine section: a flush's FW1-FW3 and
+//! FW6 (the flush mutex is held throughout, so no other flusher can tell),
+//! destroy's last drain check with DS2 (nothing of the workqueue runs or
+//! can be queued by then), a wakeup taken with its WP1 (one thread), and
+//! two merges that leave orders out: queueing's QU1-QU5 (the engine reads
 //! `dying` before it claims PENDING and probes the last pool in a section
 //! of its own, so a destroy can come between; the loom model
 //! `destroy_racing_queue` checks that race), and an item's finish with
@@ -175,7 +175,7 @@ pub enum Waiter {
 }
 
 /// A rescuer that took `pool` off its list: attached as `id` once it ran
-/// R1, `taken` items this turn.
+/// RT1, `taken` items this turn.
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Rescuing {
@@ -225,7 +225,7 @@ impl FlushLocks<PlainEntry> for Locks<'_> {
 
 impl PlainSystem {
     /// Every pool with one idle worker and every workqueue's
-    /// pool-workqueues, as the engine builds a system (C1-C2 by a manager
+    /// pool-workqueues, as the engine builds a system (CR1-CR2 by a manager
     /// that is not a worker).
     pub fn new(topo: Topology, bugs: SeededBits) -> Self {
         let pools = topo.cpus + 1;
@@ -294,7 +294,7 @@ impl PlainSystem {
     pub fn fresh(&self) -> &BTreeSet<(usize, WorkerId)> {
         &self.fresh
     }
-    /// A manager of `pool` between C1 and C2: (manager, the new worker).
+    /// A manager of `pool` between CR1 and CR2: (manager, the new worker).
     pub fn managing(&self, pool: usize) -> Option<(WorkerId, WorkerId)> {
         self.managing[pool]
     }

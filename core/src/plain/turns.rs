@@ -3,7 +3,7 @@
 use super::*;
 
 impl PlainSystem {
-    /// Queueing (Q1-Q5) by a caller outside the workqueue, or (`chained`)
+    /// Queueing (QU1-QU5) by a caller outside the workqueue, or (`chained`)
     /// by one of its own items. `Ok(false)`: the item was pending already.
     pub fn queue(&mut self, item: usize, target: Target, chained: bool) -> Result<bool, Refusal> {
         let wq = self.topo.items[item];
@@ -55,7 +55,7 @@ impl PlainSystem {
         Some(was_pending)
     }
 
-    /// Rule 28, then for a queued item the pool's step (S3).
+    /// Rule M28, then for a queued item the pool's step (PS3).
     fn grab(&mut self, item: usize, cancelling: bool) -> Option<bool> {
         match self.items[item].grab(cancelling) {
             Grab::Owned { was_pending, .. } => Some(was_pending),
@@ -82,7 +82,7 @@ impl PlainSystem {
         }
     }
 
-    /// `flush_workqueue`: F1-F3, then a waiter (F5 is a section of its own).
+    /// `flush_workqueue`: FW1-FW3, then a waiter (FW5 is a section of its own).
     /// `None` if every flush colour is taken (wait for the oldest flush).
     pub fn flush_wq(&mut self, wq: WqId) -> Option<()> {
         let ticket = self.flush_begin(wq)?;
@@ -90,8 +90,8 @@ impl PlainSystem {
         Some(())
     }
 
-    /// Destroy: X1 (the user's queueing is refused), then the drain's first
-    /// flush (D3) and a waiter.
+    /// Destroy: DS1 (the user's queueing is refused), then the drain's first
+    /// flush (DR3) and a waiter.
     pub fn destroy(&mut self, wq: WqId) -> Option<()> {
         self.dying[wq] = true;
         let ticket = self.flush_begin(wq)?;
@@ -105,9 +105,9 @@ impl PlainSystem {
         flush_begin(tickets, wq, &locks).ok()
     }
 
-    /// Waiter `n` (when [`PlainSystem::waiter_ready`]) runs: F6 if its
-    /// flush is the complete head; the drain checks every pool (D4) and
-    /// takes the pool-workqueues away (X2), or flushes again. True if the
+    /// Waiter `n` (when [`PlainSystem::waiter_ready`]) runs: FW6 if its
+    /// flush is the complete head; the drain checks every pool (DR4) and
+    /// takes the pool-workqueues away (DS2), or flushes again. True if the
     /// caller returned (the waiter is gone); false, changing nothing, if
     /// it is not ready.
     pub fn waiter_wakes(&mut self, n: usize) -> bool {
@@ -140,7 +140,7 @@ impl PlainSystem {
         true
     }
 
-    /// A woken idle worker's turn (W1); `now` for the idle list.
+    /// A woken idle worker's turn (WP1); `now` for the idle list.
     pub fn wake(&mut self, pool: usize, id: WorkerId, now: Duration) {
         if !self.pools[pool].pool().idle().contains(&id) || !self.pools[pool].take_wakeup(id) {
             return;
@@ -148,7 +148,7 @@ impl PlainSystem {
         self.pass(pool, id, now);
     }
 
-    /// A new worker's first pass (W1 without a wakeup, as its thread
+    /// A new worker's first pass (WP1 without a wakeup, as its thread
     /// starts), unless it already left the idle list.
     pub fn first_pass(&mut self, pool: usize, id: WorkerId, now: Duration) {
         if self.fresh.remove(&(pool, id)) && self.pools[pool].pool().idle().contains(&id) {
@@ -163,8 +163,8 @@ impl PlainSystem {
         self.carry_out(pool, id, pass, fx, now);
     }
 
-    /// The spawn of the worker `new` returned (`ok`: it started): C2, then
-    /// the manager's W2 (or, for a create-retry, the role given back).
+    /// The spawn of the worker `new` returned (`ok`: it started): CR2, then
+    /// the manager's WP2 (or, for a create-retry, the role given back).
     pub fn spawned(&mut self, pool: usize, new: WorkerId, manager: Option<WorkerId>, ok: bool, now: Duration) {
         self.mark(pool, if manager.is_some() { StepId::Managed } else { StepId::RetryCreated });
         let mut fx = Vec::new();
@@ -191,21 +191,21 @@ impl PlainSystem {
         }
     }
 
-    /// A retired worker's thread leaves the pool (told to exit, rule 4).
+    /// A retired worker's thread leaves the pool (told to exit, rule M4).
     pub fn exit(&mut self, pool: usize, id: WorkerId) {
         if self.pools[pool].pool().worker(id).is_some_and(|w| w.die()) && !self.running.contains_key(&(pool, id)) {
             self.pools[pool].worker_exit(id);
         }
     }
 
-    /// The create-retry timer fired (T1): a creation as manager, if needed.
+    /// The create-retry timer fired (TM1): a creation as manager, if needed.
     pub fn create_retry(&mut self, pool: usize, now: Duration) {
         if self.pools[pool].create_retry_fired() {
             self.create(pool, None, now);
         }
     }
 
-    /// The running item of executor `id` enters a blocking section (S7).
+    /// The running item of executor `id` enters a blocking section (PS7).
     /// True if the section counts: call [`PlainSystem::unblock`] when it
     /// ends. False inside another section that counts (nested: nothing to
     /// end) or for an executor that runs nothing.
@@ -221,7 +221,7 @@ impl PlainSystem {
         counts
     }
 
-    /// The blocking section that counted ends (S8); nothing if the
+    /// The blocking section that counted ends (PS8); nothing if the
     /// executor is not in one.
     pub fn unblock(&mut self, pool: usize, id: WorkerId) {
         if !self.pools[pool].pool().worker(id).is_some_and(|w| w.sleeping()) {
@@ -233,7 +233,7 @@ impl PlainSystem {
     }
 
     /// The function executor `id` runs returned: the item's section, then
-    /// the pool's (W4; for a rescuer S5 and R2).
+    /// the pool's (WP4; for a rescuer PS5 and RT2).
     pub fn finish(&mut self, pool: usize, id: WorkerId, now: Duration) {
         let Some(PlainEntry { item, wq, color }) = self.running.remove(&(pool, id)) else { return };
         let late_clear = self.bug(SeededBug::ClearPendingAfterRun);
@@ -250,25 +250,25 @@ impl PlainSystem {
         self.carry_out(pool, id, pass, fx, now);
     }
 
-    /// `pool`'s mayday timer fired (T2): its rescuers are called.
+    /// `pool`'s mayday timer fired (TM2): its rescuers are called.
     pub fn mayday_timer(&mut self, pool: usize) {
         self.mark(pool, StepId::MaydayTimer);
         self.step(pool, |section, fx| section.mayday_fired(fx));
     }
 
-    /// `pool`'s idle-cull timer fired (T3) at `now`, idle timeout `timeout`.
+    /// `pool`'s idle-cull timer fired (TM3) at `now`, idle timeout `timeout`.
     pub fn idle_cull(&mut self, pool: usize, now: Duration, timeout: Duration) -> Option<Duration> {
         self.mark(pool, StepId::IdleCull);
         self.step(pool, |section, fx| section.idle_cull_fired(now, timeout, fx))
     }
 
-    /// The trustee of `pool` looks (H2); it leaves once done.
+    /// The trustee of `pool` looks (HP2); it leaves once done.
     pub fn trustee_check(&mut self, pool: usize) {
         self.mark(pool, StepId::Trustee);
         self.trustee[pool] = !self.step(pool, |section, fx| section.trustee_check(fx));
     }
 
-    /// `cpu_down(cpu)` (H1, the trustee installed) or `cpu_up(cpu)` (H3,
+    /// `cpu_down(cpu)` (HP1, the trustee installed) or `cpu_up(cpu)` (HP3,
     /// the trustee released). False, changing nothing, where the engine
     /// refuses: no such CPU, already in that state, or the last online CPU.
     pub fn hotplug(&mut self, cpu: usize, down: bool) -> bool {
@@ -290,7 +290,7 @@ impl PlainSystem {
         true
     }
 
-    /// `wq`'s rescuer takes the next pool off its list (rule 17).
+    /// `wq`'s rescuer takes the next pool off its list (rule M17).
     pub fn rescuer_pop(&mut self, wq: WqId) {
         if self.rescuers[wq].is_some() {
             return;
@@ -301,7 +301,7 @@ impl PlainSystem {
         }
     }
 
-    /// The rescuer attaches to the pool it took (R1) and rescues (R2).
+    /// The rescuer attaches to the pool it took (RT1) and rescues (RT2).
     pub fn rescuer_attach(&mut self, wq: WqId, now: Duration) {
         let Some(Rescuing { pool, id: None, .. }) = self.rescuers[wq] else { return };
         self.mark(pool, StepId::RescuerAttach);
@@ -311,7 +311,7 @@ impl PlainSystem {
         self.rescue_next(wq);
     }
 
-    /// R2 (one item, or R3: it leaves).
+    /// RT2 (one item, or RT3: it leaves).
     fn rescue_next(&mut self, wq: WqId) {
         let Some(Rescuing { pool, id: Some(id), mut taken }) = self.rescuers[wq] else { return };
         let batch = self.topo.rescuer_batch;
@@ -338,7 +338,7 @@ impl PlainSystem {
             Pass::Run { entry, scheduled } => self.run(pool, id, entry, scheduled),
             Pass::Manage => self.create(pool, Some(id), now),
             // A wakeup that came during the pass: the idle loop takes it
-            // at once (another W1).
+            // at once (another WP1).
             Pass::Idle if self.pools[pool].pool().worker(id).is_some_and(|w| w.woken()) => {
                 self.notices.push(Notice::Wake { pool, id });
             }
@@ -347,8 +347,8 @@ impl PlainSystem {
         }
     }
 
-    /// C1 by a manager (or a create-retry): at the limit C3 (and the
-    /// manager's W2) at once; else the spawn is the runtime's.
+    /// CR1 by a manager (or a create-retry): at the limit CR3 (and the
+    /// manager's WP2) at once; else the spawn is the runtime's.
     fn create(&mut self, pool: usize, manager: Option<WorkerId>, now: Duration) {
         let flags = flags_of(&self.topo, pool);
         match self.pools[pool].create_begin(self.topo.max_workers, flags, now) {
