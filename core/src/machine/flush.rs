@@ -3,7 +3,7 @@
 //!
 //! # Rules
 //! - M24. **Ticket.** A flusher takes the next ticket `t`, which owns colour
-//!     `t % colors` (the kernel's `NR_COLORS`, 16, in an engine); new
+//!     `t % colors` (an engine: `NR_COLORS`, the kernel's 16); new
 //!     instances get the next colour from then on (rule M22). At most
 //!     `colors - 1` tickets are outstanding, so the
 //!     colour new instances get is never one still being flushed; a flusher
