@@ -308,8 +308,8 @@ impl<P: Platform> System<P> {
     /// management (each waiting item gets a worker), and the trustee
     /// retires the pools' idle workers once they are empty.
     ///
-    /// While the CPU is offline, plain [`Workqueue::queue`] picks the next
-    /// online CPU; [`Workqueue::queue_on`] the offline CPU is accepted and
+    /// While the CPU is offline, plain [`Workqueue::queue`](crate::Workqueue::queue) picks the next
+    /// online CPU; [`Workqueue::queue_on`](crate::Workqueue::queue_on) the offline CPU is accepted and
     /// the item runs on its pool, without CPU affinity (as in the kernel).
     /// Fails for a CPU that does not exist, is offline already, or is the
     /// last one online.
@@ -411,7 +411,7 @@ impl<P: Platform> System<P> {
     /// and not attributable to a workqueue: the `Drop` of an item's captured
     /// state run by the timer thread or at shutdown. (Panics of items, and
     /// of drops by the worker that ran them, are counted by
-    /// [`Workqueue::panic_count`].) The thread carried on each time.
+    /// [`Workqueue::panic_count`](crate::Workqueue::panic_count).) The thread carried on each time.
     pub fn stray_panics(&self) -> usize {
         self.handle.shared.stray_panics.load(core::sync::atomic::Ordering::Acquire)
     }
