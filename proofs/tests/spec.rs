@@ -9,10 +9,11 @@ use std::time::Instant;
 
 fn run(name: &str, config: Config) -> Report {
     let start = Instant::now();
-    let report = config.check();
+    let report = config.check().expect("within the state limit");
     println!(
-        "{name}: {} states, depth {}, {:.1} s, failed: {:?}",
+        "{name}: {} states, {} transitions, depth {}, {:.1} s, failed: {:?}",
         report.states,
+        report.transitions,
         report.depth,
         start.elapsed().as_secs_f64(),
         report.failures.keys().collect::<Vec<_>>()
