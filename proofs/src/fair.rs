@@ -121,6 +121,19 @@ impl<A: Debug> std::fmt::Display for Lasso<A> {
     }
 }
 
+/// The fair-cycle search's outcome.
+#[derive(Clone, Debug)]
+pub struct Liveness<A> {
+    /// A violation, with the shortest prefix among all.
+    pub lasso: Option<Lasso<A>>,
+    /// Components of pending states that hold a cycle.
+    pub cyclic: usize,
+    /// Of those, the ones with no weakly fair cycle.
+    pub unfair: usize,
+    /// Components of the whole graph that hold a cycle.
+    pub cycles: usize,
+}
+
 const NONE: u32 = u32::MAX;
 
 struct Edge<A, C> {
@@ -332,10 +345,10 @@ where
             .collect()
     }
 
-    /// The strongly connected components of the subgraph of pending
-    /// states (Tarjan's algorithm with an explicit stack): each pending
-    /// state's component number, and the number of components.
-    fn pending_components(&self) -> (Vec<u32>, u32) {
+    /// The strongly connected components of the subgraph of the states
+    /// `member` accepts (Tarjan's algorithm with an explicit stack): each
+    /// member's component number, and the number of components.
+    fn components(&self, member: &dyn Fn(u32) -> bool) -> (Vec<u32>, u32) {
         let n = self.states();
         let mut index = vec![NONE; n];
         let mut low = vec![0u32; n];
@@ -344,7 +357,7 @@ where
         let mut calls: Vec<(u32, usize)> = Vec::new();
         let (mut next, mut comps) = (0u32, 0u32);
         for root in 0..n as u32 {
-            if !self.pending[root as usize] || index[root as usize] != NONE {
+            if !member(root) || index[root as usize] != NONE {
                 continue;
             }
             index[root as usize] = next;
@@ -356,7 +369,7 @@ where
                 if *e < self.start[v as usize + 1] {
                     let w = self.edges[*e].to;
                     *e += 1;
-                    if !self.pending[w as usize] {
+                    if !member(w) {
                         continue;
                     }
                     if index[w as usize] == NONE {
@@ -401,7 +414,15 @@ where
     /// the shortest prefix among all violations: a fair cycle of pending
     /// states, or a pending state where no fair class is enabled.
     pub fn fair_lasso(&self) -> Option<Lasso<M::Action>> {
-        let (comp, comps) = self.pending_components();
+        self.liveness().lasso
+    }
+
+    /// The fair-cycle search: [`Graph::fair_lasso`]'s answer, and how many
+    /// components of pending states hold a cycle and how many of those
+    /// the fairness assumption rules out (none ruled out would mean the
+    /// obligation holds without fairness).
+    pub fn liveness(&self) -> Liveness<M::Action> {
+        let (comp, comps) = self.components(&|v| self.pending[v as usize]);
         // Per component: its first state (least index, so least depth),
         // the classes enabled in all its states, those taken inside it,
         // and whether it has an edge inside (a cycle).
@@ -444,19 +465,36 @@ where
                 }
             }
         }
+        let (mut cyclic, mut unfair) = (0, 0);
         for (n, c) in info.iter().enumerate() {
             let fair = c.always.iter().flatten().all(|k| c.taken.binary_search(k).is_ok());
+            cyclic += usize::from(c.cyclic);
+            unfair += usize::from(c.cyclic && !fair);
             if c.cyclic && fair && best.is_none_or(|(entry, _)| c.entry < entry) {
                 best = Some((c.entry, Some(n as u32)));
             }
         }
-        let (entry, component) = best?;
-        let (init, prefix) = self.path_to(entry);
-        let cycle = match component {
-            None => Vec::new(),
-            Some(n) => self.fair_cycle(entry, n, &comp),
-        };
-        Some(Lasso { init, prefix, cycle })
+        let lasso = best.map(|(entry, component)| {
+            let (init, prefix) = self.path_to(entry);
+            let cycle = match component {
+                None => Vec::new(),
+                Some(n) => self.fair_cycle(entry, n, &comp),
+            };
+            Lasso { init, prefix, cycle }
+        });
+        Liveness { lasso, cyclic, unfair, cycles: self.cyclic_components() }
+    }
+
+    /// The components of the whole graph that hold a cycle (pending or not).
+    fn cyclic_components(&self) -> usize {
+        let (comp, comps) = self.components(&|_| true);
+        let mut cyclic = vec![false; comps as usize];
+        for v in 0..self.states() as u32 {
+            if self.edges[self.out(v)].iter().any(|e| comp[e.to as usize] == comp[v as usize]) {
+                cyclic[comp[v as usize] as usize] = true;
+            }
+        }
+        cyclic.iter().filter(|&&c| c).count()
     }
 
     /// A cycle from `entry` through component `n` that is weakly fair: for
@@ -566,4 +604,203 @@ where
         state = model.next_state(&state, action.clone())?;
     }
     Some(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stateright::Property;
+
+    /// A toy: a flag and a `done` bit. Spin (class 0, where the flag is
+    /// clear) changes nothing; Toggle (class 1) flips the flag; Finish
+    /// (class 2, or the environment's) sets `done`, where the flag is
+    /// clear. The obligation: not done.
+    struct Toy {
+        spin: bool,
+        toggle: bool,
+        finisher_fair: bool,
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    struct S {
+        flag: bool,
+        done: bool,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    enum A {
+        Spin,
+        Toggle,
+        Finish,
+    }
+
+    impl Model for Toy {
+        type State = S;
+        type Action = A;
+        fn init_states(&self) -> Vec<S> {
+            vec![S { flag: false, done: false }]
+        }
+        fn actions(&self, s: &S, out: &mut Vec<A>) {
+            if s.done {
+                return;
+            }
+            if self.spin && !s.flag {
+                out.push(A::Spin);
+            }
+            if self.toggle {
+                out.push(A::Toggle);
+            }
+            if !s.flag {
+                out.push(A::Finish);
+            }
+        }
+        fn next_state(&self, s: &S, a: A) -> Option<S> {
+            let mut s = s.clone();
+            match a {
+                A::Spin => {}
+                A::Toggle => s.flag = !s.flag,
+                A::Finish => s.done = true,
+            }
+            Some(s)
+        }
+    }
+
+    impl Fair for Toy {
+        type Class = u8;
+        fn class(&self, _: &S, a: &A) -> Option<u8> {
+            match a {
+                A::Spin => Some(0),
+                A::Toggle => Some(1),
+                A::Finish => self.finisher_fair.then_some(2),
+            }
+        }
+        fn pending(&self, s: &S) -> bool {
+            !s.done
+        }
+    }
+
+    fn live(toy: &Toy) -> Liveness<A> {
+        let exact = explore(toy, Options { max_states: 100, exact: true }).expect("small").liveness();
+        let hashed = explore(toy, Options { max_states: 100, exact: false }).expect("small").liveness();
+        assert_eq!((exact.cyclic, exact.unfair, &exact.lasso), (hashed.cyclic, hashed.unfair, &hashed.lasso));
+        exact
+    }
+
+    /// The lasso replays, its cycle returns to where the prefix ends, and
+    /// the obligation is pending all along it; returns the cycle's states.
+    fn states_of<M>(model: &M, lasso: &Lasso<M::Action>) -> Vec<M::State>
+    where
+        M: Fair,
+        M::State: Clone + PartialEq + Debug,
+        M::Action: Clone + PartialEq,
+    {
+        let entry = replay(model, lasso.init, &lasso.prefix).expect("the prefix replays");
+        let mut states = vec![entry.clone()];
+        for n in 1..=lasso.cycle.len() {
+            let path: Vec<_> = lasso.prefix.iter().chain(&lasso.cycle[..n]).cloned().collect();
+            states.push(replay(model, lasso.init, &path).expect("the cycle replays"));
+        }
+        assert!(states.iter().all(|s| model.pending(s)));
+        assert_eq!(states.last(), Some(&entry), "the cycle returns to its first state");
+        states
+    }
+
+    #[test]
+    fn a_cycle_starving_a_continuously_enabled_class_is_unfair() {
+        // Spinning forever while Finish is enabled throughout: unfair.
+        let l = live(&Toy { spin: true, toggle: false, finisher_fair: true });
+        assert_eq!((l.lasso, l.cyclic, l.unfair, l.cycles), (None, 1, 1, 1));
+    }
+
+    #[test]
+    fn without_fairness_for_the_finisher_spinning_is_a_livelock() {
+        let toy = Toy { spin: true, toggle: false, finisher_fair: false };
+        let l = live(&toy);
+        let lasso = l.lasso.expect("a fair cycle");
+        assert_eq!((lasso.prefix.as_slice(), lasso.cycle.as_slice()), (&[][..], &[A::Spin][..]));
+        states_of(&toy, &lasso);
+    }
+
+    #[test]
+    fn a_state_where_nothing_fair_is_enabled_is_a_stutter() {
+        let l = live(&Toy { spin: false, toggle: false, finisher_fair: false });
+        let lasso = l.lasso.expect("stuck");
+        assert!(lasso.prefix.is_empty() && lasso.cycle.is_empty());
+        assert_eq!(l.cyclic, 0);
+    }
+
+    #[test]
+    fn the_cycle_printed_is_fair_itself() {
+        // Finish is enabled where the flag is clear; the component holds
+        // both flags, so it is fair, but the Spin self-loop alone is not:
+        // the cycle printed must take Spin and Toggle and pass a set flag.
+        let toy = Toy { spin: true, toggle: true, finisher_fair: true };
+        let l = live(&toy);
+        let lasso = l.lasso.expect("a fair cycle");
+        let states = states_of(&toy, &lasso);
+        assert!(lasso.cycle.contains(&A::Spin) && lasso.cycle.contains(&A::Toggle));
+        assert!(states.iter().any(|s| s.flag), "passes a state where Finish is disabled");
+        assert_eq!((l.cyclic, l.unfair), (1, 0));
+    }
+
+    /// A ring of `len` states, each the next one's predecessor; `exit`
+    /// leaves the ring for a final state (environment).
+    struct Ring {
+        len: u32,
+    }
+
+    impl Model for Ring {
+        type State = u32;
+        type Action = bool;
+        fn init_states(&self) -> Vec<u32> {
+            vec![0]
+        }
+        fn actions(&self, s: &u32, out: &mut Vec<bool>) {
+            if *s < self.len {
+                out.extend([false, true]);
+            }
+        }
+        fn next_state(&self, s: &u32, exit: bool) -> Option<u32> {
+            Some(if exit { self.len } else { (s + 1) % self.len })
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            vec![Property::always("below 5", |_, s: &u32| *s < 5)]
+        }
+    }
+
+    impl Fair for Ring {
+        type Class = ();
+        fn class(&self, _: &u32, exit: &bool) -> Option<()> {
+            (!exit).then_some(())
+        }
+        fn pending(&self, s: &u32) -> bool {
+            *s < self.len
+        }
+    }
+
+    /// 300,000 states in one cycle: the iterative Tarjan does not recurse.
+    #[test]
+    fn a_long_cycle_needs_no_recursion() {
+        let g = explore(&Ring { len: 300_000 }, Options::default()).expect("fits");
+        let l = g.liveness();
+        let lasso = l.lasso.expect("the ring is a fair cycle");
+        assert_eq!((lasso.prefix.len(), lasso.cycle.len(), l.cyclic, l.cycles), (0, 300_000, 1, 1));
+        assert_eq!(g.max_depth(), 299_999, "the last state of the ring is the farthest");
+    }
+
+    #[test]
+    fn safety_counterexamples_are_shortest() {
+        let g = explore(&Ring { len: 9 }, Options::default()).expect("fits");
+        // The state 9 (outside the ring) is one step from 0; 5 is five.
+        let v = g.violations();
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].0, v[0].2.len()), ("below 5", 1));
+        assert_eq!(v[0].2, vec![true]);
+    }
+
+    #[test]
+    fn the_state_limit_is_an_error() {
+        let err = explore(&Ring { len: 100 }, Options { max_states: 50, exact: false }).err();
+        assert_eq!(err, Some(StateLimitExceeded { limit: 50 }));
+    }
 }

@@ -129,6 +129,11 @@ pub struct Report {
     /// LIVE's counterexample: the shortest prefix to a fair cycle (or to a
     /// state where the spec may stop) on which work stays pending.
     pub lasso: Option<Lasso<Action>>,
+    /// Components of the state graph that hold a cycle; of those with
+    /// work pending, how many, and how many weak fairness rules out
+    /// (`fair::Liveness`).
+    pub cycles: usize,
+    pub pending_cycles: (usize, usize),
 }
 
 /// The name of the liveness property in [`PROPERTIES`].
@@ -149,7 +154,7 @@ impl Config {
         for (name, _, path) in graph.violations() {
             failures.insert(name, path);
         }
-        let lasso = graph.fair_lasso();
+        let fair::Liveness { lasso, cyclic, unfair, cycles } = graph.liveness();
         if let Some(lasso) = &lasso {
             failures.insert(LIVE, lasso.prefix.iter().chain(&lasso.cycle).copied().collect());
         }
@@ -159,6 +164,8 @@ impl Config {
             depth: graph.max_depth(),
             failures,
             lasso,
+            cycles,
+            pending_cycles: (cyclic, unfair),
         })
     }
 }
