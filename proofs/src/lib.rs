@@ -148,7 +148,7 @@ impl Config {
     pub fn check(self) -> Result<Report, StateLimitExceeded> {
         self.validate();
         let max_states = std::env::var("CMWQ_PROOFS_MAX_STATES").ok().and_then(|v| v.parse().ok());
-        let options = Options { max_states: max_states.unwrap_or(Options::default().max_states), exact: false };
+        let options = Options { max_states: max_states.unwrap_or(Options::default().max_states), ..Options::default() };
         let graph = fair::explore(&self, options)?;
         let mut failures = BTreeMap::new();
         for (name, _, path) in graph.violations() {

@@ -240,8 +240,10 @@ impl Sys {
         self.steps(c, &mut steps);
         steps.into_iter().any(|step| {
             let bounded = match step {
-                Step::ManageEnd { .. } => left.failures == 0,
-                Step::IdleCull { .. } | Step::Trustee { .. } => left.retires == 0,
+                // Without `creation_fails` or `retire` the configuration,
+                // not a bound, rules failures or retirements out.
+                Step::ManageEnd { .. } => c.creation_fails && left.failures == 0,
+                Step::IdleCull { .. } | Step::Trustee { .. } => c.retire && left.retires == 0,
                 _ => false,
             };
             bounded && self.clone().apply(c, step).is_none()

@@ -306,7 +306,10 @@ impl Refinement {
     /// Explores every reachable pair breadth first (deduplicated by 64-bit
     /// hashes, as stateright does), then searches for fair cycles.
     pub fn check(self) -> RefinementReport {
-        let graph = match fair::explore(&self, Options::default()) {
+        // A step that does not refine ends the check (LIVE is judged only
+        // on a graph that refines throughout).
+        let options = Options { stop_at_violation: true, ..Options::default() };
+        let graph = match fair::explore(&self, options) {
             Ok(graph) => graph,
             Err(e) => {
                 return RefinementReport { states: e.limit, failure: Some((LIVE, vec![], e.to_string())), lasso: None }
