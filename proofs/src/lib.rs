@@ -6,7 +6,10 @@
 //!
 //! - [`spec`]: configurations, states and actions;
 //! - `model.rs`: when each action is enabled and what it does;
-//! - [`properties`]: the invariants as properties, and the stateright model.
+//! - [`properties`]: the invariants as properties, the stateright model,
+//!   and the liveness obligation with its fairness classes;
+//! - [`fair`]: the exploration (shortest counterexamples) and the
+//!   fair-cycle search that checks liveness on the cyclic state graph.
 //!
 //! Each [`Mistake`] is a deliberate error in the spec; `tests/spec.rs`
 //! shows every property failing on at least one of them.
@@ -14,6 +17,7 @@
 //! [stateright]: https://docs.rs/stateright
 
 mod colors;
+pub mod fair;
 mod model;
 pub mod properties;
 pub mod refine;
@@ -23,7 +27,7 @@ pub mod spec;
 pub use properties::PROPERTIES;
 pub use spec::{Action, Behaviour, Config, State, WqSpec};
 
-use stateright::{Checker, Model};
+use fair::{Lasso, Options, StateLimitExceeded};
 use std::collections::BTreeMap;
 
 /// Deliberate mistakes in the spec, each caught by a property.
@@ -48,11 +52,11 @@ pub enum Mistake {
     /// A worker starts items although another one runs (C4).
     IgnoreConcurrency,
     /// A worker that blocks keeps counting as running: nobody replaces it
-    /// (C1, L1).
+    /// (C1, LIVE).
     BlockedCountsAsRunning,
-    /// A mayday puts a pool on a list it is on already (R6).
+    /// A mayday puts a pool on a list it is on already (once more) (R6).
     DuplicateMayday,
-    /// The mayday timer skips pool 0: its pool-workqueues are never rescued (L1).
+    /// The mayday timer skips pool 0: its pool-workqueues are never rescued (LIVE).
     RescuerSkipsPool,
     /// PENDING is cleared only when the function returns: a queueing during
     /// execution is refused (W3; the engine's seeded `ClearPendingAfterRun`).
@@ -76,11 +80,16 @@ pub enum Mistake {
     /// A running instance no longer counts in its flush colour:
     /// `flush_workqueue` waits only for pending instances (Q1).
     FlushWqSkipsRunning,
+    /// The rescuer leaves a pool at once, without taking an item: the
+    /// pool's mayday re-arms and the rescuer comes back, forever, and the
+    /// item is never rescued. No state is stuck (someone can always act):
+    /// only a fair cycle shows it (LIVE).
+    RescuerLeavesAtOnce,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 19] = [
+    pub const ALL: [Mistake; 20] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -100,6 +109,7 @@ impl Mistake {
         Mistake::FlushSkipsDecrement,
         Mistake::FlushNoFlip,
         Mistake::FlushOwnColorOnly,
+        Mistake::RescuerLeavesAtOnce,
     ];
 }
 
@@ -108,25 +118,55 @@ impl Mistake {
 pub struct Report {
     /// Distinct states visited.
     pub states: usize,
-    /// The longest path.
+    /// Transitions between them.
+    pub transitions: usize,
+    /// The greatest distance from the initial state.
     pub depth: usize,
-    /// Failed properties, each with the path (actions) that breaks it.
+    /// Failed properties, each with a counterexample: for a safety
+    /// property a shortest path to a state that breaks it; for LIVE the
+    /// lasso's prefix followed by one turn of its cycle.
     pub failures: BTreeMap<&'static str, Vec<Action>>,
+    /// LIVE's counterexample: the shortest prefix to a fair cycle (or to a
+    /// state where the spec may stop) on which work stays pending.
+    pub lasso: Option<Lasso<Action>>,
+    /// Components of the state graph that hold a cycle; of those with
+    /// work pending, how many, and how many weak fairness rules out
+    /// (`fair::Liveness`).
+    pub cycles: usize,
+    pub pending_cycles: (usize, usize),
 }
+
+/// The name of the liveness property in [`PROPERTIES`].
+pub const LIVE: &str = PROPERTIES[9];
 
 impl Config {
     /// Explores every reachable state (breadth first) and reports the
-    /// properties that fail, with a shortest counterexample each.
-    pub fn check(self) -> Report {
+    /// properties that fail, with a shortest counterexample each, and LIVE
+    /// checked by the fair-cycle search. States are deduplicated by their
+    /// 64-bit hash (as stateright does); at most `CMWQ_PROOFS_MAX_STATES`
+    /// (default 20,000,000) of them.
+    pub fn check(self) -> Result<Report, StateLimitExceeded> {
         self.validate();
-        let checker = self.checker().spawn_bfs().join();
+        let max_states = std::env::var("CMWQ_PROOFS_MAX_STATES").ok().and_then(|v| v.parse().ok());
+        let options = Options { max_states: max_states.unwrap_or(Options::default().max_states), ..Options::default() };
+        let graph = fair::explore(&self, options)?;
         let mut failures = BTreeMap::new();
-        for name in PROPERTIES {
-            if let Some(path) = checker.discovery(name) {
-                failures.insert(name, path.into_actions());
-            }
+        for (name, _, path) in graph.violations() {
+            failures.insert(name, path);
         }
-        Report { states: checker.unique_state_count(), depth: checker.max_depth(), failures }
+        let fair::Liveness { lasso, cyclic, unfair, cycles } = graph.liveness();
+        if let Some(lasso) = &lasso {
+            failures.insert(LIVE, lasso.prefix.iter().chain(&lasso.cycle).copied().collect());
+        }
+        Ok(Report {
+            states: graph.states(),
+            transitions: graph.transitions(),
+            depth: graph.max_depth(),
+            failures,
+            lasso,
+            cycles,
+            pending_cycles: (cyclic, unfair),
+        })
     }
 }
 
@@ -134,8 +174,8 @@ impl Config {
     /// Refuses configurations outside what the spec handles: instance
     /// numbers fit its bit sets, `max_active` is literal (no "0 means the
     /// default"), and waits do not chain (a `WaitsFor` item waits for a
-    /// plain or blocking item, not itself): the ranking weighs each waiting
-    /// item's chained queueing once.
+    /// plain or blocking item, not itself): each waiting item's run
+    /// queues one more instance, and the bit sets are sized for that.
     fn validate(&self) {
         assert!(usize::from(self.queues) + self.items.len() * 4 <= 30, "too many instances for the spec's bit sets");
         assert!(self.items.len() <= spec::MAX_ITEMS, "at most {} items", spec::MAX_ITEMS);
@@ -168,8 +208,6 @@ pub mod configs {
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain), (1, Behaviour::Plain), (1, Behaviour::Plain)],
             max_workers: 2,
             creation_fails: false,
-            maydays: 0,
-            failures: 0,
             retire: false,
             queues: 2,
             cancels: 1,
@@ -192,8 +230,6 @@ pub mod configs {
             items: vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)],
             max_workers: 2,
             creation_fails: true,
-            maydays: 3,
-            failures: 2,
             retire: false,
             queues: 1,
             cancels: 0,
@@ -209,7 +245,7 @@ pub mod configs {
     /// (queued behind it) has run; workers can be created, so the blocked
     /// worker is replaced and item 1 runs (C1, LIVE) without a rescuer.
     pub fn waits() -> Config {
-        Config { creation_fails: false, maydays: 0, failures: 0, ..chain(false) }
+        Config { creation_fails: false, ..chain(false) }
     }
 
     /// Requeueing and waiting: one CPU, one workqueue (`max_active` 2),
@@ -222,8 +258,6 @@ pub mod configs {
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain)],
             max_workers: 3,
             creation_fails: false,
-            maydays: 0,
-            failures: 0,
             retire: false,
             queues: 4,
             cancels: 1,
@@ -244,8 +278,6 @@ pub mod configs {
             items: vec![(0, Behaviour::Plain), (0, Behaviour::Plain), (0, Behaviour::Blocks)],
             max_workers: 2,
             creation_fails: false,
-            maydays: 0,
-            failures: 0,
             retire: false,
             queues: 3,
             cancels: 1,

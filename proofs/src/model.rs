@@ -156,6 +156,7 @@ impl Config {
             Some(i) if self.may_proceed(s, i) => out.push(Action::RescueDone { wq: wq_n }),
             Some(_) => {}
             None if !rescuer.scheduled.is_empty() => out.push(Action::RescueScheduled { wq: wq_n }),
+            None if self.has(Mistake::RescuerLeavesAtOnce) => out.push(Action::RescuerDetach { wq: wq_n }),
             None => {
                 let needed = self.rescue_needed(s, wq, p);
                 match self.first_of_wq(s, wq, p) {
@@ -214,12 +215,7 @@ impl Config {
         if workers.contains(&Worker::Managing) {
             // S6: it creates a worker, or creation fails.
             out.push(if self.creation_fails { Action::CreateFails { pool } } else { Action::Create { pool } });
-        } else if nobody_runs
-            && !s.pools[p].worklist.is_empty()
-            && s.idle(p) == 1
-            && !self.full(s, p)
-            && (!self.creation_fails || s.failures_left > 0)
-        {
+        } else if nobody_runs && !s.pools[p].worklist.is_empty() && s.idle(p) == 1 && !self.full(s, p) {
             for (w, worker) in workers.iter().enumerate() {
                 if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Manage { pool, worker: w as u8 });
@@ -230,8 +226,8 @@ impl Config {
         // pool holds nothing (the trustee after a CPU went down).
         let spares = (0..workers.len()).filter(|&w| workers[w] == Worker::Idle && s.pools[p].scheduled[w].is_empty());
         let spares = spares.count();
-        let empty = s.pools[p].worklist.is_empty() && workers.iter().all(|w| matches!(w, Worker::Idle | Worker::Gone));
-        if s.retires_left > 0 && (spares >= 3 || spares >= 2 && empty) {
+        let empty = s.pools[p].worklist.is_empty() && workers.iter().all(|w| *w == Worker::Idle);
+        if self.retire && (spares >= 3 || spares >= 2 && empty) {
             for (w, worker) in workers.iter().enumerate() {
                 if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Retire { pool, worker: w as u8 });
@@ -240,7 +236,7 @@ impl Config {
         }
         // S7: a pool that needs a worker it cannot have calls the rescuers.
         let cannot = s.pools[p].starving || self.full(s, p);
-        if s.maydays_left > 0 && nobody_runs && s.idle(p) == 0 && cannot && self.mayday_adds(s, p) {
+        if nobody_runs && s.idle(p) == 0 && cannot && self.mayday_adds(s, p) {
             out.push(Action::Mayday { pool });
         }
     }
@@ -254,7 +250,12 @@ impl Config {
         (0..self.wqs.len())
             .filter(|&wq| self.wqs[wq].mem_reclaim)
             .filter(|&wq| s.pools[p].worklist.iter().any(|&i| self.items[usize::from(i)].0 == wq))
-            .filter(|&wq| !s.maydays[wq].contains(&(p as u8)) || self.has(Mistake::DuplicateMayday))
+            .filter(|&wq| {
+                // The mistake lists a pool twice (not more: the list would
+                // grow without end, and so would the state graph).
+                let listed = s.maydays[wq].iter().filter(|&&x| usize::from(x) == p).count();
+                listed == 0 || self.has(Mistake::DuplicateMayday) && listed == 1
+            })
             .collect()
     }
 
@@ -309,7 +310,6 @@ impl Config {
                 // The manager works itself if items still wait and nobody
                 // runs (S2, S5); otherwise it goes back to idle.
                 let p = usize::from(pool);
-                s.failures_left -= 1;
                 s.pools[p].starving = true;
                 let w = self.manager_done(s, p);
                 if self.may_take(s, p, w) {
@@ -322,12 +322,8 @@ impl Config {
                     }
                 }
             }
-            Action::Retire { pool, worker } => {
-                s.retires_left -= 1;
-                s.pools[usize::from(pool)].workers[usize::from(worker)] = Worker::Gone;
-            }
+            Action::Retire { pool, worker } => self.retire(s, usize::from(pool), usize::from(worker)),
             Action::Mayday { pool } => {
-                s.maydays_left -= 1;
                 for wq in self.mayday_targets(s, usize::from(pool)) {
                     s.maydays[wq].push(pool);
                 }
@@ -456,7 +452,21 @@ impl Config {
 
     /// Pool `p` has as many live workers as it may.
     fn full(&self, s: &State, p: usize) -> bool {
-        s.pools[p].workers.iter().filter(|w| **w != Worker::Gone).count() >= usize::from(self.max_workers)
+        s.pools[p].workers.len() >= usize::from(self.max_workers)
+    }
+
+    /// Idle worker `w` of pool `p` retires: it leaves, and the workers
+    /// after it move up (their items' runners with them).
+    fn retire(&self, s: &mut State, p: usize, w: usize) {
+        s.pools[p].workers.remove(w);
+        s.pools[p].scheduled.remove(w);
+        for item in &mut s.items {
+            if let Some((q, x)) = &mut item.running {
+                if usize::from(*q) == p && *x != RESCUER && usize::from(*x) > w {
+                    *x -= 1;
+                }
+            }
+        }
     }
 
     /// The manager of pool `p` gives the role back; returns it.

@@ -1,18 +1,21 @@
 //! The invariants of `SPEC.md` as properties of the spec's states, and the
 //! stateright model that checks them.
 //!
-//! Safety properties hold in every reachable state. Liveness is checked on
-//! the states where nothing can happen any more (the spec's state graph is
-//! acyclic: every action lowers `State::rank`, asserted on every step), so
-//! "eventually" means "in every final state": LIVE holds if every final state
-//! has run every item and returned every waiter.
+//! Safety properties hold in every reachable state (stateright's `always`,
+//! evaluated by `fair::explore` on each state as it is discovered). LIVE is
+//! not a state property: it is the fair-cycle check of `fair.rs` over the
+//! whole (cyclic) state graph, with the obligation [`Fair::pending`] and
+//! the fairness classes [`Class`] below. S0 is its part that one state
+//! shows: where work is pending, some fair actor can act.
 
+use crate::fair::Fair;
 use crate::spec::{Action, Config, Pending, State, Worker};
 use stateright::{Model, Property};
 
-/// The property names, as checked by [`Config::properties`].
+/// The property names: the safety properties of [`Config::properties`],
+/// and LIVE (index 9), the fair-cycle check `Config::check` runs.
 pub const PROPERTIES: [&str; 13] = [
-    "S0 every step lowers the ranking: the spec terminates",
+    "S0 no deadlock: where work is pending, a worker, the manager, a timer, the rescuer or a waiter can act",
     "W1 exactly once: no instance runs twice",
     "W2 a pending item is queued once",
     "W4 non-reentrant: one worker per item",
@@ -21,7 +24,7 @@ pub const PROPERTIES: [&str; 13] = [
     "Q4 ordered: one at a time, in queueing order",
     "C1 C4 work-conserving, one runner starts items",
     "R6 a pool is on a mayday list once",
-    "LIVE every queued item runs, every wait returns",
+    "LIVE under weak fairness every queued item runs, every wait returns",
     "W3 queueing during execution is accepted",
     "Q6 a destroyed workqueue refuses the user's queueing",
     "Q2 new instances never get a colour being flushed",
@@ -40,20 +43,14 @@ impl Model for Config {
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
-        let _ = &action;
         let mut next = last.clone();
         self.apply(&mut next, action);
-        // The ranking proves the graph acyclic; a mistake in the spec may
-        // break it, which is reported as a failure of its own (S0).
-        if next.rank(self) >= last.rank(self) {
-            next.rank_broken = true;
-        }
         Some(next)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
-            Property::always(PROPERTIES[0], |_, s: &State| !s.rank_broken),
+            Property::always(PROPERTIES[0], s0_no_deadlock),
             Property::always(PROPERTIES[1], |_, s| w1_none_doubled(s)),
             Property::always(PROPERTIES[2], |_, s| w2_queued_once(s)),
             Property::always(PROPERTIES[3], |_, s| w4_one_worker_per_item(s)),
@@ -62,7 +59,6 @@ impl Model for Config {
             Property::always(PROPERTIES[6], q4_ordered),
             Property::always(PROPERTIES[7], c1_c4_work_conserving),
             Property::always(PROPERTIES[8], |_, s| r6_listed_once(s)),
-            Property::always(PROPERTIES[9], l1_final_states_are_done),
             Property::always(PROPERTIES[10], |_, s: &State| s.refused_while_running == 0),
             Property::always(PROPERTIES[11], |_, s: &State| s.accepted_after_destroy == 0),
             Property::always(PROPERTIES[12], |c: &Config, s| c.q2_new_color_not_flushed(s)),
@@ -168,7 +164,7 @@ fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
         // Creation failed (the rescuers are called: R1), or the pool is
         // full, or a worker is being created.
         acts || s.pools[p].starving
-            || s.pools[p].workers.iter().filter(|w| **w != Worker::Gone).count() >= usize::from(c.max_workers)
+            || s.pools[p].workers.len() >= usize::from(c.max_workers)
             || s.pools[p].workers.contains(&Worker::Managing)
     })
 }
@@ -178,20 +174,88 @@ fn r6_listed_once(s: &State) -> bool {
     s.maydays.iter().all(|list| list.iter().enumerate().all(|(n, p)| !list[n + 1..].contains(p)))
 }
 
-/// LIVE: in a state where nothing can happen any more, every successful
-/// queueing has run or been cancelled, no item waits, and every waiter has
-/// returned. (Checked as a safety property on final states; the graph is
-/// acyclic, so every path ends in one.)
-fn l1_final_states_are_done(c: &Config, s: &State) -> bool {
-    let mut enabled = Vec::new();
-    c.enabled(s, &mut enabled);
-    if !enabled.is_empty() {
-        return true;
+/// A fairness class: one actor whose steps weak fairness is assumed for
+/// (if it can act in every state from some point on, it acts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// A worker of a pool (numbered as in `Pool::workers`): it takes,
+    /// defers, starts, blocks, unblocks and finishes items, and becomes the
+    /// manager.
+    Worker { pool: u8, worker: u8 },
+    /// A pool's manager's creation in progress ends (a worker, or a failure).
+    Create { pool: u8 },
+    /// A pool's mayday timer.
+    Mayday { pool: u8 },
+    /// A workqueue's rescuer: it attaches, takes, runs and leaves.
+    Rescuer { wq: u8 },
+    /// A waiter (numbered as in `State::waiters`): returns once its wait is
+    /// over; a flusher takes a colour once one is free.
+    Waiter { waiter: u8 },
+}
+
+impl Fair for Config {
+    type Class = Class;
+
+    /// The user's operations and a worker's retiring (the idle cull, the
+    /// trustee) have no class: the user may stop at any time, and progress
+    /// may not depend on a worker retiring.
+    fn class(&self, _: &State, action: &Action) -> Option<Class> {
+        Some(match *action {
+            Action::Queue { .. }
+            | Action::Cancel { .. }
+            | Action::Destroy
+            | Action::FlushWork { .. }
+            | Action::FlushWq { .. }
+            | Action::CpuDown
+            | Action::CpuUp
+            | Action::Retire { .. } => return None,
+            Action::Start { pool, worker }
+            | Action::Defer { pool, worker }
+            | Action::StartScheduled { pool, worker }
+            | Action::Block { pool, worker }
+            | Action::Unblock { pool, worker }
+            | Action::Finish { pool, worker }
+            | Action::Manage { pool, worker } => Class::Worker { pool, worker },
+            Action::Create { pool } | Action::CreateFails { pool } => Class::Create { pool },
+            Action::Mayday { pool } => Class::Mayday { pool },
+            Action::RescuerAttach { wq }
+            | Action::Rescue { wq }
+            | Action::RescueDefer { wq }
+            | Action::RescueScheduled { wq }
+            | Action::RescueBlock { wq }
+            | Action::RescueDone { wq }
+            | Action::RescuerDetach { wq } => Class::Rescuer { wq },
+            Action::Return { waiter } | Action::FlushTicket { waiter } => Class::Waiter { waiter },
+        })
     }
+
+    /// LIVE's obligation: some queued instance has not run (nor been
+    /// cancelled), something runs, or a waiter has not returned.
+    fn pending(&self, s: &State) -> bool {
+        !all_done(s)
+    }
+}
+
+/// Every successful queueing ran or was cancelled, nothing runs or waits
+/// to run, and every waiter returned.
+fn all_done(s: &State) -> bool {
     let all_ran = s.items.iter().all(|it| it.started + it.cancelled == it.queued && it.running.is_none());
     all_ran
         && s.waiters.is_empty()
         && s.rescuers.iter().flatten().all(|r| r.item.is_none() && r.scheduled.is_empty())
         && s.pools.iter().all(|p| p.scheduled.iter().all(Vec::is_empty))
         && s.pools.iter().all(|p| p.workers.iter().all(|w| !matches!(w, Worker::Running { .. })))
+}
+
+/// S0: where work is pending, an actor with a fairness class can act (the
+/// user need not: it may stop). A state that breaks it is a deadlock, and
+/// LIVE's shortest counterexample is then the path to it with an empty
+/// cycle; S0 finds it as a safety property, breadth first.
+fn s0_no_deadlock(c: &Config, s: &State) -> bool {
+    if all_done(s) {
+        return true;
+    }
+    let mut enabled = Vec::new();
+    c.enabled(s, &mut enabled);
+    enabled.iter().any(|a| c.class(s, a).is_some())
 }

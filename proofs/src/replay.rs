@@ -37,8 +37,6 @@ impl Config {
             items,
             max_workers: u8::try_from(max_workers).unwrap_or(u8::MAX),
             creation_fails,
-            maydays: 0,
-            failures: 0,
             retire: true,
             queues: 0,
             cancels: 0,
@@ -134,7 +132,7 @@ impl Replay {
     /// Applies `action` if the spec allows it now.
     fn act(&mut self, action: Action) -> Result<(), String> {
         let s = &mut self.state;
-        (s.queues, s.cancels, s.maydays_left, s.failures_left, s.retires_left) = (200, 200, 200, 200, 200);
+        (s.queues, s.cancels) = (200, 200);
         let mut enabled = Vec::new();
         self.config.enabled(&self.state, &mut enabled);
         if !enabled.contains(&action) {
@@ -246,7 +244,7 @@ impl Replay {
             Event::Created { pool, worker } => {
                 let slots = self.workers[pool].len();
                 expect(slots < usize::from(RESCUER) - 1, || {
-                    format!("more than {slots} workers over the run: beyond the spec's worker numbers")
+                    format!("more than {slots} workers at once: beyond the spec's worker numbers")
                 })?;
                 self.act(Action::Create { pool: small(pool) })?;
                 self.managing[pool] = None;
@@ -316,7 +314,12 @@ impl Replay {
             }
             Event::CpuDown { .. } | Event::CpuUp { .. } => return Err("the spec hotplugs CPU 0 only".into()),
             Event::Retired { pool, worker } => {
-                self.act(Action::Retire { pool: small(pool), worker: self.worker(pool, worker)? })?;
+                let w = self.worker(pool, worker)?;
+                self.act(Action::Retire { pool: small(pool), worker: w })?;
+                // The spec's retired worker leaves; the later ones move up.
+                if w != RESCUER {
+                    self.workers[pool].remove(usize::from(w));
+                }
             }
         }
         Ok(())

@@ -10,10 +10,10 @@
 //! cancel, flush, hotplug), a worker (start, block, unblock, finish), the
 //! manager (create a worker, or fail to), the mayday timer, a rescuer.
 //!
-//! Every action strictly decreases a ranking ([`State::rank`], checked on
-//! every step), so the state graph is acyclic and every path ends in a
-//! state where nothing can happen: liveness is checked there (see
-//! `properties.rs`).
+//! The state graph has cycles (a mayday re-armed, a creation failing and
+//! tried again, workers retiring and created again); only the user's
+//! operations are budgeted. Liveness is checked under weak fairness on
+//! that graph (`fair.rs`, `properties.rs`).
 
 use crate::Mistake;
 
@@ -55,19 +55,13 @@ pub struct Config {
     pub wqs: Vec<WqSpec>,
     /// Each item's workqueue and behaviour.
     pub items: Vec<(usize, Behaviour)>,
-    /// Workers a pool may have alive (the first one always exists; a
-    /// retired worker keeps its slot but no longer counts).
+    /// Workers a pool may have alive (the first one always exists).
     pub max_workers: u8,
-    /// Every worker creation after the first fails (memory pressure).
+    /// Every worker creation after the first fails (memory pressure), as
+    /// often as it is tried; the mayday timer fires as often as it is armed.
     pub creation_fails: bool,
-    /// Times a mayday timer may fire (an exploration bound, like the
-    /// user's budgets: the timer fires as often as time passes).
-    pub maydays: u8,
-    /// Failed creations (an exploration bound: each failure is followed by
-    /// work or by a change elsewhere, but a manager may try again).
-    pub failures: u8,
     /// Idle workers may retire (idle cull, the trustee after `cpu_down`),
-    /// twice per run (an exploration bound).
+    /// as often as spares idle.
     pub retire: bool,
     /// Queue operations the user performs (each on any item and CPU).
     pub queues: u8,
@@ -140,14 +134,14 @@ pub enum Worker {
     },
     /// The pool's manager, creating a worker (S6); at most one per pool.
     Managing,
-    /// Retired: its slot stays, so worker numbers never change.
-    Gone,
 }
 
 /// A pool: one per CPU, then the unbound pool.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pool {
     pub worklist: Vec<u8>,
+    /// In creation order; a retired worker leaves, and the later ones move
+    /// up (so retiring and creating again can cycle).
     pub workers: Vec<Worker>,
     /// Per worker: items deferred to it because it runs them (S5; kernel
     /// `scheduled` list), run by it next.
@@ -234,8 +228,6 @@ pub struct State {
     /// A worker started an item while another worker of its (managed) pool
     /// counted as running (C4).
     pub overlap_start: bool,
-    /// A step did not lower the ranking (only a mistake in the spec can).
-    pub rank_broken: bool,
     /// Queueings refused although the item was running and not pending (W3).
     pub refused_while_running: u8,
     /// Workqueues being destroyed or destroyed: the user's queueing is
@@ -250,9 +242,6 @@ pub struct State {
     pub cancels: u8,
     pub flushes: u8,
     pub hotplug_left: u8,
-    pub maydays_left: u8,
-    pub failures_left: u8,
-    pub retires_left: u8,
 }
 
 /// One step.
@@ -414,7 +403,6 @@ impl Config {
             flush: (0..self.wqs.len()).map(|_| self.initial_flush()).collect(),
             early_returns: 0,
             overlap_start: false,
-            rank_broken: false,
             refused_while_running: 0,
             dying: vec![false; self.wqs.len()],
             accepted_after_destroy: 0,
@@ -423,9 +411,6 @@ impl Config {
             cancels: self.cancels,
             flushes: self.flushes,
             hotplug_left: if self.hotplug { 2 } else { 0 },
-            maydays_left: self.maydays,
-            failures_left: self.failures,
-            retires_left: if self.retire { 2 } else { 0 },
         }
     }
 }
@@ -449,51 +434,5 @@ impl State {
 
     pub fn idle(&self, p: usize) -> usize {
         self.pools[p].workers.iter().filter(|w| **w == Worker::Idle).count()
-    }
-
-    /// A ranking that every action strictly decreases (so the state graph
-    /// is acyclic): budgets, then instances not yet started or finished,
-    /// then work-in-progress markers.
-    pub fn rank(&self, config: &Config) -> (u32, u32, u32) {
-        let budgets = u32::from(self.queues) + u32::from(self.cancels) + u32::from(self.flushes);
-        let budgets = budgets * 8 + u32::from(self.hotplug_left) + 2 * u32::from(self.destroy_left);
-        let budgets = budgets + 8 * u32::from(self.maydays_left) + 8 * u32::from(self.failures_left);
-        let budgets = budgets + 32 * u32::from(self.retires_left);
-        let mut work = 0u32;
-        for (i, it) in self.items.iter().enumerate() {
-            // Each pending instance still has to start and finish.
-            work += 4 * u32::from(it.pending != Pending::No) + 2 * u32::from(it.running.is_some());
-            work += u32::from(it.running.is_some() && !it.blocked_once);
-            work += u32::from(matches!(it.pending, Pending::Inactive(_)));
-            // A waiting instance is deferred to a worker at most once.
-            work += u32::from(
-                matches!(it.pending, Pending::Active(p) if self.pools[usize::from(p)].worklist.contains(&(i as u8))),
-            );
-            // A `WaitsFor` item queues its target once per run (chained).
-            if matches!(config.items[i].1, Behaviour::WaitsFor(_)) {
-                work += 8 * u32::from(it.pending != Pending::No);
-                work += 8 * u32::from(it.running.is_some() && !it.blocked_once);
-            }
-        }
-        work += self.waiters.len() as u32;
-        // A flusher without a ticket gets one once.
-        work += self.waiters.iter().filter(|w| w.flush_wq.is_some() && w.ticket.is_none()).count() as u32;
-        let mut markers = 0u32;
-        for pool in &self.pools {
-            // Blocked workers (each unblocks once), room for more workers,
-            // idle workers (each may retire).
-            let count = |f: fn(&Worker) -> bool| pool.workers.iter().filter(|w| f(w)).count() as u32;
-            markers += count(|w| matches!(w, Worker::Running { blocked: true, .. }));
-            markers += count(|w| *w == Worker::Idle);
-            markers += 2 * count(|w| *w != Worker::Managing);
-            markers += 4 * u32::from(!pool.starving);
-            let live = pool.workers.iter().filter(|w| **w != Worker::Gone).count() as u8;
-            markers += 16 * u32::from(config.max_workers.saturating_sub(live));
-        }
-        // Mayday entries (each is taken by the rescuer once) and attached
-        // rescuers (each detaches once).
-        markers += 3 * self.maydays.iter().map(|list| list.len() as u32).sum::<u32>();
-        markers += self.rescuers.iter().filter(|r| r.is_some()).count() as u32;
-        (budgets, work, markers)
     }
 }

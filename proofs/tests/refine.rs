@@ -61,7 +61,9 @@ fn the_machine_refines_the_spec() {
 
 /// The seeded bugs whose logic lives in the machine's rules or steps and
 /// shows in what the refinement compares (where items are, who runs what,
-/// worker counts, lists, who waits) or in a machine that stops early.
+/// worker counts, lists, who waits) or in liveness under weak fairness (a
+/// machine that stops with work left, or that cycles without doing it:
+/// NoMayday's timer fires forever and calls nobody).
 /// RebindLosesInactive joined when rebinding became a machine step (H3),
 /// SkipFlushColorDecrement when the executor ran `flush_workqueue`'s
 /// steps F1-F6. The rest break the rescuer's stop (the spec has no
@@ -93,14 +95,18 @@ fn seeded_bugs_in_the_machine_fail_the_refinement() {
     for bug in SeededBug::ALL {
         let caught = refinement_configs().into_iter().find_map(|(name, config)| {
             let report = Refinement { config, bugs: bug.bit(), first_passes: false }.check();
-            report.failure.map(|(property, path, what)| (name, property, path.len(), what))
+            let lasso = report.lasso;
+            report.failure.map(|(property, path, what)| (name, property, path.len(), what, lasso))
         });
         match caught {
-            Some((name, property, len, what)) => {
+            Some((name, property, len, what, lasso)) => {
                 println!(
                     "{bug:?}: caught on {name} by \"{property}\" after {len} steps: {}",
                     &what[..what.len().min(300)]
-                )
+                );
+                if let Some(lasso) = lasso {
+                    println!("{lasso}");
+                }
             }
             None => {
                 println!("{bug:?}: not caught");

@@ -1,19 +1,25 @@
 //! The specification, checked: every quick configuration exhaustively
-//! (all properties hold), the rescuer chain without a rescuer (L1 fails,
-//! with the path printed), and every deliberate mistake in the spec caught
-//! by the property it breaks. `CMWQ_PROOFS_DEEP=1` adds larger
+//! (all properties hold), the rescuer chain without a rescuer (LIVE and S0
+//! fail, with the path printed), a livelock only a fair cycle shows (the
+//! lasso printed and replayed), and every deliberate mistake in the spec
+//! caught by the property it breaks. `CMWQ_PROOFS_DEEP=1` adds larger
 //! configurations.
 
-use cmwq_proofs::{configs, Config, Mistake, Report, PROPERTIES};
+use cmwq_proofs::fair::replay;
+use cmwq_proofs::{configs, Config, Mistake, Report, LIVE, PROPERTIES};
 use std::time::Instant;
 
 fn run(name: &str, config: Config) -> Report {
     let start = Instant::now();
-    let report = config.check();
+    let report = config.check().expect("within the state limit");
     println!(
-        "{name}: {} states, depth {}, {:.1} s, failed: {:?}",
+        "{name}: {} states, {} transitions, depth {}, cyclic components {}, with work pending {} (unfair {}), {:.1} s, failed: {:?}",
         report.states,
+        report.transitions,
         report.depth,
+        report.cycles,
+        report.pending_cycles.0,
+        report.pending_cycles.1,
         start.elapsed().as_secs_f64(),
         report.failures.keys().collect::<Vec<_>>()
     );
@@ -45,18 +51,43 @@ fn every_property_holds_on_the_quick_configurations() {
 
 /// R2 / the negative liveness case: without `mem_reclaim`, the chain "A
 /// waits for B queued behind it, no worker can be created" never finishes;
-/// the checker shows how.
+/// the checker shows how: a deadlock (S0), LIVE's lasso with an empty cycle.
 #[test]
 fn the_chain_without_a_rescuer_is_stuck() {
     let report = run("chain without rescuer", configs::chain(false));
-    let path = report.failures.get(PROPERTIES[9]).expect("L1 must fail without a rescuer");
+    let path = report.failures.get(PROPERTIES[0]).expect("S0 must fail without a rescuer");
     println!("path to the stuck state: {path:?}");
-    assert_eq!(report.failures.len(), 1, "only liveness fails: {:?}", report.failures.keys());
+    let lasso = report.lasso.as_ref().expect("LIVE must fail without a rescuer");
+    println!("LIVE's counterexample:\n{lasso}");
+    assert!(lasso.cycle.is_empty(), "the spec stops there");
+    assert_eq!(&lasso.prefix, path, "both are the shortest path to the stuck state");
+    let only: Vec<_> = report.failures.keys().copied().collect();
+    assert_eq!(only, [LIVE, PROPERTIES[0]], "only liveness fails");
+}
+
+/// A livelock: the rescuer leaves each time it comes, the mayday re-arms,
+/// and item 1 is never rescued. Someone can always act, so no state is
+/// stuck (S0 holds) and no path ends: only the fair-cycle search shows it,
+/// as a lasso whose cycle returns to where its prefix ends.
+#[test]
+fn a_livelock_is_caught_as_a_fair_cycle() {
+    let config = Config { mistake: Some(Mistake::RescuerLeavesAtOnce), ..configs::chain(true) };
+    let report = run("RescuerLeavesAtOnce on chain", config.clone());
+    let lasso = report.lasso.as_ref().expect("LIVE must fail");
+    println!("LIVE's counterexample:\n{lasso}");
+    let only: Vec<_> = report.failures.keys().copied().collect();
+    assert_eq!(only, [LIVE], "only LIVE fails: no safety property, no deadlock");
+    assert!(!lasso.cycle.is_empty(), "a livelock is a cycle");
+    let entry = replay(&config, lasso.init, &lasso.prefix).expect("the prefix replays");
+    let path: Vec<_> = lasso.prefix.iter().chain(&lasso.cycle).copied().collect();
+    let back = replay(&config, lasso.init, &path).expect("the cycle replays");
+    assert_eq!(back, entry, "the cycle returns to its first state");
+    assert!(entry.items[1].pending != cmwq_proofs::spec::Pending::No, "item 1 waits throughout");
 }
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 19] = [
+const MATRIX: [(Mistake, &str, usize); 20] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -76,6 +107,7 @@ const MATRIX: [(Mistake, &str, usize); 19] = [
     (Mistake::FlushSkipsDecrement, "colors", 9),
     (Mistake::FlushNoFlip, "colors", 12),
     (Mistake::FlushOwnColorOnly, "colors", 4),
+    (Mistake::RescuerLeavesAtOnce, "chain", 9),
 ];
 
 #[test]

@@ -21,6 +21,12 @@ use std::collections::BTreeMap;
 
 const NOW: Duration = Duration::ZERO;
 
+/// The machine's bounds (see [`Budget`]): mayday firings that call a
+/// rescuer, failed creations, retirements.
+pub const MAYDAYS: u8 = 3;
+pub const FAILURES: u8 = 2;
+pub const RETIRES: u8 = 2;
+
 /// An executor's place in its item's program: it blocked already; the
 /// instance a `WaitsFor(n)` item waits for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -29,7 +35,14 @@ pub struct Prog {
     pub waits_for: u64,
 }
 
-/// The exploration's budgets, as the spec's.
+/// The exploration's budgets: the user's, as the spec's, and bounds on
+/// the machine's own steps that take a fresh worker number (the machine
+/// numbers workers with a counter that never goes back: a creation, failed
+/// or not, and a rescuer's attach each take one), so that its state graph
+/// is finite where the spec's has a cycle (a creation failing and tried
+/// again, a mayday re-armed, workers retiring and created again). A state
+/// where a bound refuses a step is not judged for liveness
+/// ([`Sys::cut`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Budget {
     pub queues: u8,
@@ -134,8 +147,10 @@ impl Sys {
         let (items, rescuer_batch) = (c.items.iter().map(|&(wq, _)| wq).collect(), RESCUER_BATCH);
         let (max_workers, flush_colors) = (usize::from(c.max_workers), usize::from(c.colors));
         let topo = Topology { cpus: c.cpus, wqs: wqs.collect(), items, max_workers, rescuer_batch, flush_colors };
-        let (hotplug, retires) = (if c.hotplug { 2 } else { 0 }, if c.retire { 2 } else { 0 });
-        let (queues, cancels, flushes, maydays, failures) = (c.queues, c.cancels, c.flushes, c.maydays, c.failures);
+        let (hotplug, retires) = (if c.hotplug { 2 } else { 0 }, if c.retire { RETIRES } else { 0 });
+        // Without a rescuer a mayday calls nobody: the timer stays quiet.
+        let maydays = if c.wqs.iter().any(|wq| wq.mem_reclaim) { MAYDAYS } else { 0 };
+        let (queues, cancels, flushes, failures) = (c.queues, c.cancels, c.flushes, FAILURES);
         let left = Budget { queues, cancels, flushes, hotplug, maydays, failures, retires, destroy: c.destroy };
         Sys { plain: PlainSystem::new(topo, bugs), progs: BTreeMap::new(), left, first_passes: true }
     }
@@ -209,6 +224,30 @@ impl Sys {
         if left.hotplug == 1 {
             out.push(Step::CpuUp);
         }
+    }
+
+    /// Whether a bound of [`Budget`] refuses a step here (the machine would
+    /// go on without it): an armed mayday timer with no firing left, or a
+    /// creation, cull or trustee turn that would spend a bound used up.
+    pub fn cut(&self, c: &Config) -> bool {
+        let (m, left) = (&self.plain, &self.left);
+        let pools = 0..m.pools().len();
+        let rescuers = c.wqs.iter().any(|wq| wq.mem_reclaim);
+        if rescuers && left.maydays == 0 && pools.clone().any(|p| m.pools()[p].pool().mayday_timer_armed()) {
+            return true;
+        }
+        let mut steps = Vec::new();
+        self.steps(c, &mut steps);
+        steps.into_iter().any(|step| {
+            let bounded = match step {
+                // Without `creation_fails` or `retire` the configuration,
+                // not a bound, rules failures or retirements out.
+                Step::ManageEnd { .. } => c.creation_fails && left.failures == 0,
+                Step::IdleCull { .. } | Step::Trustee { .. } => c.retire && left.retires == 0,
+                _ => false,
+            };
+            bounded && self.clone().apply(c, step).is_none()
+        })
     }
 
     /// Whether `step` can change anything: a timer or trustee that finds

@@ -10,9 +10,12 @@
 //!    each item is, who runs what, the workers, active counts, inactive
 //!    lists, mayday lists, rescuers) equals the spec state's (a step with
 //!    no witness must leave it unchanged: a stutter);
-//! 3. where the machine can do nothing more, neither can the spec have
-//!    work left: every queued item ran or was cancelled (so a machine that
-//!    forgets to wake a worker fails too, not only one that does wrong).
+//! 3. liveness under weak fairness (`fair.rs`, over the graph of pairs):
+//!    no fair cycle of pairs (nor a pair where no fair step is enabled)
+//!    keeps a queued item from running or a waiter from returning; so a
+//!    machine that forgets to wake a worker fails too, not only one that
+//!    does wrong. The fairness classes are the machine's threads
+//!    ([`Class`]).
 //!
 //! Seeded bugs in the machine (`SeededBits`) make the check fail:
 //! `tests/refine.rs`.
@@ -20,6 +23,7 @@
 pub mod machine;
 pub mod witness;
 
+use crate::fair::{self, Fair, Lasso, Options};
 use crate::spec::{Config, Pending, Rescuer, State, Worker};
 use cmwq::machine::pwq::Pwq;
 use cmwq::machine::section::PlainEntry;
@@ -27,7 +31,7 @@ use cmwq::machine::work::Location;
 use cmwq::machine::SeededBits;
 use cmwq::plain::{Rescuing, Waiter};
 use machine::{Step, Sys};
-use stateright::{Checker, Model, Property};
+use stateright::{Model, Property};
 use std::collections::VecDeque;
 
 /// A spec state's part that a machine state determines.
@@ -103,11 +107,10 @@ pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
     let (mut workers, mut scheduled) = (Vec::new(), Vec::new());
     for (p, section) in sections.iter().enumerate() {
         let (mut ws, mut ss) = (Vec::new(), Vec::new());
-        for &id in m.order(p) {
+        // Retired workers have left the spec's list.
+        for id in witness::live(m, p) {
             let state = section.pool().worker(id);
             ws.push(match (state, m.running().get(&(p, id))) {
-                (None, _) => Worker::Gone,
-                (Some(w), _) if w.die() => Worker::Gone,
                 (Some(w), Some(entry)) => Worker::Running { item: small(entry.item), blocked: w.sleeping() },
                 _ if m.managing(p).is_some_and(|(manager, _)| manager == id) => Worker::Managing,
                 _ => Worker::Idle,
@@ -177,7 +180,7 @@ pub struct Refinement {
 
 /// The property names.
 pub const REFINES: &str = "every machine step is a spec step or a stutter";
-pub const QUIESCENT: &str = "where the machine stops, every queued item ran";
+pub const LIVE: &str = "under weak fairness of the machine's threads every queued item runs, every wait returns";
 
 impl Model for Refinement {
     type State = Pair;
@@ -216,15 +219,61 @@ impl Model for Refinement {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        vec![
-            Property::always(REFINES, |_, p: &Pair| p.broken.is_none()),
-            Property::always(QUIESCENT, |m: &Refinement, p: &Pair| {
-                let mut steps = Vec::new();
-                p.machine.steps(&m.config, &mut steps);
-                let stopped = steps.iter().all(|&step| !p.machine.productive(&m.config, step));
-                !stopped || p.broken.is_some() || spec_done(&p.spec)
-            }),
-        ]
+        vec![Property::always(REFINES, |_, p: &Pair| p.broken.is_none())]
+    }
+}
+
+/// A fairness class of the refinement: one of the machine's threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// A worker (a rescuer attached to a pool too): its first pass, its
+    /// passes when woken, its item's blocking, unblocking and finish.
+    Worker { pool: usize, id: cmwq::machine::pool::WorkerId },
+    /// A pool's manager's spawn returning.
+    Manager { pool: usize },
+    /// A pool's mayday timer.
+    Mayday { pool: usize },
+    /// A pool's trustee (its CPU offline).
+    Trustee { pool: usize },
+    /// A workqueue's rescuer thread: taking a pool off its list, attaching.
+    Rescuer { wq: usize },
+    /// A waiter waking (oldest first, as `Step::Return`).
+    Waiter { n: usize },
+}
+
+impl Fair for Refinement {
+    type Class = Class;
+
+    /// The user's turns and the idle cull have no class (the user may
+    /// stop; progress may not depend on a worker retiring).
+    fn class(&self, _: &Pair, step: &Step) -> Option<Class> {
+        Some(match *step {
+            Step::Queue { .. }
+            | Step::Cancel { .. }
+            | Step::CancelSync { .. }
+            | Step::FlushWork { .. }
+            | Step::FlushWq { .. }
+            | Step::Destroy { .. }
+            | Step::CpuDown
+            | Step::CpuUp
+            | Step::IdleCull { .. } => return None,
+            Step::Return { n } => Class::Waiter { n },
+            Step::FirstPass { pool, id }
+            | Step::Wake { pool, id }
+            | Step::Block { pool, id }
+            | Step::Unblock { pool, id }
+            | Step::Finish { pool, id } => Class::Worker { pool, id },
+            Step::ManageEnd { pool } => Class::Manager { pool },
+            Step::MaydayTimer { pool } => Class::Mayday { pool },
+            Step::Trustee { pool } => Class::Trustee { pool },
+            Step::RescuerPop { wq } | Step::RescuerRun { wq } => Class::Rescuer { wq },
+        })
+    }
+
+    /// The spec has work left, in a pair that refines so far and that no
+    /// bound of the machine's exploration cuts.
+    fn pending(&self, p: &Pair) -> bool {
+        p.broken.is_none() && !spec_done(&p.spec) && !p.machine.cut(&self.config)
     }
 }
 
@@ -245,21 +294,40 @@ fn spec_done(s: &State) -> bool {
 #[derive(Debug)]
 pub struct RefinementReport {
     pub states: usize,
-    /// The first failure: property, the steps leading to it, and what broke.
+    /// The first failure: property, the steps leading to it (a shortest
+    /// path for REFINES; the lasso's prefix and one turn of its cycle for
+    /// LIVE), and what broke.
     pub failure: Option<(&'static str, Vec<Step>, String)>,
+    /// LIVE's counterexample, when it fails.
+    pub lasso: Option<Lasso<Step>>,
 }
 
 impl Refinement {
-    /// Explores every reachable pair breadth first.
+    /// Explores every reachable pair breadth first (deduplicated by 64-bit
+    /// hashes, as stateright does), then searches for fair cycles.
     pub fn check(self) -> RefinementReport {
-        let checker = self.checker().spawn_bfs().join();
-        let states = checker.unique_state_count();
-        for name in [REFINES, QUIESCENT] {
-            if let Some(path) = checker.discovery(name) {
-                let last = path.last_state().broken.clone().unwrap_or_else(|| "stopped with work left".into());
-                return RefinementReport { states, failure: Some((name, path.into_actions(), last)) };
+        // A step that does not refine ends the check (LIVE is judged only
+        // on a graph that refines throughout).
+        let options = Options { stop_at_violation: true, ..Options::default() };
+        let graph = match fair::explore(&self, options) {
+            Ok(graph) => graph,
+            Err(e) => {
+                return RefinementReport { states: e.limit, failure: Some((LIVE, vec![], e.to_string())), lasso: None }
             }
+        };
+        let states = graph.states();
+        if let Some((name, init, path)) = graph.violations().into_iter().find(|v| v.0 == REFINES) {
+            let last = fair::replay(&self, init, &path).and_then(|p| p.broken);
+            let what = last.unwrap_or_else(|| "the replay of the path diverged".into());
+            return RefinementReport { states, failure: Some((name, path, what)), lasso: None };
         }
-        RefinementReport { states, failure: None }
+        let Some(lasso) = graph.fair_lasso() else { return RefinementReport { states, failure: None, lasso: None } };
+        let what = if lasso.cycle.is_empty() {
+            format!("stopped with work left after {} steps", lasso.prefix.len())
+        } else {
+            format!("a fair cycle of {} steps, after {}, with work left", lasso.cycle.len(), lasso.prefix.len())
+        };
+        let path = lasso.prefix.iter().chain(&lasso.cycle).copied().collect();
+        RefinementReport { states, failure: Some((LIVE, path, what)), lasso: Some(lasso) }
     }
 }

@@ -11,20 +11,35 @@ use cmwq::machine::trace::Event;
 use cmwq::plain::PlainSystem;
 use std::collections::BTreeMap;
 
-/// The spec's number for worker `id` of pool `p`.
-pub fn spec_worker(m: &PlainSystem, p: usize, id: WorkerId) -> u8 {
+/// The workers of pool `p` the spec has: in creation order, those that
+/// have not retired (a retired worker leaves the spec's list).
+pub fn live(m: &PlainSystem, p: usize) -> Vec<WorkerId> {
+    let pool = m.pools()[p].pool();
+    m.order(p).iter().copied().filter(|&id| pool.worker(id).is_some_and(|w| !w.die())).collect()
+}
+
+/// The spec's number for worker `id` of pool `p`, among `live`.
+fn number(m: &PlainSystem, p: usize, id: WorkerId, live: &[WorkerId]) -> u8 {
     if m.pools()[p].pool().worker(id).is_some_and(|w| w.flags() & WORKER_RESCUER != 0) {
         return RESCUER;
     }
-    m.order(p).iter().position(|&x| x == id).map_or(RESCUER - 1, |n| n as u8)
+    live.iter().position(|&x| x == id).map_or(RESCUER - 1, |n| n as u8)
+}
+
+/// The spec's number for worker `id` of pool `p`.
+pub fn spec_worker(m: &PlainSystem, p: usize, id: WorkerId) -> u8 {
+    number(m, p, id, &live(m, p))
 }
 
 /// What the witness needs from before the turn: the action the turn is by
-/// itself (the caller's operation, or the item's program), and the
-/// attached rescuers, by (pool, id), with their workqueue.
+/// itself (the caller's operation, or the item's program), the attached
+/// rescuers, by (pool, id), with their workqueue, and each pool's workers
+/// as the spec numbers them (kept up to date event by event: a worker
+/// retired or created in the turn renumbers the ones after it).
 pub struct Before {
     first: Option<Action>,
     rescuers: BTreeMap<(usize, WorkerId), u8>,
+    live: Vec<Vec<WorkerId>>,
 }
 
 impl Before {
@@ -33,7 +48,8 @@ impl Before {
         let small = |v: usize| v as u8;
         let rescuers = m.rescuers().iter().enumerate();
         let rescuers = rescuers.filter_map(|(wq, r)| r.and_then(|r| Some(((r.pool, r.id?), small(wq))))).collect();
-        let mut before = Before { first: None, rescuers };
+        let live = (0..m.pools().len()).map(|p| live(m, p)).collect();
+        let mut before = Before { first: None, rescuers, live };
         let by = |pool: usize, id: WorkerId, worker: fn(u8, u8) -> Action, rescuer: fn(u8) -> Action| match before
             .rescuers
             .get(&(pool, id))
@@ -94,6 +110,11 @@ impl Before {
         actions
     }
 
+    /// The spec's number for worker `id` of pool `pool` now.
+    fn number(&self, m: &PlainSystem, pool: usize, id: WorkerId) -> u8 {
+        number(m, pool, id, &self.live[pool])
+    }
+
     /// One event as a spec action; true with `CreateFails`.
     fn of_event(&mut self, m: &PlainSystem, event: &Event) -> (Option<Action>, bool) {
         let small = |v: usize| v as u8;
@@ -106,22 +127,27 @@ impl Before {
             Event::Started { pool, worker, scheduled, .. } => Some(match (rescuer(self, pool, worker), scheduled) {
                 (Some(wq), true) => Action::RescueScheduled { wq },
                 (Some(wq), false) => Action::Rescue { wq },
-                (None, true) => Action::StartScheduled { pool: small(pool), worker: spec_worker(m, pool, worker) },
-                (None, false) => Action::Start { pool: small(pool), worker: spec_worker(m, pool, worker) },
+                (None, true) => Action::StartScheduled { pool: small(pool), worker: self.number(m, pool, worker) },
+                (None, false) => Action::Start { pool: small(pool), worker: self.number(m, pool, worker) },
             }),
             Event::Deferred { pool, worker, .. } => Some(match rescuer(self, pool, worker) {
                 Some(wq) => Action::RescueDefer { wq },
-                None => Action::Defer { pool: small(pool), worker: spec_worker(m, pool, worker) },
+                None => Action::Defer { pool: small(pool), worker: self.number(m, pool, worker) },
             }),
             Event::Manage { pool, worker } => {
-                Some(Action::Manage { pool: small(pool), worker: spec_worker(m, pool, worker) })
+                Some(Action::Manage { pool: small(pool), worker: self.number(m, pool, worker) })
             }
-            Event::Created { pool, .. } => Some(Action::Create { pool: small(pool) }),
+            Event::Created { pool, worker } => {
+                self.live[pool].push(worker);
+                Some(Action::Create { pool: small(pool) })
+            }
             Event::CreateFailed { pool, at_limit: false, .. } => {
                 return (Some(Action::CreateFails { pool: small(pool) }), true)
             }
             Event::Retired { pool, worker } => {
-                Some(Action::Retire { pool: small(pool), worker: spec_worker(m, pool, worker) })
+                let w = self.number(m, pool, worker);
+                self.live[pool].retain(|&x| x != worker);
+                Some(Action::Retire { pool: small(pool), worker: w })
             }
             Event::RescuerDetach { wq, .. } => Some(Action::RescuerDetach { wq: small(wq) }),
             _ => None,
