@@ -85,11 +85,15 @@ pub enum Mistake {
     /// item is never rescued. No state is stuck (someone can always act):
     /// only a fair cycle shows it (LIVE).
     RescuerLeavesAtOnce,
+    /// A pool whose CPU went down stays concurrency managed: an item waits
+    /// behind its running worker (H2; the engine's seeded
+    /// `OfflinePoolCountsRunning` and `TrusteeSkipsItem`).
+    OfflineStaysManaged,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 20] = [
+    pub const ALL: [Mistake; 21] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -110,6 +114,7 @@ impl Mistake {
         Mistake::FlushNoFlip,
         Mistake::FlushOwnColorOnly,
         Mistake::RescuerLeavesAtOnce,
+        Mistake::OfflineStaysManaged,
     ];
 }
 
@@ -295,6 +300,27 @@ pub mod configs {
     /// the third waits for a colour and the colours wrap around.
     pub fn colors() -> Config {
         Config { queues: 3, cancels: 0, flushes: 3, colors: 3, max_workers: 2, ..requeue() }
+    }
+
+    /// Hotplug where it can fail: two CPUs, a bound workqueue
+    /// (`max_active` 2) with a blocking and a plain item, so the plain one
+    /// can wait behind a running worker on CPU 0 when it goes down (the
+    /// offline pool is not concurrency managed: it must then start); idle
+    /// workers retire (the trustee), also while CPU 0 comes back up; the
+    /// user may queue during the handoff, and flush.
+    pub fn hotplug() -> Config {
+        Config {
+            cpus: 2,
+            wqs: vec![wq(2)],
+            items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain)],
+            max_workers: 3,
+            retire: true,
+            queues: 3,
+            cancels: 0,
+            flushes: 1,
+            hotplug: true,
+            ..requeue()
+        }
     }
 
     /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.

@@ -22,7 +22,7 @@ pub const PROPERTIES: [&str; 13] = [
     "W5 W6 Q1 Q5 waits return only when done",
     "Q3 max_active bounds active items, none waits for a free slot",
     "Q4 ordered: one at a time, in queueing order",
-    "C1 C4 work-conserving, one runner starts items",
+    "C1 C4 H2 work-conserving, one runner starts items",
     "R6 a pool is on a mayday list once",
     "LIVE under weak fairness every queued item runs, every wait returns",
     "W3 queueing during execution is accepted",
@@ -140,14 +140,18 @@ fn q4_ordered(c: &Config, s: &State) -> bool {
 /// forgotten: a worker can take an item, a worker can be created, or none
 /// can (creation failed or the pool is full: then the rescuers are called,
 /// R1, and LIVE checks the outcome). C4: no worker took an item off the
-/// worklist while another one of its managed pool ran.
+/// worklist while another one of its managed pool ran. H2: a pool whose
+/// CPU went down is no longer concurrency managed, so a waiting item is
+/// owed a way forward even while another worker of that pool runs.
 fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
     if s.overlap_start {
         return false;
     }
     (0..s.pools.len()).all(|p| {
         let waiting = s.pools[p].worklist.iter().any(|&i| s.items[usize::from(i)].running.is_none());
-        if !waiting || s.running(p) > 0 {
+        // An unmanaged pool (unbound, or its CPU offline: H2) owes a way
+        // forward even while a worker runs.
+        if !waiting || (c.should_be_managed(s, p) && s.running(p) > 0) {
             return true;
         }
         let mut enabled = Vec::new();

@@ -348,8 +348,15 @@ impl Config {
         }
     }
 
-    /// Whether pool `p` is concurrency managed now.
+    /// Whether pool `p` is concurrency managed now, as the model's rules
+    /// treat it (a seeded mistake may keep an offline pool managed).
     pub fn managed(&self, state: &State, p: usize) -> bool {
+        self.should_be_managed(state, p) || (p < self.cpus && self.has(crate::Mistake::OfflineStaysManaged))
+    }
+
+    /// Whether pool `p` ought to be concurrency managed: it is bound and
+    /// its CPU is online (H2). Properties judge by this, not by `managed`.
+    pub fn should_be_managed(&self, state: &State, p: usize) -> bool {
         p < self.cpus && !state.pools[p].offline
     }
 

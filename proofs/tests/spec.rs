@@ -39,6 +39,7 @@ fn every_property_holds_on_the_quick_configurations() {
         ("ordered", configs::ordered()),
         ("waits", configs::waits()),
         ("colors", configs::colors()),
+        ("hotplug", configs::hotplug()),
     ];
     if deep() {
         runs.extend(configs::deep());
@@ -87,7 +88,7 @@ fn a_livelock_is_caught_as_a_fair_cycle() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 20] = [
+const MATRIX: [(Mistake, &str, usize); 21] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -108,6 +109,7 @@ const MATRIX: [(Mistake, &str, usize); 20] = [
     (Mistake::FlushNoFlip, "colors", 12),
     (Mistake::FlushOwnColorOnly, "colors", 4),
     (Mistake::RescuerLeavesAtOnce, "chain", 9),
+    (Mistake::OfflineStaysManaged, "hotplug", 7),
 ];
 
 #[test]
@@ -119,6 +121,7 @@ fn every_mistake_is_caught_and_every_property_catches_one() {
             "chain" => configs::chain(true),
             "ordered" => configs::ordered(),
             "colors" => configs::colors(),
+            "hotplug" => configs::hotplug(),
             _ => configs::requeue(),
         };
         let report = run(&format!("{mistake:?} on {on}"), Config { mistake: Some(mistake), ..config });
