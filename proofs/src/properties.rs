@@ -147,30 +147,38 @@ fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
     if s.overlap_start {
         return false;
     }
+    let mut enabled = Vec::new();
+    c.enabled(s, &mut enabled);
     (0..s.pools.len()).all(|p| {
-        let waiting = s.pools[p].worklist.iter().any(|&i| s.items[usize::from(i)].running.is_none());
-        // An unmanaged pool (unbound, or its CPU offline: H2) owes a way
-        // forward even while a worker runs.
-        if !waiting || (c.should_be_managed(s, p) && s.running(p) > 0) {
-            return true;
-        }
-        let mut enabled = Vec::new();
-        c.enabled(s, &mut enabled);
-        let acts = enabled.iter().any(|a| match *a {
-            Action::Start { pool, .. } | Action::Defer { pool, .. } | Action::StartScheduled { pool, .. } => {
-                usize::from(pool) == p
-            }
-            Action::Manage { pool, .. } | Action::Create { pool } | Action::CreateFails { pool } => {
-                usize::from(pool) == p
-            }
-            _ => false,
-        });
-        // Creation failed (the rescuers are called: R1), or the pool is
-        // full, or a worker is being created.
-        acts || s.pools[p].starving
-            || s.pools[p].workers.len() >= usize::from(c.max_workers)
-            || s.pools[p].workers.contains(&Worker::Managing)
+        !c.owes_way_forward(s, p)
+            || enabled.iter().any(|a| match *a {
+                Action::Start { pool, .. }
+                | Action::Defer { pool, .. }
+                | Action::StartScheduled { pool, .. }
+                | Action::Manage { pool, .. }
+                | Action::Create { pool }
+                | Action::CreateFails { pool } => usize::from(pool) == p,
+                _ => false,
+            })
     })
+}
+
+impl Config {
+    /// C1's premise: pool `p` has an item waiting that no worker runs,
+    /// and nothing excuses the wait: it is not a managed pool (bound and
+    /// online, H2) with a worker running, creation has not failed (the
+    /// rescuers are called: R1, and LIVE checks the outcome), the pool is
+    /// not full and no worker is being created. Then something must be
+    /// able to take the item or create a worker for it.
+    pub fn owes_way_forward(&self, s: &State, p: usize) -> bool {
+        let pool = &s.pools[p];
+        let waiting = pool.worklist.iter().any(|&i| s.items[usize::from(i)].running.is_none());
+        waiting
+            && !(self.should_be_managed(s, p) && s.running(p) > 0)
+            && !pool.starving
+            && pool.workers.len() < usize::from(self.max_workers)
+            && !pool.workers.contains(&Worker::Managing)
+    }
 }
 
 /// R6: a pool is on each rescuer's mayday list at most once.

@@ -3,17 +3,17 @@
 //!
 //! # Rules
 //! - M24. **Ticket.** A flusher takes the next ticket `t`, which owns colour
-//!     `t % colors` (an engine: `NR_COLORS`, the kernel's 16); new
-//!     instances get the next colour from then on (rule M22). At most
-//!     `colors - 1` tickets are outstanding, so the
-//!     colour new instances get is never one still being flushed; a flusher
-//!     that would need another waits for the head ticket. (Q1, Q2)
+//!   `t % colors` (an engine: `NR_COLORS`, the kernel's 16); new
+//!   instances get the next colour from then on (rule M22). At most
+//!   `colors - 1` tickets are outstanding, so the
+//!   colour new instances get is never one still being flushed; a flusher
+//!   that would need another waits for the head ticket. (Q1, Q2)
 //! - M25. **Head.** Tickets complete in order. The oldest outstanding ticket
-//!     (the head) is the one being flushed: its colour is started on every
-//!     pool-workqueue (rule M22), and when every marked pool-workqueue has
-//!     emptied it (rule M20) the head is done and the next ticket becomes
-//!     the head. A head whose colour is in flight nowhere is done at once,
-//!     so completion cascades. (Q1)
+//!   (the head) is the one being flushed: its colour is started on every
+//!   pool-workqueue (rule M22), and when every marked pool-workqueue has
+//!   emptied it (rule M20) the head is done and the next ticket becomes
+//!   the head. A head whose colour is in flight nowhere is done at once,
+//!   so completion cascades. (Q1)
 //!
 //! # Steps (`flush_workqueue`, one flusher; locks in order)
 //! FW1. Flush mutex: [`FlushTickets::take`]. `Full`: wait (signal lock,

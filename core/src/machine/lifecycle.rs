@@ -3,15 +3,15 @@
 //!
 //! # Rules
 //! - M30. **Accepted delayed queueing.** A delayed queueing is accepted (QU1
-//!     holds and the set is open) and counted *before* it claims PENDING,
-//!     and stays counted until its item is armed, inserted or given up; an
-//!     armed item stays in the set until its timer fires (and it is
-//!     inserted) or a cancel takes it. Drain and destroy wait while the
-//!     set holds anything, so an accepted call is never missed. (Q6)
+//!   holds and the set is open) and counted *before* it claims PENDING,
+//!   and stays counted until its item is armed, inserted or given up; an
+//!   armed item stays in the set until its timer fires (and it is
+//!   inserted) or a cancel takes it. Drain and destroy wait while the
+//!   set holds anything, so an accepted call is never missed. (Q6)
 //! - M31. **Close.** Destroy (or the finalization of an orphaned workqueue)
-//!     takes the pool-workqueues away only while the set is empty and
-//!     every pool-workqueue is empty, and closes the set in the same
-//!     critical section: later delayed queueings are refused. (Q6)
+//!   takes the pool-workqueues away only while the set is empty and
+//!   every pool-workqueue is empty, and closes the set in the same
+//!   critical section: later delayed queueings are refused. (Q6)
 //!
 //! # Steps (locks in order)
 //! - **Delayed queueing**: DQ1 [`DelayedSet::accept`] (delayed lock D) →

@@ -6,26 +6,26 @@
 //!
 //! # Rules
 //! - M11. **Create.** A worker may be created while the pool is not stopping
-//!     and has fewer than the configured maximum. A created worker enters
-//!     idle (and may ask for the cull timer); a failed creation is counted.
-//!     Any failure, including the limit, arms the mayday timer; a platform
-//!     refusal also arms the create-retry timer. (F4)
+//!   and has fewer than the configured maximum. A created worker enters
+//!   idle (and may ask for the cull timer); a failed creation is counted.
+//!   Any failure, including the limit, arms the mayday timer; a platform
+//!   refusal also arms the create-retry timer. (F4)
 //! - M12. **Cull.** When the cull timer fires at `now`, idle workers beyond
-//!     the policy that have been idle for the timeout are retired, coldest
-//!     first; if the coldest is not old enough, the timer is re-armed for
-//!     when it will be. (C7)
+//!   the policy that have been idle for the timeout are retired, coldest
+//!   first; if the coldest is not old enough, the timer is re-armed for
+//!   when it will be. (C7)
 //! - M13. **Mayday.** When the mayday timer fires and the pool needs a worker
-//!     it cannot have (`need_to_create_worker`), every workqueue with an
-//!     item on the worklist is called (once each, by id); the
-//!     timer re-arms while no worker idles. (R1, R6)
+//!   it cannot have (`need_to_create_worker`), every workqueue with an
+//!   item on the worklist is called (once each, by id); the
+//!   timer re-arms while no worker idles. (R1, R6)
 //! - M14. **Rescue.** A rescuer takes a workqueue's first item off the
-//!     worklist while that workqueue has active items here and the pool
-//!     still needs a worker. (R1, R3)
+//!   worklist while that workqueue has active items here and the pool
+//!   still needs a worker. (R1, R3)
 //! - M15. **Hotplug.** Taking the CPU down marks the pool disassociated and
-//!     every worker rogue (out of the running count, so every waiting item
-//!     gets a worker); bringing it up clears both. The trustee may retire
-//!     the pool's idle workers, down to one, once the pool holds nothing
-//!     and every worker is idle. (H1, H2)
+//!   every worker rogue (out of the running count, so every waiting item
+//!   gets a worker); bringing it up clears both. The trustee may retire
+//!   the pool's idle workers, down to one, once the pool holds nothing
+//!   and every worker is idle. (H1, H2)
 
 use super::policy;
 use super::pool::{PoolState, WorkerId, WqId, WORKER_ROGUE};

@@ -2,11 +2,11 @@
 //!
 //! # Rules
 //! - M16. **Send.** A pool-workqueue asking for rescue is appended unless it
-//!     is listed already (at most once, R6) or the rescuer is stopping.
+//!   is listed already (at most once, R6) or the rescuer is stopping.
 //! - M17. **Take.** The rescuer takes the oldest entry.
 //! - M18. **Stop.** A stopped rescuer exits only once its list is empty: each
-//!     entry holds a reference to the workqueue (the kernel's `get_pwq`),
-//!     and destruction answers every mayday before it completes (R5).
+//!   entry holds a reference to the workqueue (the kernel's `get_pwq`),
+//!   and destruction answers every mayday before it completes (R5).
 
 use super::{seeded_in, SeededBits};
 use crate::SeededBug;

@@ -5,23 +5,23 @@
 //!
 //! # The pass
 //! - WP1. [`PoolSection::worker_woken`] (after the idle wait, and first thing
-//!    after registration): exit if told to; otherwise rules M6-M7 decide:
-//!    back to idle (a hint: work does not wait, or somebody runs),
-//!    [`Pass::Manage`] (no spare: create one first), or work.
+//!   after registration): exit if told to; otherwise rules M6-M7 decide:
+//!   back to idle (a hint: work does not wait, or somebody runs),
+//!   [`Pass::Manage`] (no spare: create one first), or work.
 //! - WP2. [`PoolSection::worker_managed`] (the creation ended, `create.rs`
-//!    CR2; the lock was dropped meanwhile): the manager role is given back;
-//!    created, decide again; failed, work anyway if items wait and nobody
-//!    runs (rule M7), else back to idle.
+//!   CR2; the lock was dropped meanwhile): the manager role is given back;
+//!   created, decide again; failed, work anyway if items wait and nobody
+//!   runs (rule M7), else back to idle.
 //! - WP3. Working (rule M8) clears `PREP` and takes items: the worker's
-//!    scheduled list first, then the worklist while `keep_working`. An
-//!    item another worker executes is deferred to it (rule M9) and the next
-//!    one taken; one it may execute ends the step: [`Pass::Run`].
+//!   scheduled list first, then the worklist while `keep_working`. An
+//!   item another worker executes is deferred to it (rule M9) and the next
+//!   one taken; one it may execute ends the step: [`Pass::Run`].
 //! - WP4. [`PoolSection::worker_finished`] (the function returned and the item
-//!    finished its instance in its own section): the instance leaves the
-//!    pool (rules M9, M20, M21), then WP3 again without the first-item
-//!    exception.
+//!   finished its instance in its own section): the instance leaves the
+//!   pool (rules M9, M20, M21), then WP3 again without the first-item
+//!   exception.
 //! - WP5. With nothing to take, the worker stops working and goes idle (rule
-//!    M3), unless it was told to exit: [`Pass::Idle`] or [`Pass::Exit`].
+//!   M3), unless it was told to exit: [`Pass::Idle`] or [`Pass::Exit`].
 //!
 //! Between passes an idle worker waits until [`PoolSection::take_wakeup`]
 //! says it was woken; after [`Pass::Exit`] it leaves with

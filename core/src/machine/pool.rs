@@ -3,18 +3,18 @@
 //!
 //! # Rules (the protocol in words is `core/src/pool/README.md`)
 //! - M1. **Running count.** `nr_running` is never written directly:
-//!    `PoolState::update_worker` recomputes it from the worker's flags and
-//!    `sleeping` bit, so it always equals the workers that count as
-//!    running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
+//!   `PoolState::update_worker` recomputes it from the worker's flags and
+//!   `sleeping` bit, so it always equals the workers that count as
+//!   running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
 //! - M2. **Kick.** If items wait and nobody runs (`need_more_worker`), the most
-//!    recently idle worker is woken, once: a wakeup not yet consumed is not
-//!    sent again. Queueing behind a running worker wakes nobody. (C1, C3)
+//!   recently idle worker is woken, once: a wakeup not yet consumed is not
+//!   sent again. Queueing behind a running worker wakes nobody. (C1, C3)
 //! - M3. **Idle list.** A worker entering idle goes to the front (hot first)
-//!    and becomes `PREP`; the coldest, at the back, are retired first. When
-//!    there are too many idle workers and no cull timer is armed, one must
-//!    be armed. (C7)
+//!   and becomes `PREP`; the coldest, at the back, are retired first. When
+//!   there are too many idle workers and no cull timer is armed, one must
+//!   be armed. (C7)
 //! - M4. **Retire.** A retired worker leaves the idle list and `nr_workers`
-//!    and is told to exit, exactly once.
+//!   and is told to exit, exactly once.
 //! - M5. **Manager.** At most one worker manages (creates workers) at a time.
 //!
 //! `E` is the driver's queued entry; the machine only moves it between the

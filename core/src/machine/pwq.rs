@@ -3,22 +3,22 @@
 //!
 //! # Rules
 //! - M19. **Insert.** A queued instance takes the current `work_color` and
-//!     counts in flight for that colour. It is *active* (goes to the pool's
-//!     worklist) while fewer than `max_active` instances are active, else it
-//!     waits at the tail of the inactive list. (Q3)
+//!   counts in flight for that colour. It is *active* (goes to the pool's
+//!   worklist) while fewer than `max_active` instances are active, else it
+//!   waits at the tail of the inactive list. (Q3)
 //! - M20. **Leave.** An instance leaves when it finishes or is cancelled. It
-//!     gives back its colour's in-flight count and, only if it was active,
-//!     its active slot: an inactive instance never held one (the kernel's
-//!     2010 bug). If its colour is the one being flushed and the count
-//!     reaches zero, the flush of this pool-workqueue is complete. (Q1, Q3)
+//!   gives back its colour's in-flight count and, only if it was active,
+//!   its active slot: an inactive instance never held one (the kernel's
+//!   2010 bug). If its colour is the one being flushed and the count
+//!   reaches zero, the flush of this pool-workqueue is complete. (Q1, Q3)
 //! - M21. **Activate.** While under `max_active`, the oldest inactive instance
-//!     becomes active (FIFO). Leaving and raising `max_active` activate; the
-//!     driver decides whom to wake. (Q3, Q4)
+//!   becomes active (FIFO). Leaving and raising `max_active` activate; the
+//!   driver decides whom to wake. (Q3, Q4)
 //! - M22. **Flush colours.** A flush flips `work_color` to the next colour, so
-//!     later instances are never waited for (Q2), then marks the colour it
-//!     waits for as `flush_color` if instances of it are in flight here.
+//!   later instances are never waited for (Q2), then marks the colour it
+//!   waits for as `flush_color` if instances of it are in flight here.
 //! - M23. **Empty** means nothing in flight; the active and inactive counts
-//!     must then be zero as well.
+//!   must then be zero as well.
 //!
 //! `E` is whatever the driver queues (an item handle); the machine only
 //! moves it.

@@ -12,21 +12,21 @@
 //!
 //! # Rules
 //! - M26. **PENDING is a token.** Whoever turns `Off` into `Owned` must queue
-//!     the item or give PENDING back; queueing a pending item adds nothing.
-//!     (W1, W2)
+//!   the item or give PENDING back; queueing a pending item adds nothing.
+//!   (W1, W2)
 //! - M27. **Instances.** Every insertion onto a pool is a new instance,
-//!     numbered by `queued`. Execution clears PENDING *before* the function
-//!     runs (so a queueing from then on, also from the function itself,
-//!     yields one more execution) and records the instance as `running`;
-//!     finishing records it as `finished`. (W1, W3)
+//!   numbered by `queued`. Execution clears PENDING *before* the function
+//!   runs (so a queueing from then on, also from the function itself,
+//!   yields one more execution) and records the instance as `running`;
+//!   finishing records it as `finished`. (W1, W3)
 //! - M28. **Grab.** A canceller takes PENDING from wherever the item is: at
-//!     once from `Off` or a timer (`Delayed`); from a pool only under that
-//!     pool's lock and only if it is still queued there (then the instance
-//!     counts as finished); from a transient owner never: it retries, or
-//!     waits for a `cancel_sync` in progress. (W6)
+//!   once from `Off` or a timer (`Delayed`); from a pool only under that
+//!   pool's lock and only if it is still queued there (then the instance
+//!   counts as finished); from a transient owner never: it retries, or
+//!   waits for a `cancel_sync` in progress. (W6)
 //! - M29. **Flush target.** `flush_work` waits for the last instance queued
-//!     before it, or the running one; an idle item needs no wait. An
-//!     instance is done once finished and not running. (W5)
+//!   before it, or the running one; an idle item needs no wait. An
+//!   instance is done once finished and not running. (W5)
 //!
 //! `Pool` and `Wq` are the driver's references to a pool and a workqueue;
 //! the machine only stores and returns them.

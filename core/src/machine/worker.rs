@@ -4,20 +4,20 @@
 //!
 //! # Rules
 //! - M6. **Wake.** A woken worker leaves the idle list but stays `PREP`. It
-//!    works only if items wait and nobody runs (`need_more_worker`);
-//!    otherwise the wakeup was only a hint and it goes back to idle. (C3)
+//!   works only if items wait and nobody runs (`need_more_worker`);
+//!   otherwise the wakeup was only a hint and it goes back to idle. (C3)
 //! - M7. **Spare first.** Before working it needs an idle spare to take over
-//!    if it blocks (`may_start_working`); without one it becomes the
-//!    manager and creates one (the driver spawns). If creation fails it
-//!    works anyway if `need_more_worker` still holds (`worker_recheck`). (C1)
+//!   if it blocks (`may_start_working`); without one it becomes the
+//!   manager and creates one (the driver spawns). If creation fails it
+//!   works anyway if `need_more_worker` still holds (`worker_recheck`). (C1)
 //! - M8. **Work.** Working clears `PREP` (now running) and takes items while
-//!    `keep_working`: items wait and at most this worker runs. (C4)
+//!   `keep_working`: items wait and at most this worker runs. (C4)
 //! - M9. **Non-reentrancy.** An item another worker of the pool is executing
-//!    is deferred to that worker's scheduled list, which it runs after its
-//!    current item; otherwise the item is recorded as executed here. (W4)
+//!   is deferred to that worker's scheduled list, which it runs after its
+//!   current item; otherwise the item is recorded as executed here. (W4)
 //! - M10. **Blocking.** A worker entering a blocking section stops counting
-//!     as running and, if items wait and nobody runs, the first idle worker
-//!     is woken; leaving, it counts again. Nested sections count once. (C1)
+//!   as running and, if items wait and nobody runs, the first idle worker
+//!   is woken; leaving, it counts again. Nested sections count once. (C1)
 
 use super::policy;
 use super::pool::{PoolState, WorkerId, WqId, WORKER_CPU_INTENSIVE, WORKER_PREP};

@@ -10,7 +10,12 @@
 //!    each item is, who runs what, the workers, active counts, inactive
 //!    lists, mayday lists, rescuers) equals the spec state's (a step with
 //!    no witness must leave it unchanged: a stutter);
-//! 3. liveness under weak fairness (`fair.rs`, over the graph of pairs):
+//! 3. PROGRESS: where the spec state owes a pool a way forward (C1's
+//!    premise: an item waits, the pool is unmanaged or nobody in it runs),
+//!    the machine has a step that can take it (a woken worker, a new
+//!    worker's first pass, the manager, a rescuer): simulation alone
+//!    accepts a machine that does less than the spec allows;
+//! 4. liveness under weak fairness (`fair.rs`, over the graph of pairs):
 //!    no fair cycle of pairs (nor a pair where no fair step is enabled)
 //!    keeps a queued item from running or a waiter from returning; so a
 //!    machine that forgets to wake a worker fails too, not only one that
@@ -180,6 +185,7 @@ pub struct Refinement {
 
 /// The property names.
 pub const REFINES: &str = "every machine step is a spec step or a stutter";
+pub const PROGRESS: &str = "where the spec owes a pool a way forward (C1 C4 H2), the machine has one";
 pub const LIVE: &str = "under weak fairness of the machine's threads every queued item runs, every wait returns";
 
 impl Model for Refinement {
@@ -219,7 +225,35 @@ impl Model for Refinement {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        vec![Property::always(REFINES, |_, p: &Pair| p.broken.is_none())]
+        vec![
+            Property::always(REFINES, |_, p: &Pair| p.broken.is_none()),
+            Property::always(PROGRESS, |r: &Refinement, p: &Pair| r.way_forward(p)),
+        ]
+    }
+}
+
+impl Refinement {
+    /// PROGRESS: in every pool where the spec state owes a way forward
+    /// (C1's premise), one of the machine's threads of that pool can take
+    /// the waiting item or create a worker: a woken worker's pass, a new
+    /// worker's first pass, the manager's spawn returning, or a rescuer.
+    /// Simulation alone (REFINES) cannot see a machine that does less than
+    /// the spec allows; LIVE sees it only if the item never runs, and after
+    /// `cpu_down` the item waits only until the blocker finishes.
+    fn way_forward(&self, pair: &Pair) -> bool {
+        if pair.broken.is_some() {
+            return true;
+        }
+        let mut steps = Vec::new();
+        pair.machine.steps(&self.config, &mut steps);
+        (0..pair.spec.pools.len()).all(|p| {
+            !self.config.owes_way_forward(&pair.spec, p)
+                || steps.iter().any(|step| match *step {
+                    Step::Wake { pool, .. } | Step::FirstPass { pool, .. } | Step::ManageEnd { pool } => pool == p,
+                    Step::RescuerPop { .. } | Step::RescuerRun { .. } => true,
+                    _ => false,
+                })
+        })
     }
 }
 
@@ -316,9 +350,13 @@ impl Refinement {
             }
         };
         let states = graph.states();
-        if let Some((name, init, path)) = graph.violations().into_iter().find(|v| v.0 == REFINES) {
+        if let Some((name, init, path)) = graph.violations().into_iter().next() {
             let last = fair::replay(&self, init, &path).and_then(|p| p.broken);
-            let what = last.unwrap_or_else(|| "the replay of the path diverged".into());
+            let what = match (name, last) {
+                (REFINES, Some(broken)) => broken,
+                (REFINES, None) => "the replay of the path diverged".into(),
+                _ => format!("after {} steps the spec owes a pool a way forward and the machine has none", path.len()),
+            };
             return RefinementReport { states, failure: Some((name, path, what)), lasso: None };
         }
         let Some(lasso) = graph.fair_lasso() else { return RefinementReport { states, failure: None, lasso: None } };
