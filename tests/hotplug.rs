@@ -1,6 +1,6 @@
 //! CPU hotplug on real threads: `cpu_down` hands a CPU's pools to a
 //! trustee without waiting, `cpu_up` rebinds them, and a storm of both
-//! keeps exactly-once execution (H1-H5 in the README's table).
+//! keeps exactly-once execution (H1-H5 in SPEC.md).
 
 use cmwq::{HotplugError, System, Work, Workqueue};
 use cmwq_tests::{threads_named, wait_until, Gate};

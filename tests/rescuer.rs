@@ -1,5 +1,5 @@
 //! mem_reclaim workqueues on real threads: the rescuer runs what no worker
-//! can, when thread creation really fails (R1 in the README's table), and
+//! can, when thread creation really fails (R1 in SPEC.md), and
 //! the rescuer thread's lifecycle.
 
 use cmwq::{BuildError, System, Work, Workqueue};

@@ -25,7 +25,7 @@ use std::time::Duration;
 enum Op {
     /// Run on the CPU this long (without blocking).
     Compute(u64),
-    /// A blocking section this long (the pool is told, rule 10).
+    /// A blocking section this long (the pool is told, rule M10).
     Sleep(u64),
     /// Queue another item (from inside this one: chained).
     Queue(usize),
@@ -266,7 +266,7 @@ impl Sim {
 /// idle spare worker), three items that compute 1 ms and then sleep 100 ms
 /// and a short item are queued together at 50 ms. Only a worker going to
 /// sleep can get the short item a worker (nobody is woken by queueing
-/// behind a running worker, rule 2).
+/// behind a running worker, rule M2).
 fn seed_scenario() -> Scenario {
     let sleeper = vec![Op::Compute(1), Op::Sleep(100)];
     let short = vec![Op::Compute(1)];

@@ -65,73 +65,32 @@ pub struct Sys {
     pub first_passes: bool,
 }
 
-/// One thread's turn.
+/// One thread's turn: the user's calls; `Return`, waiter `n` (oldest
+/// first) wakes and returns, drives its flush or drains again;
+/// `FirstPass`, a new worker's first pass (WP1 as its thread starts);
+/// `Wake`, a woken idle worker's pass (WP1); `ManageEnd`, the manager's
+/// spawn returns (CR2, WP2); an item's blocking, unblocking and finish;
+/// the timers, the trustee, a rescuer's turns and hotplug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
-    Queue {
-        item: usize,
-        cpu: usize,
-    },
-    Cancel {
-        item: usize,
-    },
-    CancelSync {
-        item: usize,
-    },
-    FlushWork {
-        item: usize,
-    },
-    FlushWq {
-        wq: usize,
-    },
-    Destroy {
-        wq: usize,
-    },
-    /// Waiter `n` (oldest first) wakes: returns, drives its flush or drains again.
-    Return {
-        n: usize,
-    },
-    /// A new worker's first pass (W1 as its thread starts).
-    FirstPass {
-        pool: usize,
-        id: WorkerId,
-    },
-    /// A woken idle worker runs (W1).
-    Wake {
-        pool: usize,
-        id: WorkerId,
-    },
-    /// The manager's spawn returned (C2, W2).
-    ManageEnd {
-        pool: usize,
-    },
-    Block {
-        pool: usize,
-        id: WorkerId,
-    },
-    Unblock {
-        pool: usize,
-        id: WorkerId,
-    },
-    Finish {
-        pool: usize,
-        id: WorkerId,
-    },
-    MaydayTimer {
-        pool: usize,
-    },
-    IdleCull {
-        pool: usize,
-    },
-    Trustee {
-        pool: usize,
-    },
-    RescuerPop {
-        wq: usize,
-    },
-    RescuerRun {
-        wq: usize,
-    },
+    Queue { item: usize, cpu: usize },
+    Cancel { item: usize },
+    CancelSync { item: usize },
+    FlushWork { item: usize },
+    FlushWq { wq: usize },
+    Destroy { wq: usize },
+    Return { n: usize },
+    FirstPass { pool: usize, id: WorkerId },
+    Wake { pool: usize, id: WorkerId },
+    ManageEnd { pool: usize },
+    Block { pool: usize, id: WorkerId },
+    Unblock { pool: usize, id: WorkerId },
+    Finish { pool: usize, id: WorkerId },
+    MaydayTimer { pool: usize },
+    IdleCull { pool: usize },
+    Trustee { pool: usize },
+    RescuerPop { wq: usize },
+    RescuerRun { wq: usize },
     CpuDown,
     CpuUp,
 }
