@@ -302,6 +302,53 @@ pub mod configs {
         Config { queues: 3, cancels: 0, flushes: 3, colors: 3, max_workers: 2, ..requeue() }
     }
 
+    /// Two `mem_reclaim` workqueues that wait on each other, a rescuer
+    /// each: one CPU, no worker beyond the first can be created; item 0
+    /// (workqueue 0) waits for item 1 (workqueue 1) and item 2 (workqueue
+    /// 1) for item 3 (workqueue 0), each queued, chained, when its waiter
+    /// blocks; the user queues twice. When the worker is stuck in item 0
+    /// and workqueue 1's rescuer in item 2, only workqueue 0's rescuer can
+    /// run item 3: with `both` false workqueue 0 has none and that run is
+    /// stuck.
+    pub fn rescue_chain(both: bool) -> Config {
+        Config {
+            wqs: vec![WqSpec { mem_reclaim: both, ..wq(2) }, WqSpec { mem_reclaim: true, ..wq(2) }],
+            items: vec![
+                (0, Behaviour::WaitsFor(1)),
+                (1, Behaviour::Plain),
+                (1, Behaviour::WaitsFor(3)),
+                (0, Behaviour::Plain),
+            ],
+            queues: 2,
+            flushes: 0,
+            destroy: false,
+            ..chain(true)
+        }
+    }
+
+    /// Rescue while a CPU goes down: the rescuer chain on two CPUs, CPU 0
+    /// going down (and up) at any point, before, during or after the
+    /// rescue; the workqueue is flushed, not destroyed.
+    pub fn rescue_hotplug() -> Config {
+        Config { cpus: 2, hotplug: true, destroy: false, ..chain(true) }
+    }
+
+    /// An ordered `mem_reclaim` workqueue: item 0, on a plain unbound
+    /// workqueue sharing the unbound pool, waits for item 1 of the ordered
+    /// workqueue; no worker can be created, so the ordered workqueue's
+    /// rescuer runs item 1, and item 2 (queued by the user on the ordered
+    /// workqueue) still runs after it, one at a time (Q4).
+    pub fn ordered_rescue() -> Config {
+        Config {
+            wqs: vec![WqSpec { unbound: true, ..wq(2) }, WqSpec { ordered: true, mem_reclaim: true, ..wq(1) }],
+            items: vec![(0, Behaviour::WaitsFor(1)), (1, Behaviour::Plain), (1, Behaviour::Plain)],
+            queues: 2,
+            flushes: 0,
+            destroy: false,
+            ..chain(true)
+        }
+    }
+
     /// Hotplug where it can fail: two CPUs, a bound workqueue
     /// (`max_active` 2) with a blocking and a plain item, so the plain one
     /// can wait behind a running worker on CPU 0 when it goes down (the

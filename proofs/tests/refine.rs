@@ -29,6 +29,9 @@ pub fn refinement_configs() -> Vec<(&'static str, Config)> {
         // behind it, comes back, the trustee retires (without the spec
         // configuration's flush: its pairs do not fit in memory).
         ("hotplug", Config { flushes: 0, ..configs::hotplug() }),
+        ("rescue chain", configs::rescue_chain(true)),
+        ("rescue during hotplug", configs::rescue_hotplug()),
+        ("ordered rescue", configs::ordered_rescue()),
     ]
 }
 
@@ -73,14 +76,16 @@ fn the_machine_refines_the_spec() {
 /// leave an item waiting behind a worker of an offline CPU) or in liveness
 /// under weak fairness (a machine that stops with work left, or that
 /// cycles without doing it: NoMayday's timer fires forever and calls
-/// nobody). RebindLosesInactive joined when rebinding became a machine
+/// nobody; RescuerLeavesWithoutWake on `ordered rescue`, where the
+/// rescued item's completion activates the next ordered item and only the
+/// rescuer's leaving kick wakes a worker for it). RebindLosesInactive joined when rebinding became a machine
 /// step (HP3), SkipFlushColorDecrement when the executor ran
 /// `flush_workqueue`'s steps FW1-FW6. The rest break the rescuer's stop
-/// (the spec has no rescuer exit), a wait of the driver's
-/// (CpuDownWaitsForDrain: `cpu_down` is one step in the machine, the wait
-/// is the engine's thread), delayed work (not in the spec), or only
-/// wakeups the spec does not model; `models/` and `tests/` catch those.
-const CAUGHT_BY_REFINEMENT: [SeededBug; 17] = [
+/// (the spec has no rescuer exit: RescuerExitsBeforeDraining), a wait of
+/// the driver's (CpuDownWaitsForDrain: `cpu_down` is one step in the
+/// machine, the wait is the engine's thread) and delayed work (not in the
+/// spec: DelayedAcceptedUncounted); `models/` and `tests/` catch those.
+const CAUGHT_BY_REFINEMENT: [SeededBug; 18] = [
     SeededBug::NoWakeOnSleep,
     SeededBug::SkipNonReentrancyLookup,
     SeededBug::SkipCollisionCheck,
@@ -98,6 +103,7 @@ const CAUGHT_BY_REFINEMENT: [SeededBug; 17] = [
     SeededBug::SkipFlushColorDecrement,
     SeededBug::TrusteeSkipsItem,
     SeededBug::OfflinePoolCountsRunning,
+    SeededBug::RescuerLeavesWithoutWake,
 ];
 
 #[test]

@@ -40,6 +40,9 @@ fn every_property_holds_on_the_quick_configurations() {
         ("waits", configs::waits()),
         ("colors", configs::colors()),
         ("hotplug", configs::hotplug()),
+        ("rescue chain", configs::rescue_chain(true)),
+        ("rescue during hotplug", configs::rescue_hotplug()),
+        ("ordered rescue", configs::ordered_rescue()),
     ];
     if deep() {
         runs.extend(configs::deep());
@@ -48,6 +51,18 @@ fn every_property_holds_on_the_quick_configurations() {
         let report = run(name, config);
         assert!(report.failures.is_empty(), "{name}: {:#?}", report.failures);
     }
+}
+
+/// R1 and R2 per workqueue: a rescuer serves only its own. Two `mem_reclaim`
+/// workqueues waiting on each other complete with a rescuer each; without
+/// workqueue 0's, an item of workqueue 1 waits for one of workqueue 0's
+/// that nobody can run.
+#[test]
+fn workqueues_waiting_on_each_other_need_a_rescuer_each() {
+    let report = run("rescue chain, workqueue 0 without a rescuer", configs::rescue_chain(false));
+    let path = report.failures.get(PROPERTIES[0]).expect("S0 must fail without workqueue 0's rescuer");
+    println!("path to the stuck state: {path:?}");
+    assert!(report.failures.contains_key(LIVE));
 }
 
 /// R2 / the negative liveness case: without `mem_reclaim`, the chain "A
