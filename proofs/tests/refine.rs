@@ -74,14 +74,16 @@ fn the_machine_refines_the_spec() {
 
 /// The seeded bugs whose logic lives in the machine's rules or steps and
 /// shows in what the refinement compares (where items are, who runs what,
-/// worker counts, lists, who waits), in a machine that does less than the
+/// worker counts, lists, who waits, flush colours), in a machine that does less than the
 /// spec owes (PROGRESS: TrusteeSkipsItem and OfflinePoolCountsRunning
 /// leave an item waiting behind a worker of an offline CPU) or in liveness
 /// under weak fairness (a machine that stops with work left, or that
 /// cycles without doing it: NoMayday's timer fires forever and calls
 /// nobody). RebindLosesInactive joined when rebinding became a machine
 /// step (HP3), SkipFlushColorDecrement when the executor ran
-/// `flush_workqueue`'s steps FW1-FW6. The rest break the rescuer's stop
+/// `flush_workqueue`'s steps FW1-FW6 (by LIVE; since the shape compares
+/// flush colours, by REFINES: the head's mark stays after its colour
+/// emptied). The rest break the rescuer's stop
 /// (the spec has no rescuer exit), a wait of the driver's
 /// (CpuDownWaitsForDrain: `cpu_down` is one step in the machine, the wait
 /// is the engine's thread), delayed work (not in the spec), or only

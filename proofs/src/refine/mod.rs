@@ -60,10 +60,13 @@ pub struct Shape {
     /// Per workqueue, its flush colours; `None` once it is dying (see
     /// [`Colors`]).
     pub colors: Vec<Option<Colors>>,
-    /// Per item, the colour of its pending instance and of its running
-    /// one (`None`: no such instance, or its workqueue is dying).
-    pub item_colors: Vec<(Option<u8>, Option<u8>)>,
+    /// Per item, its instances' colours.
+    pub item_colors: Vec<ItemColors>,
 }
+
+/// An item's colour of its pending instance and of its running one
+/// (`None`: no such instance, or its workqueue is dying).
+pub type ItemColors = (Option<u8>, Option<u8>);
 
 /// What a caller waits in; a `flush_workqueue` with its ticket (`None`
 /// once its workqueue is dying, see [`Colors`]).
@@ -120,7 +123,7 @@ pub struct Colors {
 }
 
 /// The spec's colours of `wq`, and of each item's instances.
-fn spec_colors(c: &Config, s: &State) -> (Vec<Option<Colors>>, Vec<(Option<u8>, Option<u8>)>) {
+fn spec_colors(c: &Config, s: &State) -> (Vec<Option<Colors>>, Vec<ItemColors>) {
     let colors = s.flush.iter().enumerate().map(|(wq, f)| {
         let in_flight = f.in_flight.iter().map(|counts| nonzero(counts.iter().map(|&n| usize::from(n)))).collect();
         let marked = f.marked.iter().map(|&m| m.then(|| c.color_of(f.head))).collect();
@@ -166,13 +169,14 @@ fn machine_colors(m: &PlainSystem, wq: usize) -> Colors {
 }
 
 /// The machine's colour of each item's pending and running instance.
-fn machine_item_colors(c: &Config, m: &PlainSystem) -> Vec<(Option<u8>, Option<u8>)> {
-    let mut colors = vec![(None, None); c.items.len()];
+fn machine_item_colors(c: &Config, m: &PlainSystem) -> Vec<ItemColors> {
+    let mut colors: Vec<ItemColors> = vec![(None, None); c.items.len()];
     for (i, work) in m.items().iter().enumerate() {
         let Location::Queued { pool } = *work.location() else { continue };
         let section = &m.pools()[pool];
         let inactive = section.pwq(c.items[i].0).and_then(|q| q.inactive().find(|x| x.item == i).map(|x| x.color));
-        let lists = std::iter::once(section.pool().worklist()).chain(section.pool().workers().values().map(|w| w.scheduled()));
+        let lists =
+            std::iter::once(section.pool().worklist()).chain(section.pool().workers().values().map(|w| w.scheduled()));
         let active = lists.flat_map(|list| list.iter()).find(|e| e.item == i).map(|e| e.color);
         colors[i].0 = inactive.or(active);
     }
@@ -280,9 +284,7 @@ pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
             .map(|w| match *w {
                 Waiter::Flush { item, .. } => Waits::FlushWork(small(item)),
                 Waiter::CancelSync { item } => Waits::CancelSync(small(item)),
-                Waiter::FlushWq { wq, ticket } => {
-                    Waits::FlushWq(small(wq), (!m.dying(wq)).then_some(ticket as u8))
-                }
+                Waiter::FlushWq { wq, ticket } => Waits::FlushWq(small(wq), (!m.dying(wq)).then_some(ticket as u8)),
                 Waiter::Destroy { wq, .. } => Waits::Destroy(small(wq)),
             })
             .collect(),
