@@ -32,6 +32,11 @@ pub fn refinement_configs() -> Vec<(&'static str, Config)> {
         ("rescue chain", configs::rescue_chain(true)),
         ("rescue during hotplug", configs::rescue_hotplug()),
         ("ordered rescue", configs::ordered_rescue()),
+        // `flush_workqueue`'s colours over 3 colours: two flushes hold
+        // tickets and the third waits for one (the machine's `FlushWq`
+        // is refused until the head is done), and the colours wrap around
+        // (ticket 2 gives new instances colour 0 again).
+        ("colors", configs::colors()),
     ]
 }
 
@@ -59,10 +64,11 @@ fn the_machine_refines_the_spec() {
     for (name, config) in refinement_configs().into_iter().chain([retiring]).chain(deep_configs()) {
         // New workers' first passes (the first workers' too) multiply the
         // larger configurations' states (mixed: 88,272 to 3,749,760;
-        // hotplug: 11,767 to 1,535,386): there only in the deep run, and
+        // hotplug: 11,767 to 1,535,386; colors: 123,498 to 1,861,748):
+        // there only in the deep run, and
         // never on the deep run's own largest two.
         let largest = name.contains("3 queueings") || name.contains("5 queueings");
-        let quick_only = ["requeue", "mixed", "hotplug"].iter().any(|n| name.starts_with(n));
+        let quick_only = ["requeue", "mixed", "hotplug", "colors"].iter().any(|n| name.starts_with(n));
         let first_passes = !largest && (deep() || !quick_only);
         let report = run(name, config, first_passes);
         assert!(report.failure.is_none(), "{name}: {:#?}", report.failure);
@@ -71,20 +77,22 @@ fn the_machine_refines_the_spec() {
 
 /// The seeded bugs whose logic lives in the machine's rules or steps and
 /// shows in what the refinement compares (where items are, who runs what,
-/// worker counts, lists, who waits), in a machine that does less than the
+/// worker counts, lists, who waits, flush colours), in a machine that does less than the
 /// spec owes (PROGRESS: TrusteeSkipsItem and OfflinePoolCountsRunning
 /// leave an item waiting behind a worker of an offline CPU) or in liveness
 /// under weak fairness (a machine that stops with work left, or that
 /// cycles without doing it: NoMayday's timer fires forever and calls
 /// nobody; RescuerLeavesWithoutWake on `ordered rescue`, where the
 /// rescued item's completion activates the next ordered item and only the
-/// rescuer's leaving kick wakes a worker for it). RebindLosesInactive joined when rebinding became a machine
-/// step (HP3), SkipFlushColorDecrement when the executor ran
-/// `flush_workqueue`'s steps FW1-FW6. The rest break the rescuer's stop
-/// (the spec has no rescuer exit: RescuerExitsBeforeDraining), a wait of
-/// the driver's (CpuDownWaitsForDrain: `cpu_down` is one step in the
-/// machine, the wait is the engine's thread) and delayed work (not in the
-/// spec: DelayedAcceptedUncounted); `models/` and `tests/` catch those.
+/// rescuer's leaving kick wakes a worker for it). RebindLosesInactive
+/// joined when rebinding became a machine step (HP3), SkipFlushColorDecrement when the executor ran
+/// `flush_workqueue`'s steps FW1-FW6 (by LIVE; since the shape compares
+/// flush colours, by REFINES: the head's mark stays after its colour
+/// emptied). The rest break the rescuer's stop (the spec has no rescuer
+/// exit: RescuerExitsBeforeDraining), a wait of the driver's
+/// (CpuDownWaitsForDrain: `cpu_down` is one step in the machine, the wait
+/// is the engine's thread) and delayed work (not in the spec:
+/// DelayedAcceptedUncounted); `models/` and `tests/` catch those.
 const CAUGHT_BY_REFINEMENT: [SeededBug; 18] = [
     SeededBug::NoWakeOnSleep,
     SeededBug::SkipNonReentrancyLookup,

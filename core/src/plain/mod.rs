@@ -310,6 +310,11 @@ impl PlainSystem {
     pub fn trustee(&self, pool: usize) -> bool {
         self.trustee[pool]
     }
+    /// Workqueue `wq`'s flush tickets and completion signal (FW1-FW6).
+    pub fn flush_state(&self, wq: WqId) -> (&FlushTickets, &FlushSignal) {
+        let (tickets, signal) = &self.flush[wq];
+        (tickets, signal)
+    }
     /// Workqueue `wq` is being destroyed.
     pub fn dying(&self, wq: WqId) -> bool {
         self.dying[wq]

@@ -8,8 +8,9 @@
 //! 1. each witness action is enabled in the spec state, and is applied;
 //! 2. the *abstraction* of the new machine state ([`abstraction`]: where
 //!    each item is, who runs what, the workers, active counts, inactive
-//!    lists, mayday lists, rescuers) equals the spec state's (a step with
-//!    no witness must leave it unchanged: a stutter);
+//!    lists, mayday lists, rescuers, who waits, and `flush_workqueue`'s
+//!    colours: [`Colors`]) equals the spec state's (a step with no
+//!    witness must leave it unchanged: a stutter);
 //! 3. PROGRESS: where the spec state owes a pool a way forward (C1's
 //!    premise: an item waits, the pool is unmanaged or nobody in it runs),
 //!    the machine has a step that can take it (a woken worker, a new
@@ -30,11 +31,12 @@ pub mod witness;
 
 use crate::fair::{self, Fair, Lasso, Options};
 use crate::spec::{Config, Pending, Rescuer, State, Worker};
-use cmwq::machine::pwq::Pwq;
+use cmwq::machine::flush::FlushWait;
+use cmwq::machine::pwq::{Pwq, NR_COLORS};
 use cmwq::machine::section::PlainEntry;
 use cmwq::machine::work::Location;
 use cmwq::machine::SeededBits;
-use cmwq::plain::{Rescuing, Waiter};
+use cmwq::plain::{PlainSystem, Rescuing, Waiter};
 use machine::{Step, Sys};
 use stateright::{Model, Property};
 use std::collections::VecDeque;
@@ -55,19 +57,143 @@ pub struct Shape {
     pub waiters: Vec<Waits>,
     /// Workqueues being destroyed (the user's queueing refused).
     pub dying: Vec<bool>,
+    /// Per workqueue, its flush colours; `None` once it is dying (see
+    /// [`Colors`]).
+    pub colors: Vec<Option<Colors>>,
+    /// Per item, its instances' colours.
+    pub item_colors: Vec<ItemColors>,
 }
 
-/// What a caller waits in.
+/// An item's colour of its pending instance and of its running one
+/// (`None`: no such instance, or its workqueue is dying).
+pub type ItemColors = (Option<u8>, Option<u8>);
+
+/// What a caller waits in; a `flush_workqueue` with its ticket (`None`
+/// once its workqueue is dying, see [`Colors`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Waits {
     FlushWork(u8),
     CancelSync(u8),
-    FlushWq(u8),
+    FlushWq(u8, Option<u8>),
     Destroy(u8),
 }
 
+/// One workqueue's `flush_workqueue` colours in a canonical form: the
+/// spec's `WqFlush` (`colors.rs`) and the machine's `FlushTickets`,
+/// `FlushSignal` and pool-workqueue counts (`machine/flush.rs`,
+/// `machine/pwq.rs`) both map to it.
+///
+/// - The spec keeps one colour for new instances per workqueue, the
+///   machine one per pool-workqueue (FW2 flips each in turn): per pool,
+///   the spec's repeated.
+/// - In-flight counts as (colour, count) for each colour with instances:
+///   the spec counts `colors` colours, the machine `NR_COLORS` (only the
+///   first `colors` ever used).
+/// - The head's marks: the spec's `marked[p]` as the head's colour, the
+///   machine's `flush_color` of pool-workqueue `p` (which it sets only
+///   where that colour is in flight, and clears when it empties, as the
+///   spec).
+/// - The head: the spec completes a head within the step that empties
+///   its last marked pool (`color_leave`: `head_done`, the next head
+///   started and, while its colour is in flight nowhere, done too: the
+///   cascade). The machine records only that the head is complete
+///   (`FlushSignal`: `FlushWait::Drive`), and its flusher does the rest
+///   (FW6) when it wakes (`Step::Return`). So where the machine's head is
+///   complete, nothing marked and not yet driven, the abstraction does
+///   FW6 as the spec would: the head is done, the next one is started on
+///   the counts (marked where its colour is in flight: the colours of
+///   outstanding tickets only empty, as new instances get the colour of
+///   ticket `next`), and so on while none is marked.
+///
+/// A dying workqueue's colours are not compared: the spec's destroy
+/// drains without a ticket (it waits for the instances themselves), the
+/// machine's (as the kernel's `drain_workqueue`) takes flush tickets, so
+/// tickets and colours differ from then on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Colors {
+    /// The next ticket to hand out; the head (the oldest not done).
+    pub next: u8,
+    pub head: u8,
+    /// Per pool: the colour new instances get.
+    pub work_color: Vec<u8>,
+    /// Per pool: (colour, instances in flight) for each colour with some.
+    pub in_flight: Vec<Vec<(u8, u8)>>,
+    /// Per pool: the colour the head still waits for there.
+    pub marked: Vec<Option<u8>>,
+}
+
+/// The spec's colours of `wq`, and of each item's instances.
+fn spec_colors(c: &Config, s: &State) -> (Vec<Option<Colors>>, Vec<ItemColors>) {
+    let colors = s.flush.iter().enumerate().map(|(wq, f)| {
+        let in_flight = f.in_flight.iter().map(|counts| nonzero(counts.iter().map(|&n| usize::from(n)))).collect();
+        let marked = f.marked.iter().map(|&m| m.then(|| c.color_of(f.head))).collect();
+        let work_color = vec![f.work_color; f.in_flight.len()];
+        (!s.dying[wq]).then_some(Colors { next: f.next, head: f.head, work_color, in_flight, marked })
+    });
+    let items = s.items.iter().enumerate().map(|(i, it)| {
+        let live = !s.dying[c.items[i].0];
+        let pending = (live && it.pending != Pending::No).then_some(it.color);
+        (pending, (live && it.running.is_some()).then_some(it.run_color))
+    });
+    (colors.collect(), items.collect())
+}
+
+/// (colour, count) for each colour with a count.
+fn nonzero(counts: impl Iterator<Item = usize>) -> Vec<(u8, u8)> {
+    counts.enumerate().filter(|&(_, n)| n > 0).map(|(color, n)| (color as u8, n as u8)).collect()
+}
+
+/// The machine's colours of `wq` (see [`Colors`]).
+fn machine_colors(m: &PlainSystem, wq: usize) -> Colors {
+    let (tickets, signal) = m.flush_state(wq);
+    let pwqs: Vec<&Pwq<usize>> = m.pools().iter().filter_map(|p| p.pwq(wq)).collect();
+    let in_flight = pwqs.iter().map(|q| nonzero((0..NR_COLORS as u8).map(|color| q.in_flight(color)))).collect();
+    let mut marked: Vec<Option<u8>> = pwqs.iter().map(|q| q.flush_color()).collect();
+    let (next, mut head) = (tickets.next(), tickets.head());
+    if head != next && signal.poll(head) == FlushWait::Drive && marked.iter().all(Option::is_none) {
+        // FW6 still to come: the spec did it in the step that completed the head.
+        loop {
+            head += 1;
+            if head == next {
+                break;
+            }
+            let color = tickets.color_of(head);
+            marked = pwqs.iter().map(|q| (q.in_flight(color) > 0).then_some(color)).collect();
+            if marked.iter().any(Option::is_some) {
+                break;
+            }
+        }
+    }
+    let work_color = pwqs.iter().map(|q| q.work_color()).collect();
+    Colors { next: next as u8, head: head as u8, work_color, in_flight, marked }
+}
+
+/// The machine's colour of each item's pending and running instance.
+fn machine_item_colors(c: &Config, m: &PlainSystem) -> Vec<ItemColors> {
+    let mut colors: Vec<ItemColors> = vec![(None, None); c.items.len()];
+    for (i, work) in m.items().iter().enumerate() {
+        let Location::Queued { pool } = *work.location() else { continue };
+        let section = &m.pools()[pool];
+        let inactive = section.pwq(c.items[i].0).and_then(|q| q.inactive().find(|x| x.item == i).map(|x| x.color));
+        let lists =
+            std::iter::once(section.pool().worklist()).chain(section.pool().workers().values().map(|w| w.scheduled()));
+        let active = lists.flat_map(|list| list.iter()).find(|e| e.item == i).map(|e| e.color);
+        colors[i].0 = inactive.or(active);
+    }
+    for entry in m.running().values() {
+        colors[entry.item].1 = Some(entry.color);
+    }
+    for (i, color) in colors.iter_mut().enumerate() {
+        if m.dying(c.items[i].0) {
+            *color = (None, None);
+        }
+    }
+    colors
+}
+
 /// The spec state's shape.
-pub fn shape(s: &State) -> Shape {
+pub fn shape(c: &Config, s: &State) -> Shape {
+    let (colors, item_colors) = spec_colors(c, s);
     Shape {
         worklists: s.pools.iter().map(|p| p.worklist.clone()).collect(),
         workers: s.pools.iter().map(|p| p.workers.clone()).collect(),
@@ -83,12 +209,14 @@ pub fn shape(s: &State) -> Shape {
             .iter()
             .map(|w| match (w.cancel_sync, w.flush_wq, w.destroy) {
                 (Some(item), _, _) => Waits::CancelSync(item),
-                (_, Some(wq), _) => Waits::FlushWq(wq),
+                (_, Some(wq), _) => Waits::FlushWq(wq, w.ticket.filter(|_| !s.dying[usize::from(wq)])),
                 (_, _, Some(wq)) => Waits::Destroy(wq),
                 _ => Waits::FlushWork(w.targets.first().map_or(u8::MAX, |t| t.0)),
             })
             .collect(),
         dying: s.dying.clone(),
+        colors,
+        item_colors,
     }
 }
 
@@ -156,11 +284,13 @@ pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
             .map(|w| match *w {
                 Waiter::Flush { item, .. } => Waits::FlushWork(small(item)),
                 Waiter::CancelSync { item } => Waits::CancelSync(small(item)),
-                Waiter::FlushWq { wq, .. } => Waits::FlushWq(small(wq)),
+                Waiter::FlushWq { wq, ticket } => Waits::FlushWq(small(wq), (!m.dying(wq)).then_some(ticket as u8)),
                 Waiter::Destroy { wq, .. } => Waits::Destroy(small(wq)),
             })
             .collect(),
         dying: (0..c.wqs.len()).map(|wq| m.dying(wq)).collect(),
+        colors: (0..c.wqs.len()).map(|wq| (!m.dying(wq)).then(|| machine_colors(m, wq))).collect(),
+        item_colors: machine_item_colors(c, m),
     }
 }
 
@@ -312,7 +442,7 @@ impl Fair for Refinement {
 }
 
 fn check_shape(c: &Config, m: &Sys, s: &State, what: &str) -> Option<String> {
-    let (machine, spec) = (abstraction(c, m), shape(s));
+    let (machine, spec) = (abstraction(c, m), shape(c, s));
     (machine != spec).then(|| format!("after {what}: machine {machine:?} but spec {spec:?}"))
 }
 
