@@ -89,11 +89,78 @@ pub enum Mistake {
     /// behind its running worker (H2; the engine's seeded
     /// `OfflinePoolCountsRunning` and `TrusteeSkipsItem`).
     OfflineStaysManaged,
+    /// Defer (S5) takes the item off the worklist but puts it on no
+    /// worker's scheduled list: it is lost (W2: a pending item on no list).
+    DeferDrops,
+    /// StartScheduled runs the deferred item without recording the worker
+    /// as its runner (the kernel's busy hash): a queueing of it meanwhile
+    /// is taken by another worker, which runs it beside the first (W4).
+    StartScheduledUnclaimed,
+    /// Unblock does not count the worker running again: an item that
+    /// blocked once no longer holds back the pool, and another worker
+    /// starts beside it (C4).
+    UnblockNotCounted,
+    /// Manage skips the pool's manager arbitration and the need check: any
+    /// idle worker may become the manager while items wait, also while
+    /// another one manages (S6 one manager per pool).
+    TwoManagers,
+    /// Create ends the manager's role but adds no worker: the pool waits
+    /// for a spare forever, managing and creating in a cycle (LIVE, a fair
+    /// cycle).
+    CreateLosesWorker,
+    /// CreateFails does not mark the pool starving: its worker never works
+    /// without a spare, no mayday is sent, and it manages and fails
+    /// forever (LIVE, a fair cycle).
+    CreateFailsNotStarving,
+    /// Retire lets the last idle worker retire, although the pool then
+    /// has none to take an item or to create one (S0: a deadlock).
+    RetireLastIdle,
+    /// RescuerAttach takes the pool off its mayday list but attaches to
+    /// the unbound pool: the rescuer finds nothing there and leaves, the
+    /// mayday re-arms, forever (LIVE, a fair cycle).
+    RescuerAttachWrongPool,
+    /// Rescue runs the item but leaves it on the pool's worklist (W2).
+    RescueLeavesOnWorklist,
+    /// RescueDefer hands the item to the rescuer's own scheduled list, not
+    /// to the worker running it: the rescuer then runs it beside that
+    /// worker (W4).
+    RescueDeferToSelf,
+    /// RescueScheduled runs the deferred item without recording the
+    /// rescuer as its runner: a queueing of it meanwhile is taken by a
+    /// worker, which runs it beside the rescuer (W4).
+    RescueScheduledUnclaimed,
+    /// RescueBlock: when the rescued item blocks, the rescuer leaves the
+    /// pool as if it were done with it: the item never finishes (LIVE, S0).
+    RescueBlockAbandons,
+    /// RescueDone does not release the pool-workqueue's active slot: a
+    /// later instance waits inactive with a slot free (Q3).
+    RescueDoneKeepsSlot,
+    /// CpuUp does not clear the pool's offline mark: the pool stays
+    /// unmanaged, and a worker starts an item beside a running one (C4,
+    /// judged by the CPU's real state).
+    CpuUpLeavesUnmanaged,
+    /// FlushWork of an item pending while it runs waits for the running
+    /// instance, not the last one queued (W5, checked against the record
+    /// taken at the call).
+    FlushWorkWaitsForRunning,
+    /// FlushTicket: a flusher that found every colour taken joins the last
+    /// flush handed out instead of taking a ticket of its own, and returns
+    /// before instances queued after that flush began (Q1).
+    FlushTicketJoinsLast,
+    /// Destroy does not mark the workqueue dying: the user's queueing is
+    /// still accepted (Q6, judged by the destroy having been called).
+    DestroyForgetsDying,
+    /// The unbound pool is concurrency managed: an item waits behind a
+    /// running worker there (C6).
+    UnboundManaged,
+    /// Queueing ignores a `cancel_sync` in progress: the item is queued
+    /// again while `cancel_sync` waits for it (W6, a state property).
+    CancelSyncLetsQueue,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 21] = [
+    pub const ALL: [Mistake; 40] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -115,6 +182,25 @@ impl Mistake {
         Mistake::FlushOwnColorOnly,
         Mistake::RescuerLeavesAtOnce,
         Mistake::OfflineStaysManaged,
+        Mistake::DeferDrops,
+        Mistake::StartScheduledUnclaimed,
+        Mistake::UnblockNotCounted,
+        Mistake::TwoManagers,
+        Mistake::CreateLosesWorker,
+        Mistake::CreateFailsNotStarving,
+        Mistake::RetireLastIdle,
+        Mistake::RescuerAttachWrongPool,
+        Mistake::RescueLeavesOnWorklist,
+        Mistake::RescueDeferToSelf,
+        Mistake::RescueScheduledUnclaimed,
+        Mistake::RescueBlockAbandons,
+        Mistake::RescueDoneKeepsSlot,
+        Mistake::CpuUpLeavesUnmanaged,
+        Mistake::FlushWorkWaitsForRunning,
+        Mistake::FlushTicketJoinsLast,
+        Mistake::DestroyForgetsDying,
+        Mistake::UnboundManaged,
+        Mistake::CancelSyncLetsQueue,
     ];
 }
 
@@ -367,6 +453,44 @@ pub mod configs {
             flushes: 1,
             hotplug: true,
             ..requeue()
+        }
+    }
+
+    /// The rescuer at work on every step: the chain (creation always fails)
+    /// where item 1 blocks too, so the rescuer's item blocks (RescueBlock),
+    /// and the user may queue twice more: item 0 again while it runs (the
+    /// rescuer defers it to its worker: RescueDefer), or item 1 while the
+    /// rescuer runs it (a worker defers it to the rescuer:
+    /// RescueScheduled). `max_active` 3, so a requeued item 0 leaves item
+    /// 1 a slot (with 2 the chain is stuck on `max_active`, outside R1).
+    pub fn rescue() -> Config {
+        Config {
+            wqs: vec![WqSpec { mem_reclaim: true, ..wq(3) }],
+            items: vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Blocks)],
+            queues: 3,
+            destroy: false,
+            ..chain(true)
+        }
+    }
+
+    /// C6: one CPU, an unbound workqueue (`max_active` 2) with two plain
+    /// items queued once each, three workers: both items run at once on
+    /// the unbound pool, which is not concurrency managed.
+    pub fn unbound() -> Config {
+        Config {
+            cpus: 1,
+            wqs: vec![WqSpec { unbound: true, ..wq(2) }],
+            items: vec![(0, Behaviour::Plain), (0, Behaviour::Plain)],
+            max_workers: 3,
+            creation_fails: false,
+            retire: false,
+            queues: 2,
+            cancels: 0,
+            flushes: 0,
+            hotplug: false,
+            colors: 16,
+            destroy: false,
+            mistake: None,
         }
     }
 

@@ -6,10 +6,16 @@ use crate::Mistake;
 
 impl Config {
     /// Workers the spec counts as running in pool `p` (the mistake
-    /// `BlockedCountsAsRunning` forgets that a blocked worker stops counting).
+    /// `BlockedCountsAsRunning` forgets that a blocked worker stops counting,
+    /// `UnblockNotCounted` that an unblocked one counts again).
     fn counted_running(&self, s: &State, p: usize) -> usize {
         if self.has(Mistake::BlockedCountsAsRunning) {
             s.pools[p].workers.iter().filter(|w| matches!(w, Worker::Running { .. })).count()
+        } else if self.has(Mistake::UnblockNotCounted) {
+            // Unblock forgot the count: a worker whose item blocked in this
+            // run no longer counts once it runs again.
+            let counted = |w: &&Worker| matches!(w, Worker::Running { item, blocked: false } if !s.items[usize::from(*item)].blocked_once);
+            s.pools[p].workers.iter().filter(counted).count()
         } else {
             s.running(p)
         }
@@ -212,10 +218,15 @@ impl Config {
         let pool = p as u8;
         let nobody_runs = !self.managed(s, p) || self.counted_running(s, p) == 0;
         let workers = &s.pools[p].workers;
-        if workers.contains(&Worker::Managing) {
+        let managing = workers.contains(&Worker::Managing);
+        if managing {
             // S6: it creates a worker, or creation fails.
             out.push(if self.creation_fails { Action::CreateFails { pool } } else { Action::Create { pool } });
-        } else if nobody_runs && !s.pools[p].worklist.is_empty() && s.idle(p) == 1 && !self.full(s, p) {
+        }
+        // S6: one manager at a time, and only where no other worker idles
+        // (the mistake `TwoManagers` checks neither).
+        let may_manage = if self.has(Mistake::TwoManagers) { s.idle(p) >= 1 } else { !managing && s.idle(p) == 1 };
+        if may_manage && nobody_runs && !s.pools[p].worklist.is_empty() && !self.full(s, p) {
             for (w, worker) in workers.iter().enumerate() {
                 if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Manage { pool, worker: w as u8 });
@@ -227,7 +238,8 @@ impl Config {
         let spares = (0..workers.len()).filter(|&w| workers[w] == Worker::Idle && s.pools[p].scheduled[w].is_empty());
         let spares = spares.count();
         let empty = s.pools[p].worklist.is_empty() && workers.iter().all(|w| *w == Worker::Idle);
-        if self.retire && (spares >= 3 || spares >= 2 && empty) {
+        let last = usize::from(self.has(Mistake::RetireLastIdle)); // the mistake leaves one fewer
+        if self.retire && (spares >= 3 - last || spares >= 2 - last && empty) {
             for (w, worker) in workers.iter().enumerate() {
                 if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Retire { pool, worker: w as u8 });
@@ -275,7 +287,11 @@ impl Config {
             Action::FlushTicket { waiter } => {
                 let n = usize::from(waiter);
                 if let Some(wq) = s.waiters[n].flush_wq {
-                    let ticket = self.take_ticket(s, usize::from(wq));
+                    let ticket = if self.has(Mistake::FlushTicketJoinsLast) {
+                        s.flush[usize::from(wq)].next - 1
+                    } else {
+                        self.take_ticket(s, usize::from(wq))
+                    };
                     s.waiters[n].ticket = Some(ticket);
                 }
             }
@@ -285,6 +301,9 @@ impl Config {
                 let (p, w) = (usize::from(pool), usize::from(worker));
                 let i = usize::from(s.pools[p].scheduled[w].remove(0));
                 self.begin(s, i, p, worker);
+                if self.has(Mistake::StartScheduledUnclaimed) {
+                    s.items[i].running = None;
+                }
                 s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false };
             }
             Action::Block { pool, worker } => self.set_blocked(s, pool, worker, true),
@@ -303,14 +322,16 @@ impl Config {
                 let p = usize::from(pool);
                 self.manager_done(s, p);
                 s.pools[p].starving = false;
-                s.pools[p].workers.push(Worker::Idle);
-                s.pools[p].scheduled.push(vec![]);
+                if !self.has(Mistake::CreateLosesWorker) {
+                    s.pools[p].workers.push(Worker::Idle);
+                    s.pools[p].scheduled.push(vec![]);
+                }
             }
             Action::CreateFails { pool } => {
                 // The manager works itself if items still wait and nobody
                 // runs (S2, S5); otherwise it goes back to idle.
                 let p = usize::from(pool);
-                s.pools[p].starving = true;
+                s.pools[p].starving = !self.has(Mistake::CreateFailsNotStarving);
                 let w = self.manager_done(s, p);
                 if self.may_take(s, p, w) {
                     match self.first_item(s, p) {
@@ -331,13 +352,21 @@ impl Config {
             Action::RescuerAttach { wq } => {
                 let wq = usize::from(wq);
                 let pool = s.maydays[wq].remove(0);
+                let pool = if self.has(Mistake::RescuerAttachWrongPool) { self.cpus as u8 } else { pool };
                 s.rescuers[wq] = Some(Rescuer { pool, item: None, scheduled: vec![] });
             }
             Action::Rescue { wq } => self.rescue(s, usize::from(wq)),
             Action::RescueDefer { wq } => {
                 let p = s.rescuers[usize::from(wq)].as_ref().map_or(0, |r| usize::from(r.pool));
                 if let Some((i, _)) = self.first_of_wq(s, usize::from(wq), p) {
-                    self.defer_item(s, i, p);
+                    if self.has(Mistake::RescueDeferToSelf) {
+                        s.pools[p].worklist.retain(|&x| usize::from(x) != i);
+                        if let Some(rescuer) = s.rescuers[usize::from(wq)].as_mut() {
+                            rescuer.scheduled.push(i as u8);
+                        }
+                    } else {
+                        self.defer_item(s, i, p);
+                    }
                 }
             }
             Action::RescueScheduled { wq } => {
@@ -346,6 +375,9 @@ impl Config {
                 let (i, p) = (usize::from(rescuer.scheduled.remove(0)), usize::from(rescuer.pool));
                 rescuer.item = Some(i as u8);
                 self.begin(s, i, p, RESCUER);
+                if self.has(Mistake::RescueScheduledUnclaimed) {
+                    s.items[i].running = None;
+                }
             }
             Action::RescueBlock { wq } => {
                 if let Some(r) = &s.rescuers[usize::from(wq)] {
@@ -354,13 +386,19 @@ impl Config {
                     if let Behaviour::WaitsFor(n) = self.behaviour(i) {
                         s.items[i].waits_for = self.chain(s, n, p);
                     }
+                    if self.has(Mistake::RescueBlockAbandons) {
+                        s.rescuers[usize::from(wq)] = None; // it leaves as if done
+                    }
                 }
             }
             Action::RescueDone { wq } => {
                 let Some(rescuer) = s.rescuers[usize::from(wq)].as_mut() else { return };
                 let p = usize::from(rescuer.pool);
-                if let Some(i) = rescuer.item.take() {
-                    self.finish(s, usize::from(i), p);
+                if let Some(i) = rescuer.item.take().map(usize::from) {
+                    if self.has(Mistake::RescueDoneKeepsSlot) {
+                        s.active[self.items[i].0][p] += 1; // finish's release undone
+                    }
+                    self.finish(s, i, p);
                 }
             }
             Action::RescuerDetach { wq } => s.rescuers[usize::from(wq)] = None,
@@ -369,7 +407,7 @@ impl Config {
                 s.hotplug_left = 1;
             }
             Action::CpuUp => {
-                s.pools[0].offline = false;
+                s.pools[0].offline = self.has(Mistake::CpuUpLeavesUnmanaged);
                 s.hotplug_left = 0;
             }
         }
@@ -381,7 +419,7 @@ impl Config {
     /// for it).
     fn destroy(&self, s: &mut State, wq: usize) {
         s.destroy_left = false;
-        s.dying[wq] = true;
+        s.dying[wq] = !self.has(Mistake::DestroyForgetsDying);
         let mut targets = Vec::new();
         for (i, item) in s.items.iter().enumerate().filter(|(i, _)| self.items[*i].0 == wq) {
             if item.pending != Pending::No {
@@ -412,13 +450,15 @@ impl Config {
     fn queue_from(&self, s: &mut State, i: usize, cpu: usize, chained: bool) {
         s.queues -= 1;
         let wq = self.items[i].0;
-        if s.dying[wq] && !chained {
-            if !self.has(Mistake::AcceptAfterDestroy) {
-                return; // refused: the workqueue is being destroyed
-            }
+        if s.dying[wq] && !chained && !self.has(Mistake::AcceptAfterDestroy) {
+            return; // refused: the workqueue is being destroyed
+        }
+        // Q6 judges by the user's destroy having been called (of workqueue
+        // 0), not by the mark it should have left.
+        if !chained && wq == 0 && self.destroy && !s.destroy_left {
             s.accepted_after_destroy += 1;
         }
-        if s.items[i].cancelling > 0 {
+        if s.items[i].cancelling > 0 && !self.has(Mistake::CancelSyncLetsQueue) {
             return; // a cancel_sync owns PENDING
         }
         let looks_pending = s.items[i].pending != Pending::No || s.items[i].late_pending;
@@ -478,7 +518,7 @@ impl Config {
 
     /// S2: worker `w` of pool `p` takes the first item of the worklist.
     fn start(&self, s: &mut State, p: usize, w: usize) {
-        if self.managed(s, p) && s.running(p) > 0 {
+        if self.should_be_managed(s, p) && s.running(p) > 0 {
             s.overlap_start = true;
         }
         let i = usize::from(s.pools[p].worklist.remove(0));
@@ -490,6 +530,10 @@ impl Config {
     /// its runner's scheduled list, to run there next.
     fn defer(&self, s: &mut State, p: usize) {
         if let Some(&i) = s.pools[p].worklist.first() {
+            if self.has(Mistake::DeferDrops) {
+                s.pools[p].worklist.remove(0);
+                return;
+            }
             self.defer_item(s, usize::from(i), p);
         }
     }
@@ -650,8 +694,14 @@ impl Config {
         let target =
             if item.pending != Pending::No { Some(item.queued) } else { item.running.map(|_| item.run_instance) };
         if let Some(k) = target {
+            // The mistake waits for the running instance even when a later
+            // one is pending; what the caller is owed stays `k`.
+            let wait = match item.running {
+                Some(_) if self.has(Mistake::FlushWorkWaitsForRunning) => item.run_instance,
+                _ => k,
+            };
             s.waiters.push(Waiter {
-                targets: vec![(i as u8, k)],
+                targets: vec![(i as u8, wait)],
                 owed: vec![(i as u8, k, k)],
                 cancel_sync: None,
                 destroy: None,
@@ -701,7 +751,9 @@ impl Config {
     fn rescue(&self, s: &mut State, wq: usize) {
         let Some(p) = s.rescuers[wq].as_ref().map(|r| usize::from(r.pool)) else { return };
         let Some((i, _)) = self.first_of_wq(s, wq, p) else { return };
-        s.pools[p].worklist.retain(|&x| usize::from(x) != i);
+        if !self.has(Mistake::RescueLeavesOnWorklist) {
+            s.pools[p].worklist.retain(|&x| usize::from(x) != i);
+        }
         self.begin(s, i, p, RESCUER);
         if let Some(rescuer) = s.rescuers[wq].as_mut() {
             rescuer.item = Some(i as u8);

@@ -14,7 +14,7 @@ use stateright::{Model, Property};
 
 /// The property names: the safety properties of [`Config::properties`],
 /// and LIVE (index 9), the fair-cycle check `Config::check` runs.
-pub const PROPERTIES: [&str; 13] = [
+pub const PROPERTIES: [&str; 16] = [
     "S0 no deadlock: where work is pending, a worker, the manager, a timer, the rescuer or a waiter can act",
     "W1 exactly once: no instance runs twice",
     "W2 a pending item is queued once",
@@ -28,6 +28,9 @@ pub const PROPERTIES: [&str; 13] = [
     "W3 queueing during execution is accepted",
     "Q6 a destroyed workqueue refuses the user's queueing",
     "Q2 new instances never get a colour being flushed",
+    "C6 the unbound pool is not concurrency managed: a waiting item gets a worker",
+    "S6 at most one manager per pool",
+    "W6 while cancel_sync waits, its item is not queued again nor started anew",
 ];
 
 impl Model for Config {
@@ -62,6 +65,9 @@ impl Model for Config {
             Property::always(PROPERTIES[10], |_, s: &State| s.refused_while_running == 0),
             Property::always(PROPERTIES[11], |_, s: &State| s.accepted_after_destroy == 0),
             Property::always(PROPERTIES[12], |c: &Config, s| c.q2_new_color_not_flushed(s)),
+            Property::always(PROPERTIES[13], c6_unbound_not_managed),
+            Property::always(PROPERTIES[14], |_, s| s6_one_manager(s)),
+            Property::always(PROPERTIES[15], |_, s| w6_cancel_sync_holds(s)),
         ]
     }
 }
@@ -149,17 +155,54 @@ fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
     }
     let mut enabled = Vec::new();
     c.enabled(s, &mut enabled);
-    (0..s.pools.len()).all(|p| {
-        !c.owes_way_forward(s, p)
-            || enabled.iter().any(|a| match *a {
-                Action::Start { pool, .. }
-                | Action::Defer { pool, .. }
-                | Action::StartScheduled { pool, .. }
-                | Action::Manage { pool, .. }
-                | Action::Create { pool }
-                | Action::CreateFails { pool } => usize::from(pool) == p,
-                _ => false,
-            })
+    (0..s.pools.len()).all(|p| !c.owes_way_forward(s, p) || way_forward(&enabled, p))
+}
+
+/// Whether one of `enabled` takes an item of pool `p` or creates a worker
+/// for it.
+fn way_forward(enabled: &[Action], p: usize) -> bool {
+    enabled.iter().any(|a| match *a {
+        Action::Start { pool, .. }
+        | Action::Defer { pool, .. }
+        | Action::StartScheduled { pool, .. }
+        | Action::Manage { pool, .. }
+        | Action::Create { pool }
+        | Action::CreateFails { pool } => usize::from(pool) == p,
+        _ => false,
+    })
+}
+
+/// C6: the unbound pool (ordered and unbound workqueues) is not
+/// concurrency managed: an item waiting there is owed a way forward even
+/// while another of its workers runs (C1's premise, judged by the truth:
+/// the unbound pool is never managed), so each active instance gets a
+/// worker. Checked where an unbound workqueue has `max_active` 2
+/// (configuration `unbound`).
+fn c6_unbound_not_managed(c: &Config, s: &State) -> bool {
+    let p = c.cpus;
+    if !c.owes_way_forward(s, p) {
+        return true;
+    }
+    let mut enabled = Vec::new();
+    c.enabled(s, &mut enabled);
+    way_forward(&enabled, p)
+}
+
+/// S6 (C1's manager): at most one worker of a pool is its manager.
+fn s6_one_manager(s: &State) -> bool {
+    s.pools.iter().all(|p| p.workers.iter().filter(|w| **w == Worker::Managing).count() <= 1)
+}
+
+/// W6, in every state (not only when the caller returns): while a
+/// `cancel_sync` waits for item `i`'s running instance, `i` holds PENDING
+/// for it: `i` is not pending (no queueing is accepted, chained or not),
+/// and no instance after the one it waits for has started.
+fn w6_cancel_sync_holds(s: &State) -> bool {
+    s.waiters.iter().all(|w| {
+        let Some(i) = w.cancel_sync else { return true };
+        let it = &s.items[usize::from(i)];
+        let waited = w.targets.iter().map(|&(_, k)| k).max().unwrap_or(0);
+        it.pending == Pending::No && (it.running.is_none() || it.run_instance <= waited)
     })
 }
 

@@ -349,15 +349,19 @@ impl Config {
     }
 
     /// Whether pool `p` is concurrency managed now, as the model's rules
-    /// treat it (a seeded mistake may keep an offline pool managed).
+    /// treat it: bound and not marked offline (seeded mistakes may keep an
+    /// offline pool managed, or manage the unbound pool).
     pub fn managed(&self, state: &State, p: usize) -> bool {
-        self.should_be_managed(state, p) || (p < self.cpus && self.has(crate::Mistake::OfflineStaysManaged))
+        let bound = p < self.cpus || (p == self.cpus && self.has(crate::Mistake::UnboundManaged));
+        bound && (!state.pools[p].offline || self.has(crate::Mistake::OfflineStaysManaged))
     }
 
     /// Whether pool `p` ought to be concurrency managed: it is bound and
-    /// its CPU is online (H2). Properties judge by this, not by `managed`.
+    /// its CPU is online (C6, H2), judged by the user's hotplug operations
+    /// (CPU 0 is offline between `CpuDown` and `CpuUp`), not by the pool's
+    /// mark. Properties judge by this, not by `managed`.
     pub fn should_be_managed(&self, state: &State, p: usize) -> bool {
-        p < self.cpus && !state.pools[p].offline
+        p < self.cpus && !(p == 0 && state.hotplug_left == 1)
     }
 
     pub fn max_active(&self, wq: usize) -> u8 {

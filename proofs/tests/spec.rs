@@ -43,6 +43,8 @@ fn every_property_holds_on_the_quick_configurations() {
         ("rescue chain", configs::rescue_chain(true)),
         ("rescue during hotplug", configs::rescue_hotplug()),
         ("ordered rescue", configs::ordered_rescue()),
+        ("rescue", configs::rescue()),
+        ("unbound", configs::unbound()),
     ];
     if deep() {
         runs.extend(configs::deep());
@@ -103,7 +105,7 @@ fn a_livelock_is_caught_as_a_fair_cycle() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 21] = [
+const MATRIX: [(Mistake, &str, usize); 40] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -125,6 +127,25 @@ const MATRIX: [(Mistake, &str, usize); 21] = [
     (Mistake::FlushOwnColorOnly, "colors", 4),
     (Mistake::RescuerLeavesAtOnce, "chain", 9),
     (Mistake::OfflineStaysManaged, "hotplug", 7),
+    (Mistake::DeferDrops, "requeue", 2),
+    (Mistake::StartScheduledUnclaimed, "requeue", 3),
+    (Mistake::UnblockNotCounted, "requeue", 7),
+    (Mistake::TwoManagers, "unbound", 14),
+    (Mistake::CreateLosesWorker, "waits", 9),
+    (Mistake::CreateFailsNotStarving, "chain", 9),
+    (Mistake::RetireLastIdle, "hotplug", 0),
+    (Mistake::RescuerAttachWrongPool, "chain", 9),
+    (Mistake::RescueLeavesOnWorklist, "chain", 2),
+    (Mistake::RescueDeferToSelf, "rescue", 3),
+    (Mistake::RescueScheduledUnclaimed, "rescue", 3),
+    (Mistake::RescueBlockAbandons, "rescue", 9),
+    (Mistake::RescueDoneKeepsSlot, "rescue", 5),
+    (Mistake::CpuUpLeavesUnmanaged, "hotplug", 7),
+    (Mistake::FlushWorkWaitsForRunning, "requeue", 4),
+    (Mistake::FlushTicketJoinsLast, "colors", 4),
+    (Mistake::DestroyForgetsDying, "chain", 11),
+    (Mistake::UnboundManaged, "unbound", 13),
+    (Mistake::CancelSyncLetsQueue, "requeue", 15),
 ];
 
 #[test]
@@ -137,6 +158,9 @@ fn every_mistake_is_caught_and_every_property_catches_one() {
             "ordered" => configs::ordered(),
             "colors" => configs::colors(),
             "hotplug" => configs::hotplug(),
+            "waits" => configs::waits(),
+            "rescue" => configs::rescue(),
+            "unbound" => configs::unbound(),
             _ => configs::requeue(),
         };
         let report = run(&format!("{mistake:?} on {on}"), Config { mistake: Some(mistake), ..config });
