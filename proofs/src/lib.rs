@@ -299,6 +299,8 @@ pub mod configs {
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain), (1, Behaviour::Plain), (1, Behaviour::Plain)],
             max_workers: 2,
             creation_fails: false,
+            mayday_at_creation_start: false,
+            creation_may_hang: false,
             retire: false,
             queues: 2,
             cancels: 1,
@@ -321,6 +323,8 @@ pub mod configs {
             items: vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)],
             max_workers: 2,
             creation_fails: true,
+            mayday_at_creation_start: false,
+            creation_may_hang: false,
             retire: false,
             queues: 1,
             cancels: 0,
@@ -329,6 +333,28 @@ pub mod configs {
             colors: 16,
             destroy: true,
             mistake: None,
+        }
+    }
+
+    /// A creation that blocks (issue 23 item 5): one CPU, two `mem_reclaim`
+    /// workqueues, item 0 (workqueue 0) waits for item 1 (workqueue 1),
+    /// which it queues; creation would succeed but may never return (it
+    /// blocks in reclaim, say, waiting for these very items), so only a
+    /// rescuer can run them. With `mayday_at_creation_start` (the kernel's
+    /// rule) the mayday timer runs while the manager creates, each
+    /// workqueue's rescuer runs its item, and LIVE holds; with the engine's
+    /// rule (armed only after a failure) the items wait forever. The
+    /// dependency crosses workqueues, as the kernel's documentation asks:
+    /// on one workqueue (`chain(true)` with creation hanging) its rescuer
+    /// would run item 0 and nobody item 1, under either rule.
+    pub fn blocked_creation(mayday_at_creation_start: bool) -> Config {
+        Config {
+            wqs: vec![WqSpec { mem_reclaim: true, ..wq(1) }; 2],
+            items: vec![(0, Behaviour::WaitsFor(1)), (1, Behaviour::Plain)],
+            creation_fails: false,
+            mayday_at_creation_start,
+            creation_may_hang: true,
+            ..chain(true)
         }
     }
 
@@ -349,6 +375,8 @@ pub mod configs {
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain)],
             max_workers: 3,
             creation_fails: false,
+            mayday_at_creation_start: false,
+            creation_may_hang: false,
             retire: false,
             queues: 4,
             cancels: 1,
@@ -369,6 +397,8 @@ pub mod configs {
             items: vec![(0, Behaviour::Plain), (0, Behaviour::Plain), (0, Behaviour::Blocks)],
             max_workers: 2,
             creation_fails: false,
+            mayday_at_creation_start: false,
+            creation_may_hang: false,
             retire: false,
             queues: 3,
             cancels: 1,
@@ -390,9 +420,9 @@ pub mod configs {
 
     /// Two `mem_reclaim` workqueues that wait on each other, a rescuer
     /// each: one CPU, no worker beyond the first can be created; item 0
-    /// (workqueue 0) waits for item 1 (workqueue 1) and item 2 (workqueue
-    /// 1) for item 3 (workqueue 0), each queued, chained, when its waiter
-    /// blocks; the user queues twice. When the worker is stuck in item 0
+    /// of workqueue 0 waits for item 1 of workqueue 1, and item 2 of
+    /// workqueue 1 for item 3 of workqueue 0, each queued, chained, when
+    /// its waiter blocks; the user queues twice. When the worker is stuck in item 0
     /// and workqueue 1's rescuer in item 2, only workqueue 0's rescuer can
     /// run item 3: with `both` false workqueue 0 has none and that run is
     /// stuck.
@@ -490,6 +520,8 @@ pub mod configs {
             hotplug: false,
             colors: 16,
             destroy: false,
+            mayday_at_creation_start: false,
+            creation_may_hang: false,
             mistake: None,
         }
     }
@@ -501,6 +533,7 @@ pub mod configs {
             ("chain with rescuer on 2 CPUs", Config { cpus: 2, ..chain(true) }),
             ("requeue, 2 cancels, 2 flushes", Config { cancels: 2, flushes: 2, ..requeue() }),
             ("requeue with retiring workers", Config { retire: true, ..requeue() }),
+            ("blocked creation on 2 CPUs, the kernel's mayday rule", Config { cpus: 2, ..blocked_creation(true) }),
         ]
     }
 }

@@ -246,8 +246,10 @@ impl Config {
                 }
             }
         }
-        // S7: a pool that needs a worker it cannot have calls the rescuers.
-        let cannot = s.pools[p].starving || self.full(s, p);
+        // S7: a pool that needs a worker it cannot have calls the rescuers;
+        // under the kernel's rule also one whose creation is in progress.
+        let creating = self.mayday_at_creation_start && workers.contains(&Worker::Managing);
+        let cannot = s.pools[p].starving || self.full(s, p) || creating;
         if nobody_runs && s.idle(p) == 0 && cannot && self.mayday_adds(s, p) {
             out.push(Action::Mayday { pool });
         }

@@ -253,7 +253,8 @@ impl Fair for Config {
 
     /// The user's operations and a worker's retiring (the idle cull, the
     /// trustee) have no class: the user may stop at any time, and progress
-    /// may not depend on a worker retiring.
+    /// may not depend on a worker retiring. Where creation may hang
+    /// (`Config::creation_may_hang`) its end has none either.
     fn class(&self, _: &State, action: &Action) -> Option<Class> {
         Some(match *action {
             Action::Queue { .. }
@@ -271,6 +272,7 @@ impl Fair for Config {
             | Action::Unblock { pool, worker }
             | Action::Finish { pool, worker }
             | Action::Manage { pool, worker } => Class::Worker { pool, worker },
+            Action::Create { .. } | Action::CreateFails { .. } if self.creation_may_hang => return None,
             Action::Create { pool } | Action::CreateFails { pool } => Class::Create { pool },
             Action::Mayday { pool } => Class::Mayday { pool },
             Action::RescuerAttach { wq }

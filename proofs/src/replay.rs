@@ -37,6 +37,8 @@ impl Config {
             items,
             max_workers: u8::try_from(max_workers).unwrap_or(u8::MAX),
             creation_fails,
+            mayday_at_creation_start: false,
+            creation_may_hang: false,
             retire: true,
             queues: 0,
             cancels: 0,

@@ -60,6 +60,18 @@ pub struct Config {
     /// Every worker creation after the first fails (memory pressure), as
     /// often as it is tried; the mayday timer fires as often as it is armed.
     pub creation_fails: bool,
+    /// When the mayday timer is armed. `false`, the engine's rule: only
+    /// once a creation has failed (the pool is `starving`) or the pool is
+    /// full. `true`, the kernel's (`maybe_create_worker` arms the timer
+    /// before it calls `create_worker`, and deletes it when creation
+    /// ends): also while a creation is in progress (a worker is
+    /// `Managing`), so a creation that blocks still calls the rescuers.
+    pub mayday_at_creation_start: bool,
+    /// A creation in progress may never return (it blocks, e.g. in memory
+    /// reclaim that waits for the very items queued): `Create` and
+    /// `CreateFails` get no fairness class, so a fair run may leave the
+    /// manager creating forever.
+    pub creation_may_hang: bool,
     /// Idle workers may retire (idle cull, the trustee after `cpu_down`),
     /// as often as spares idle.
     pub retire: bool,

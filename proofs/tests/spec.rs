@@ -1,12 +1,14 @@
 //! The specification, checked: every quick configuration exhaustively
 //! (all properties hold), the rescuer chain without a rescuer (LIVE and S0
 //! fail, with the path printed), a livelock only a fair cycle shows (the
-//! lasso printed and replayed), and every deliberate mistake in the spec
+//! lasso printed and replayed), a blocked creation rescued only under the
+//! kernel's mayday rule, and every deliberate mistake in the spec
 //! caught by the property it breaks. `CMWQ_PROOFS_DEEP=1` adds larger
 //! configurations.
 
 use cmwq_proofs::fair::replay;
-use cmwq_proofs::{configs, Config, Mistake, Report, LIVE, PROPERTIES};
+use cmwq_proofs::spec::Worker;
+use cmwq_proofs::{configs, Action, Config, Mistake, Report, LIVE, PROPERTIES};
 use std::time::Instant;
 
 fn run(name: &str, config: Config) -> Report {
@@ -45,6 +47,11 @@ fn every_property_holds_on_the_quick_configurations() {
         ("ordered rescue", configs::ordered_rescue()),
         ("rescue", configs::rescue()),
         ("unbound", configs::unbound()),
+        (
+            "chain with rescuer, the kernel's mayday rule",
+            Config { mayday_at_creation_start: true, ..configs::chain(true) },
+        ),
+        ("blocked creation, the kernel's mayday rule", configs::blocked_creation(true)),
     ];
     if deep() {
         runs.extend(configs::deep());
@@ -81,6 +88,36 @@ fn the_chain_without_a_rescuer_is_stuck() {
     assert_eq!(&lasso.prefix, path, "both are the shortest path to the stuck state");
     let only: Vec<_> = report.failures.keys().copied().collect();
     assert_eq!(only, [LIVE, PROPERTIES[0]], "only liveness fails");
+}
+
+/// Issue 23 item 5: when the mayday timer is armed. A creation that never
+/// returns (`creation_may_hang`) still gets the rescuers under the
+/// kernel's rule (armed when creation starts, `maybe_create_worker`): every
+/// property holds. Under the engine's rule (armed only after a creation
+/// failed) nothing calls them: the items wait forever while the manager
+/// creates (S0 and LIVE fail; the lasso stops after the manager starts).
+/// A dependency within one workqueue is stuck under either rule: its
+/// rescuer runs the waiting item and nobody the one it waits for.
+#[test]
+fn a_blocked_creation_gets_the_rescuer_only_under_the_kernels_rule() {
+    let kernel = run("blocked creation, the kernel's mayday rule", configs::blocked_creation(true));
+    assert!(kernel.failures.is_empty(), "{:#?}", kernel.failures);
+
+    let engine = run("blocked creation, the engine's mayday rule", configs::blocked_creation(false));
+    let lasso = engine.lasso.as_ref().expect("LIVE must fail under the engine's rule");
+    println!("LIVE's counterexample under the engine's rule:\n{lasso}");
+    let only: Vec<_> = engine.failures.keys().copied().collect();
+    assert_eq!(only, [LIVE, PROPERTIES[0]], "only liveness fails");
+    assert!(lasso.cycle.is_empty(), "the spec stops there: only the manager's creation could act");
+    let state = replay(&configs::blocked_creation(false), lasso.init, &lasso.prefix).expect("the prefix replays");
+    assert!(state.pools[0].workers.contains(&Worker::Managing), "the manager creates throughout");
+    assert!(state.maydays.iter().all(Vec::is_empty), "nobody called the rescuers");
+
+    let one_wq = Config { mayday_at_creation_start: true, creation_may_hang: true, ..configs::chain(true) };
+    let report = run("chain on one workqueue, creation hangs, the kernel's rule", one_wq);
+    let lasso = report.lasso.as_ref().expect("a dependency within one workqueue is stuck");
+    println!("LIVE's counterexample on one workqueue:\n{lasso}");
+    assert!(lasso.prefix.contains(&Action::RescueBlock { wq: 0 }), "its rescuer blocks in item 0");
 }
 
 /// A livelock: the rescuer leaves each time it comes, the mayday re-arms,
