@@ -150,26 +150,7 @@ fn q4_ordered(c: &Config, s: &State) -> bool {
 /// CPU went down is no longer concurrency managed, so a waiting item is
 /// owed a way forward even while another worker of that pool runs.
 fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
-    if s.overlap_start {
-        return false;
-    }
-    let mut enabled = Vec::new();
-    c.enabled(s, &mut enabled);
-    (0..s.pools.len()).all(|p| !c.owes_way_forward(s, p) || way_forward(&enabled, p))
-}
-
-/// Whether one of `enabled` takes an item of pool `p` or creates a worker
-/// for it.
-fn way_forward(enabled: &[Action], p: usize) -> bool {
-    enabled.iter().any(|a| match *a {
-        Action::Start { pool, .. }
-        | Action::Defer { pool, .. }
-        | Action::StartScheduled { pool, .. }
-        | Action::Manage { pool, .. }
-        | Action::Create { pool }
-        | Action::CreateFails { pool } => usize::from(pool) == p,
-        _ => false,
-    })
+    !s.overlap_start && c.way_forward_where_owed(s, 0..s.pools.len())
 }
 
 /// C6: the unbound pool (ordered and unbound workqueues) is not
@@ -179,13 +160,7 @@ fn way_forward(enabled: &[Action], p: usize) -> bool {
 /// worker. Checked where an unbound workqueue has `max_active` 2
 /// (configuration `unbound`).
 fn c6_unbound_not_managed(c: &Config, s: &State) -> bool {
-    let p = c.cpus;
-    if !c.owes_way_forward(s, p) {
-        return true;
-    }
-    let mut enabled = Vec::new();
-    c.enabled(s, &mut enabled);
-    way_forward(&enabled, p)
+    c.way_forward_where_owed(s, [c.cpus])
 }
 
 /// S6 (C1's manager): at most one worker of a pool is its manager.
@@ -221,6 +196,29 @@ impl Config {
             && !pool.starving
             && pool.workers.len() < usize::from(self.max_workers)
             && !pool.workers.contains(&Worker::Managing)
+    }
+
+    /// Every pool of `pools` that is owed a way forward has an enabled
+    /// action that takes one of its items or creates a worker for it (the
+    /// enabled actions are listed only where some pool is owed one).
+    fn way_forward_where_owed(&self, s: &State, pools: impl IntoIterator<Item = usize>) -> bool {
+        let owed: Vec<usize> = pools.into_iter().filter(|&p| self.owes_way_forward(s, p)).collect();
+        if owed.is_empty() {
+            return true;
+        }
+        let mut enabled = Vec::new();
+        self.enabled(s, &mut enabled);
+        owed.into_iter().all(|p| {
+            enabled.iter().any(|a| match *a {
+                Action::Start { pool, .. }
+                | Action::Defer { pool, .. }
+                | Action::StartScheduled { pool, .. }
+                | Action::Manage { pool, .. }
+                | Action::Create { pool }
+                | Action::CreateFails { pool } => usize::from(pool) == p,
+                _ => false,
+            })
+        })
     }
 }
 

@@ -105,6 +105,19 @@ impl PlainSystem {
         flush_begin(tickets, wq, &locks).ok()
     }
 
+    /// FW6 for workqueue `wq`'s head `ticket` if it is complete and not
+    /// yet driven (what its flusher does first when it wakes). True if it
+    /// ran.
+    pub fn drive_flush(&mut self, wq: WqId, ticket: u64) -> bool {
+        if self.flush[wq].1.poll(ticket) != FlushWait::Drive {
+            return false;
+        }
+        let (tickets, signal) = &mut self.flush[wq];
+        let locks = Locks { pools: RefCell::new(&mut self.pools), signal: RefCell::new(signal) };
+        flush_heads_done(tickets, ticket, wq, &locks);
+        true
+    }
+
     /// Waiter `n` (when [`PlainSystem::waiter_ready`]) runs: FW6 if its
     /// flush is the complete head; the drain checks every pool (DR4) and
     /// takes the pool-workqueues away (DS2), or flushes again. True if the
@@ -116,11 +129,7 @@ impl PlainSystem {
         }
         match self.waiters[n] {
             Waiter::FlushWq { wq, ticket } | Waiter::Destroy { wq, ticket } => {
-                if self.flush[wq].1.poll(ticket) == FlushWait::Drive {
-                    let (tickets, signal) = &mut self.flush[wq];
-                    let locks = Locks { pools: RefCell::new(&mut self.pools), signal: RefCell::new(signal) };
-                    flush_heads_done(tickets, ticket, wq, &locks);
-                }
+                self.drive_flush(wq, ticket);
                 if let Waiter::Destroy { .. } = self.waiters[n] {
                     if !self.pools.iter().all(|p| p.pwq_is_empty(wq)) {
                         // Every colour taken by the user's flushes: wake

@@ -99,11 +99,8 @@ pub enum Waits {
 ///   cascade). The machine records only that the head is complete
 ///   (`FlushSignal`: `FlushWait::Drive`), and its flusher does the rest
 ///   (FW6) when it wakes (`Step::Return`). So where the machine's head is
-///   complete, nothing marked and not yet driven, the abstraction does
-///   FW6 as the spec would: the head is done, the next one is started on
-///   the counts (marked where its colour is in flight: the colours of
-///   outstanding tickets only empty, as new instances get the colour of
-///   ticket `next`), and so on while none is marked.
+///   complete, nothing marked and not yet driven, the abstraction runs
+///   the machine's FW6 (`PlainSystem::drive_flush`) on a copy first.
 ///
 /// A dying workqueue's colours are not compared: the spec's destroy
 /// drains without a ticket (it waits for the instances themselves), the
@@ -146,26 +143,25 @@ fn nonzero(counts: impl Iterator<Item = usize>) -> Vec<(u8, u8)> {
 /// The machine's colours of `wq` (see [`Colors`]).
 fn machine_colors(m: &PlainSystem, wq: usize) -> Colors {
     let (tickets, signal) = m.flush_state(wq);
+    let head = tickets.head();
+    let nothing_marked = m.pools().iter().filter_map(|p| p.pwq(wq)).all(|q| q.flush_color().is_none());
+    if head != tickets.next() && signal.poll(head) == FlushWait::Drive && nothing_marked {
+        // FW6 still to come (the spec did it in the step that completed
+        // the head): the machine's own FW6, on a copy.
+        let mut driven = m.clone();
+        driven.drive_flush(wq, head);
+        return read_colors(&driven, wq);
+    }
+    read_colors(m, wq)
+}
+
+fn read_colors(m: &PlainSystem, wq: usize) -> Colors {
+    let tickets = m.flush_state(wq).0;
     let pwqs: Vec<&Pwq<usize>> = m.pools().iter().filter_map(|p| p.pwq(wq)).collect();
     let in_flight = pwqs.iter().map(|q| nonzero((0..NR_COLORS as u8).map(|color| q.in_flight(color)))).collect();
-    let mut marked: Vec<Option<u8>> = pwqs.iter().map(|q| q.flush_color()).collect();
-    let (next, mut head) = (tickets.next(), tickets.head());
-    if head != next && signal.poll(head) == FlushWait::Drive && marked.iter().all(Option::is_none) {
-        // FW6 still to come: the spec did it in the step that completed the head.
-        loop {
-            head += 1;
-            if head == next {
-                break;
-            }
-            let color = tickets.color_of(head);
-            marked = pwqs.iter().map(|q| (q.in_flight(color) > 0).then_some(color)).collect();
-            if marked.iter().any(Option::is_some) {
-                break;
-            }
-        }
-    }
+    let marked = pwqs.iter().map(|q| q.flush_color()).collect();
     let work_color = pwqs.iter().map(|q| q.work_color()).collect();
-    Colors { next: next as u8, head: head as u8, work_color, in_flight, marked }
+    Colors { next: tickets.next() as u8, head: tickets.head() as u8, work_color, in_flight, marked }
 }
 
 /// The machine's colour of each item's pending and running instance.
@@ -371,16 +367,23 @@ impl Refinement {
     /// the spec allows; LIVE sees it only if the item never runs, and after
     /// `cpu_down` the item waits only until the blocker finishes.
     fn way_forward(&self, pair: &Pair) -> bool {
-        if pair.broken.is_some() {
-            return true;
-        }
+        pair.broken.is_some() || self.pool_without_way_forward(pair).is_none()
+    }
+
+    /// The first pool the spec owes a way forward that the machine has no
+    /// step for.
+    fn pool_without_way_forward(&self, pair: &Pair) -> Option<usize> {
+        let m = &pair.machine.plain;
         let mut steps = Vec::new();
         pair.machine.steps(&self.config, &mut steps);
-        (0..pair.spec.pools.len()).all(|p| {
-            !self.config.owes_way_forward(&pair.spec, p)
-                || steps.iter().any(|step| match *step {
+        (0..pair.spec.pools.len()).find(|&p| {
+            self.config.owes_way_forward(&pair.spec, p)
+                && !steps.iter().any(|step| match *step {
                     Step::Wake { pool, .. } | Step::FirstPass { pool, .. } | Step::ManageEnd { pool } => pool == p,
-                    Step::RescuerPop { .. } | Step::RescuerRun { .. } => true,
+                    // A rescuer serves the pool first on its list, or the
+                    // one it is attached to.
+                    Step::RescuerPop { wq } => m.maydays()[wq].iter().next() == Some(&p),
+                    Step::RescuerRun { wq } => m.rescuers()[wq].as_ref().is_some_and(|r| r.pool == p),
                     _ => false,
                 })
         })
@@ -481,11 +484,17 @@ impl Refinement {
         };
         let states = graph.states();
         if let Some((name, init, path)) = graph.violations().into_iter().next() {
-            let last = fair::replay(&self, init, &path).and_then(|p| p.broken);
+            let last = fair::replay(&self, init, &path);
             let what = match (name, last) {
-                (REFINES, Some(broken)) => broken,
-                (REFINES, None) => "the replay of the path diverged".into(),
-                _ => format!("after {} steps the spec owes a pool a way forward and the machine has none", path.len()),
+                (REFINES, Some(Pair { broken: Some(broken), .. })) => broken,
+                (PROGRESS, Some(pair)) => match self.pool_without_way_forward(&pair) {
+                    Some(p) => format!(
+                        "after {} steps the spec owes pool {p} a way forward and the machine has none",
+                        path.len()
+                    ),
+                    None => "the replay of the path diverged".into(),
+                },
+                _ => "the replay of the path diverged".into(),
             };
             return RefinementReport { states, failure: Some((name, path, what)), lasso: None };
         }
