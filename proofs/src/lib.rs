@@ -82,8 +82,8 @@ pub enum Mistake {
     FlushWqSkipsRunning,
     /// The rescuer leaves a pool at once, without taking an item: the
     /// pool's mayday re-arms and the rescuer comes back, forever, and the
-    /// item is never rescued. No state is stuck (someone can always act):
-    /// only a fair cycle shows it (LIVE).
+    /// item is never rescued (R4 sees it leave its items stranded; LIVE
+    /// sees the fair cycle).
     RescuerLeavesAtOnce,
     /// A pool whose CPU went down stays concurrency managed: an item waits
     /// behind its running worker (H2; the engine's seeded
@@ -117,7 +117,9 @@ pub enum Mistake {
     RetireLastIdle,
     /// RescuerAttach takes the pool off its mayday list but attaches to
     /// the unbound pool: the rescuer finds nothing there and leaves, the
-    /// mayday re-arms, forever (LIVE, a fair cycle).
+    /// mayday re-arms, forever. No state is stuck (someone can always act)
+    /// and no step breaks a safety property: only a fair cycle shows it
+    /// (LIVE).
     RescuerAttachWrongPool,
     /// Rescue runs the item but leaves it on the pool's worklist (W2).
     RescueLeavesOnWorklist,
@@ -156,11 +158,15 @@ pub enum Mistake {
     /// Queueing ignores a `cancel_sync` in progress: the item is queued
     /// again while `cancel_sync` waits for it (W6, a state property).
     CancelSyncLetsQueue,
+    /// Queueing wakes an idle worker and hands it the pool's first item at
+    /// once, although another worker of the managed pool counts as running
+    /// (C3; C4 sees the second runner start too).
+    QueueWakesIdle,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 40] = [
+    pub const ALL: [Mistake; 41] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -201,6 +207,7 @@ impl Mistake {
         Mistake::DestroyForgetsDying,
         Mistake::UnboundManaged,
         Mistake::CancelSyncLetsQueue,
+        Mistake::QueueWakesIdle,
     ];
 }
 

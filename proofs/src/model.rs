@@ -280,7 +280,20 @@ impl Config {
     /// Applies `action` to `s` (which it is enabled in).
     pub fn apply(&self, s: &mut State, action: Action) {
         match action {
-            Action::Queue { item, cpu } => self.queue(s, usize::from(item), usize::from(cpu)),
+            Action::Queue { item, cpu } => {
+                // C3: where a worker counts as running, the queueing leaves
+                // every worker of that pool as it was.
+                let behind_runner: Vec<_> = (0..s.pools.len())
+                    .map(|p| {
+                        (self.should_be_managed(s, p) && self.counted_running(s, p) > 0)
+                            .then(|| s.pools[p].workers.clone())
+                    })
+                    .collect();
+                self.queue(s, usize::from(item), usize::from(cpu));
+                let woke =
+                    behind_runner.iter().enumerate().any(|(p, w)| w.as_ref().is_some_and(|w| *w != s.pools[p].workers));
+                s.woke_behind_runner |= woke;
+            }
             Action::Cancel { item, sync } => self.cancel(s, usize::from(item), sync),
             Action::Destroy => self.destroy(s, 0),
             Action::FlushWork { item } => self.flush_work(s, usize::from(item)),
@@ -403,7 +416,17 @@ impl Config {
                     self.finish(s, i, p);
                 }
             }
-            Action::RescuerDetach { wq } => s.rescuers[usize::from(wq)] = None,
+            Action::RescuerDetach { wq } => {
+                let wq = usize::from(wq);
+                if let Some(p) = s.rescuers[wq].as_ref().map(|r| usize::from(r.pool)) {
+                    // R4: nothing of its workqueue is left waiting where
+                    // nobody runs and no worker idles to take it.
+                    let stranded =
+                        self.first_of_wq(s, wq, p).is_some() && self.rescue_needed(s, wq, p) && s.idle(p) == 0;
+                    s.rescuer_stranded |= stranded;
+                }
+                s.rescuers[wq] = None;
+            }
             Action::CpuDown => {
                 s.pools[0].offline = true;
                 s.hotplug_left = 1;
@@ -486,6 +509,13 @@ impl Config {
             s.active[wq][p] += 1;
             s.items[i].pending = Pending::Active(p as u8);
             s.pools[p].worklist.push(i as u8);
+            if self.has(Mistake::QueueWakesIdle) {
+                let idle = (0..s.pools[p].workers.len())
+                    .find(|&w| s.pools[p].workers[w] == Worker::Idle && s.pools[p].scheduled[w].is_empty());
+                if let Some(w) = idle.filter(|_| s.items[usize::from(s.pools[p].worklist[0])].running.is_none()) {
+                    self.start(s, p, w);
+                }
+            }
         } else {
             s.items[i].pending = Pending::Inactive(p as u8);
             s.inactive[wq][p].push(i as u8);

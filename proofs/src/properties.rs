@@ -14,7 +14,7 @@ use stateright::{Model, Property};
 
 /// The property names: the safety properties of [`Config::properties`],
 /// and LIVE (index 9), the fair-cycle check `Config::check` runs.
-pub const PROPERTIES: [&str; 16] = [
+pub const PROPERTIES: [&str; 18] = [
     "S0 no deadlock: where work is pending, a worker, the manager, a timer, the rescuer or a waiter can act",
     "W1 exactly once: no instance runs twice",
     "W2 a pending item is queued once",
@@ -31,6 +31,8 @@ pub const PROPERTIES: [&str; 16] = [
     "C6 the unbound pool is not concurrency managed: a waiting item gets a worker",
     "S6 at most one manager per pool",
     "W6 while cancel_sync waits, its item is not queued again nor started anew",
+    "C3 queueing behind a worker that counts as running wakes nobody",
+    "R4 a rescuer leaves a pool only where a worker can take its waiting items",
 ];
 
 impl Model for Config {
@@ -68,6 +70,8 @@ impl Model for Config {
             Property::always(PROPERTIES[13], c6_unbound_not_managed),
             Property::always(PROPERTIES[14], |_, s| s6_one_manager(s)),
             Property::always(PROPERTIES[15], |_, s| w6_cancel_sync_holds(s)),
+            Property::always(PROPERTIES[16], |_, s: &State| !s.woke_behind_runner),
+            Property::always(PROPERTIES[17], |_, s: &State| !s.rescuer_stranded),
         ]
     }
 }

@@ -240,6 +240,12 @@ pub struct State {
     /// A worker started an item while another worker of its (managed) pool
     /// counted as running (C4).
     pub overlap_start: bool,
+    /// A queueing changed a worker of a managed pool where another worker
+    /// counted as running (C3: it wakes nobody).
+    pub woke_behind_runner: bool,
+    /// A rescuer left a pool where items of its workqueue waited, nobody
+    /// counted as running and no worker idled to take them (R4).
+    pub rescuer_stranded: bool,
     /// Queueings refused although the item was running and not pending (W3).
     pub refused_while_running: u8,
     /// Workqueues being destroyed or destroyed: the user's queueing is
@@ -426,6 +432,8 @@ impl Config {
             flush: (0..self.wqs.len()).map(|_| self.initial_flush()).collect(),
             early_returns: 0,
             overlap_start: false,
+            woke_behind_runner: false,
+            rescuer_stranded: false,
             refused_while_running: 0,
             dying: vec![false; self.wqs.len()],
             accepted_after_destroy: 0,

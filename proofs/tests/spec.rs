@@ -120,14 +120,16 @@ fn a_blocked_creation_gets_the_rescuer_only_under_the_kernels_rule() {
     assert!(lasso.prefix.contains(&Action::RescueBlock { wq: 0 }), "its rescuer blocks in item 0");
 }
 
-/// A livelock: the rescuer leaves each time it comes, the mayday re-arms,
-/// and item 1 is never rescued. Someone can always act, so no state is
-/// stuck (S0 holds) and no path ends: only the fair-cycle search shows it,
-/// as a lasso whose cycle returns to where its prefix ends.
+/// A livelock: the rescuer attaches to the wrong pool each time it comes,
+/// finds nothing of its own there and leaves, the mayday re-arms, and item
+/// 1 is never rescued. Someone can always act, so no state is stuck (S0
+/// holds), no step breaks a safety property and no path ends: only the
+/// fair-cycle search shows it, as a lasso whose cycle returns to where its
+/// prefix ends.
 #[test]
 fn a_livelock_is_caught_as_a_fair_cycle() {
-    let config = Config { mistake: Some(Mistake::RescuerLeavesAtOnce), ..configs::chain(true) };
-    let report = run("RescuerLeavesAtOnce on chain", config.clone());
+    let config = Config { mistake: Some(Mistake::RescuerAttachWrongPool), ..configs::chain(true) };
+    let report = run("RescuerAttachWrongPool on chain", config.clone());
     let lasso = report.lasso.as_ref().expect("LIVE must fail");
     println!("LIVE's counterexample:\n{lasso}");
     let only: Vec<_> = report.failures.keys().copied().collect();
@@ -142,7 +144,7 @@ fn a_livelock_is_caught_as_a_fair_cycle() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 40] = [
+const MATRIX: [(Mistake, &str, usize); 41] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -162,7 +164,7 @@ const MATRIX: [(Mistake, &str, usize); 40] = [
     (Mistake::FlushSkipsDecrement, "colors", 9),
     (Mistake::FlushNoFlip, "colors", 12),
     (Mistake::FlushOwnColorOnly, "colors", 4),
-    (Mistake::RescuerLeavesAtOnce, "chain", 9),
+    (Mistake::RescuerLeavesAtOnce, "chain", 17),
     (Mistake::OfflineStaysManaged, "hotplug", 7),
     (Mistake::DeferDrops, "requeue", 2),
     (Mistake::StartScheduledUnclaimed, "requeue", 3),
@@ -183,6 +185,7 @@ const MATRIX: [(Mistake, &str, usize); 40] = [
     (Mistake::DestroyForgetsDying, "chain", 11),
     (Mistake::UnboundManaged, "unbound", 13),
     (Mistake::CancelSyncLetsQueue, "requeue", 15),
+    (Mistake::QueueWakesIdle, "requeue", 16),
 ];
 
 #[test]
