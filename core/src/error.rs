@@ -43,6 +43,17 @@ impl<W> QueueError<W> {
     }
 }
 
+impl<W> QueueError<W> {
+    /// The same refusal, handing back `f` of the item.
+    pub(crate) fn map<V>(self, f: impl FnOnce(W) -> V) -> QueueError<V> {
+        match self {
+            QueueError::Draining { work, workqueue } => QueueError::Draining { work: f(work), workqueue },
+            QueueError::Destroyed { work, workqueue } => QueueError::Destroyed { work: f(work), workqueue },
+            QueueError::NoSuchCpu { work, cpu, cpus } => QueueError::NoSuchCpu { work: f(work), cpu, cpus },
+        }
+    }
+}
+
 impl<W> fmt::Debug for QueueError<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

@@ -36,7 +36,7 @@
 //! | 2 base | `config`, `error`, `timer`, `trace`, [`plain`] | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`); the machine driven over plain values, turn by turn, for simulators and model checkers |
 //! | 3 shared | `shared` | the engine's shared objects (system, pools, pool-workqueues, workqueues, rescuers, work items) with the lock of every field |
 //! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug` | the driver: takes a lock, runs a machine step (or transition), drops the lock, carries out the effects and the outcome with the platform; no user code runs under an engine lock |
-//! | 5 API | `work`, `delayed`, `workqueue`, `system`, `default` | the handles users hold |
+//! | 5 API | `work`, `delayed`, `job`, `workqueue`, `system`, `default` | the handles users hold |
 //!
 //! ## Lock legend
 //! Every shared field's doc starts with the rule that protects it:
@@ -53,7 +53,7 @@
 //! | `T:` | the timer lock |
 //! | `HP:` | the hotplug lock (taken before pool locks) |
 //! | `MD:` | a rescuer's mayday lock (taken under a pool lock, never the other way) |
-//! | leaf | a work item's state lock, a flush signal, a panic log: taken last, nothing is locked under them |
+//! | leaf | a work item's state lock, a job's outcome, a flush signal, a panic log: taken last, nothing is locked under them |
 //!
 //! Lock order: hotplug lock → workqueue flush/control mutex → delayed
 //! mutex → pool lock (one at a time, except the non-reentrancy probe,
@@ -116,6 +116,7 @@ mod delayed;
 mod error;
 mod flush;
 mod hotplug;
+mod job;
 mod lifecycle;
 pub mod machine;
 mod manager;
@@ -146,6 +147,7 @@ pub use default::{
 pub use delayed::DelayedWork;
 pub use error::{BuildError, QueueError, WaitError};
 pub use hotplug::HotplugError;
+pub use job::{JobError, JobHandle};
 pub use machine::policy;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
 pub use seeded::SeededBug;

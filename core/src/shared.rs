@@ -469,7 +469,9 @@ pub(crate) type Location<P> = crate::machine::work::Location<Arc<Pool<P>>, Arc<W
 /// never before.
 pub(crate) type WorkState<P> = crate::machine::work::WorkState<Arc<Pool<P>>, Arc<WqShared<P>>>;
 
-/// The shared part of a work item; `F` is erased to `dyn Fn` in [`Work`].
+/// The shared part of a work item; `F` is erased to `dyn Runnable` in
+/// [`Work`], so that a closure and a one-shot job (`job.rs`) share one
+/// allocation with the item's state.
 pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
     /// Leaf lock over the item's state.
     pub(crate) state: Mutex<P, WorkState<P>>,
@@ -479,8 +481,24 @@ pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
     pub(crate) func: F,
 }
 
+/// What a work item runs: a closure (re-runnable), or a one-shot job.
+pub(crate) trait Runnable<P: Platform>: Send + Sync + 'static {
+    /// Runs one instance. A panic unwinds to the worker, which counts it.
+    fn run(&self, me: &Work<P>);
+    /// Called by the executor once the instance is finished on the item
+    /// (after a panic is counted and the item's state says not running):
+    /// where a job publishes its outcome.
+    fn finished(&self) {}
+}
+
+impl<P: Platform, F: Fn(&Work<P>) + Send + Sync + 'static> Runnable<P> for F {
+    fn run(&self, me: &Work<P>) {
+        self(me)
+    }
+}
+
 /// The erased function type of a work item.
-pub(crate) type WorkFn<P> = dyn Fn(&Work<P>) + Send + Sync + 'static;
+pub(crate) type WorkFn<P> = dyn Runnable<P>;
 
 /// A reusable, re-queueable work item that owns its function.
 ///
@@ -526,7 +544,13 @@ impl<P: Platform> Work<P> {
 
     /// Runs the item's function.
     pub(crate) fn call(&self) {
-        (self.inner.func)(self)
+        self.inner.func.run(self)
+    }
+
+    /// The instance that ran is finished on the item (see
+    /// [`Runnable::finished`]).
+    pub(crate) fn finished(&self) {
+        self.inner.func.finished()
     }
 
     /// Takes PENDING if it is free: `Some(last_pool)` if this caller now

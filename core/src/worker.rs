@@ -197,6 +197,11 @@ pub(crate) fn execute<'a, P: Platform>(
             entry.work.inner.changed.notify_all();
         }
     }
+    // A one-shot job publishes its outcome now, once a panic is counted and
+    // the item no longer runs (its waker is the caller's code: contained).
+    if let Some(message) = contain(|| entry.work.finished()) {
+        wq.record_panic(format!("in the waker of a job's handle: {message}"));
+    }
     let Entry { work, .. } = entry;
     // The last reference drops the item's captured state: user code, which
     // may panic; this worker must survive it.

@@ -8,6 +8,7 @@
 use crate::config::{DEFAULT_MAX_ACTIVE, MAX_ACTIVE_LIMIT};
 use crate::delayed::DelayedWork;
 use crate::error::{BuildError, QueueError, WaitError};
+use crate::job::JobHandle;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::shared::{Control, DelayedSet, FlushState, PanicReport, Rescuer, Work, WqFlags, WqShared};
 use crate::system::System;
@@ -240,6 +241,63 @@ impl<P: Platform> Workqueue<P> {
     pub fn queue_on(&self, cpu: usize, work: &Work<P>) -> Result<bool, QueueError<Work<P>>> {
         self.check_cpu(cpu, work)?;
         self.wq().queue_work(Some(cpu), work)
+    }
+
+    /// Runs `func` once as a work item of this workqueue, on the caller's
+    /// CPU, and returns its handle: [`JobHandle::join`] waits for the value,
+    /// and the handle is a `Future` of it. The job is an item like any
+    /// other (exactly once, `max_active`, ordering, flush, drain and
+    /// destroy count it); a panic in it is contained and counted on the
+    /// workqueue, and comes back from `join` as an error. One allocation
+    /// holds the function, the item and the outcome.
+    ///
+    /// Fails, handing `func` back, where [`Workqueue::queue`] would.
+    ///
+    /// ```
+    /// use cmwq::{System, Workqueue};
+    /// let system = System::builder().cpus(2).build()?;
+    /// let wq = Workqueue::builder("jobs").build(&system)?;
+    /// let jobs: Vec<_> = (0..4u64).map(|n| wq.spawn(move || n * n).unwrap()).collect();
+    /// let squares: Vec<u64> = jobs.into_iter().map(|job| job.join().unwrap()).collect();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// # Ok::<(), cmwq::BuildError>(())
+    /// ```
+    pub fn spawn<T, F>(&self, func: F) -> Result<JobHandle<T, P>, QueueError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_job(None, func)
+    }
+
+    /// [`Workqueue::spawn`] on `cpu` (kernel `queue_work_on`). For an
+    /// unbound workqueue the CPU is only checked, not honoured.
+    pub fn spawn_on<T, F>(&self, cpu: usize, func: F) -> Result<JobHandle<T, P>, QueueError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let cpus = self.wq().system.config.cpus;
+        if cpu >= cpus {
+            return Err(QueueError::NoSuchCpu { work: func, cpu, cpus });
+        }
+        self.spawn_job(Some(cpu), func)
+    }
+
+    fn spawn_job<T, F>(&self, cpu: Option<usize>, func: F) -> Result<JobHandle<T, P>, QueueError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let job = JobHandle::new(func);
+        match self.wq().queue_work(cpu, job.work()) {
+            Ok(_) => Ok(job),
+            // Never queued, so never run: the function is still there.
+            Err(refused) => Err(refused.map(|work| {
+                drop(work);
+                job.into_func::<F>().expect("a refused job still holds its function")
+            })),
+        }
     }
 
     fn check_cpu<W: Clone>(&self, cpu: usize, work: &W) -> Result<(), QueueError<W>> {

@@ -1,0 +1,250 @@
+//! One-shot jobs (`Workqueue::spawn`, `JobHandle`): a value back from
+//! `join`, a panic back as an error (counted first), cancel before start,
+//! detach on drop, refusal handing the function back, the guarantees of
+//! items (ordering, flush, drain, destroy), and the handle as a `Future`
+//! under tokio's current-thread runtime.
+
+use cmwq::{JobError, QueueError, WaitError, Workqueue};
+use cmwq_tests::{system, wait_until, wq, Gate};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// Guarantee: `join` returns the job's value; many jobs each return their
+/// own, exactly once.
+#[test]
+fn join_returns_each_jobs_value() {
+    let system = system(2);
+    let wq = wq(&system, "jobs");
+    let runs = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..200u64)
+        .map(|n| {
+            let runs = runs.clone();
+            wq.spawn_on(n as usize % 2, move || {
+                runs.fetch_add(1, SeqCst);
+                n * 3
+            })
+            .unwrap()
+        })
+        .collect();
+    let values: Vec<u64> = jobs.into_iter().map(|job| job.join().unwrap()).collect();
+    assert_eq!(values, (0..200u64).map(|n| n * 3).collect::<Vec<_>>());
+    assert_eq!(runs.load(SeqCst), 200);
+}
+
+/// Guarantee: a panic in a job comes back from `join` as an error with its
+/// message, and is counted on the workqueue by the time `join` returns.
+#[test]
+fn a_panicking_job_is_an_error_counted_before_join_returns() {
+    let system = system(1);
+    let wq = wq(&system, "panicky_jobs");
+    for round in 1..=20 {
+        let job = wq.spawn(move || -> u32 { panic!("job {round} failed") }).unwrap();
+        match job.join() {
+            Err(JobError::Panicked { message }) => assert_eq!(message, format!("job {round} failed")),
+            other => panic!("expected a panic, got {other:?}"),
+        }
+        assert_eq!(wq.panic_count(), round, "counted before join returned");
+    }
+    assert_eq!(wq.spawn(|| 1).unwrap().join().unwrap(), 1, "the workqueue still works");
+}
+
+/// Guarantee: `cancel` takes a job that has not started off its queue: its
+/// function never runs and `join` says cancelled; a running or finished
+/// job is not cancelled.
+#[test]
+fn cancel_before_start_and_not_after() {
+    let system = system(1);
+    let wq = Workqueue::builder("ordered_jobs").ordered().build(&system).unwrap();
+    let gate = Arc::new(Gate::new());
+    let started = Arc::new(AtomicBool::new(false));
+    let blocker = {
+        let (gate, started) = (gate.clone(), started.clone());
+        wq.spawn(move || {
+            started.store(true, SeqCst);
+            gate.wait();
+            "blocker"
+        })
+        .unwrap()
+    };
+    let ran = Arc::new(AtomicBool::new(false));
+    let waiting = {
+        let ran = ran.clone();
+        wq.spawn(move || ran.store(true, SeqCst)).unwrap()
+    };
+    wait_until("the blocker runs", || started.load(SeqCst));
+    assert!(!blocker.cancel(), "a running job is not cancelled");
+    assert!(waiting.cancel(), "a job waiting behind it is");
+    assert!(!waiting.cancel(), "once");
+    assert!(waiting.is_finished());
+    assert_eq!(waiting.join(), Err(JobError::Cancelled));
+    gate.open();
+    assert_eq!(blocker.join(), Ok("blocker"));
+    wq.flush().unwrap();
+    assert!(!ran.load(SeqCst), "the cancelled job's function never ran");
+}
+
+/// Guarantee: dropping the handle detaches the job: it still runs, and a
+/// flush of its workqueue waits for it.
+#[test]
+fn a_dropped_handle_detaches_and_flush_waits_for_the_job() {
+    let system = system(2);
+    let wq = wq(&system, "detached_jobs");
+    let runs = Arc::new(AtomicUsize::new(0));
+    for _ in 0..50 {
+        let runs = runs.clone();
+        drop(wq.spawn(move || {
+            cmwq::sleep(Duration::from_micros(200));
+            runs.fetch_add(1, SeqCst);
+        }));
+    }
+    wq.flush().unwrap();
+    assert_eq!(runs.load(SeqCst), 50, "flush waited for every detached job");
+}
+
+/// Guarantee: jobs on an ordered workqueue run one at a time, in the order
+/// they were spawned.
+#[test]
+fn ordered_jobs_run_one_at_a_time_in_order() {
+    let system = system(2);
+    let wq = Workqueue::builder("ordered").ordered().build(&system).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let running = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..30)
+        .map(|n| {
+            let (log, running) = (log.clone(), running.clone());
+            wq.spawn(move || {
+                assert_eq!(running.fetch_add(1, SeqCst), 0, "one at a time");
+                cmwq::sleep(Duration::from_micros(100));
+                log.lock().unwrap().push(n);
+                running.fetch_sub(1, SeqCst);
+            })
+            .unwrap()
+        })
+        .collect();
+    for job in jobs {
+        job.join().unwrap();
+    }
+    assert_eq!(*log.lock().unwrap(), (0..30).collect::<Vec<_>>());
+}
+
+/// Guarantee: a destroyed workqueue refuses a job and hands the function
+/// back; a CPU that does not exist is refused the same way; destroy waits
+/// for the jobs queued before it.
+#[test]
+fn refused_jobs_hand_the_function_back() {
+    let system = system(2);
+    let wq = wq(&system, "refusing");
+    let done = Arc::new(AtomicBool::new(false));
+    let last = {
+        let done = done.clone();
+        wq.spawn(move || {
+            cmwq::sleep(Duration::from_millis(5));
+            done.store(true, SeqCst);
+        })
+        .unwrap()
+    };
+    drop(last);
+    wq.destroy().unwrap();
+    assert!(done.load(SeqCst), "destroy drained the job queued before it");
+    match wq.spawn(|| 7) {
+        Err(QueueError::Destroyed { work, workqueue }) => {
+            assert_eq!(workqueue, "refusing");
+            assert_eq!(work(), 7, "the function comes back, callable");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let live = cmwq_tests::wq(&system, "live");
+    match live.spawn_on(5, || 8) {
+        Err(QueueError::NoSuchCpu { work, cpu: 5, cpus: 2 }) => assert_eq!(work(), 8),
+        other => panic!("expected NoSuchCpu, got {other:?}"),
+    }
+}
+
+/// Guarantee: a job joining itself gets an error instead of waiting for
+/// itself forever.
+#[test]
+fn a_job_joining_itself_is_an_error() {
+    let system = system(1);
+    let wq = wq(&system, "self_join");
+    let (send, receive) = mpsc::channel::<cmwq::JobHandle<()>>();
+    let (report, outcome) = mpsc::channel();
+    let receive = Mutex::new(receive);
+    let job = wq
+        .spawn(move || {
+            let me = receive.lock().unwrap().recv().unwrap();
+            report.send(me.join()).unwrap();
+        })
+        .unwrap();
+    send.send(job).unwrap();
+    match outcome.recv().unwrap() {
+        Err(JobError::Wait(WaitError::OwnWork { operation })) => assert_eq!(operation, "JobHandle::join"),
+        other => panic!("expected an own-work error, got {other:?}"),
+    }
+}
+
+/// Guarantee: a job that blocks in `join` on another job of its pool (as
+/// a blocking section) does not hold back that job, even on one CPU.
+#[test]
+fn joining_from_a_job_lets_the_pool_run_the_other() {
+    let system = system(1);
+    let wq = wq(&system, "nested");
+    let inner_wq = wq.clone();
+    let outer = wq
+        .spawn(move || {
+            let inner = inner_wq.spawn(|| 5).unwrap();
+            inner.join().unwrap() + 1
+        })
+        .unwrap();
+    assert_eq!(outer.join().unwrap(), 6);
+}
+
+/// Guarantee: awaiting a handle does not block the executor thread: on
+/// tokio's current-thread runtime, a ticking task keeps running while the
+/// job (which sleeps 60 ms on a worker) is awaited, and the await returns
+/// the job's value; a panicking job comes back as an error.
+#[test]
+fn an_awaited_job_leaves_the_executor_thread_free() {
+    let system = system(1);
+    let wq = wq(&system, "async_jobs");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    runtime.block_on(async {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    ticks.fetch_add(1, SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let gate = Arc::new(Gate::new());
+        let job = {
+            let gate = gate.clone();
+            wq.spawn(move || {
+                gate.wait();
+                "done"
+            })
+            .unwrap()
+        };
+        // The job cannot finish until the ticker has ticked 20 times: only
+        // a free executor thread gets it there.
+        let opener = {
+            let (ticks, gate) = (ticks.clone(), gate.clone());
+            tokio::spawn(async move {
+                while ticks.load(SeqCst) < 20 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                gate.open();
+            })
+        };
+        assert_eq!(job.await, Ok("done"));
+        assert!(ticks.load(SeqCst) >= 20, "the ticker ran while the job was awaited");
+        opener.await.unwrap();
+        let failing = wq.spawn(|| -> u8 { panic!("async boom") }).unwrap();
+        assert_eq!(failing.await, Err(JobError::Panicked { message: "async boom".to_string() }));
+        ticker.abort();
+    });
+    assert_eq!(wq.panic_count(), 1);
+}
