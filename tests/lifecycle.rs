@@ -39,8 +39,13 @@ impl Platform for Flaky {
     fn condvar_wait<'a, T: Send>(cv: &Self::Condvar, g: Self::Guard<'a, T>) -> Self::Guard<'a, T> {
         Std::condvar_wait(cv, g)
     }
-    fn condvar_wait_timeout<'a, T: Send>(cv: &Self::Condvar, g: Self::Guard<'a, T>, t: Duration) -> Self::Guard<'a, T> {
-        Std::condvar_wait_timeout(cv, g, t)
+    fn condvar_wait_until<'a, T: Send>(
+        &self,
+        cv: &Self::Condvar,
+        g: Self::Guard<'a, T>,
+        t: Duration,
+    ) -> Self::Guard<'a, T> {
+        self.0.condvar_wait_until(cv, g, t)
     }
     fn condvar_notify_one(cv: &Self::Condvar) {
         Std::condvar_notify_one(cv)
@@ -101,8 +106,8 @@ impl Platform for Flaky {
     fn yield_now() {
         Std::yield_now()
     }
-    fn sleep(d: Duration) {
-        Std::sleep(d)
+    fn sleep(&self, d: Duration) {
+        self.0.sleep(d)
     }
     fn thread_context() -> Option<ThreadContext> {
         Std::thread_context()

@@ -583,7 +583,7 @@ impl SeededBugsWithoutTheFeature for SystemBuilder {
 
 /// Whether `SystemBuilder::seeded_bugs` really switches bugs on in this build.
 fn seeded_bugs_available() -> bool {
-    System::builder().seeded_bugs(SeededBug::NoMayday.bit());
+    System::<cmwq::Std>::builder().seeded_bugs(SeededBug::NoMayday.bit());
     !NO_SEEDED_BUGS.load(SeqCst)
 }
 

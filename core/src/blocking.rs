@@ -114,7 +114,100 @@ impl<P: Platform> Drop for SleepingWorker<P> {
     }
 }
 
-/// Runs `f` as a blocking section on platform `P` (see [`blocking`]).
+/// A worker of some platform, its platform type erased: what the untyped
+/// [`blocking`], [`sleep`] and [`current_work`] need on a worker of a
+/// platform other than [`Std`].
+trait AnyWorker {
+    /// Enters a blocking section; dropping the value leaves it.
+    fn block(&self) -> Box<dyn core::any::Any>;
+    /// Sleeps on the worker's platform (its clock), as a blocking section.
+    fn sleep(&self, duration: Duration);
+    /// The platform's type name, for messages.
+    fn platform(&self) -> &'static str;
+}
+
+impl<P: Platform> AnyWorker for WorkerContext<P> {
+    fn block(&self) -> Box<dyn core::any::Any> {
+        Box::new(SleepingWorker::<P>::enter())
+    }
+
+    fn sleep(&self, duration: Duration) {
+        let _sleeping = SleepingWorker::<P>::enter();
+        self.pool.shared.platform.sleep(duration)
+    }
+
+    fn platform(&self) -> &'static str {
+        core::any::type_name::<P>()
+    }
+}
+
+/// How to find the calling thread's worker of one platform.
+type Lookup = fn() -> Option<Arc<dyn AnyWorker>>;
+
+fn lookup<P: Platform>() -> Option<Arc<dyn AnyWorker>> {
+    current_worker::<P>().map(|ctx| ctx as Arc<dyn AnyWorker>)
+}
+
+std::thread_local! {
+    /// The platforms other than [`Std`] whose workers (or rescuers) run on
+    /// this OS thread now, with how many: [`blocking`] asks each for the
+    /// calling thread's worker. On a platform whose threads are OS threads
+    /// that is the thread's own worker; on a model checker's (loom,
+    /// shuttle: its threads share one OS thread) every worker of the model
+    /// registers here, and each lookup goes through the model's own
+    /// thread-local context, so it still finds the calling thread's.
+    static PLATFORMS: core::cell::RefCell<Vec<(core::any::TypeId, Lookup, usize)>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// A worker of platform `P` runs on this OS thread while this lives
+/// (nothing for [`Std`], which [`blocking`] asks directly).
+pub(crate) struct Registered {
+    platform: Option<core::any::TypeId>,
+}
+
+/// Registers platform `P` for the calling thread's worker (see
+/// [`Registered`]).
+pub(crate) fn register<P: Platform>() -> Registered {
+    let id = core::any::TypeId::of::<P>();
+    if id == core::any::TypeId::of::<Std>() {
+        return Registered { platform: None };
+    }
+    PLATFORMS.with(|platforms| {
+        let mut platforms = platforms.borrow_mut();
+        match platforms.iter_mut().find(|(p, _, _)| *p == id) {
+            Some((_, _, count)) => *count += 1,
+            None => platforms.push((id, lookup::<P>, 1)),
+        }
+    });
+    Registered { platform: Some(id) }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let Some(id) = self.platform else { return };
+        // `try_with`: a thread-local being destroyed has nothing to forget.
+        let _ = PLATFORMS.try_with(|platforms| {
+            let mut platforms = platforms.borrow_mut();
+            if let Some(n) = platforms.iter().position(|(p, _, _)| *p == id) {
+                platforms[n].2 -= 1;
+                if platforms[n].2 == 0 {
+                    platforms.remove(n);
+                }
+            }
+        });
+    }
+}
+
+/// The calling thread's worker on a platform other than [`Std`], if it is
+/// one.
+fn other_worker() -> Option<Arc<dyn AnyWorker>> {
+    let lookups: Vec<Lookup> = PLATFORMS.with(|platforms| platforms.borrow().iter().map(|(_, f, _)| *f).collect());
+    lookups.into_iter().find_map(|lookup| lookup())
+}
+
+/// Runs `f` as a blocking section on platform `P` (see [`blocking`], which
+/// finds the platform by itself).
 pub fn blocking_on<P: Platform, R>(f: impl FnOnce() -> R) -> R {
     let _sleeping = SleepingWorker::<P>::enter();
     f()
@@ -123,9 +216,11 @@ pub fn blocking_on<P: Platform, R>(f: impl FnOnce() -> R) -> R {
 /// Runs `f`, telling the pool that the calling worker is blocked meanwhile,
 /// so that another worker can run pending items on this CPU.
 ///
-/// Outside a worker thread it simply runs `f`. Wrap every wait that may take
-/// a while and is not a library wait already: I/O, locks held by others,
-/// channel receives.
+/// Works on a worker of any platform (the std one, or one of your own:
+/// the worker's platform is found through the thread it runs on).
+/// Outside a worker thread it simply runs `f`. Wrap every wait that may
+/// take a while and is not a library wait already: I/O, locks held by
+/// others, channel receives.
 ///
 /// ```
 /// use cmwq::{blocking, system_wq, Work};
@@ -137,12 +232,25 @@ pub fn blocking_on<P: Platform, R>(f: impl FnOnce() -> R) -> R {
 /// work.flush().unwrap();
 /// ```
 pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    blocking_on::<Std, R>(f)
+    if current_worker::<Std>().is_some() {
+        return blocking_on::<Std, R>(f);
+    }
+    let _sleeping = other_worker().map(|worker| worker.block());
+    f()
 }
 
-/// Sleeps for `duration` as a blocking section.
+/// Sleeps for `duration` as a blocking section: on a worker, on its
+/// platform's clock ([`Platform::sleep`]: a virtual clock's time on a
+/// platform that has one); elsewhere with `std::thread::sleep`.
 pub fn sleep(duration: Duration) {
-    blocking(|| Std::sleep(duration))
+    if let Some(ctx) = current_worker::<Std>() {
+        let _sleeping = SleepingWorker::<Std>::enter();
+        return ctx.pool.shared.platform.sleep(duration);
+    }
+    match other_worker() {
+        Some(worker) => worker.sleep(duration),
+        None => std::thread::sleep(duration),
+    }
 }
 
 /// The work item the calling thread is executing on platform `P`.
@@ -152,8 +260,23 @@ pub fn current_work_on<P: Platform>() -> Option<Work<P>> {
     current.as_ref().map(|(work, _)| work.clone())
 }
 
-/// The work item the calling thread is executing, if it is a worker
-/// (kernel `current_work`).
+/// The work item the calling thread is executing, if it is a worker of
+/// the std platform (kernel `current_work`).
+///
+/// # Panics
+/// On a worker of another platform, whose items are `Work<P>`, not
+/// `Work<Std>`: the message names the call to make instead,
+/// [`current_work_on::<P>()`](current_work_on).
 pub fn current_work() -> Option<Work<Std>> {
-    current_work_on::<Std>()
+    if let Some(work) = current_work_on::<Std>() {
+        return Some(work);
+    }
+    if let Some(worker) = other_worker() {
+        panic!(
+            "cmwq::current_work() returns a Work<Std>, but this thread is a worker of platform `{0}`: \
+             call cmwq::current_work_on::<{0}>() instead",
+            worker.platform()
+        );
+    }
+    None
 }

@@ -109,6 +109,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let id = guard.machine.rescuer_attach(pool.permanent_flags(), pool.shared.platform.now());
     let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
+    let _registered = crate::blocking::register::<P>();
     let wq_id = wq.id;
     guard.begin(StepId::RescuerAttach);
     guard.tracer.record(|pool| crate::trace::Event::RescuerAttach { wq: wq_id, pool, worker: id });

@@ -63,13 +63,40 @@ impl<P: Platform> fmt::Debug for System<P> {
     }
 }
 
-/// Builds a [`System`].
-#[derive(Debug, Clone, Default)]
-pub struct SystemBuilder {
+/// Builds a [`System`] on platform `P`: [`System::builder`] (std) or
+/// `System::<P>::builder()` (any platform), then [`SystemBuilder::build`]
+/// (std) or [`SystemBuilder::build_on`] with the platform instance.
+pub struct SystemBuilder<P: Platform = Std> {
     config: Config,
+    platform: core::marker::PhantomData<fn() -> P>,
 }
 
-impl SystemBuilder {
+impl<P: Platform> Default for SystemBuilder<P> {
+    fn default() -> Self {
+        SystemBuilder { config: Config::default(), platform: core::marker::PhantomData }
+    }
+}
+
+impl<P: Platform> Clone for SystemBuilder<P> {
+    fn clone(&self) -> Self {
+        SystemBuilder { config: self.config.clone(), platform: core::marker::PhantomData }
+    }
+}
+
+impl<P: Platform> fmt::Debug for SystemBuilder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SystemBuilder").field("config", &self.config).finish()
+    }
+}
+
+impl SystemBuilder<Std> {
+    /// Builds a system on the std platform.
+    pub fn build(&self) -> Result<System<Std>, BuildError> {
+        self.build_on(Std::new())
+    }
+}
+
+impl<P: Platform> SystemBuilder<P> {
     /// Number of virtual CPUs (default: the CPUs this process may use).
     pub fn cpus(&mut self, cpus: usize) -> &mut Self {
         self.config.cpus = cpus;
@@ -176,15 +203,10 @@ impl SystemBuilder {
         &self.config
     }
 
-    /// Builds a system on the std platform.
-    pub fn build(&self) -> Result<System<Std>, BuildError> {
-        self.build_on(Std::new())
-    }
-
     /// Builds a system on `platform`: creates every pool with its first
     /// worker, and the timer thread if configured. On failure everything
     /// already started is stopped and joined.
-    pub fn build_on<P: Platform>(&self, platform: P) -> Result<System<P>, BuildError> {
+    pub fn build_on(&self, platform: P) -> Result<System<P>, BuildError> {
         let config = self.config.clone();
         config.validate()?;
         let cpus = config.cpus;
@@ -256,9 +278,11 @@ impl SystemBuilder {
     }
 }
 
-impl System<Std> {
-    /// Starts building a system.
-    pub fn builder() -> SystemBuilder {
+impl<P: Platform> System<P> {
+    /// Starts building a system: `System::builder()` on std (finish with
+    /// [`SystemBuilder::build`]), `System::<P>::builder()` on platform `P`
+    /// (finish with [`SystemBuilder::build_on`]).
+    pub fn builder() -> SystemBuilder<P> {
         SystemBuilder::default()
     }
 }
@@ -416,6 +440,22 @@ impl<P: Platform> System<P> {
         self.handle.shared.stray_panics.load(core::sync::atomic::Ordering::Acquire)
     }
 
+    /// Tells the timer thread that the platform's clock moved: it re-reads
+    /// [`Platform::now`] and fires what is due. A platform whose clock
+    /// jumps (a virtual clock advanced by hand) calls this after each
+    /// jump; a clock that only runs forward in real time never needs it.
+    /// Without a timer thread, call [`System::run_due_timers`] instead.
+    ///
+    /// ```
+    /// # use cmwq::System;
+    /// let system = System::builder().cpus(1).build()?;
+    /// system.wake_timer(); // harmless on a real clock
+    /// # Ok::<(), cmwq::BuildError>(())
+    /// ```
+    pub fn wake_timer(&self) {
+        self.handle.shared.timers.clock_changed();
+    }
+
     /// The earliest armed timer deadline, on the platform clock.
     pub fn next_timer_deadline(&self) -> Option<Duration> {
         self.handle.shared.timers.next_deadline()
@@ -428,7 +468,7 @@ impl<P: Platform> System<P> {
 /// code they may run (the `Drop` of an item's captured state).
 fn timer_thread<P: Platform>(shared: Arc<SystemShared<P>>) {
     P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
-    while let Due::Fire(events) = shared.timers.wait_step(|| shared.platform.now()) {
+    while let Due::Fire(events) = shared.timers.wait_step(&shared.platform) {
         fire_all(events);
     }
 }

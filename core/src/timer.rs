@@ -107,6 +107,13 @@ impl<P: Platform> TimerService<P> {
         count
     }
 
+    /// The platform's clock moved (a virtual clock jumped): the timer
+    /// thread re-reads it.
+    pub(crate) fn clock_changed(&self) {
+        let _timers = self.timers.lock();
+        self.changed.notify_all();
+    }
+
     /// The earliest armed deadline.
     pub(crate) fn next_deadline(&self) -> Option<Duration> {
         self.timers.lock().queue.first_key_value().map(|((deadline, _), _)| *deadline)
@@ -124,20 +131,18 @@ impl<P: Platform> TimerService<P> {
         dropped.into_values().map(|event| contain(move || drop(event)).is_some()).filter(|&panicked| panicked).count()
     }
 
-    /// The timer thread's wait: blocks until events are due at the clock
-    /// `now` returns (re-read after every wakeup), or the service stops.
-    pub(crate) fn wait_step(&self, now: impl Fn() -> Duration) -> Due {
+    /// The timer thread's wait: blocks until events are due at `platform`'s
+    /// clock (re-read after every wakeup), or the service stops.
+    pub(crate) fn wait_step(&self, platform: &P) -> Due {
         let mut timers = self.timers.lock();
         loop {
             if timers.stopping {
                 return Due::Stopped;
             }
-            let now = now();
+            let now = platform.now();
             match timers.queue.first_key_value().map(|((deadline, _), _)| *deadline) {
                 None => timers = self.changed.wait(timers),
-                Some(deadline) if deadline > now => {
-                    timers = self.changed.wait_timeout(timers, deadline.saturating_sub(now))
-                }
+                Some(deadline) if deadline > now => timers = self.changed.wait_until(platform, timers, deadline),
                 Some(_) => return Due::Fire(take_due(&mut timers, now)),
             }
         }

@@ -27,6 +27,7 @@ type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
+    let _registered = crate::blocking::register::<P>();
     let mut guard = pool.locked.lock();
     // The manager registers us once the spawn succeeded.
     loop {

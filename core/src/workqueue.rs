@@ -42,18 +42,47 @@ fn effective_max_active(requested: usize, ordered: bool) -> Result<usize, BuildE
 /// assert!(Workqueue::builder("too_many").max_active(4096).build(&system).is_err());
 /// # Ok::<(), cmwq::BuildError>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct WorkqueueBuilder {
+///
+/// On another platform: `Workqueue::<P>::builder(name)` or
+/// `WorkqueueBuilder::new(name)`, built on a `System<P>`.
+pub struct WorkqueueBuilder<P: Platform = Std> {
     name: String,
     max_active: usize,
     flags: WqFlags,
+    platform: core::marker::PhantomData<fn() -> P>,
 }
 
-impl WorkqueueBuilder {
-    /// Starts building a workqueue called `name` (on any platform; see also
-    /// [`Workqueue::builder`]).
+impl<P: Platform> Clone for WorkqueueBuilder<P> {
+    fn clone(&self) -> Self {
+        WorkqueueBuilder {
+            name: self.name.clone(),
+            max_active: self.max_active,
+            flags: self.flags,
+            platform: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<P: Platform> fmt::Debug for WorkqueueBuilder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkqueueBuilder")
+            .field("name", &self.name)
+            .field("max_active", &self.max_active)
+            .field("flags", &self.flags)
+            .finish()
+    }
+}
+
+impl<P: Platform> WorkqueueBuilder<P> {
+    /// Starts building a workqueue called `name` (see also
+    /// [`Workqueue::builder`]); the platform is the system's it is built on.
     pub fn new(name: impl Into<String>) -> Self {
-        WorkqueueBuilder { name: name.into(), max_active: 0, flags: WqFlags::default() }
+        WorkqueueBuilder {
+            name: name.into(),
+            max_active: 0,
+            flags: WqFlags::default(),
+            platform: core::marker::PhantomData,
+        }
     }
 
     /// Items that may be active at once per pool (per CPU for a bound
@@ -116,7 +145,7 @@ impl WorkqueueBuilder {
 
     /// Creates the workqueue on `system` (and its rescuer thread, for a
     /// `mem_reclaim` workqueue).
-    pub fn build<P: Platform>(&self, system: &System<P>) -> Result<Workqueue<P>, BuildError> {
+    pub fn build(&self, system: &System<P>) -> Result<Workqueue<P>, BuildError> {
         let max_active = self.validate()?;
         let shared = system.shared();
         let pools = system.pools_for(self.flags.unbound, self.flags.highpri)?;
@@ -199,9 +228,11 @@ impl<P: Platform> fmt::Debug for Workqueue<P> {
     }
 }
 
-impl Workqueue<Std> {
-    /// Starts building a workqueue called `name`.
-    pub fn builder(name: impl Into<String>) -> WorkqueueBuilder {
+impl<P: Platform> Workqueue<P> {
+    /// Starts building a workqueue called `name`: `Workqueue::builder(name)`
+    /// (the platform is inferred from the system it is built on) or
+    /// `Workqueue::<P>::builder(name)`.
+    pub fn builder(name: impl Into<String>) -> WorkqueueBuilder<P> {
         WorkqueueBuilder::new(name)
     }
 }

@@ -45,10 +45,11 @@ macro_rules! model_platform {
             fn condvar_wait<'a, T: Send>(cv: &Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T> {
                 cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
             }
-            fn condvar_wait_timeout<'a, T: Send>(
+            fn condvar_wait_until<'a, T: Send>(
+                &self,
                 cv: &Condvar,
                 guard: Self::Guard<'a, T>,
-                _timeout: Duration,
+                _deadline: Duration,
             ) -> Self::Guard<'a, T> {
                 // No time in a model: an untimed wait (the engine re-checks anyway).
                 cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
@@ -90,7 +91,7 @@ macro_rules! model_platform {
             fn yield_now() {
                 $krate::thread::yield_now()
             }
-            fn sleep(_duration: Duration) {
+            fn sleep(&self, _duration: Duration) {
                 $krate::thread::yield_now()
             }
             fn thread_context() -> Option<ThreadContext> {

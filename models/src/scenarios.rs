@@ -88,7 +88,7 @@ impl<P: Platform> Counter<P> {
 /// unbound pools, no timer thread, idle workers park at once, at most
 /// `max_workers` per pool. Time is frozen in models: a zero cooldown and
 /// zero mayday timeouts let a timer be due as soon as it is armed.
-pub fn model_builder(cpus: usize, max_workers: usize, bugs: u32) -> SystemBuilder {
+pub fn model_builder<P: Platform>(cpus: usize, max_workers: usize, bugs: u32) -> SystemBuilder<P> {
     let mut builder = System::builder();
     builder
         .cpus(cpus)

@@ -108,12 +108,21 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn condvar_new() -> Self::Condvar;
     /// Atomically releases the guard's mutex and waits for a notification.
     fn condvar_wait<'a, T: Send>(cv: &Self::Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T>;
-    /// Like [`Platform::condvar_wait`], waking after `timeout` at the latest
-    /// where the platform has time; a model platform may wait untimed.
-    fn condvar_wait_timeout<'a, T: Send>(
+    /// Like [`Platform::condvar_wait`], waking once this platform's clock
+    /// ([`Platform::now`]) reads `deadline` at the latest. Called only by
+    /// the timer thread (waiting for the earliest armed timer), which
+    /// re-reads the clock after every wakeup. A platform without time (a
+    /// model checker) may wait untimed; a platform whose clock jumps (a
+    /// virtual clock advanced by hand) may wait untimed too, or with a
+    /// short real timeout, and calls [`System::wake_timer`] after each jump
+    /// (`System::wake_timer` notifies this very condvar).
+    ///
+    /// [`System::wake_timer`]: crate::System::wake_timer
+    fn condvar_wait_until<'a, T: Send>(
+        &self,
         cv: &Self::Condvar,
         guard: Self::Guard<'a, T>,
-        timeout: Duration,
+        deadline: Duration,
     ) -> Self::Guard<'a, T>;
     /// Wakes one waiter.
     fn condvar_notify_one(cv: &Self::Condvar);
@@ -154,9 +163,10 @@ pub trait Platform: Send + Sync + Sized + 'static {
     }
     /// Lets other threads run (used in retry loops).
     fn yield_now();
-    /// Puts the calling thread to sleep (the body of [`crate::sleep`]); a
-    /// model platform may just yield.
-    fn sleep(duration: Duration);
+    /// Puts the calling thread to sleep for `duration` of this platform's
+    /// time (the body of [`crate::sleep`] on a worker of this platform,
+    /// inside a blocking section); a model platform may just yield.
+    fn sleep(&self, duration: Duration);
 
     /// The calling thread's engine context, if any.
     fn thread_context() -> Option<ThreadContext>;
@@ -245,8 +255,13 @@ impl<P: Platform> Condvar<P> {
         P::condvar_wait(&self.0, guard)
     }
 
-    pub(crate) fn wait_timeout<'a, T: Send>(&self, guard: P::Guard<'a, T>, timeout: Duration) -> P::Guard<'a, T> {
-        P::condvar_wait_timeout(&self.0, guard, timeout)
+    pub(crate) fn wait_until<'a, T: Send>(
+        &self,
+        platform: &P,
+        guard: P::Guard<'a, T>,
+        deadline: Duration,
+    ) -> P::Guard<'a, T> {
+        platform.condvar_wait_until(&self.0, guard, deadline)
     }
 
     pub(crate) fn notify_one(&self) {

@@ -57,12 +57,13 @@ impl Platform for Std {
         cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn condvar_wait_timeout<'a, T: Send>(
+    fn condvar_wait_until<'a, T: Send>(
+        &self,
         cv: &Condvar,
         guard: Self::Guard<'a, T>,
-        timeout: Duration,
+        deadline: Duration,
     ) -> Self::Guard<'a, T> {
-        match cv.wait_timeout(guard, timeout) {
+        match cv.wait_timeout(guard, deadline.saturating_sub(self.now())) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
         }
@@ -130,7 +131,7 @@ impl Platform for Std {
         thread::yield_now()
     }
 
-    fn sleep(duration: Duration) {
+    fn sleep(&self, duration: Duration) {
         thread::sleep(duration)
     }
 
