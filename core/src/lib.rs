@@ -23,6 +23,48 @@
 //! assert!(done.load(Ordering::SeqCst));
 //! ```
 //!
+//! One-shot jobs return a value: [`Workqueue::spawn`] hands back a
+//! [`JobHandle`], which `join`s (blocking) or is awaited (a `Future`, std
+//! `Waker` only: no runtime dependency).
+//!
+//! ## Writing a platform
+//! The engine takes every thread, lock, atomic and clock reading from a
+//! [`Platform`] ([`Std`] in production; loom and shuttle in `models/`; a
+//! simulator or a virtual clock of your own). Build on yours with
+//! `System::<P>::builder()...build_on(platform)` and
+//! `Workqueue::<P>::builder(name)` (or `Workqueue::builder(name)`: the
+//! platform is the system's). The trait's documentation says, item by item,
+//! which thread calls it and what it must guarantee. The traps, and how the
+//! seam avoids each:
+//! - **Blocking on your platform's workers**: [`blocking`], [`sleep`] and
+//!   [`current_work_on`] find the calling worker through
+//!   [`Platform::thread_context`], which therefore must be a per-thread
+//!   slot of *your* threads (thread-local storage). [`blocking`] works on
+//!   every platform; [`current_work`] is typed for [`Std`] and panics on
+//!   another platform's worker with the call to make instead,
+//!   `current_work_on::<P>()`; [`sleep`] sleeps on the worker's platform
+//!   ([`Platform::sleep`], your clock).
+//! - **Your clock**: the engine reads time only through
+//!   [`Platform::now`] of the instance you built with, and the timer thread
+//!   waits with [`Platform::condvar_wait_until`], a deadline on that clock.
+//!   A clock that jumps (advanced by hand) wakes nothing by itself: call
+//!   [`System::wake_timer`] after each jump (or build without the timer
+//!   thread and call [`System::run_due_timers`] yourself). Then delayed
+//!   work fires and a workqueue dropped with an armed item returns.
+//! - **Spawning**: [`Platform::spawn`] is called from the threads its
+//!   documentation lists (the builder, a worker acting as manager, a timer
+//!   event, `cpu_down`, the last handle's dropper); a refusal
+//!   ([`SpawnError`]) is normal and loses no work.
+//! - **CPUs**: with [`Platform::current_cpu`] `None`, every plain `queue`
+//!   from a thread that is not a worker goes to CPU 0; use `queue_on` or
+//!   say which CPU the caller runs on.
+//! - **Model checkers**: their threads are coroutines on one OS thread, so
+//!   every primitive, the thread context included, must be the checker's
+//!   own (std atomics and thread-locals are invisible to it).
+//!
+//! `tests/own_platform.rs` is a complete example (real threads, a virtual
+//! clock, a spawn budget that refuses), checked in CI.
+//!
 //! ## Layers
 //! Lowest first. A module imports only from its own layer and those below,
 //! and no two modules import each other in a cycle (`core/tests/layers.rs`

@@ -76,17 +76,39 @@ impl std::error::Error for SpawnError {}
 /// Everything the engine needs from the outside world.
 ///
 /// Associated functions without `self` are the primitives that std, loom and
-/// shuttle all provide as free-standing types; methods taking `&self` may
-/// consult per-system state (a virtual clock, a fault plan).
+/// shuttle all provide as free-standing types (locks, condvars, atomics,
+/// thread-local context); methods taking `&self` see the platform instance
+/// the system was built with (`SystemBuilder::build_on`): its clock, its
+/// thread creation, its CPUs. The engine reads time only through
+/// [`Platform::now`] of that instance, so a virtual clock is the whole
+/// clock.
 ///
-/// # Contract
+/// # Contract, item by item: who calls it, and what it must do
+///
+/// | item | called by (thread) | the platform must |
+/// |---|---|---|
+/// | `mutex_*`, `condvar_*`, `atomic_*` | every engine thread, and user threads inside the API (queueing, flush, cancel) | behave as std's do; `mutex_lock` never reports poisoning (the engine never panics holding a lock; user code never runs under one); `condvar_wait` may wake spuriously (the engine re-checks) |
+/// | [`condvar_wait_until`](Platform::condvar_wait_until) | the timer thread only | return by the deadline on *this platform's clock*, or on a notification; a model may wait untimed; a clock that jumps calls [`System::wake_timer`](crate::System::wake_timer) after each jump |
+/// | [`spawn`](Platform::spawn) | the thread building a system (first workers, timer thread) or a `mem_reclaim` workqueue (its rescuer); a worker acting as manager (a spare); a timer event (a creation retry); the thread calling `cpu_down` (the trustee); an engine thread dropping the last system handle (the shutdown thread) | run `body` on a new thread, or return [`SpawnError`] (normal: the engine retries later and loses no work); never run `body` on the calling thread |
+/// | [`join`](Platform::join) | shutdown, `destroy` (the rescuer), `cpu_up` (the trustee) | return once the thread's body returned |
+/// | [`now`](Platform::now) | any engine thread, under engine locks | be monotonic and cheap; never block or call into cmwq |
+/// | [`current_cpu`](Platform::current_cpu) | the thread calling a plain `queue` | say which OS CPU the caller runs on, or `None`: then every plain `queue` from a thread that is not a worker goes to CPU 0 |
+/// | [`allowed_os_cpus`](Platform::allowed_os_cpus), [`pin_current_thread`](Platform::pin_current_thread) | system build and the CPU-set poll (a timer event); each worker as it starts (`pin_workers`) | best effort; the defaults do nothing |
+/// | [`yield_now`](Platform::yield_now) | engine retry loops | let other threads run |
+/// | [`sleep`](Platform::sleep) | [`crate::sleep`] on a worker of this platform, inside a blocking section | sleep `duration` of *this platform's* time |
+/// | [`thread_context`](Platform::thread_context), [`set_thread_context`](Platform::set_thread_context) | every engine thread sets its own (a worker's identity); any thread reads | keep one slot **per thread of this platform** (thread-local storage; a model checker's own thread-locals), never shared between threads |
+/// | [`engine_thread_panicked`](Platform::engine_thread_panicked) | an engine thread whose own code panicked | not return (the default aborts with a message) |
+///
+/// [`blocking`](crate::blocking), [`sleep`](crate::sleep) and
+/// [`current_work_on`](crate::current_work_on) find the calling worker
+/// through `thread_context`, on every platform; see "Writing a platform"
+/// in the crate documentation for the whole checklist.
+///
+/// # Contract, in short
 /// * `mutex_lock` never reports poisoning: a platform whose mutex poisons
 ///   must hand out the guard anyway (the engine never panics while holding
 ///   one of its locks; user code never runs under them).
 /// * `condvar_wait*` may wake spuriously; the engine always re-checks.
-/// * `condvar_wait_timeout` may ignore the timeout (model checkers have no
-///   time); the engine only uses it where some other event also wakes the
-///   waiter.
 /// * `spawn` may fail; the engine treats failure as "retry later".
 pub trait Platform: Send + Sync + Sized + 'static {
     /// A mutual-exclusion lock holding a `T`.
