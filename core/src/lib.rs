@@ -191,6 +191,8 @@ pub use error::{BuildError, QueueError, WaitError};
 pub use hotplug::HotplugError;
 pub use job::{JobError, JobHandle};
 pub use machine::policy;
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+pub use platform::model_check;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
 pub use seeded::SeededBug;
 pub use shared::{PanicReport, Work};

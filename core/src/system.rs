@@ -507,6 +507,9 @@ impl<P: Platform> Drop for SystemHandle<P> {
         if self.pools.is_empty() {
             return; // moved to a shutdown thread
         }
+        if !P::may_wait_while_unwinding() && std::thread::panicking() {
+            return; // left to the model checker (see the Platform item)
+        }
         if crate::blocking::on_engine_thread::<P>(&self.shared) {
             self.shut_down_elsewhere();
             return;

@@ -192,6 +192,9 @@ struct WqHandle<P: Platform> {
 
 impl<P: Platform> Drop for WqHandle<P> {
     fn drop(&mut self) {
+        if !P::may_wait_while_unwinding() && std::thread::panicking() {
+            return; // left to the model checker (see the Platform item)
+        }
         if crate::blocking::on_engine_thread::<P>(&self.shared.system) {
             // Dropped on one of the system's own threads (inside an item,
             // maybe one of ours; or by the engine dropping an item's

@@ -1,3 +1,4 @@
-//! The loom platform: loom's exhaustively scheduled threads and primitives.
+//! The loom platform: loom's exhaustively scheduled threads and primitives
+//! (defined in `cmwq::model_check`, feature `loom`).
 
-crate::platform_macro::model_platform!(Loom, loom, "cmwq on loom: exhaustive exploration within a preemption bound.");
+pub use cmwq::model_check::Loom;

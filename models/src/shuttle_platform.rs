@@ -1,7 +1,4 @@
-//! The shuttle platform: shuttle's controlled threads and primitives.
+//! The shuttle platform: shuttle's controlled threads and primitives
+//! (defined in `cmwq::model_check`, feature `shuttle`).
 
-crate::platform_macro::model_platform!(
-    Shuttle,
-    shuttle,
-    "cmwq on shuttle: randomized and PCT scheduling of controlled threads."
-);
+pub use cmwq::model_check::Shuttle;

@@ -13,6 +13,8 @@
 //! the engine is therefore a timer *event* (see `timer.rs`), which a model
 //! can fire at any point.
 
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+pub mod model_check;
 mod std_platform;
 
 use core::any::Any;
@@ -194,6 +196,18 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn thread_context() -> Option<ThreadContext>;
     /// Replaces the calling thread's engine context, returning the old one.
     fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext>;
+
+    /// Whether dropping the last handle of a system or workqueue may wait
+    /// (drain, destroy, shut down, join threads) on a thread that is
+    /// unwinding a panic. `true` (the default): it waits, so nothing leaks.
+    /// A model checker's platform returns `false`: its primitives must not
+    /// run during a panic's unwinding (shuttle aborts the whole test binary:
+    /// "panic in a destructor during cleanup"), so the system and its
+    /// threads are left to the checker, which discards the failed
+    /// execution and reports the panic.
+    fn may_wait_while_unwinding() -> bool {
+        true
+    }
 
     /// An engine thread (worker, rescuer, timer, trustee, shutdown; or a
     /// caller of `System::run_due_timers` delivering timer events) panicked outside

@@ -1,0 +1,225 @@
+//! Platforms for model checking code that uses cmwq: [`Loom`] (feature
+//! `loom`) and [`Shuttle`] (feature `shuttle`), the same engine on the
+//! checker's threads and primitives, for your own `cargo test` under loom
+//! or shuttle (see the crate documentation, "Model-testing your code").
+//!
+//! What the checkers see: only the checker's own primitives. The engine
+//! uses them throughout on these platforms; in your items and your test,
+//! use the re-exported checker crate's (`cmwq::model_check::loom::sync`,
+//! `cmwq::model_check::shuttle::sync`, their `thread`s), never
+//! `std::sync`, std atomics or std thread-locals: the checker neither
+//! schedules around nor explores those, so a race through them passes
+//! silently. Time stands still on these platforms: timers fire only when
+//! the test calls `System::run_due_timers` (build without the timer
+//! thread). A spawn fails as the platform's [`FaultPlan`] says.
+
+#[cfg(feature = "loom")]
+pub use ::loom;
+#[cfg(feature = "shuttle")]
+pub use ::shuttle;
+
+use crate::platform::{Platform, SpawnError};
+use crate::system::SystemBuilder;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A system builder sized for model checking on platform `P`: no timer
+/// thread (time stands still: call `System::run_due_timers` to fire what
+/// is due), no high-priority or unbound pools, idle workers park at once,
+/// at most 2 workers per pool, zero creation cooldown and mayday timeouts
+/// (a timer is due as soon as it is armed). One CPU unless `cpus` says
+/// otherwise; set it and anything else before `build_on`; every extra CPU,
+/// worker and pool multiplies the schedules the checker explores.
+pub fn system_builder<P: Platform>() -> SystemBuilder<P> {
+    let mut builder = SystemBuilder::default();
+    builder
+        .cpus(1)
+        .timer_thread(false)
+        .idle_spins(0)
+        .highpri_pools(false)
+        .unbound_pools(false)
+        .max_workers_per_pool(2)
+        .create_cooldown(core::time::Duration::ZERO)
+        .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO);
+    builder
+}
+
+/// A deterministic fault plan for thread creation: the first `allowed`
+/// spawns succeed, every later one fails, except that the spawns listed in
+/// `fail` (1-based attempt numbers) fail as well. The counter is a plain atomic on
+/// purpose: the model checker serialises threads, so it is deterministic,
+/// and it is not part of the state under test.
+#[derive(Debug)]
+pub struct FaultPlan {
+    allowed: usize,
+    fail: Vec<usize>,
+    spawned: AtomicUsize,
+}
+
+impl Default for FaultPlan {
+    fn default() -> Self {
+        FaultPlan::allow(usize::MAX)
+    }
+}
+
+impl FaultPlan {
+    /// Lets `allowed` spawns succeed, then fails every spawn.
+    pub fn allow(allowed: usize) -> Self {
+        FaultPlan { allowed, fail: Vec::new(), spawned: AtomicUsize::new(0) }
+    }
+
+    /// Fails exactly the listed spawn attempts (1-based); all others succeed.
+    pub fn fail_attempts(attempts: &[usize]) -> Self {
+        FaultPlan { allowed: usize::MAX, fail: attempts.to_vec(), spawned: AtomicUsize::new(0) }
+    }
+
+    /// Counts a spawn attempt; fails it if over the plan.
+    pub fn check(&self) -> Result<(), SpawnError> {
+        let n = self.spawned.fetch_add(1, Ordering::Relaxed);
+        if n >= self.allowed || self.fail.contains(&(n + 1)) {
+            return Err(SpawnError::new(format!("fault plan: spawn #{} refused (allowed {})", n + 1, self.allowed)));
+        }
+        Ok(())
+    }
+}
+
+/// Defines a model platform `$name` over the checker crate `$krate`
+/// (`loom` or `shuttle`). Time stands still (timers fire only when a model
+/// calls `run_due_timers`); spawns fail as the platform's fault plan says.
+macro_rules! model_platform {
+    ($name:ident, $krate:ident, $doc:expr) => {
+        use super::FaultPlan;
+        use crate::platform::{Platform, SpawnError, ThreadBody, ThreadContext};
+        use ::$krate::sync::{Condvar, Mutex, MutexGuard};
+        use core::cell::RefCell;
+        use core::sync::atomic::Ordering;
+        use core::time::Duration;
+        use std::sync::PoisonError;
+
+        #[doc = $doc]
+        #[derive(Debug, Default)]
+        pub struct $name {
+            /// Which spawns fail.
+            pub faults: FaultPlan,
+        }
+
+        ::$krate::thread_local! {
+            static CONTEXT: RefCell<Option<ThreadContext>> = RefCell::new(None);
+        }
+
+        impl Platform for $name {
+            type Mutex<T: Send> = Mutex<T>;
+            type Guard<'a, T: Send + 'a> = MutexGuard<'a, T>;
+            type Condvar = Condvar;
+            type AtomicUsize = ::$krate::sync::atomic::AtomicUsize;
+            type JoinHandle = ::$krate::thread::JoinHandle<()>;
+
+            fn mutex_new<T: Send>(value: T) -> Mutex<T> {
+                Mutex::new(value)
+            }
+            fn mutex_lock<T: Send>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+                mutex.lock().unwrap_or_else(PoisonError::into_inner)
+            }
+            fn condvar_new() -> Condvar {
+                Condvar::new()
+            }
+            fn condvar_wait<'a, T: Send>(cv: &Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T> {
+                cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
+            }
+            fn condvar_wait_until<'a, T: Send>(
+                &self,
+                cv: &Condvar,
+                guard: Self::Guard<'a, T>,
+                _deadline: Duration,
+            ) -> Self::Guard<'a, T> {
+                // No time in a model: an untimed wait (the engine re-checks anyway).
+                cv.wait(guard).unwrap_or_else(PoisonError::into_inner)
+            }
+            fn condvar_notify_one(cv: &Condvar) {
+                cv.notify_one()
+            }
+            fn condvar_notify_all(cv: &Condvar) {
+                cv.notify_all()
+            }
+            fn atomic_new(value: usize) -> Self::AtomicUsize {
+                ::$krate::sync::atomic::AtomicUsize::new(value)
+            }
+            fn atomic_load(atomic: &Self::AtomicUsize, order: Ordering) -> usize {
+                atomic.load(order)
+            }
+            fn atomic_store(atomic: &Self::AtomicUsize, value: usize, order: Ordering) {
+                atomic.store(value, order)
+            }
+            fn atomic_fetch_add(atomic: &Self::AtomicUsize, value: usize, order: Ordering) -> usize {
+                atomic.fetch_add(value, order)
+            }
+            fn atomic_fetch_sub(atomic: &Self::AtomicUsize, value: usize, order: Ordering) -> usize {
+                atomic.fetch_sub(value, order)
+            }
+            fn spawn(&self, name: String, body: ThreadBody) -> Result<Self::JoinHandle, SpawnError> {
+                self.faults.check()?;
+                ::$krate::thread::Builder::new().name(name).spawn(body).map_err(|e| SpawnError::new(e.to_string()))
+            }
+            fn join(handle: Self::JoinHandle) {
+                let _ = handle.join();
+            }
+            fn now(&self) -> Duration {
+                Duration::ZERO
+            }
+            fn current_cpu(&self) -> Option<usize> {
+                None
+            }
+            fn yield_now() {
+                ::$krate::thread::yield_now()
+            }
+            fn sleep(&self, _duration: Duration) {
+                ::$krate::thread::yield_now()
+            }
+            fn thread_context() -> Option<ThreadContext> {
+                CONTEXT.with(|slot| slot.borrow().clone())
+            }
+            fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext> {
+                CONTEXT.with(|slot| slot.replace(context))
+            }
+            // The checker discards a failed execution; its primitives must
+            // not run while a panic unwinds.
+            fn may_wait_while_unwinding() -> bool {
+                false
+            }
+            // Re-raised, not aborted: the checker reports the failing
+            // schedule.
+            fn engine_thread_panicked(_thread: &str, payload: Box<dyn core::any::Any + Send>) -> ! {
+                std::panic::resume_unwind(payload)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "loom")]
+mod loom_platform {
+    model_platform!(Loom, loom, "cmwq on loom: exhaustive exploration within a preemption bound.");
+}
+#[cfg(feature = "loom")]
+pub use loom_platform::Loom;
+
+#[cfg(feature = "shuttle")]
+mod shuttle_platform {
+    model_platform!(Shuttle, shuttle, "cmwq on shuttle: randomized and PCT scheduling of controlled threads.");
+}
+#[cfg(feature = "shuttle")]
+pub use shuttle_platform::Shuttle;
+
+#[cfg(feature = "loom")]
+impl Loom {
+    /// A loom platform whose spawns fail as `faults` says.
+    pub fn with_faults(faults: FaultPlan) -> Self {
+        Loom { faults }
+    }
+}
+
+#[cfg(feature = "shuttle")]
+impl Shuttle {
+    /// A shuttle platform whose spawns fail as `faults` says.
+    pub fn with_faults(faults: FaultPlan) -> Self {
+        Shuttle { faults }
+    }
+}
