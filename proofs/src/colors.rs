@@ -13,7 +13,10 @@
 //! flight, and is done when the last of them empties it; the next ticket
 //! then becomes the head, and one whose colour is in flight nowhere is done
 //! at once (the cascade). A `flush_workqueue` returns once its ticket is
-//! done.
+//! done. A destroy drains the same way (`model.rs` `destroy`, the kernel's
+//! `drain_workqueue`): it takes a ticket, and once that is done takes
+//! another while anything of the workqueue is pending or running, so its
+//! tickets and colours are those of the flushes it makes.
 //!
 //! [`Action::FlushTicket`]: crate::spec::Action::FlushTicket
 
@@ -116,6 +119,32 @@ impl Config {
                 let color = usize::from(self.color_of(ticket));
                 s.flush[wq].in_flight.iter().all(|counts| counts[color] == 0)
             }
+    }
+
+    /// Tickets in a canonical form: a waiter's done ticket (it has not
+    /// returned yet) as the one just before the head (only its being done
+    /// matters), and every ticket of `wq` counted from a multiple of
+    /// `colors` (only their order and colours matter). Otherwise a drain
+    /// that flushes round after round (a workqueue that never empties,
+    /// under a mistake) would make new states of every round.
+    pub(crate) fn canonical_tickets(&self, s: &mut State, wq: usize) {
+        let head = s.flush[wq].head;
+        let mut low = head;
+        for w in s.waiters.iter_mut().filter(|w| w.flush_wq.or(w.destroy) == Some(wq as u8)) {
+            if let Some(t) = w.ticket.as_mut().filter(|t| **t < head) {
+                *t = head - 1;
+                low = head - 1;
+            }
+        }
+        let base = low / self.colors * self.colors;
+        if base == 0 {
+            return;
+        }
+        s.flush[wq].next -= base;
+        s.flush[wq].head -= base;
+        for w in s.waiters.iter_mut().filter(|w| w.flush_wq.or(w.destroy) == Some(wq as u8)) {
+            w.ticket = w.ticket.map(|t| t - base);
+        }
     }
 
     /// Q2: no instance is given a colour an outstanding ticket flushes.

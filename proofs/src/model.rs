@@ -88,23 +88,26 @@ impl Config {
             self.rescuer_actions(s, wq, out);
         }
         for (n, waiter) in s.waiters.iter().enumerate() {
-            let drained = waiter.destroy.is_none_or(|wq| {
-                s.items.iter().enumerate().all(|(i, it)| {
-                    self.items[i].0 != usize::from(wq) || (it.pending == Pending::No && it.running.is_none())
-                })
-            });
+            let drained = waiter.destroy.is_none_or(|wq| self.drained(s, usize::from(wq)));
             let done = drained && waiter.targets.iter().all(|&(i, k)| s.instance_done(usize::from(i), k));
-            let done = done
-                && match (waiter.flush_wq, waiter.ticket) {
-                    (Some(wq), Some(t)) => self.ticket_done(s, usize::from(wq), t),
-                    (Some(wq), None) => {
-                        if self.ticket_free(s, usize::from(wq)) {
-                            out.push(Action::FlushTicket { waiter: n as u8 });
-                        }
-                        false
-                    }
-                    (None, _) => true,
-                };
+            // A `flush_workqueue`, or a destroy's drain (which flushes):
+            // its ticket done; without one, or (a drain) with its ticket
+            // done and the workqueue not drained yet, it takes one (a new
+            // round of the drain) once a colour is free.
+            let (ticket_done, wants_ticket) = match (waiter.flush_wq.or(waiter.destroy), waiter.ticket) {
+                (Some(wq), Some(t)) => {
+                    let ticket_done = self.ticket_done(s, usize::from(wq), t);
+                    (ticket_done, ticket_done && !drained)
+                }
+                (Some(_), None) => (false, true),
+                (None, _) => (true, false),
+            };
+            if let Some(wq) = waiter.flush_wq.or(waiter.destroy).filter(|_| wants_ticket) {
+                if self.ticket_free(s, usize::from(wq)) {
+                    out.push(Action::FlushTicket { waiter: n as u8 });
+                }
+            }
+            let done = done && ticket_done;
             let early = self.has(Mistake::EarlyReturn)
                 || (waiter.cancel_sync.is_some() && self.has(Mistake::CancelSyncNoWait))
                 || (waiter.destroy.is_some() && self.has(Mistake::DestroyNoDrain));
@@ -301,8 +304,9 @@ impl Config {
             Action::Return { waiter } => self.waiter_returns(s, usize::from(waiter)),
             Action::FlushTicket { waiter } => {
                 let n = usize::from(waiter);
-                if let Some(wq) = s.waiters[n].flush_wq {
-                    let ticket = if self.has(Mistake::FlushTicketJoinsLast) {
+                let first = s.waiters[n].ticket.is_none();
+                if let Some(wq) = s.waiters[n].flush_wq.or(s.waiters[n].destroy) {
+                    let ticket = if first && self.has(Mistake::FlushTicketJoinsLast) {
                         s.flush[usize::from(wq)].next - 1
                     } else {
                         self.take_ticket(s, usize::from(wq))
@@ -436,12 +440,20 @@ impl Config {
                 s.hotplug_left = 0;
             }
         }
+        for wq in 0..s.flush.len() {
+            self.canonical_tickets(s, wq);
+        }
     }
 
     /// S11: `destroy_workqueue(wq)`: refuse the user's queueing from now
-    /// on, then wait until nothing of the workqueue is pending or running
-    /// (chained queueing by its own items still goes in: the drain waits
-    /// for it).
+    /// on, then drain as the kernel's `drain_workqueue` does: flush the
+    /// workqueue (a `flush_workqueue` ticket, `colors.rs`: taken here if a
+    /// colour is free, else by [`Action::FlushTicket`] once one is), and
+    /// once that ticket is done, return if nothing of the workqueue is
+    /// pending or running, else flush again (a new round: `FlushTicket`
+    /// with the done ticket replaced). Chained queueing by its own items
+    /// still goes in: the drain waits for it. The check follows the
+    /// flush, never precedes it: a drain flushes at least once.
     fn destroy(&self, s: &mut State, wq: usize) {
         s.destroy_left = false;
         s.dying[wq] = !self.has(Mistake::DestroyForgetsDying);
@@ -453,14 +465,23 @@ impl Config {
                 targets.push((i as u8, item.run_instance));
             }
         }
+        let ticket = self.ticket_free(s, wq).then(|| self.take_ticket(s, wq));
         s.waiters.push(Waiter {
             targets,
             owed: vec![],
             cancel_sync: None,
             destroy: Some(wq as u8),
             flush_wq: None,
-            ticket: None,
+            ticket,
         });
+    }
+
+    /// Nothing of workqueue `wq` is pending or running.
+    fn drained(&self, s: &State, wq: usize) -> bool {
+        s.items
+            .iter()
+            .enumerate()
+            .all(|(i, it)| self.items[i].0 != wq || (it.pending == Pending::No && it.running.is_none()))
     }
 
     /// S1: `queue_on(cpu, item)`. A pending item coalesces (W2); an item
@@ -769,11 +790,7 @@ impl Config {
             item.cancelling -= 1;
             item.running.is_some() || item.pending != Pending::No
         });
-        let undrained = waiter.destroy.is_some_and(|wq| {
-            s.items.iter().enumerate().any(|(i, it)| {
-                self.items[i].0 == usize::from(wq) && (it.pending != Pending::No || it.running.is_some())
-            })
-        });
+        let undrained = waiter.destroy.is_some_and(|wq| !self.drained(s, usize::from(wq)));
         if early || busy || undrained {
             s.early_returns += 1;
         }

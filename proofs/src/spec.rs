@@ -188,13 +188,16 @@ pub struct Waiter {
     /// A `cancel_sync` of this item: on return it must be neither pending
     /// nor running (W6).
     pub cancel_sync: Option<u8>,
-    /// A `destroy_workqueue` of this workqueue: on return nothing of it is
-    /// pending or running (Q5, Q6).
+    /// A `destroy_workqueue` of this workqueue: it drains by flushing
+    /// (a ticket, as `flush_workqueue`), again while something of it is
+    /// pending or running when its ticket is done; on return nothing of it
+    /// is pending or running (Q5, Q6).
     pub destroy: Option<u8>,
     /// A `flush_workqueue` of this workqueue: it returns once its ticket
     /// is done (`colors.rs`); its `owed` says what it is owed.
     pub flush_wq: Option<u8>,
-    /// That flusher's ticket; `None` while every colour is taken.
+    /// That flusher's ticket (a destroy's: its drain's current round);
+    /// `None` while every colour is taken.
     pub ticket: Option<u8>,
 }
 
@@ -280,7 +283,9 @@ pub enum Action {
     FlushWq {
         wq: u8,
     },
-    /// A `flush_workqueue` that found every colour taken gets its ticket.
+    /// A `flush_workqueue` (or a destroy's drain) that found every colour
+    /// taken gets its ticket; a drain whose ticket is done with its
+    /// workqueue not drained takes the next one (a new round).
     FlushTicket {
         waiter: u8,
     },

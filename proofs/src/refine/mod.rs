@@ -57,25 +57,26 @@ pub struct Shape {
     pub waiters: Vec<Waits>,
     /// Workqueues being destroyed (the user's queueing refused).
     pub dying: Vec<bool>,
-    /// Per workqueue, its flush colours; `None` once it is dying (see
-    /// [`Colors`]).
-    pub colors: Vec<Option<Colors>>,
+    /// Per workqueue, its flush colours (see [`Colors`]).
+    pub colors: Vec<Colors>,
     /// Per item, its instances' colours.
     pub item_colors: Vec<ItemColors>,
 }
 
 /// An item's colour of its pending instance and of its running one
-/// (`None`: no such instance, or its workqueue is dying).
+/// (`None`: no such instance).
 pub type ItemColors = (Option<u8>, Option<u8>);
 
-/// What a caller waits in; a `flush_workqueue` with its ticket (`None`
-/// once its workqueue is dying, see [`Colors`]).
+/// What a caller waits in; a `flush_workqueue` and a destroy's drain
+/// with their tickets (the drain's current round; `None` while every
+/// colour is taken, which the machine's executor never shows: there the
+/// call is not yet made).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Waits {
     FlushWork(u8),
     CancelSync(u8),
     FlushWq(u8, Option<u8>),
-    Destroy(u8),
+    Destroy(u8, Option<u8>),
 }
 
 /// One workqueue's `flush_workqueue` colours in a canonical form: the
@@ -102,10 +103,18 @@ pub enum Waits {
 ///   complete, nothing marked and not yet driven, the abstraction runs
 ///   the machine's FW6 (`PlainSystem::drive_flush`) on a copy first.
 ///
-/// A dying workqueue's colours are not compared: the spec's destroy
-/// drains without a ticket (it waits for the instances themselves), the
-/// machine's (as the kernel's `drain_workqueue`) takes flush tickets, so
-/// tickets and colours differ from then on.
+/// - Tickets in the spec's canonical form (`Config::canonical_tickets`):
+///   a waiter's done ticket as the one before the head, and every ticket
+///   counted from a multiple of the colours (the machine's are absolute).
+/// - A destroyed workqueue (its drain returned): the machine has taken
+///   its pool-workqueues away (DS2), so it has no colour per pool any
+///   more; the spec keeps its counts (all empty). Both map to no pools,
+///   with the tickets still compared (a later `flush_workqueue` of it
+///   takes one and is done at once in both).
+///
+/// A dying workqueue's colours are compared like any other's: the spec's
+/// destroy drains as the machine's (and the kernel's `drain_workqueue`)
+/// does, a flush ticket per round (`model.rs` `destroy`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Colors {
     /// The next ticket to hand out; the head (the oldest not done).
@@ -120,17 +129,20 @@ pub struct Colors {
 }
 
 /// The spec's colours of `wq`, and of each item's instances.
-fn spec_colors(c: &Config, s: &State) -> (Vec<Option<Colors>>, Vec<ItemColors>) {
+fn spec_colors(c: &Config, s: &State) -> (Vec<Colors>, Vec<ItemColors>) {
     let colors = s.flush.iter().enumerate().map(|(wq, f)| {
-        let in_flight = f.in_flight.iter().map(|counts| nonzero(counts.iter().map(|&n| usize::from(n)))).collect();
-        let marked = f.marked.iter().map(|&m| m.then(|| c.color_of(f.head))).collect();
-        let work_color = vec![f.work_color; f.in_flight.len()];
-        (!s.dying[wq]).then_some(Colors { next: f.next, head: f.head, work_color, in_flight, marked })
+        // Destroyed: dying, and its drain returned (see [`Colors`]).
+        let destroyed = s.dying[wq] && !s.waiters.iter().any(|w| w.destroy == Some(wq as u8));
+        let pools = if destroyed { 0 } else { f.in_flight.len() };
+        let in_flight = f.in_flight.iter().map(|counts| nonzero(counts.iter().map(|&n| usize::from(n))));
+        let marked = f.marked.iter().map(|&m| m.then(|| c.color_of(f.head)));
+        let work_color = vec![f.work_color; pools];
+        let (in_flight, marked) = (in_flight.take(pools).collect(), marked.take(pools).collect());
+        Colors { next: f.next, head: f.head, work_color, in_flight, marked }
     });
-    let items = s.items.iter().enumerate().map(|(i, it)| {
-        let live = !s.dying[c.items[i].0];
-        let pending = (live && it.pending != Pending::No).then_some(it.color);
-        (pending, (live && it.running.is_some()).then_some(it.run_color))
+    let items = s.items.iter().map(|it| {
+        let pending = (it.pending != Pending::No).then_some(it.color);
+        (pending, it.running.is_some().then_some(it.run_color))
     });
     (colors.collect(), items.collect())
 }
@@ -140,8 +152,9 @@ fn nonzero(counts: impl Iterator<Item = usize>) -> Vec<(u8, u8)> {
     counts.enumerate().filter(|&(_, n)| n > 0).map(|(color, n)| (color as u8, n as u8)).collect()
 }
 
-/// The machine's colours of `wq` (see [`Colors`]).
-fn machine_colors(m: &PlainSystem, wq: usize) -> Colors {
+/// The machine's colours of `wq` (see [`Colors`]), and the tickets of
+/// its waiters on `wq`, by waiter, both in the spec's canonical form.
+fn machine_colors(c: &Config, m: &PlainSystem, wq: usize) -> (Colors, Vec<(usize, u8)>) {
     let (tickets, signal) = m.flush_state(wq);
     let head = tickets.head();
     let nothing_marked = m.pools().iter().filter_map(|p| p.pwq(wq)).all(|q| q.flush_color().is_none());
@@ -150,18 +163,37 @@ fn machine_colors(m: &PlainSystem, wq: usize) -> Colors {
         // the head): the machine's own FW6, on a copy.
         let mut driven = m.clone();
         driven.drive_flush(wq, head);
-        return read_colors(&driven, wq);
+        return read_colors(c, &driven, wq);
     }
-    read_colors(m, wq)
+    read_colors(c, m, wq)
 }
 
-fn read_colors(m: &PlainSystem, wq: usize) -> Colors {
+/// As the spec's `Config::canonical_tickets`: a waiter's done ticket as
+/// the one before the head, every ticket counted from a multiple of the
+/// colours.
+fn read_colors(c: &Config, m: &PlainSystem, wq: usize) -> (Colors, Vec<(usize, u8)>) {
     let tickets = m.flush_state(wq).0;
+    let (next, head) = (tickets.next(), tickets.head());
+    let held: Vec<(usize, u64)> = m
+        .waiters()
+        .iter()
+        .enumerate()
+        .filter_map(|(n, w)| match *w {
+            Waiter::FlushWq { wq: x, ticket } | Waiter::Destroy { wq: x, ticket } if x == wq => {
+                Some((n, if ticket < head { head - 1 } else { ticket }))
+            }
+            _ => None,
+        })
+        .collect();
+    let colors = u64::from(c.colors);
+    let base = held.iter().map(|&(_, t)| t).fold(head, u64::min) / colors * colors;
     let pwqs: Vec<&Pwq<usize>> = m.pools().iter().filter_map(|p| p.pwq(wq)).collect();
     let in_flight = pwqs.iter().map(|q| nonzero((0..NR_COLORS as u8).map(|color| q.in_flight(color)))).collect();
     let marked = pwqs.iter().map(|q| q.flush_color()).collect();
     let work_color = pwqs.iter().map(|q| q.work_color()).collect();
-    Colors { next: tickets.next() as u8, head: tickets.head() as u8, work_color, in_flight, marked }
+    let (next, head) = ((next - base) as u8, (head - base) as u8);
+    let held = held.into_iter().map(|(n, t)| (n, (t - base) as u8)).collect();
+    (Colors { next, head, work_color, in_flight, marked }, held)
 }
 
 /// The machine's colour of each item's pending and running instance.
@@ -178,11 +210,6 @@ fn machine_item_colors(c: &Config, m: &PlainSystem) -> Vec<ItemColors> {
     }
     for entry in m.running().values() {
         colors[entry.item].1 = Some(entry.color);
-    }
-    for (i, color) in colors.iter_mut().enumerate() {
-        if m.dying(c.items[i].0) {
-            *color = (None, None);
-        }
     }
     colors
 }
@@ -205,8 +232,8 @@ pub fn shape(c: &Config, s: &State) -> Shape {
             .iter()
             .map(|w| match (w.cancel_sync, w.flush_wq, w.destroy) {
                 (Some(item), _, _) => Waits::CancelSync(item),
-                (_, Some(wq), _) => Waits::FlushWq(wq, w.ticket.filter(|_| !s.dying[usize::from(wq)])),
-                (_, _, Some(wq)) => Waits::Destroy(wq),
+                (_, Some(wq), _) => Waits::FlushWq(wq, w.ticket),
+                (_, _, Some(wq)) => Waits::Destroy(wq, w.ticket),
                 _ => Waits::FlushWork(w.targets.first().map_or(u8::MAX, |t| t.0)),
             })
             .collect(),
@@ -219,6 +246,9 @@ pub fn shape(c: &Config, s: &State) -> Shape {
 /// The abstraction function: the machine state as a spec shape.
 pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
     let m = &sys.plain;
+    let (colors, held): (Vec<Colors>, Vec<Vec<(usize, u8)>>) =
+        (0..c.wqs.len()).map(|wq| machine_colors(c, m, wq)).unzip();
+    let ticket = |wq: usize, n: usize| held[wq].iter().find(|&&(x, _)| x == n).map(|&(_, t)| t);
     let (sections, pools) = (m.pools(), m.pools().len());
     let small = |v: usize| v as u8;
     let pwq = |wq: usize, p: usize| sections[p].pwq(wq);
@@ -277,15 +307,16 @@ pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
         waiters: m
             .waiters()
             .iter()
-            .map(|w| match *w {
+            .enumerate()
+            .map(|(n, w)| match *w {
                 Waiter::Flush { item, .. } => Waits::FlushWork(small(item)),
                 Waiter::CancelSync { item } => Waits::CancelSync(small(item)),
-                Waiter::FlushWq { wq, ticket } => Waits::FlushWq(small(wq), (!m.dying(wq)).then_some(ticket as u8)),
-                Waiter::Destroy { wq, .. } => Waits::Destroy(small(wq)),
+                Waiter::FlushWq { wq, .. } => Waits::FlushWq(small(wq), ticket(wq, n)),
+                Waiter::Destroy { wq, .. } => Waits::Destroy(small(wq), ticket(wq, n)),
             })
             .collect(),
         dying: (0..c.wqs.len()).map(|wq| m.dying(wq)).collect(),
-        colors: (0..c.wqs.len()).map(|wq| (!m.dying(wq)).then(|| machine_colors(m, wq))).collect(),
+        colors,
         item_colors: machine_item_colors(c, m),
     }
 }

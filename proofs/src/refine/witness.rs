@@ -8,7 +8,7 @@ use super::machine::Step;
 use crate::spec::{Action, RESCUER};
 use cmwq::machine::pool::{WorkerId, WORKER_RESCUER};
 use cmwq::machine::trace::Event;
-use cmwq::plain::PlainSystem;
+use cmwq::plain::{PlainSystem, Waiter};
 use std::collections::BTreeMap;
 
 /// The workers of pool `p` the spec has: in creation order, those that
@@ -33,13 +33,16 @@ pub fn spec_worker(m: &PlainSystem, p: usize, id: WorkerId) -> u8 {
 
 /// What the witness needs from before the turn: the action the turn is by
 /// itself (the caller's operation, or the item's program), the attached
-/// rescuers, by (pool, id), with their workqueue, and each pool's workers
+/// rescuers, by (pool, id), with their workqueue, each pool's workers
 /// as the spec numbers them (kept up to date event by event: a worker
-/// retired or created in the turn renumbers the ones after it).
+/// retired or created in the turn renumbers the ones after it), and for
+/// a waiter's turn, the waiter (a drain that flushes again replaces its
+/// ticket: the spec's `FlushTicket`; no trace event records a flush).
 pub struct Before {
     first: Option<Action>,
     rescuers: BTreeMap<(usize, WorkerId), u8>,
     live: Vec<Vec<WorkerId>>,
+    waiter: Option<(usize, Waiter)>,
 }
 
 impl Before {
@@ -49,7 +52,11 @@ impl Before {
         let rescuers = m.rescuers().iter().enumerate();
         let rescuers = rescuers.filter_map(|(wq, r)| r.and_then(|r| Some(((r.pool, r.id?), small(wq))))).collect();
         let live = (0..m.pools().len()).map(|p| live(m, p)).collect();
-        let mut before = Before { first: None, rescuers, live };
+        let waiter = match step {
+            Step::Return { n } => m.waiters().get(n).map(|&w| (n, w)),
+            _ => None,
+        };
+        let mut before = Before { first: None, rescuers, live, waiter };
         let by = |pool: usize, id: WorkerId, worker: fn(u8, u8) -> Action, rescuer: fn(u8) -> Action| match before
             .rescuers
             .get(&(pool, id))
@@ -95,6 +102,13 @@ impl Before {
             _ => true,
         };
         let mut actions: Vec<Action> = self.first.filter(|_| took_effect).into_iter().collect();
+        // DR4 found the workqueue not empty and DR3 flushed again: the
+        // drain's waiter took the next ticket (a new round).
+        if let Some((n, before @ Waiter::Destroy { .. })) = self.waiter.filter(|_| !returned) {
+            if m.waiters().get(n) != Some(&before) {
+                actions.push(Action::FlushTicket { waiter: n as u8 });
+            }
+        }
         let mut absorb = false;
         for event in events {
             let (action, failed) = self.of_event(m, event);
