@@ -78,7 +78,7 @@
 //! | 2 base | `config`, `error`, `timer`, `trace`, [`plain`] | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`); the machine driven over plain values, turn by turn, for simulators and model checkers |
 //! | 3 shared | `shared` | the engine's shared objects (system, pools, pool-workqueues, workqueues, rescuers, work items) with the lock of every field |
 //! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug` | the driver: takes a lock, runs a machine step (or transition), drops the lock, carries out the effects and the outcome with the platform; no user code runs under an engine lock |
-//! | 5 API | `work`, `delayed`, `job`, `workqueue`, `system`, `default` | the handles users hold |
+//! | 5 API | `work`, `delayed`, `job`, `workqueue`, `system`, `default`, `model_check` | the handles users hold |
 //!
 //! ## Lock legend
 //! Every shared field's doc starts with the rule that protects it:
@@ -162,6 +162,8 @@ mod job;
 mod lifecycle;
 pub mod machine;
 mod manager;
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+pub mod model_check;
 pub mod plain;
 mod platform;
 mod pool;
@@ -191,8 +193,6 @@ pub use error::{BuildError, QueueError, WaitError};
 pub use hotplug::HotplugError;
 pub use job::{JobError, JobHandle};
 pub use machine::policy;
-#[cfg(any(feature = "loom", feature = "shuttle"))]
-pub use platform::model_check;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
 pub use seeded::SeededBug;
 pub use shared::{PanicReport, Work};

@@ -13,7 +13,7 @@
 //!    `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`,
 //!    `hotplug`.
 //! 5. the public API: `work`, `delayed`, `job`, `workqueue`, `system`,
-//!    `default`.
+//!    `default`, `model_check`.
 //!
 //! A module may import from its own layer and the layers below, and no
 //! modules import each other in a cycle, also within a layer.
@@ -31,7 +31,7 @@ fn layer_of(module: &str) -> usize {
         "shared" => 3,
         "pool" | "blocking" | "flush" | "lifecycle" | "pool_workqueue" | "queue" | "cancel" | "manager" | "worker"
         | "rescuer" | "hotplug" => 4,
-        "work" | "delayed" | "job" | "workqueue" | "system" | "default" => 5,
+        "work" | "delayed" | "job" | "workqueue" | "system" | "default" | "model_check" => 5,
         other => panic!("module `{other}` has no layer: add it to layer_of and to the list in lib.rs"),
     }
 }

@@ -13,6 +13,7 @@ pub use crate::hotplug::{
     cpu_down_racing_queue, cpu_up_racing_drain, offline_pool_runs_waiting_items, ordered_across_handoff,
     rebind_keeps_inactive, requeue_during_handoff,
 };
+pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
 pub use crate::lifecycle::{destroy_racing_mod_delayed, destroy_racing_queue_delayed};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
@@ -845,4 +846,6 @@ models! {
     traced_rescue: "R1 R6 (trace)",
     traced_activation: "Q3 Q4 (trace)",
     traced_keep_working: "C1 C4 (trace)",
+    job_cancel_racing_start: "W1 W6 (jobs)",
+    job_panic_counted_before_join: "F1 (jobs)",
 }

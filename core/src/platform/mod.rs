@@ -14,7 +14,7 @@
 //! can fire at any point.
 
 #[cfg(any(feature = "loom", feature = "shuttle"))]
-pub mod model_check;
+pub(crate) mod checkers;
 mod std_platform;
 
 use core::any::Any;
