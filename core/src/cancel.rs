@@ -21,9 +21,14 @@ use crate::blocking::{blocking_on, current_work_on};
 use crate::config::seeded;
 use crate::error::WaitError;
 use crate::machine::{queue, work};
-use crate::platform::{Arc, Platform};
+use crate::platform::{Arc, Platform, Std};
 use crate::seeded::SeededBug;
-use crate::shared::{Location, Pool, Work};
+use crate::shared::{Location, Pool, Work, WorkState};
+use crate::wakers::PendingWakes;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 
 /// Outcome of one grab attempt.
 enum Grab {
@@ -62,9 +67,11 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
                 return Grab::Busy; // it started running or moved meanwhile
             }
             guard.tracer.record(|pool| crate::trace::Event::Cancelled { item: key, pool });
-            if state.waiters() > 0 {
-                work.inner.changed.notify_all();
-            }
+            let wakes = if state.waiters() > 0 { work.notify_waiters() } else { PendingWakes::none() };
+            drop(state);
+            drop(guard);
+            // Async waiters' wakers run with no lock held.
+            drop(wakes.wake());
             Grab::Owned { was_pending: true }
         }
     }
@@ -112,12 +119,7 @@ pub(crate) fn cancel_sync<P: Platform>(work: &Work<P>) -> Result<bool, WaitError
         return Err(WaitError::OwnWork { operation: "cancel_sync" });
     }
     let was_pending = grab(work, true, true).unwrap_or(true);
-    let skip_wait = work
-        .inner
-        .state
-        .lock()
-        .last_pool()
-        .is_some_and(|pool| seeded(&pool.shared.config, SeededBug::CancelSyncSkipsWait));
+    let skip_wait = skips_wait(&work.inner.state.lock());
     blocking_on::<P, _>(|| {
         let mut state = work.inner.state.lock();
         state.add_waiter();
@@ -128,4 +130,142 @@ pub(crate) fn cancel_sync<P: Platform>(work: &Work<P>) -> Result<bool, WaitError
     });
     work.release();
     Ok(was_pending)
+}
+
+/// The seeded bug `CancelSyncSkipsWait`, read under the item's lock.
+fn skips_wait<P: Platform>(state: &WorkState<P>) -> bool {
+    state.last_pool().is_some_and(|pool| seeded(&pool.shared.config, SeededBug::CancelSyncSkipsWait))
+}
+
+/// `cancel_sync`'s async form: cancels now (or, if another `cancel_sync`
+/// owns the item, waits for it in `poll` and cancels then, as the blocking
+/// one does); `Err` from the item itself.
+pub(crate) fn cancel_sync_async<P: Platform>(work: &Work<P>) -> Result<CancelWorkSync<P>, WaitError> {
+    if current_work_on::<P>().is_some_and(|current| current == *work) {
+        return Err(WaitError::OwnWork { operation: "cancel_sync" });
+    }
+    // Counted as a waiter before the grab, as the blocking one is while it
+    // waits: every change from now on wakes it.
+    work.inner.state.lock().add_waiter();
+    let mut wait = CancelWorkSync { work: work.clone(), stage: CancelStage::OtherCancel, slot: None };
+    wait.try_grab();
+    Ok(wait)
+}
+
+/// Where an async `cancel_sync` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CancelStage {
+    /// Another `cancel_sync` owns the item: wait until it is done, then
+    /// grab.
+    OtherCancel,
+    /// This wait owns PENDING (`Cancelling`): wait until no instance runs.
+    Owned { was_pending: bool, skip_wait: bool },
+    /// Returned; PENDING given back.
+    Done,
+}
+
+/// The future of [`Work::cancel_sync_async`] (kernel `cancel_work_sync`,
+/// without blocking) and [`DelayedWork::cancel_sync_async`]: the item was
+/// cancelled at the call (its pending instance or timer taken away, and
+/// PENDING kept, so that neither a requeue from the running instance nor
+/// anyone else queues it again); the future is ready, with whether it was
+/// pending, once the running instance (if any) has finished. The item is
+/// then neither pending nor running.
+///
+/// If another `cancel_sync` owned the item at the call, this one waits
+/// for it first and cancels then, as the blocking one does.
+///
+/// While pending it counts as a waiter on the item, as a blocked
+/// `cancel_sync` does. Dropping it before it is ready gives PENDING back:
+/// what is left is what [`Work::cancel`] leaves (nothing queued; an
+/// instance running then may go on, and requeue itself).
+///
+/// [`DelayedWork::cancel_sync_async`]: crate::DelayedWork::cancel_sync_async
+#[must_use = "the item was cancelled at the call; await the future to wait for a running instance"]
+pub struct CancelWorkSync<P: Platform = Std> {
+    work: Work<P>,
+    stage: CancelStage,
+    /// The task's entry in the item's waker list.
+    slot: Option<u64>,
+}
+
+impl<P: Platform> fmt::Debug for CancelWorkSync<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelWorkSync").field("work", &self.work).field("stage", &self.stage).finish()
+    }
+}
+
+impl<P: Platform> CancelWorkSync<P> {
+    /// Grabs PENDING unless another `cancel_sync` owns it (retrying only
+    /// through transient owners, as `cancel` does). True if it owns it now.
+    fn try_grab(&mut self) -> bool {
+        let Some(was_pending) = grab(&self.work, true, false) else { return false };
+        let skip_wait = skips_wait(&self.work.inner.state.lock());
+        self.stage = CancelStage::Owned { was_pending, skip_wait };
+        true
+    }
+
+    /// One poll. Registers `waker` under the item's lock before it returns
+    /// `Pending`.
+    fn step(&mut self, waker: &Waker) -> Poll<bool> {
+        let work = self.work.clone();
+        loop {
+            let mut state = work.inner.state.lock();
+            match self.stage {
+                CancelStage::Done => unreachable!("polled after it was ready"),
+                CancelStage::OtherCancel if !matches!(state.location(), Location::Cancelling) => {
+                    drop(state);
+                    // The other is done: grab now (it may own it again).
+                    self.try_grab();
+                    continue;
+                }
+                CancelStage::Owned { was_pending, skip_wait } if state.cancel_sync_may_return(skip_wait) => {
+                    let removed = self.withdraw(&mut state);
+                    drop(state);
+                    drop(removed);
+                    self.stage = CancelStage::Done;
+                    work.release();
+                    return Poll::Ready(was_pending);
+                }
+                _ => {
+                    work.inner.wakers.lock().register(&mut self.slot, waker);
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Stops counting as a waiter and takes the waker entry out (under the
+    /// item's lock, `state`); the waker comes back, to be dropped outside.
+    fn withdraw(&mut self, state: &mut WorkState<P>) -> Option<Waker> {
+        state.remove_waiter();
+        self.work.inner.wakers.lock().remove(&mut self.slot)
+    }
+}
+
+impl<P: Platform> Future for CancelWorkSync<P> {
+    type Output = bool;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        let this = self.get_mut();
+        assert!(this.stage != CancelStage::Done, "a CancelWorkSync was polled after it completed");
+        this.step(cx.waker())
+    }
+}
+
+impl<P: Platform> Drop for CancelWorkSync<P> {
+    /// Withdraws the waiter; gives PENDING back if this wait owns it.
+    fn drop(&mut self) {
+        if self.stage == CancelStage::Done {
+            return;
+        }
+        let work = self.work.clone();
+        let mut state = work.inner.state.lock();
+        let removed = self.withdraw(&mut state);
+        drop(state);
+        drop(removed);
+        if let CancelStage::Owned { .. } = self.stage {
+            work.release();
+        }
+    }
 }

@@ -94,6 +94,49 @@ impl<P: Platform> DelayedWork<P> {
         }
         flush::flush_work(&self.work)
     }
+
+    /// [`DelayedWork::cancel_sync`] without blocking (see
+    /// [`Work::cancel_sync_async`]): the timer or queued instance is
+    /// cancelled now; the future is ready, with whether it was pending,
+    /// once a running instance has finished.
+    pub fn cancel_sync_async(&self) -> Result<crate::CancelWorkSync<P>, WaitError> {
+        cancel::cancel_sync_async(&self.work)
+    }
+
+    /// [`DelayedWork::flush`] without blocking: an armed timer is fired
+    /// now, and the future is ready, with whether it waited, once the
+    /// instance queued by that (or else, as [`Work::flush_async`], the last
+    /// one queued before the call, or the one running) has finished.
+    ///
+    /// ```
+    /// # use std::{future::Future, pin::pin, sync::Arc, task::{Context, Poll, Wake, Waker}};
+    /// # struct Unpark(std::thread::Thread);
+    /// # impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// # fn block_on<F: Future>(future: F) -> F::Output {
+    /// #     let mut future = pin!(future);
+    /// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     loop {
+    /// #         if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(&waker)) { return out }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// use cmwq::{system_wq, DelayedWork};
+    /// use core::time::Duration;
+    /// let work = DelayedWork::new(|| {});
+    /// system_wq().queue_delayed(&work, Duration::from_secs(3600)).unwrap();
+    /// assert!(block_on(work.flush_async().unwrap()), "fired now and waited for");
+    /// assert!(work.busy().is_idle());
+    /// ```
+    pub fn flush_async(&self) -> Result<crate::FlushWork<P>, WaitError> {
+        if let Some(Some(instance)) = fire_now(&self.work) {
+            // As `flush`: the instance it queued, even if it already ran.
+            if crate::blocking::current_work_on::<P>().is_some_and(|c| c == self.work) {
+                return Err(WaitError::OwnWork { operation: "flush_delayed" });
+            }
+            return Ok(flush::FlushWork::new(&self.work, Some(instance)));
+        }
+        flush::flush_work_async(&self.work)
+    }
 }
 
 /// Inserts a claimed item; if its workqueue vanished (it cannot while a

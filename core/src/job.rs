@@ -192,6 +192,7 @@ impl<T: Send + 'static, P: Platform> JobHandle<T, P> {
         let job: Arc<WorkInner<P, Job<F, T, P>>> = Arc::new(WorkInner {
             state: Mutex::new(Default::default()),
             changed: Condvar::new(),
+            wakers: Mutex::new(Default::default()),
             func: Job { core: JobCore::new(), func: Mutex::new(Some(func)) },
         });
         let work = Work { inner: job.clone() };

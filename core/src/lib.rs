@@ -75,7 +75,7 @@
 //! |---|---|---|
 //! | 0 platform | `platform` | [`Platform`]: the only place that names `std::sync`, `std::thread` or `std::time` |
 //! | 1 machine | [`machine`], `seeded` | **the rules of CMWQ** as pure state and transitions, numbered in `core/src/machine/README.md`: the kernel's predicates ([`policy`]), a pool and its workers, creation, culling, mayday, rescue and hotplug decisions, mayday lists, pool-workqueues, flush tickets, a work item's state; and their composition as steps, one critical section each, with effects as values (a worker's pass, queueing, creation, the timers, a rescuer's turn, hotplug) |
-//! | 2 base | `config`, `error`, `timer`, `trace`, [`plain`] | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`); the machine driven over plain values, turn by turn, for simulators and model checkers |
+//! | 2 base | `config`, `error`, `timer`, `trace`, `wakers`, [`plain`] | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`), the async waits' waker lists; the machine driven over plain values, turn by turn, for simulators and model checkers |
 //! | 3 shared | `shared` | the engine's shared objects (system, pools, pool-workqueues, workqueues, rescuers, work items) with the lock of every field |
 //! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug` | the driver: takes a lock, runs a machine step (or transition), drops the lock, carries out the effects and the outcome with the platform; no user code runs under an engine lock |
 //! | 5 API | `work`, `delayed`, `job`, `workqueue`, `system`, `default`, `model_check` | the handles users hold |
@@ -95,12 +95,13 @@
 //! | `T:` | the timer lock |
 //! | `HP:` | the hotplug lock (taken before pool locks) |
 //! | `MD:` | a rescuer's mayday lock (taken under a pool lock, never the other way) |
-//! | leaf | a work item's state lock, a job's outcome, a flush signal, a panic log: taken last, nothing is locked under them |
+//! | leaf | a work item's state lock, a job's outcome, a flush signal, a panic log: taken last, nothing is locked under them but a waker list |
+//! | waker list | the async waits' wakers (`wakers.rs`): an item's (under its state lock), a flush signal's async side (under the signal lock), a workqueue's delayed-set wakers (under D); nothing under them. Wakers run outside every engine lock |
 //!
 //! Lock order: hotplug lock → workqueue flush/control mutex → delayed
 //! mutex → pool lock (one at a time, except the non-reentrancy probe,
 //! which drops the last pool's lock before taking the target's) → mayday
-//! lock → reap lock → timer lock → leaf locks.
+//! lock → reap lock → timer lock → leaf locks → waker lists.
 //!
 //! ## Glossary (kernel name → here)
 //! | kernel | here |
@@ -117,6 +118,7 @@
 //! | `flush_work` | [`Work::flush`] |
 //! | `cancel_work(_sync)` | [`Work::cancel`], [`Work::cancel_sync`] |
 //! | `flush_workqueue`, `drain_workqueue`, `destroy_workqueue` | [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] |
+//! | (no kernel form) | async waits: [`Work::flush_async`], [`Work::cancel_sync_async`], [`Workqueue::flush_async`], [`Workqueue::drain_async`], [`DelayedWork::flush_async`], [`DelayedWork::cancel_sync_async`] |
 //! | `work_busy` | [`Work::busy`] |
 //! | `current_work` | [`current_work`] |
 //! | `WQ_MEM_RECLAIM`, rescuer | [`WorkqueueBuilder::mem_reclaim`]; the rescuer thread `kworker/R-<name>` |
@@ -175,11 +177,13 @@ mod shared;
 mod system;
 mod timer;
 mod trace;
+mod wakers;
 mod work;
 mod worker;
 mod workqueue;
 
 pub use blocking::{blocking, blocking_on, current_work, current_work_on, sleep};
+pub use cancel::CancelWorkSync;
 pub use config::{
     Config, CREATE_COOLDOWN, DEFAULT_IDLE_SPINS, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_WORKERS_PER_POOL, IDLE_WORKER_TIMEOUT,
     MAX_ACTIVE_LIMIT, MAX_CPUS, MAX_IDLE_SPINS, MAX_NAME_LEN, MAX_RESCUER_BATCH, MAX_WORKERS_PER_POOL,
@@ -190,8 +194,10 @@ pub use default::{
 };
 pub use delayed::DelayedWork;
 pub use error::{BuildError, QueueError, WaitError};
+pub use flush::{FlushWork, FlushWorkqueue};
 pub use hotplug::HotplugError;
 pub use job::{JobError, JobHandle};
+pub use lifecycle::DrainWorkqueue;
 pub use machine::policy;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
 pub use seeded::SeededBug;

@@ -30,10 +30,16 @@
 use crate::blocking::blocking_on;
 use crate::config::seeded;
 use crate::error::QueueError;
-use crate::platform::{Arc, Platform};
+use crate::flush::FlushWorkqueue;
+use crate::platform::{Arc, Platform, Std};
 use crate::seeded::SeededBug;
 use crate::shared::{StoppedRescuer, SystemShared, Work, WqShared};
+use crate::wakers::PendingWakes;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
 use core::sync::atomic::Ordering;
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 /// Evidence that a workqueue accepted a delayed queueing and that drain,
@@ -62,9 +68,9 @@ impl<P: Platform> Drop for DelayedAcceptance<'_, P> {
     fn drop(&mut self) {
         if self.counted {
             let mut delayed = self.wq.delayed.lock();
-            if delayed.withdraw() {
-                self.wq.delayed_emptied();
-            }
+            let wakes = if delayed.withdraw() { self.wq.delayed_emptied() } else { PendingWakes::none() };
+            drop(delayed);
+            drop(wakes.wake());
         }
     }
 }
@@ -98,19 +104,20 @@ impl<P: Platform> WqShared<P> {
     pub(crate) fn delayed_done(self: &Arc<Self>, work: &Work<P>) {
         let mut delayed = self.delayed.lock();
         let (removed, emptied) = delayed.done(work.key());
-        if emptied {
-            self.delayed_emptied();
-        }
+        let wakes = if emptied { self.delayed_emptied() } else { PendingWakes::none() };
         drop(delayed);
+        drop(wakes.wake());
         // Not the last reference: the caller holds the item.
         drop(removed);
     }
 
     /// The delayed set became empty: wake drainers, and finalize an
     /// orphan. Called under D (D → T: the finalize event is armed here).
-    fn delayed_emptied(self: &Arc<Self>) {
+    /// The async drains' wakers come back, to be woken once D is released.
+    fn delayed_emptied(self: &Arc<Self>) -> PendingWakes {
         self.delayed_cv.notify_all();
         self.schedule_finalize_if_orphaned();
+        self.delayed_wakers.lock().take()
     }
 
     /// The delayed items armed now.
@@ -261,6 +268,18 @@ impl<P: Platform> WqShared<P> {
         self.draining.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// `drain_workqueue`'s async form, without the self-check: counted as a
+    /// drainer now (outside queueing is refused from the call on) and, if
+    /// no delayed item is armed, its first flush begun now.
+    pub(crate) fn drain_async(self: &Arc<Self>) -> DrainWorkqueue<P> {
+        self.draining.fetch_add(1, Ordering::AcqRel);
+        let mut drain = DrainWorkqueue { wq: self.clone(), stage: DrainStage::Delayed, slot: None };
+        if self.delayed.lock().is_empty() {
+            drain.stage = DrainStage::Flush(self.flush_async());
+        }
+        drain
+    }
+
     /// Destroys the workqueue: refuse new work, drain, and take the
     /// pool-workqueues off the pools. Idempotent.
     pub(crate) fn destroy(&self) {
@@ -296,6 +315,114 @@ impl<P: Platform> WqShared<P> {
         control = self.control.lock();
         control.destroyed = true;
         self.draining.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Where an async drain is (the blocking drain's loop: wait for the
+/// delayed set, flush, check empty).
+enum DrainStage<P: Platform> {
+    /// Waiting until no delayed item is armed or being accepted.
+    Delayed,
+    /// Flushing.
+    Flush(FlushWorkqueue<P>),
+    /// Empty: the drain is over (no longer counted).
+    Done,
+}
+
+/// The future of [`Workqueue::drain_async`] (kernel `drain_workqueue`,
+/// without blocking): ready once the workqueue is empty, delayed items
+/// included.
+///
+/// The drain began at the call: from then on only the workqueue's own
+/// items may queue onto it (chained queueing), until the future is ready
+/// or dropped. It runs the blocking drain's loop (wait for the armed
+/// delayed items, flush, check empty; again while chained queueing added
+/// items), waiting by registering the task's waker.
+///
+/// Dropping it before it is ready ends the drain (queueing is accepted
+/// again, unless another drain or a destroy is in progress); a flush it had
+/// begun is given up as a dropped [`FlushWorkqueue`] is.
+///
+/// [`Workqueue::drain_async`]: crate::Workqueue::drain_async
+#[must_use = "the drain began at the call; await the future to wait for it"]
+pub struct DrainWorkqueue<P: Platform = Std> {
+    wq: Arc<WqShared<P>>,
+    stage: DrainStage<P>,
+    /// The task's entry in the delayed set's waker list.
+    slot: Option<u64>,
+}
+
+impl<P: Platform> fmt::Debug for DrainWorkqueue<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match &self.stage {
+            DrainStage::Delayed => "delayed",
+            DrainStage::Flush(_) => "flush",
+            DrainStage::Done => "done",
+        };
+        f.debug_struct("DrainWorkqueue").field("workqueue", &self.wq.name).field("stage", &stage).finish()
+    }
+}
+
+impl<P: Platform> DrainWorkqueue<P> {
+    /// One poll of the drain loop. Registers `cx`'s waker (under D, or
+    /// through the flush) before it returns `Pending`.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match &mut self.stage {
+                DrainStage::Done => return Poll::Ready(()),
+                DrainStage::Delayed => {
+                    let delayed = self.wq.delayed.lock();
+                    if !delayed.is_empty() {
+                        self.wq.delayed_wakers.lock().register(&mut self.slot, cx.waker());
+                        return Poll::Pending;
+                    }
+                    drop(delayed);
+                    self.stage = DrainStage::Flush(self.wq.flush_async());
+                }
+                DrainStage::Flush(flush) => {
+                    if Pin::new(flush).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    if self.wq.is_empty() {
+                        self.stage = DrainStage::Done;
+                        self.wq.draining.fetch_sub(1, Ordering::AcqRel);
+                    } else {
+                        self.stage = DrainStage::Delayed;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the task's entry out of the delayed set's waker list.
+    fn unregister(&mut self) -> Option<Waker> {
+        self.slot?;
+        let removed = self.wq.delayed_wakers.lock().remove(&mut self.slot);
+        removed
+    }
+}
+
+impl<P: Platform> Future for DrainWorkqueue<P> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let ready = this.step(cx);
+        if ready.is_ready() {
+            drop(this.unregister());
+        }
+        ready
+    }
+}
+
+impl<P: Platform> Drop for DrainWorkqueue<P> {
+    /// Ends the drain if it is not over; a flush begun is dropped with it.
+    fn drop(&mut self) {
+        drop(self.unregister());
+        if !matches!(self.stage, DrainStage::Done) {
+            self.stage = DrainStage::Done;
+            self.wq.draining.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 

@@ -93,7 +93,8 @@ impl<P: Platform> Effects for PoolEffects<'_, P> {
             }
             Effect::FlushColorDone(wq) => {
                 if let Some(wq) = self.wq(wq) {
-                    wq.flush.pwq_flushed();
+                    // Under the pool lock: async flushers are woken later.
+                    wq.wake_later(wq.flush.pwq_flushed());
                 }
             }
             Effect::PoolChanged => {

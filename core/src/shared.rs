@@ -18,8 +18,9 @@ use crate::machine::pwq::{Color, Colored};
 use crate::machine::section::{Instance, PoolSection};
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::timer::TimerService;
+use crate::wakers::{PendingWakes, WakerList};
 use core::sync::atomic::Ordering;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 // ---------------------------------------------------------------------------
 // The system
@@ -292,6 +293,9 @@ pub(crate) struct WqShared<P: Platform> {
     pub(crate) delayed: Mutex<P, DelayedSet<P>>,
     /// Notified when `delayed` becomes empty.
     pub(crate) delayed_cv: Condvar<P>,
+    /// The async drains waiting for `delayed` to become empty (leaf, taken
+    /// under D; see `wakers.rs`).
+    pub(crate) delayed_wakers: Mutex<P, WakerList>,
     /// Flush colours and flushers.
     pub(crate) flush: FlushState<P>,
     /// A: panics caught in this workqueue's items.
@@ -312,6 +316,21 @@ impl<P: Platform> Drop for WqShared<P> {
 }
 
 impl<P: Platform> WqShared<P> {
+    /// Wakes `wakes` from a timer event due now: for wakers taken under a
+    /// pool lock (FW4), which must not run there. The wakers are woken
+    /// even if the event is dropped unfired ([`PendingWakes`] wakes on
+    /// drop). On a system without a timer thread they wait for
+    /// `System::run_due_timers`, as every timer event does. Once the timer
+    /// service is stopped (shutdown) it refuses the event, which is then
+    /// dropped at once, so the wakers run there, contained.
+    pub(crate) fn wake_later(&self, wakes: PendingWakes) {
+        if wakes.is_empty() {
+            return;
+        }
+        let now = self.system.platform.now();
+        self.system.timers.arm_new(now, Box::new(move || drop(wakes)));
+    }
+
     /// Records a caught panic.
     pub(crate) fn record_panic(&self, message: String) {
         self.panics.fetch_add(1, Ordering::AcqRel);
@@ -335,6 +354,20 @@ pub(crate) struct FlushState<P: Platform> {
     pub(crate) signal: Mutex<P, FlushSignal>,
     /// Notified on every change of `signal` a flusher waits for.
     pub(crate) signal_cv: Condvar<P>,
+    /// The async flushers (leaf, taken under the signal lock).
+    pub(crate) async_side: Mutex<P, AsyncFlushers>,
+}
+
+/// The async flushers of a workqueue (`flush.rs`, "Async flushes"): their
+/// wakers, and their tickets, which any flusher may drive.
+#[derive(Default)]
+pub(crate) struct AsyncFlushers {
+    /// The tasks waiting on the signal.
+    pub(crate) wakers: WakerList,
+    /// Tickets taken by async flushes and not yet claimed for FW6: when
+    /// one is the complete head, whichever flusher sees it first drives it
+    /// (so a future that is dropped, or not polled, holds nobody up).
+    pub(crate) drivable: BTreeSet<u64>,
 }
 
 impl<P: Platform> FlushState<P> {
@@ -343,15 +376,20 @@ impl<P: Platform> FlushState<P> {
             tickets: Mutex::new(FlushTickets::default()),
             signal: Mutex::new(FlushSignal::default()),
             signal_cv: Condvar::new(),
+            async_side: Mutex::new(AsyncFlushers::default()),
         }
     }
 
     /// FW4: a marked pool-workqueue emptied its flush colour. Called under
-    /// that pool's lock.
-    pub(crate) fn pwq_flushed(&self) {
-        if self.signal.lock().pwq_flushed() {
-            self.signal_cv.notify_all();
+    /// that pool's lock: the async flushers' wakers come back, to be woken
+    /// once no engine lock is held ([`WqShared::wake_later`]).
+    pub(crate) fn pwq_flushed(&self) -> PendingWakes {
+        let mut signal = self.signal.lock();
+        if !signal.pwq_flushed() {
+            return PendingWakes::none();
         }
+        self.signal_cv.notify_all();
+        self.async_side.lock().wakers.take()
     }
 }
 
@@ -477,6 +515,9 @@ pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
     pub(crate) state: Mutex<P, WorkState<P>>,
     /// Notified when an instance finishes or a cancel ends (with `state`).
     pub(crate) changed: Condvar<P>,
+    /// The async waits on `state` (leaf, taken under `state`; see
+    /// `wakers.rs`). Taken with every notification of `changed`.
+    pub(crate) wakers: Mutex<P, WakerList>,
     /// I: the function.
     pub(crate) func: F,
 }
@@ -560,10 +601,25 @@ impl<P: Platform> Work<P> {
         self.inner.state.lock().try_claim()
     }
 
+    /// Tells the item's waiters that its state changed: notifies the
+    /// blocked threads and takes the async waits' wakers, to be woken once
+    /// the caller holds no engine lock. Call under the item's state lock.
+    pub(crate) fn notify_waiters(&self) -> PendingWakes {
+        self.inner.changed.notify_all();
+        self.inner.wakers.lock().take()
+    }
+
     /// Gives PENDING back without queueing (an error path, or a cancel).
+    /// Wakes async waiters: the caller holds no engine lock.
     pub(crate) fn release(&self) {
-        if self.inner.state.lock().release() {
-            self.inner.changed.notify_all();
-        }
+        let wakes = {
+            let mut state = self.inner.state.lock();
+            if state.release() {
+                self.notify_waiters()
+            } else {
+                PendingWakes::none()
+            }
+        };
+        drop(wakes.wake());
     }
 }

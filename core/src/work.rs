@@ -71,8 +71,12 @@ impl<P: Platform> Work<P> {
     /// assert_eq!(runs.load(Ordering::SeqCst), 3);
     /// ```
     pub fn with_self(f: impl Fn(&Work<P>) + Send + Sync + 'static) -> Self {
-        let inner: Arc<WorkInner<P, WorkFn<P>>> =
-            Arc::new(WorkInner { state: Mutex::new(WorkState::default()), changed: Condvar::new(), func: f });
+        let inner: Arc<WorkInner<P, WorkFn<P>>> = Arc::new(WorkInner {
+            state: Mutex::new(WorkState::default()),
+            changed: Condvar::new(),
+            wakers: Mutex::new(Default::default()),
+            func: f,
+        });
         Work { inner }
     }
 
@@ -118,5 +122,77 @@ impl<P: Platform> Work<P> {
     /// Refused from inside the item itself.
     pub fn cancel_sync(&self) -> Result<bool, crate::WaitError> {
         crate::cancel::cancel_sync(self)
+    }
+
+    /// [`Work::flush`] without blocking: the instance to wait for (the last
+    /// one queued before this call, or the one running) is chosen now, and
+    /// the returned future is ready, with whether it waited, once that
+    /// instance has finished. Instances queued after the call are not
+    /// waited for. No runtime is needed: the future wakes the task's
+    /// [`Waker`](core::task::Waker).
+    ///
+    /// Refused at the call, from inside the item itself (as
+    /// [`Work::flush`] is): the error comes back here, not from the future.
+    /// Dropping the future before it is ready withdraws the wait and
+    /// changes nothing else.
+    ///
+    /// ```
+    /// # use std::{future::Future, pin::pin, sync::Arc, task::{Context, Poll, Wake, Waker}};
+    /// # struct Unpark(std::thread::Thread);
+    /// # impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// # fn block_on<F: Future>(future: F) -> F::Output {
+    /// #     let mut future = pin!(future);
+    /// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     loop {
+    /// #         if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(&waker)) { return out }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// use cmwq::{system_wq, Work};
+    /// let work = Work::new(|| cmwq::sleep(core::time::Duration::from_millis(5)));
+    /// system_wq().queue(&work).unwrap();
+    /// let flushed = work.flush_async().unwrap(); // waits for that instance
+    /// assert!(block_on(flushed));
+    /// assert!(!block_on(work.flush_async().unwrap()), "idle: nothing to wait for");
+    /// ```
+    pub fn flush_async(&self) -> Result<crate::FlushWork<P>, crate::WaitError> {
+        crate::flush::flush_work_async(self)
+    }
+
+    /// [`Work::cancel_sync`] without blocking: the item is cancelled now
+    /// (its pending instance taken off its queue or timer, and PENDING
+    /// kept, so that nothing queues it again meanwhile, not even the
+    /// running instance requeueing itself); the returned future is ready,
+    /// with whether it was pending, once the running instance (if any) has
+    /// finished. The item is then neither pending nor running. If another
+    /// `cancel_sync` owns the item at the call, the future waits for it and
+    /// cancels then, as [`Work::cancel_sync`] does.
+    ///
+    /// Refused at the call, from inside the item itself. Dropping the
+    /// future before it is ready gives PENDING back: the item is left as
+    /// [`Work::cancel`] leaves it (nothing queued; a running instance goes
+    /// on).
+    ///
+    /// ```
+    /// # use std::{future::Future, pin::pin, sync::Arc, task::{Context, Poll, Wake, Waker}};
+    /// # struct Unpark(std::thread::Thread);
+    /// # impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// # fn block_on<F: Future>(future: F) -> F::Output {
+    /// #     let mut future = pin!(future);
+    /// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     loop {
+    /// #         if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(&waker)) { return out }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// use cmwq::{system_wq, Work};
+    /// let work = Work::with_self(|me| { let _ = system_wq().queue(me); }); // requeues itself
+    /// system_wq().queue(&work).unwrap();
+    /// let cancelled = work.cancel_sync_async().unwrap();
+    /// block_on(cancelled);
+    /// assert!(work.busy().is_idle());
+    /// ```
+    pub fn cancel_sync_async(&self) -> Result<crate::CancelWorkSync<P>, crate::WaitError> {
+        crate::cancel::cancel_sync_async(self)
     }
 }

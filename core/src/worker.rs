@@ -19,6 +19,7 @@ use crate::platform::{contain, Arc, Platform};
 use crate::pool::WorkerId;
 use crate::seeded::SeededBug;
 use crate::shared::{Entry, Location, Pool, PoolLocked, WqShared};
+use crate::wakers::PendingWakes;
 use core::sync::atomic::Ordering;
 
 type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
@@ -192,11 +193,18 @@ pub(crate) fn execute<'a, P: Platform>(
     // running here and queues it on this pool, and its active slot is
     // still taken: as the spec has it, the instance finishes (S3) in the
     // pool section. Only `Work::busy` may say idle a moment earlier.
-    {
+    let wakes = {
         let mut state = entry.work.inner.state.lock();
         if state.finish(late_clear) {
-            entry.work.inner.changed.notify_all();
+            entry.work.notify_waiters()
+        } else {
+            PendingWakes::none()
         }
+    };
+    // Async waits on the item (`flush_async`, `cancel_sync_async`): their
+    // wakers are the caller's code, woken here with no lock held.
+    if let Some(message) = wakes.wake() {
+        wq.record_panic(format!("in the waker of an async wait: {message}"));
     }
     // A one-shot job publishes its outcome now, once a panic is counted and
     // the item no longer runs (its waker is the caller's code: contained).

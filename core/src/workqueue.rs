@@ -170,6 +170,7 @@ impl<P: Platform> WorkqueueBuilder<P> {
             control: Mutex::new(Control { max_active, destroyed: false }),
             delayed: Mutex::new(DelayedSet::default()),
             delayed_cv: Condvar::new(),
+            delayed_wakers: Mutex::new(Default::default()),
             flush: FlushState::new(),
             panics: AtomicUsize::new(0),
             panic_log: Mutex::new(VecDeque::new()),
@@ -399,6 +400,91 @@ impl<P: Platform> Workqueue<P> {
         self.wq().check_not_own("drain_workqueue")?;
         self.wq().drain();
         Ok(())
+    }
+
+    /// [`Workqueue::flush`] without blocking: the flush begins now (it takes
+    /// its ticket, so items queued after this call are not waited for),
+    /// and the returned future is ready once every item queued before the
+    /// call has finished. No runtime is needed: the future wakes the task's
+    /// [`Waker`](core::task::Waker). If 15 flushes are in progress already,
+    /// the future first waits for the oldest, then begins, as
+    /// [`Workqueue::flush`] does.
+    ///
+    /// Refused at the call from one of this workqueue's own items: the
+    /// error comes back here, not from the future. Dropping the future
+    /// before it is ready gives up waiting but not the flush, which the
+    /// next flush of the workqueue completes if need be: nothing waits for
+    /// a dropped future.
+    ///
+    /// The workers report a finished colour under a pool lock, where no
+    /// waker may run: that wakeup is delivered by a timer event due at
+    /// once (the timer thread, or [`System::run_due_timers`] on a system
+    /// built without one).
+    ///
+    /// ```
+    /// # use std::{future::Future, pin::pin, sync::Arc, task::{Context, Poll, Wake, Waker}};
+    /// # struct Unpark(std::thread::Thread);
+    /// # impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// # fn block_on<F: Future>(future: F) -> F::Output {
+    /// #     let mut future = pin!(future);
+    /// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     loop {
+    /// #         if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(&waker)) { return out }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// use cmwq::{System, Work, Workqueue};
+    /// let system = System::builder().cpus(2).build()?;
+    /// let wq = Workqueue::builder("async_flush").build(&system)?;
+    /// let work = Work::new(|| cmwq::sleep(core::time::Duration::from_millis(5)));
+    /// wq.queue(&work).unwrap();
+    /// let flushed = wq.flush_async().unwrap();
+    /// block_on(flushed);
+    /// assert!(work.busy().is_idle());
+    /// # Ok::<(), cmwq::BuildError>(())
+    /// ```
+    pub fn flush_async(&self) -> Result<crate::FlushWorkqueue<P>, WaitError> {
+        self.wq().check_not_own("flush_workqueue")?;
+        Ok(self.handle.shared.flush_async())
+    }
+
+    /// [`Workqueue::drain`] without blocking: the drain begins now (from
+    /// this call on only the workqueue's own items may queue onto it), and
+    /// the returned future is ready once the workqueue is empty, delayed
+    /// items and chained queueing included.
+    ///
+    /// Refused at the call from one of this workqueue's own items: the
+    /// error comes back here. Dropping the future before it is ready ends
+    /// the drain (queueing from outside is accepted again, unless another
+    /// drain or a destroy is in progress). Wakeups as for
+    /// [`Workqueue::flush_async`].
+    ///
+    /// ```
+    /// # use std::{future::Future, pin::pin, sync::Arc, task::{Context, Poll, Wake, Waker}};
+    /// # struct Unpark(std::thread::Thread);
+    /// # impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// # fn block_on<F: Future>(future: F) -> F::Output {
+    /// #     let mut future = pin!(future);
+    /// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     loop {
+    /// #         if let Poll::Ready(out) = future.as_mut().poll(&mut Context::from_waker(&waker)) { return out }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// use cmwq::{System, Work, Workqueue};
+    /// let system = System::builder().cpus(2).build()?;
+    /// let wq = Workqueue::builder("async_drain").build(&system)?;
+    /// let work = Work::new(|| cmwq::sleep(core::time::Duration::from_millis(5)));
+    /// wq.queue(&work).unwrap();
+    /// let drained = wq.drain_async().unwrap();
+    /// assert!(wq.is_draining());
+    /// block_on(drained);
+    /// assert!(!wq.is_draining() && work.busy().is_idle());
+    /// # Ok::<(), cmwq::BuildError>(())
+    /// ```
+    pub fn drain_async(&self) -> Result<crate::DrainWorkqueue<P>, WaitError> {
+        self.wq().check_not_own("drain_workqueue")?;
+        Ok(self.handle.shared.drain_async())
     }
 
     /// Drains and destroys the workqueue now (kernel `destroy_workqueue`);

@@ -343,6 +343,61 @@ pub fn flush_work_running<P: ModelPlatform>(bugs: u32) {
     P::join(releaser);
 }
 
+/// A waker that sets a flag (the model's condition variable) when woken.
+struct FlagWaker<P: Platform>(Arc<Flag<P>>);
+
+impl<P: Platform> std::task::Wake for FlagWaker<P> {
+    fn wake(self: Arc<Self>) {
+        self.0.set();
+    }
+}
+
+/// W5, async — `Work::flush_async` racing the worker that finishes the
+/// instance it waits for: the future registers its waker (first poll)
+/// while another thread releases the item. No lost wakeup: if the poll was
+/// pending, the waker is woken (else the model deadlocks waiting for it)
+/// and the next poll is ready; whenever it is ready, the instance running
+/// at the call has finished.
+pub fn async_flush_work_racing_finish<P: ModelPlatform>(bugs: u32) {
+    use core::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let platform = P::with_faults(FaultPlan::default());
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let (started, release, done, woken) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
+    let item = {
+        let (s, r, d) = (started.clone(), release.clone(), done.clone());
+        Work::<P>::new(move || {
+            s.set();
+            r.wait();
+            d.set();
+        })
+    };
+    wq.queue(&item).unwrap();
+    started.wait();
+    let releaser = {
+        let r = release.clone();
+        spawn(&system, move || r.set())
+    };
+    let mut flushed = item.flush_async().unwrap();
+    let waker = Waker::from(Arc::new(FlagWaker(woken.clone())));
+    let mut cx = Context::from_waker(&waker);
+    let waited = match core::pin::Pin::new(&mut flushed).poll(&mut cx) {
+        Poll::Ready(waited) => waited,
+        Poll::Pending => {
+            woken.wait();
+            match core::pin::Pin::new(&mut flushed).poll(&mut cx) {
+                Poll::Ready(waited) => waited,
+                Poll::Pending => panic!("woken after the instance finished, yet still pending"),
+            }
+        }
+    };
+    assert!(done.is_set(), "flush_async was ready (waited: {waited}) before the running instance finished");
+    drop(flushed);
+    P::join(releaser);
+    wq.flush().unwrap();
+}
+
 /// W6 — cancel_sync racing a self-requeueing item: on return the item is
 /// neither pending nor running, and never runs again.
 pub fn cancel_sync_self_requeue<P: ModelPlatform>(bugs: u32) {
@@ -815,6 +870,7 @@ models! {
     work_conserving: "C1",
     flush_work_running: "W5",
     flush_work_racing_requeue: "W5",
+    async_flush_work_racing_finish: "W5",
     cancel_sync_self_requeue: "W6",
     cancel_sync_racing_queue: "W1 W6",
     flush_colours: "Q1 Q2",
