@@ -6,7 +6,7 @@ pub use ::loom;
 #[cfg(feature = "shuttle")]
 pub use ::shuttle;
 
-use crate::platform::{Platform, SpawnError};
+use crate::platform::SpawnError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A deterministic fault plan for thread creation: the first `allowed`
