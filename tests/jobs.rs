@@ -248,3 +248,70 @@ fn an_awaited_job_leaves_the_executor_thread_free() {
     });
     assert_eq!(wq.panic_count(), 1);
 }
+
+/// Guarantee: `max_active` bounds jobs as it bounds items: on a workqueue
+/// with `max_active` 1 (not ordered), never two jobs run at once, and all
+/// of them run.
+#[test]
+fn max_active_bounds_jobs() {
+    let system = system(2);
+    let wq = Workqueue::builder("one_at_a_time").max_active(1).build(&system).unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..40)
+        .map(|_| {
+            let (running, overlaps) = (running.clone(), overlaps.clone());
+            // All on CPU 0: max_active is per pool.
+            wq.spawn_on(0, move || {
+                if running.fetch_add(1, SeqCst) > 0 {
+                    overlaps.fetch_add(1, SeqCst);
+                }
+                cmwq::sleep(Duration::from_micros(100));
+                running.fetch_sub(1, SeqCst);
+            })
+            .unwrap()
+        })
+        .collect();
+    for job in jobs {
+        job.join().unwrap();
+    }
+    assert_eq!(overlaps.load(SeqCst), 0, "two jobs ran at once under max_active 1");
+}
+
+/// Guarantee: `drain` waits for jobs, including jobs spawned by jobs of
+/// the same workqueue (chained), and refuses jobs from outside meanwhile
+/// handing the function back.
+#[test]
+fn drain_waits_for_chained_jobs() {
+    let system = system(1);
+    let wq = wq(&system, "draining_jobs");
+    let done = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Gate::new());
+    let first = {
+        let (wq, done, gate) = (wq.clone(), done.clone(), gate.clone());
+        wq.clone()
+            .spawn(move || {
+                gate.wait();
+                let done2 = done.clone();
+                // Chained: accepted while the workqueue drains.
+                drop(wq.spawn(move || {
+                    done2.fetch_add(1, SeqCst);
+                }));
+                done.fetch_add(1, SeqCst);
+            })
+            .unwrap()
+    };
+    let drainer = {
+        let wq = wq.clone();
+        std::thread::spawn(move || wq.drain().unwrap())
+    };
+    wait_until("the drain begins", || wq.is_draining());
+    match wq.spawn(|| 1) {
+        Err(QueueError::Draining { work, .. }) => assert_eq!(work(), 1),
+        other => panic!("expected a refusal while draining, got {other:?}"),
+    }
+    gate.open();
+    drainer.join().unwrap();
+    assert_eq!(done.load(SeqCst), 2, "the drain waited for the job and the job it spawned");
+    first.join().unwrap();
+}
