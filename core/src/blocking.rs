@@ -12,7 +12,7 @@
 //! blocking sections already.
 
 use crate::machine::pool::WqId;
-use crate::platform::{Arc, Mutex, Platform, Std};
+use crate::platform::{os_thread, Arc, Mutex, Platform, Std};
 use crate::pool::WorkerId;
 use crate::shared::{Pool, SystemShared, Work};
 use core::time::Duration;
@@ -148,20 +148,13 @@ fn lookup<P: Platform>() -> Option<Arc<dyn AnyWorker>> {
     current_worker::<P>().map(|ctx| ctx as Arc<dyn AnyWorker>)
 }
 
-std::thread_local! {
-    /// The platforms other than [`Std`] whose workers (or rescuers) run on
-    /// this OS thread now, with how many: [`blocking`] asks each for the
-    /// calling thread's worker. On a platform whose threads are OS threads
-    /// that is the thread's own worker; on a model checker's (loom,
-    /// shuttle: its threads share one OS thread) every worker of the model
-    /// registers here, and each lookup goes through the model's own
-    /// thread-local context, so it still finds the calling thread's.
-    static PLATFORMS: core::cell::RefCell<Vec<(core::any::TypeId, Lookup, usize)>> =
-        const { core::cell::RefCell::new(Vec::new()) };
-}
-
 /// A worker of platform `P` runs on this OS thread while this lives
-/// (nothing for [`Std`], which [`blocking`] asks directly).
+/// (nothing for [`Std`], which [`blocking`] asks directly). On a platform
+/// whose threads are OS threads that is the thread's own worker; on a
+/// model checker's (loom, shuttle: its threads share one OS thread) every
+/// worker of the model registers on that thread, and each lookup goes
+/// through the model's own thread-local context, so it still finds the
+/// calling thread's.
 pub(crate) struct Registered {
     platform: Option<core::any::TypeId>,
 }
@@ -173,37 +166,22 @@ pub(crate) fn register<P: Platform>() -> Registered {
     if id == core::any::TypeId::of::<Std>() {
         return Registered { platform: None };
     }
-    PLATFORMS.with(|platforms| {
-        let mut platforms = platforms.borrow_mut();
-        match platforms.iter_mut().find(|(p, _, _)| *p == id) {
-            Some((_, _, count)) => *count += 1,
-            None => platforms.push((id, lookup::<P>, 1)),
-        }
-    });
+    os_thread::register(id, || std::rc::Rc::new(lookup::<P> as Lookup));
     Registered { platform: Some(id) }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        let Some(id) = self.platform else { return };
-        // `try_with`: a thread-local being destroyed has nothing to forget.
-        let _ = PLATFORMS.try_with(|platforms| {
-            let mut platforms = platforms.borrow_mut();
-            if let Some(n) = platforms.iter().position(|(p, _, _)| *p == id) {
-                platforms[n].2 -= 1;
-                if platforms[n].2 == 0 {
-                    platforms.remove(n);
-                }
-            }
-        });
+        if let Some(id) = self.platform {
+            os_thread::unregister(id);
+        }
     }
 }
 
 /// The calling thread's worker on a platform other than [`Std`], if it is
 /// one.
 fn other_worker() -> Option<Arc<dyn AnyWorker>> {
-    let lookups: Vec<Lookup> = PLATFORMS.with(|platforms| platforms.borrow().iter().map(|(_, f, _)| *f).collect());
-    lookups.into_iter().find_map(|lookup| lookup())
+    os_thread::lookups().into_iter().filter_map(|lookup| lookup.downcast_ref::<Lookup>().copied()).find_map(|f| f())
 }
 
 /// Runs `f` as a blocking section on platform `P` (see [`blocking`], which
@@ -241,7 +219,7 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
 
 /// Sleeps for `duration` as a blocking section: on a worker, on its
 /// platform's clock ([`Platform::sleep`]: a virtual clock's time on a
-/// platform that has one); elsewhere with `std::thread::sleep`.
+/// platform that has one); elsewhere a real sleep of the OS thread.
 pub fn sleep(duration: Duration) {
     if let Some(ctx) = current_worker::<Std>() {
         let _sleeping = SleepingWorker::<Std>::enter();
@@ -249,7 +227,7 @@ pub fn sleep(duration: Duration) {
     }
     match other_worker() {
         Some(worker) => worker.sleep(duration),
-        None => std::thread::sleep(duration),
+        None => os_thread::sleep(duration),
     }
 }
 

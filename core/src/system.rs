@@ -507,7 +507,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
         if self.pools.is_empty() {
             return; // moved to a shutdown thread
         }
-        if !P::may_wait_while_unwinding() && std::thread::panicking() {
+        if !P::may_wait_while_unwinding() && crate::platform::os_thread::panicking() {
             return; // left to the model checker (see the Platform item)
         }
         if crate::blocking::on_engine_thread::<P>(&self.shared) {

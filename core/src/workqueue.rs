@@ -193,7 +193,7 @@ struct WqHandle<P: Platform> {
 
 impl<P: Platform> Drop for WqHandle<P> {
     fn drop(&mut self) {
-        if !P::may_wait_while_unwinding() && std::thread::panicking() {
+        if !P::may_wait_while_unwinding() && crate::platform::os_thread::panicking() {
             return; // left to the model checker (see the Platform item)
         }
         if crate::blocking::on_engine_thread::<P>(&self.shared.system) {

@@ -223,6 +223,66 @@ pub trait Platform: Send + Sync + Sized + 'static {
     }
 }
 
+/// What the engine needs of the OS thread itself, beside any platform:
+/// whether it unwinds a panic, a real sleep, and a per-OS-thread registry
+/// that the untyped `blocking`, `sleep` and `current_work` use to find the
+/// calling thread's worker on a platform other than [`Std`] (each entry:
+/// a platform's type, an opaque lookup, how many of its workers run on
+/// this OS thread now).
+pub(crate) mod os_thread {
+    use core::any::{Any, TypeId};
+    use core::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A registered platform: its type, its lookup, its users here.
+    type Entry = (TypeId, Rc<dyn Any>, usize);
+
+    std::thread_local! {
+        static REGISTRY: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Whether the calling thread unwinds a panic.
+    pub(crate) fn panicking() -> bool {
+        std::thread::panicking()
+    }
+
+    /// Sleeps the OS thread.
+    pub(crate) fn sleep(duration: core::time::Duration) {
+        std::thread::sleep(duration)
+    }
+
+    /// Counts one more user of `platform` on this OS thread (`lookup` is
+    /// kept from the first).
+    pub(crate) fn register(platform: TypeId, lookup: impl FnOnce() -> Rc<dyn Any>) {
+        REGISTRY.with(|registry| {
+            let mut registry = registry.borrow_mut();
+            match registry.iter_mut().find(|(p, _, _)| *p == platform) {
+                Some((_, _, count)) => *count += 1,
+                None => registry.push((platform, lookup(), 1)),
+            }
+        });
+    }
+
+    /// Counts one user of `platform` less (a thread-local being destroyed
+    /// has nothing to forget).
+    pub(crate) fn unregister(platform: TypeId) {
+        let _ = REGISTRY.try_with(|registry| {
+            let mut registry = registry.borrow_mut();
+            if let Some(n) = registry.iter().position(|(p, _, _)| *p == platform) {
+                registry[n].2 -= 1;
+                if registry[n].2 == 0 {
+                    registry.remove(n);
+                }
+            }
+        });
+    }
+
+    /// The registered lookups (a copy: a lookup may register in turn).
+    pub(crate) fn lookups() -> Vec<Rc<dyn Any>> {
+        REGISTRY.with(|registry| registry.borrow().iter().map(|(_, lookup, _)| lookup.clone()).collect())
+    }
+}
+
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
