@@ -160,6 +160,10 @@ where
     fn finished(&self) {
         self.core.publish(None);
     }
+
+    fn has_outcome(&self) -> bool {
+        true
+    }
 }
 
 /// The handle of a job started by [`Workqueue::spawn`]: join it

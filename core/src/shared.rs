@@ -530,6 +530,11 @@ pub(crate) trait Runnable<P: Platform>: Send + Sync + 'static {
     /// (after a panic is counted and the item's state says not running):
     /// where a job publishes its outcome.
     fn finished(&self) {}
+    /// Whether [`Runnable::finished`] does anything (a job): the executor
+    /// skips the call, and its panic guard, for every other item.
+    fn has_outcome(&self) -> bool {
+        false
+    }
 }
 
 impl<P: Platform, F: Fn(&Work<P>) + Send + Sync + 'static> Runnable<P> for F {
@@ -592,6 +597,11 @@ impl<P: Platform> Work<P> {
     /// [`Runnable::finished`]).
     pub(crate) fn finished(&self) {
         self.inner.func.finished()
+    }
+
+    /// Whether the item is a job with an outcome to publish.
+    pub(crate) fn has_outcome(&self) -> bool {
+        self.inner.func.has_outcome()
     }
 
     /// Takes PENDING if it is free: `Some(last_pool)` if this caller now

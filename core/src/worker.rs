@@ -203,13 +203,17 @@ pub(crate) fn execute<'a, P: Platform>(
     };
     // Async waits on the item (`flush_async`, `cancel_sync_async`): their
     // wakers are the caller's code, woken here with no lock held.
-    if let Some(message) = wakes.wake() {
-        wq.record_panic(format!("in the waker of an async wait: {message}"));
+    if !wakes.is_empty() {
+        if let Some(message) = wakes.wake() {
+            wq.record_panic(format!("in the waker of an async wait: {message}"));
+        }
     }
     // A one-shot job publishes its outcome now, once a panic is counted and
     // the item no longer runs (its waker is the caller's code: contained).
-    if let Some(message) = contain(|| entry.work.finished()) {
-        wq.record_panic(format!("in the waker of a job's handle: {message}"));
+    if entry.work.has_outcome() {
+        if let Some(message) = contain(|| entry.work.finished()) {
+            wq.record_panic(format!("in the waker of a job's handle: {message}"));
+        }
     }
     let Entry { work, .. } = entry;
     // The last reference drops the item's captured state: user code, which
