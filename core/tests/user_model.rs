@@ -109,3 +109,41 @@ fn shuttle_catches_the_race_and_passes_the_fix() {
     assert!(lost_a_bump(under_shuttle(true)), "shuttle must find the lost bump");
     assert!(under_shuttle(false).is_ok(), "the fixed counter passes every schedule tried");
 }
+
+/// `cmwq::blocking` works on a checker's worker too (the worker is found
+/// through the checker's own thread-local context): on one CPU, an item
+/// blocked in it lets the item behind it run, which releases it. Were it a
+/// no-op there, the pool would wait for the blocked item and shuttle would
+/// report a deadlock.
+#[test]
+fn blocking_works_on_a_checkers_worker() {
+    let scheduler = shuttle::scheduler::RandomScheduler::new_from_seed(7, 100);
+    shuttle::Runner::new(scheduler, shuttle::Config::new()).run(|| {
+        let system = model_check::system_builder::<Shuttle>().build_on(Shuttle::default()).expect("builds");
+        let wq = Workqueue::builder("blocking").build(&system).expect("workqueue builds");
+        let released = std::sync::Arc::new((shuttle::sync::Mutex::new(false), shuttle::sync::Condvar::new()));
+        let waiter = {
+            let released = released.clone();
+            Work::new(move || {
+                cmwq::blocking(|| {
+                    let (flag, changed) = &*released;
+                    let mut set = flag.lock().expect("flag");
+                    while !*set {
+                        set = changed.wait(set).expect("flag");
+                    }
+                })
+            })
+        };
+        let releaser = {
+            let released = released.clone();
+            Work::new(move || {
+                let (flag, changed) = &*released;
+                *flag.lock().expect("flag") = true;
+                changed.notify_all();
+            })
+        };
+        wq.queue_on(0, &waiter).expect("queued");
+        wq.queue_on(0, &releaser).expect("queued");
+        wq.flush().expect("flushed");
+    });
+}
