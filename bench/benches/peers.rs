@@ -85,6 +85,7 @@ fn cpus() -> usize {
 
 // ---------------------------------------------------------------- pools --
 
+/// (name on the command line, label in the table).
 const POOLS: &[(&str, &str)] = &[
     ("cmwq-bound", "cmwq bound wq (Work)"),
     ("cmwq-unbound", "cmwq unbound wq (Work)"),
@@ -92,7 +93,7 @@ const POOLS: &[(&str, &str)] = &[
     ("rayon", "rayon ThreadPool::spawn"),
     ("tokio", "tokio spawn_blocking"),
     ("threadpool", "threadpool crate"),
-    ("fixed", "fixed pool (crossbeam)"),
+    ("fixed", "fixed pool (crossbeam channel)"),
 ];
 
 enum Pool {
@@ -155,7 +156,7 @@ impl Pool {
                 wq.queue(&Work::new(f)).expect("queue");
             }
             Pool::Cmwq { wq, jobs: true, .. } => {
-                drop(wq.spawn(f).ok().expect("spawn"));
+                drop(wq.spawn(f).unwrap_or_else(|_| panic!("spawn refused")));
             }
             Pool::Rayon(p) => p.spawn(f),
             Pool::Tokio(rt) => drop(rt.spawn_blocking(f)),
@@ -176,7 +177,9 @@ impl Pool {
                 work.flush().expect("flush");
                 true
             }
-            Pool::Cmwq { wq, jobs: true, .. } => wq.spawn(child).ok().expect("spawn").join().is_ok(),
+            Pool::Cmwq { wq, jobs: true, .. } => {
+                wq.spawn(child).unwrap_or_else(|_| panic!("spawn refused")).join().is_ok()
+            }
             Pool::Rayon(_) => {
                 // rayon's own wait: the scope's thread runs pending work
                 // (the child or other items) while it waits.
@@ -271,7 +274,7 @@ fn flood(pool: &Arc<Pool>, s: Sizes) -> Measured {
     let start = Instant::now();
     if let Pool::Cmwq { wq, jobs: true, .. } = &**pool {
         // Jobs as meant: keep the handles, join them for the values.
-        let handles: Vec<_> = (0..n).map(|i| wq.spawn(move || i).ok().expect("spawn")).collect();
+        let handles: Vec<_> = (0..n).map(|i| wq.spawn(move || i).unwrap_or_else(|_| panic!("spawn refused"))).collect();
         let sum: usize = handles.into_iter().map(|h| h.join().expect("join")).sum();
         assert_eq!(sum, n * (n - 1) / 2);
     } else {
@@ -583,7 +586,10 @@ fn calibrate(target: Duration) -> (u64, f64) {
     (iters, ms(item))
 }
 
-fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
+/// Median, min, max.
+type Stats = (f64, f64, f64);
+
+fn stats(mut v: Vec<f64>) -> Stats {
     v.sort_by(f64::total_cmp);
     let median = if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 };
     (median, v[0], v[v.len() - 1])
@@ -613,61 +619,92 @@ fn selected(var: &str, all: &[&'static str]) -> Vec<&'static str> {
 
 /// Per pool: (label, median, min, max) of the headline, or `None` for a
 /// pool that timed out or failed in every trial.
-type PlotRow = (String, Option<(f64, f64, f64)>);
+type PlotRow = (String, Option<Stats>);
 
 fn plot(path: &std::path::Path, spec: &WorkloadSpec, rows: &[PlotRow]) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
-    let top = rows.iter().filter_map(|(_, s)| s.map(|s| s.2)).fold(spec.ideal.unwrap_or(0.0), f64::max);
-    let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+    let values: Vec<f64> = rows
+        .iter()
+        .filter_map(|(_, s)| *s)
+        .flat_map(|s| [s.1, s.2])
+        .chain(spec.ideal)
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .collect();
+    let hi = values.iter().copied().fold(0.0, f64::max);
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    // A log axis where the pools differ by more than 20x.
+    let log = hi > 0.0 && lo.is_finite() && hi / lo > 20.0;
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&spec.title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(70)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..rows.len() as f64, 0f64..top)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(rows.len() * 2 + 1)
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            if (x - i as f64 - 0.5).abs() < 1e-6 && i < rows.len() {
-                rows[i].0.clone()
-            } else {
-                String::new()
-            }
-        })
-        .x_label_style(("sans-serif", 11))
-        .y_desc(spec.unit)
-        .draw()?;
-    for (i, (_, s)) in rows.iter().enumerate() {
-        let x = i as f64;
-        match s {
-            Some((median, min, max)) => {
-                let color = if rows[i].0.starts_with("cmwq") { BLUE } else { RGBColor(120, 120, 120) };
-                chart.draw_series(std::iter::once(Rectangle::new([(x + 0.2, 0.0), (x + 0.8, *median)], color.filled())))?;
-                chart.draw_series(std::iter::once(PathElement::new(vec![(x + 0.5, *min), (x + 0.5, *max)], BLACK)))?;
-                for y in [*min, *max] {
-                    chart.draw_series(std::iter::once(PathElement::new(vec![(x + 0.4, y), (x + 0.6, y)], BLACK)))?;
+    let n = rows.len() as f64;
+    let y_desc = if log { format!("{} (log scale)", spec.unit) } else { spec.unit.to_string() };
+    macro_rules! draw {
+        ($y_range:expr, $floor:expr) => {{
+            let floor: f64 = $floor;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(&spec.title, ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0f64..n, $y_range)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(rows.len() * 2 + 1)
+                .x_label_formatter(&|x| {
+                    let i = x.floor() as usize;
+                    if (x - i as f64 - 0.5).abs() < 1e-6 && i < rows.len() {
+                        rows[i].0.clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .x_label_style(("sans-serif", 13))
+                .y_desc(y_desc.as_str())
+                .draw()?;
+            for (i, (name, s)) in rows.iter().enumerate() {
+                let x = i as f64;
+                match s {
+                    Some((median, min, max)) => {
+                        let color =
+                            if name.starts_with("cmwq") { RGBColor(60, 110, 200) } else { RGBColor(150, 150, 150) };
+                        chart.draw_series(std::iter::once(Rectangle::new(
+                            [(x + 0.2, floor), (x + 0.8, *median)],
+                            color.filled(),
+                        )))?;
+                        chart.draw_series(std::iter::once(PathElement::new(
+                            vec![(x + 0.5, *min), (x + 0.5, *max)],
+                            BLACK,
+                        )))?;
+                        for y in [*min, *max] {
+                            chart.draw_series(std::iter::once(PathElement::new(
+                                vec![(x + 0.4, y), (x + 0.6, y)],
+                                BLACK,
+                            )))?;
+                        }
+                    }
+                    None => {
+                        chart.draw_series(std::iter::once(Text::new(
+                            "deadlock/timeout",
+                            (x + 0.1, floor),
+                            ("sans-serif", 12).into_font().color(&RED),
+                        )))?;
+                    }
                 }
             }
-            None => {
-                chart.draw_series(std::iter::once(Text::new(
-                    "deadlock/timeout",
-                    (x + 0.1, top * 0.05),
-                    ("sans-serif", 12).into_font().color(&RED),
-                )))?;
+            if let Some(ideal) = spec.ideal {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(vec![(0.0, ideal), (n, ideal)], RED)))?
+                    .label("ideal")
+                    .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+                chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
             }
-        }
+        }};
     }
-    if let Some(ideal) = spec.ideal {
-        chart
-            .draw_series(std::iter::once(PathElement::new(vec![(0.0, ideal), (rows.len() as f64, ideal)], RED)))?
-            .label("ideal")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
+    if log {
+        draw!((lo / 2.0..hi * 2.0).log_scale(), lo / 2.0);
+    } else {
+        draw!(0f64..(if hi > 0.0 { hi * 1.15 } else { 1.0 }), 0.0);
     }
     root.present()?;
     Ok(())
@@ -702,6 +739,23 @@ fn driver() {
         if quick() { "quick" } else { "default" },
         cpus()
     );
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    let _ = writeln!(
+        md,
+        "Machine: {cpu_model}; load average at the start {} (the machine may be shared: the CPU-bound figures \
+         are the most sensitive to that). Workload sizes are in the headings; the harness and the ideals are \
+         described in `bench/README.md`.\n",
+        load.join(" ")
+    );
     for spec in specs.iter().filter(|w| chosen.contains(&w.name)) {
         eprintln!("peers: {} ...", spec.name);
         let mut results: BTreeMap<&str, Trials> = BTreeMap::new();
@@ -722,7 +776,7 @@ fn driver() {
                 }
             }
         }
-        let headline: Vec<(&str, Option<(f64, f64, f64)>)> = pools
+        let headline: Vec<(&str, Option<Stats>)> = pools
             .iter()
             .map(|p| {
                 let r = &results[p];
@@ -777,7 +831,7 @@ fn driver() {
             md.push_str(&row);
         }
         let _ = writeln!(md, "\n![{}](peers-{}.svg)\n", spec.name, spec.name);
-        let rows: Vec<PlotRow> = headline.iter().map(|(p, s)| (label(p), *s)).collect();
+        let rows: Vec<PlotRow> = headline.iter().map(|(p, s)| (p.to_string(), *s)).collect();
         if let Err(e) = plot(&out_dir.join(format!("peers-{}.svg", spec.name)), spec, &rows) {
             eprintln!("peers: plot for {} failed: {e}", spec.name);
         }
