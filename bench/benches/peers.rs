@@ -836,7 +836,14 @@ fn driver() {
             eprintln!("peers: plot for {} failed: {e}", spec.name);
         }
     }
-    let _ = writeln!(md, "Run took {:.0} s.", started.elapsed().as_secs_f64());
+    let load_end = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load_end: Vec<&str> = load_end.split_whitespace().take(3).collect();
+    let _ = writeln!(
+        md,
+        "Run took {:.0} s; load average at the end {}.",
+        started.elapsed().as_secs_f64(),
+        load_end.join(" ")
+    );
     print!("{md}");
     std::fs::write(out_dir.join("peers.md"), &md).expect("write peers.md");
     eprintln!("peers: wrote {}", out_dir.join("peers.md").display());
