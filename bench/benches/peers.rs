@@ -639,8 +639,9 @@ fn plot(path: &std::path::Path, spec: &WorkloadSpec, rows: &[PlotRow]) -> Result
     let n = rows.len() as f64;
     let y_desc = if log { format!("{} (log scale)", spec.unit) } else { spec.unit.to_string() };
     macro_rules! draw {
-        ($y_range:expr, $floor:expr) => {{
+        ($y_range:expr, $floor:expr, $text_y:expr) => {{
             let floor: f64 = $floor;
+            let text_y: f64 = $text_y;
             let mut chart = ChartBuilder::on(&root)
                 .caption(&spec.title, ("sans-serif", 18))
                 .margin(12)
@@ -686,7 +687,7 @@ fn plot(path: &std::path::Path, spec: &WorkloadSpec, rows: &[PlotRow]) -> Result
                     None => {
                         chart.draw_series(std::iter::once(Text::new(
                             "deadlock/timeout",
-                            (x + 0.1, floor),
+                            (x + 0.1, text_y),
                             ("sans-serif", 12).into_font().color(&RED),
                         )))?;
                     }
@@ -702,9 +703,10 @@ fn plot(path: &std::path::Path, spec: &WorkloadSpec, rows: &[PlotRow]) -> Result
         }};
     }
     if log {
-        draw!((lo / 2.0..hi * 2.0).log_scale(), lo / 2.0);
+        draw!((lo / 2.0..hi * 2.0).log_scale(), lo / 2.0, lo);
     } else {
-        draw!(0f64..(if hi > 0.0 { hi * 1.15 } else { 1.0 }), 0.0);
+        let top = if hi > 0.0 { hi * 1.15 } else { 1.0 };
+        draw!(0f64..top, 0.0, top * 0.05);
     }
     root.present()?;
     Ok(())
