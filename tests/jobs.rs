@@ -315,3 +315,35 @@ fn drain_waits_for_chained_jobs() {
     assert_eq!(done.load(SeqCst), 2, "the drain waited for the job and the job it spawned");
     first.join().unwrap();
 }
+
+/// Guarantee: a job's outcome is its own run's, exactly once: a job that
+/// queues its own item again (reachable through `current_work`) still
+/// returns its value, and cancelling that second instance reports that the
+/// job ran (`false`), never overwriting the value with "cancelled".
+#[test]
+fn a_requeued_job_keeps_its_outcome() {
+    let system = system(1);
+    let wq = wq(&system, "requeued_job");
+    let gate = Arc::new(Gate::new());
+    let job = {
+        let (wq, gate) = (wq.clone(), gate.clone());
+        wq.clone()
+            .spawn(move || {
+                let me = cmwq::current_work().expect("runs on a worker");
+                // A blocker first, so the second instance stays queued.
+                let blocker = {
+                    let gate = gate.clone();
+                    cmwq::Work::new(move || gate.wait_unannotated())
+                };
+                wq.queue_on(0, &blocker).unwrap();
+                wq.queue_on(0, &me).unwrap();
+                41 + 1
+            })
+            .unwrap()
+    };
+    wait_until("the job has run", || job.is_finished());
+    assert!(!job.cancel(), "the job ran: cancelling its re-queued instance is not cancelling it");
+    gate.open();
+    assert_eq!(job.join(), Ok(42));
+    wq.flush().unwrap();
+}

@@ -8,7 +8,9 @@
 //! own allocation. Its outcome is published by the executor once the
 //! instance is finished on the item ([`Runnable::finished`]): after a panic
 //! is counted on the workqueue, and after the item stops running, so a
-//! `join` that returns has seen everything a `flush` would.
+//! `join` that returns has seen everything a `flush_work` of the item
+//! would (a `flush_workqueue` may still count the instance in flight for a
+//! moment: the pool's section ends it after the item's).
 //!
 //! The handle owns the only way to cancel the job (the item is private), so
 //! "cancelled" is exact: [`JobHandle::cancel`] returned `true` and the
@@ -70,6 +72,9 @@ struct Slot<T> {
     published: bool,
     /// The outcome was taken by the handle.
     taken: bool,
+    /// The function started (so a later cancel of a re-queued instance,
+    /// through `current_work`, is not "never ran").
+    ran: bool,
     /// The task awaiting the handle, if any.
     waker: Option<Waker>,
 }
@@ -87,7 +92,7 @@ where
 {
     fn new() -> Self {
         JobCore {
-            slot: Mutex::new(Slot { outcome: None, published: false, taken: false, waker: None }),
+            slot: Mutex::new(Slot { outcome: None, published: false, taken: false, ran: false, waker: None }),
             ready: Condvar::new(),
         }
     }
@@ -97,7 +102,9 @@ where
     fn publish(&self, outcome: Option<Outcome<T>>) {
         let waker = {
             let mut slot = self.slot.lock();
-            if let Some(outcome) = outcome {
+            // The first outcome stands (a cancel publishes only where the
+            // function never ran).
+            if let Some(outcome) = outcome.filter(|_| !slot.published) {
                 slot.outcome = Some(outcome);
             }
             slot.published = true;
@@ -147,6 +154,7 @@ where
 {
     fn run(&self, _me: &Work<P>) {
         let Some(func) = self.func.lock().take() else { return };
+        self.core.slot.lock().ran = true;
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(func)) {
             Ok(value) => self.core.slot.lock().outcome = Some(Outcome::Value(value)),
             Err(payload) => {
@@ -225,14 +233,22 @@ impl<T: Send + 'static, P: Platform> JobHandle<T, P> {
 
     /// Takes the job off its queue if it has not started (kernel
     /// `cancel_work`): returns whether it did. Then its function never
-    /// runs, and `join` returns [`JobError::Cancelled`]. A job already
-    /// running or finished is left alone (`false`).
+    /// runs (it is dropped here, with what it captured), and `join`
+    /// returns [`JobError::Cancelled`]. A job already running or finished
+    /// is left alone (`false`).
     pub fn cancel(&self) -> bool {
-        let cancelled = self.work.cancel();
-        if cancelled {
-            self.core().publish(Some(Outcome::Cancelled));
+        if !self.work.cancel() {
+            return false;
         }
-        cancelled
+        let core = self.core();
+        if core.slot.lock().ran {
+            // An instance queued again from inside the job (through
+            // `current_work`) was taken off; the job itself ran.
+            return false;
+        }
+        core.publish(Some(Outcome::Cancelled));
+        drop(self.job.func.take_func());
+        true
     }
 
     /// Waits for the job and returns its value: blocks the calling thread
@@ -240,20 +256,29 @@ impl<T: Send + 'static, P: Platform> JobHandle<T, P> {
     /// go on). A panic in the job comes back as [`JobError::Panicked`],
     /// counted on the workqueue by the time it returns.
     ///
-    /// Refused from inside the job itself ([`JobError::Wait`]).
+    /// Refused from inside the job itself ([`JobError::Wait`]). As with
+    /// `flush_work` in the kernel, a job that joins another job queued
+    /// behind it on an ordered or `max_active`-limited workqueue waits
+    /// forever: the joiner holds the active slot the other needs.
+    ///
+    /// # Panics
+    /// If the handle was already awaited to completion (its outcome is
+    /// taken).
     pub fn join(self) -> Result<T, JobError> {
         if current_work_on::<P>().is_some_and(|running| running == self.work) {
             return Err(JobError::Wait(WaitError::OwnWork { operation: "JobHandle::join" }));
         }
         let core = self.core();
-        let mut slot = blocking_on::<P, _>(|| {
+        // The outcome is taken inside the blocking section: J is released
+        // before the section's end takes the pool lock (J is a leaf).
+        blocking_on::<P, _>(|| {
             let mut slot = core.slot.lock();
+            assert!(!slot.taken, "JobHandle::join after the handle was awaited to completion");
             while !slot.published {
                 slot = core.ready.wait(slot);
             }
-            slot
-        });
-        take(&mut slot)
+            take(&mut slot)
+        })
     }
 }
 

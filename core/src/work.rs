@@ -172,6 +172,9 @@ impl<P: Platform> Work<P> {
     /// future before it is ready gives PENDING back: the item is left as
     /// [`Work::cancel`] leaves it (nothing queued; a running instance goes
     /// on).
+    /// Until then the future holds PENDING: every queueing of the item
+    /// returns `Ok(false)` and a blocking `cancel_sync` waits. Await it or
+    /// drop it; do not keep it unpolled.
     ///
     /// ```
     /// # use std::{future::Future, pin::pin, sync::Arc, task::{Context, Poll, Wake, Waker}};

@@ -90,7 +90,7 @@ impl std::error::Error for SpawnError {}
 /// | item | called by (thread) | the platform must |
 /// |---|---|---|
 /// | `mutex_*`, `condvar_*`, `atomic_*` | every engine thread, and user threads inside the API (queueing, flush, cancel) | behave as std's do; `mutex_lock` never reports poisoning (the engine never panics holding a lock; user code never runs under one); `condvar_wait` may wake spuriously (the engine re-checks) |
-/// | [`condvar_wait_until`](Platform::condvar_wait_until) | the timer thread only | return by the deadline on *this platform's clock*, or on a notification; a model may wait untimed; a clock that jumps calls [`System::wake_timer`](crate::System::wake_timer) after each jump |
+/// | [`condvar_wait_until`](Platform::condvar_wait_until) | the timer thread only | return by the deadline on *this platform's clock*, or on a notification; a model may wait untimed; whoever moves a clock that jumps calls [`System::wake_timer`](crate::System::wake_timer) on each system after each jump |
 /// | [`spawn`](Platform::spawn) | the thread building a system (first workers, timer thread) or a `mem_reclaim` workqueue (its rescuer); a worker acting as manager (a spare); a timer event (a creation retry); the thread calling `cpu_down` (the trustee); an engine thread dropping the last system handle (the shutdown thread) | run `body` on a new thread, or return [`SpawnError`] (normal: the engine retries later and loses no work); never run `body` on the calling thread |
 /// | [`join`](Platform::join) | shutdown, `destroy` (the rescuer), `cpu_up` (the trustee) | return once the thread's body returned |
 /// | [`now`](Platform::now) | any engine thread, under engine locks | be monotonic and cheap; never block or call into cmwq |
@@ -98,7 +98,7 @@ impl std::error::Error for SpawnError {}
 /// | [`allowed_os_cpus`](Platform::allowed_os_cpus), [`pin_current_thread`](Platform::pin_current_thread) | system build and the CPU-set poll (a timer event); each worker as it starts (`pin_workers`) | best effort; the defaults do nothing |
 /// | [`yield_now`](Platform::yield_now) | engine retry loops | let other threads run |
 /// | [`sleep`](Platform::sleep) | [`crate::sleep`] on a worker of this platform, inside a blocking section | sleep `duration` of *this platform's* time |
-/// | [`thread_context`](Platform::thread_context), [`set_thread_context`](Platform::set_thread_context) | every engine thread sets its own (a worker's identity); any thread reads | keep one slot **per thread of this platform** (thread-local storage; a model checker's own thread-locals), never shared between threads |
+/// | [`thread_context`](Platform::thread_context), [`set_thread_context`](Platform::set_thread_context) | every engine thread sets its own (a worker's identity); any thread reads | keep one slot **per thread of this platform** (thread-local storage; a model checker's own thread-locals), never shared between threads; each thread of the platform stays on one OS thread (M:N green threads that migrate are not supported: `blocking` could not find their worker) |
 /// | [`engine_thread_panicked`](Platform::engine_thread_panicked) | an engine thread whose own code panicked | not return (the default aborts with a message) |
 ///
 /// [`blocking`](crate::blocking), [`sleep`](crate::sleep) and
@@ -138,8 +138,10 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// re-reads the clock after every wakeup. A platform without time (a
     /// model checker) may wait untimed; a platform whose clock jumps (a
     /// virtual clock advanced by hand) may wait untimed too, or with a
-    /// short real timeout, and calls [`System::wake_timer`] after each jump
-    /// (`System::wake_timer` notifies this very condvar).
+    /// short real timeout: whoever moves the clock then calls
+    /// [`System::wake_timer`] on every system built on it after each jump
+    /// (a platform instance has no handle to its systems; `wake_timer`
+    /// notifies this very condvar).
     ///
     /// [`System::wake_timer`]: crate::System::wake_timer
     fn condvar_wait_until<'a, T: Send>(
