@@ -352,6 +352,51 @@ impl<P: Platform> std::task::Wake for FlagWaker<P> {
     }
 }
 
+/// Q1, async — `Workqueue::flush_async` racing the worker that finishes
+/// the instance its ticket waits for: the future takes its ticket at the
+/// call, registers its waker on the first poll while another thread
+/// releases the item. The colour completes under the pool lock, so the
+/// wakers go through a timer event due at once (no timer thread here: the
+/// waiting thread delivers due events while it waits). No lost wakeup: a
+/// pending poll is followed by a wake and a ready poll; a ready flush
+/// never precedes the instance's end.
+pub fn async_flush_workqueue_racing_finish<P: ModelPlatform>(bugs: u32) {
+    use core::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let platform = P::with_faults(FaultPlan::default());
+    let system = system(platform, 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let (started, release, done, woken) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
+    let item = {
+        let (s, r, d) = (started.clone(), release.clone(), done.clone());
+        Work::<P>::new(move || {
+            s.set();
+            r.wait();
+            d.set();
+        })
+    };
+    wq.queue(&item).unwrap();
+    started.wait();
+    let mut flushed = wq.flush_async().unwrap();
+    let releaser = {
+        let r = release.clone();
+        spawn(&system, move || r.set())
+    };
+    let waker = Waker::from(Arc::new(FlagWaker(woken.clone())));
+    let mut cx = Context::from_waker(&waker);
+    if core::pin::Pin::new(&mut flushed).poll(&mut cx).is_pending() {
+        // Deliver the due wake event until the waker fires.
+        while !woken.is_set() {
+            system.run_due_timers();
+            P::yield_now();
+        }
+        let ready = core::pin::Pin::new(&mut flushed).poll(&mut cx);
+        assert!(ready.is_ready(), "woken after the flush completed, yet still pending");
+    }
+    assert!(done.is_set(), "flush_workqueue_async was ready before the running instance finished");
+    P::join(releaser);
+}
+
 /// W5, async — `Work::flush_async` racing the worker that finishes the
 /// instance it waits for: the future registers its waker (first poll)
 /// while another thread releases the item. No lost wakeup: if the poll was
@@ -871,6 +916,7 @@ models! {
     flush_work_running: "W5",
     flush_work_racing_requeue: "W5",
     async_flush_work_racing_finish: "W5",
+    async_flush_workqueue_racing_finish: "Q1",
     cancel_sync_self_requeue: "W6",
     cancel_sync_racing_queue: "W1 W6",
     flush_colours: "Q1 Q2",
