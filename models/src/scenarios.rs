@@ -362,7 +362,7 @@ impl<P: Platform> std::task::Wake for FlagWaker<P> {
 /// never precedes the instance's end.
 pub fn async_flush_workqueue_racing_finish<P: ModelPlatform>(bugs: u32) {
     use core::future::Future;
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Waker};
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
