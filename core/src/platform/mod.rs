@@ -101,7 +101,7 @@ impl std::error::Error for SpawnError {}
 /// | [`thread_context`](Platform::thread_context), [`set_thread_context`](Platform::set_thread_context) | every engine thread sets its own (a worker's identity); any thread reads | keep one slot **per thread of this platform** (thread-local storage; a model checker's own thread-locals), never shared between threads; each thread of the platform stays on one OS thread (M:N green threads that migrate are not supported: `blocking` could not find their worker) |
 /// | [`engine_thread_panicked`](Platform::engine_thread_panicked) | an engine thread whose own code panicked | not return (the default aborts with a message) |
 ///
-/// [`blocking`](crate::blocking), [`sleep`](crate::sleep) and
+/// [`blocking`](super::blocking()), [`sleep`](crate::sleep) and
 /// [`current_work_on`](crate::current_work_on) find the calling worker
 /// through `thread_context`, on every platform; see "Writing a platform"
 /// in the crate documentation for the whole checklist.
