@@ -352,6 +352,23 @@ impl<P: Platform> std::task::Wake for FlagWaker<P> {
     }
 }
 
+/// Queues an item on `wq` and returns once it runs: it then waits for
+/// `release` and sets `done` on its way out. (Item, release, done.)
+fn queue_running<P: Platform>(wq: &Workqueue<P>) -> (Work<P>, Arc<Flag<P>>, Arc<Flag<P>>) {
+    let (started, release, done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
+    let item = {
+        let (s, r, d) = (started.clone(), release.clone(), done.clone());
+        Work::<P>::new(move || {
+            s.set();
+            r.wait();
+            d.set();
+        })
+    };
+    wq.queue(&item).unwrap();
+    started.wait();
+    (item, release, done)
+}
+
 /// Q1, async — `Workqueue::flush_async` racing the worker that finishes
 /// the instance its ticket waits for: the future takes its ticket at the
 /// call, registers its waker on the first poll while another thread
@@ -366,17 +383,8 @@ pub fn async_flush_workqueue_racing_finish<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
-    let (started, release, done, woken) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
-    let item = {
-        let (s, r, d) = (started.clone(), release.clone(), done.clone());
-        Work::<P>::new(move || {
-            s.set();
-            r.wait();
-            d.set();
-        })
-    };
-    wq.queue(&item).unwrap();
-    started.wait();
+    let (_item, release, done) = queue_running(&wq);
+    let woken = Flag::<P>::new();
     let mut flushed = wq.flush_async().unwrap();
     let releaser = {
         let r = release.clone();
@@ -409,17 +417,8 @@ pub fn async_flush_work_racing_finish<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
-    let (started, release, done, woken) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
-    let item = {
-        let (s, r, d) = (started.clone(), release.clone(), done.clone());
-        Work::<P>::new(move || {
-            s.set();
-            r.wait();
-            d.set();
-        })
-    };
-    wq.queue(&item).unwrap();
-    started.wait();
+    let (item, release, done) = queue_running(&wq);
+    let woken = Flag::<P>::new();
     let releaser = {
         let r = release.clone();
         spawn(&system, move || r.set())
