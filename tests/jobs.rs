@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+#[path = "ticker.rs"]
+mod ticker;
+use ticker::with_ticker;
+
 /// Guarantee: `join` returns the job's value; many jobs each return their
 /// own, exactly once.
 #[test]
@@ -207,45 +211,21 @@ fn joining_from_a_job_lets_the_pool_run_the_other() {
 fn an_awaited_job_leaves_the_executor_thread_free() {
     let system = system(1);
     let wq = wq(&system, "async_jobs");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    runtime.block_on(async {
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let ticker = {
-            let ticks = ticks.clone();
-            tokio::spawn(async move {
-                loop {
-                    ticks.fetch_add(1, SeqCst);
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            })
-        };
-        let gate = Arc::new(Gate::new());
-        let job = {
-            let gate = gate.clone();
-            wq.spawn(move || {
-                gate.wait();
-                "done"
-            })
-            .unwrap()
-        };
-        // The job cannot finish until the ticker has ticked 20 times: only
-        // a free executor thread gets it there.
-        let opener = {
-            let (ticks, gate) = (ticks.clone(), gate.clone());
-            tokio::spawn(async move {
-                while ticks.load(SeqCst) < 20 {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                gate.open();
-            })
-        };
-        assert_eq!(job.await, Ok("done"));
-        assert!(ticks.load(SeqCst) >= 20, "the ticker ran while the job was awaited");
-        opener.await.unwrap();
-        let failing = wq.spawn(|| -> u8 { panic!("async boom") }).unwrap();
-        assert_eq!(failing.await, Err(JobError::Panicked { message: "async boom".to_string() }));
-        ticker.abort();
-    });
+    let gate = Arc::new(Gate::new());
+    let job = {
+        let gate = gate.clone();
+        wq.spawn(move || {
+            gate.wait();
+            "done"
+        })
+        .unwrap()
+    };
+    // The job cannot finish until the ticker has ticked: only a free
+    // executor thread gets it there.
+    assert_eq!(with_ticker(&gate, job), Ok("done"));
+    let failing = wq.spawn(|| -> u8 { panic!("async boom") }).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    assert_eq!(runtime.block_on(failing), Err(JobError::Panicked { message: "async boom".to_string() }));
     assert_eq!(wq.panic_count(), 1);
 }
 
