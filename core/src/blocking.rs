@@ -221,11 +221,8 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// platform's clock ([`Platform::sleep`]: a virtual clock's time on a
 /// platform that has one); elsewhere a real sleep of the OS thread.
 pub fn sleep(duration: Duration) {
-    if let Some(ctx) = current_worker::<Std>() {
-        let _sleeping = SleepingWorker::<Std>::enter();
-        return ctx.pool.shared.platform.sleep(duration);
-    }
-    match other_worker() {
+    let worker = current_worker::<Std>().map(|ctx| ctx as Arc<dyn AnyWorker>).or_else(other_worker);
+    match worker {
         Some(worker) => worker.sleep(duration),
         None => os_thread::sleep(duration),
     }
