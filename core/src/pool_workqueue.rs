@@ -158,7 +158,20 @@ impl<P: Platform> PoolLocked<P> {
         let PoolLocked { machine, threads, wqs, trustee, tracer, .. } = self;
         let mut fx = PoolEffects { threads, wqs, trustee, tracer, ran, later: Later::default(), held_wake: None };
         let result = step(machine, &mut fx);
-        Stepped { result, later: fx.later }
+        let later = fx.later;
+        self.publish_load();
+        Stepped { result, later }
+    }
+
+    /// Publishes the pool's load for plain `queue`s choosing a pool
+    /// (machine QU3). Written only when it changed, so that submitters
+    /// reading it do not lose the cache line to every step.
+    #[inline]
+    pub(crate) fn publish_load(&self) {
+        let load = queue::load(self.machine.pool().counts());
+        if self.load.load(Ordering::Relaxed) != load {
+            self.load.store(load, Ordering::Relaxed);
+        }
     }
 
     /// Carries out a wakeup a step held back (`queue_insert`).
@@ -211,6 +224,7 @@ impl<P: Platform> PoolLocked<P> {
         let inserted = queue::queue_insert(machine, state, wq, work, pool, &mut fx);
         debug_assert!(fx.later.is_empty(), "queueing asks for nothing but a wakeup");
         let woken = fx.held_wake.flatten();
+        self.publish_load();
         inserted.map(|(instance, active)| {
             self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
             (instance, woken)

@@ -5,7 +5,7 @@
 
 use crate::blocking::current_worker;
 use crate::error::{QueueError, WaitError};
-use crate::machine::queue::{accepts, choose_pool, redirect, Refusal, Target};
+use crate::machine::queue::{accepts, Placement, Refusal, Target};
 use crate::machine::trace::StepId;
 use crate::platform::{Arc, Platform};
 use crate::shared::{Pool, Work, WqShared};
@@ -44,28 +44,32 @@ impl<P: Platform> WqShared<P> {
             .is_some_and(|ctx| Arc::ptr_eq(&ctx.pool.shared, &self.system) && ctx.current_wq() == Some(self.id))
     }
 
-    /// The pool for `cpu` (or the caller's CPU) on this workqueue (machine
-    /// QU3: `queue_on` honours an offline CPU, plain `queue` never picks one).
-    pub(crate) fn select_pool(&self, cpu: Option<usize>) -> usize {
-        let target = match cpu {
+    /// The target of a queueing for `cpu` (`queue_on`) or the caller's CPU
+    /// (plain `queue`), for item `key`.
+    fn target(&self, cpu: Option<usize>, key: usize) -> Target {
+        match cpu {
             Some(cpu) => Target::On(cpu),
             None if self.flags.unbound => Target::Local(0),
-            None => Target::Local(self.local_cpu()),
-        };
-        choose_pool(self.flags.unbound, self.pools.len(), target, |c| self.system.is_online(c))
+            None => self.local_target(key),
+        }
     }
 
-    /// The CPU a plain `queue` uses: the caller's own pool's CPU for a
-    /// worker of this system, else the CPU the thread runs on.
-    pub(crate) fn local_cpu(&self) -> usize {
+    /// Where a plain `queue` of item `key` starts: a worker of this system
+    /// stays on its own pool's CPU; any other thread spreads from the CPU
+    /// it runs on, probing another CPU chosen by the item's address (so one
+    /// submitter's items probe different CPUs).
+    fn local_target(&self, key: usize) -> Target {
         if let Some(ctx) = current_worker::<P>() {
             if Arc::ptr_eq(&ctx.pool.shared, &self.system) {
                 if let Some(cpu) = ctx.pool.cpu {
-                    return cpu;
+                    return Target::Local(cpu);
                 }
             }
         }
-        self.system.platform.current_cpu().map_or(0, |os_cpu| self.system.virtual_cpu_of(os_cpu))
+        let cpu = self.system.platform.current_cpu().map_or(0, |os_cpu| self.system.virtual_cpu_of(os_cpu));
+        // Fibonacci hashing: allocation addresses share their low bits.
+        let probe = (key >> 4).wrapping_mul(0x9E37_79B9) >> 16;
+        Target::Spread { cpu, probe }
     }
 
     /// `queue` / `queue_on`.
@@ -98,10 +102,21 @@ impl<P: Platform> WqShared<P> {
         work: &Work<P>,
         last_pool: Option<Arc<Pool<P>>>,
     ) -> Result<u64, ()> {
-        let chosen = self.select_pool(cpu);
+        let placement = Placement {
+            unbound: self.flags.unbound,
+            cpus: self.pools.len(),
+            bugs: self.system.config.seeded_bits(),
+        };
         let last = last_pool.as_ref().and_then(|last| self.pools.iter().position(|p| Arc::ptr_eq(p, last)));
-        // QU4's probe is a critical section of the last pool's own.
-        let index = redirect(chosen, last, |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id));
+        let index = placement.place(
+            self.target(cpu, work.key()),
+            |c| self.system.is_online(c),
+            // QU3 reads the loads without the pools' locks: hints.
+            |c| self.pools[c].load.load(Ordering::Relaxed),
+            last,
+            // QU4's probe is a critical section of the last pool's own.
+            |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id),
+        );
         let pool = &self.pools[index];
         let mut guard = pool.locked.lock();
         guard.begin(StepId::Queue);

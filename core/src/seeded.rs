@@ -60,11 +60,14 @@ pub enum SeededBug {
     /// sees it (the order before the acceptance gate): destroy can take the
     /// pool-workqueues away under an item it already accepted.
     DelayedAcceptedUncounted,
+    /// A plain `queue` that spreads to another CPU's pool skips the
+    /// non-reentrancy redirect to the pool where the item still runs.
+    SpreadSkipsRedirect,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 21] = [
+    pub const ALL: [SeededBug; 22] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -86,6 +89,7 @@ impl SeededBug {
         SeededBug::OfflinePoolCountsRunning,
         SeededBug::CpuDownWaitsForDrain,
         SeededBug::DelayedAcceptedUncounted,
+        SeededBug::SpreadSkipsRedirect,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

@@ -136,6 +136,10 @@ pub(crate) struct Pool<P: Platform> {
     /// I: where this pool's transitions are recorded when no pool lock is
     /// held (a rescuer's list); `PoolLocked::tracer` otherwise.
     pub(crate) tracer: crate::trace::Tracer,
+    /// A: the pool's load (machine QU3 `load`), written under the pool lock
+    /// after each step (`PoolLocked::load`, the same counter) and read
+    /// without it by a plain `queue` choosing where to go: a hint.
+    pub(crate) load: Arc<AtomicUsize<P>>,
 }
 
 /// The thread side of a worker: how to wake it and how to join it.
@@ -172,6 +176,8 @@ pub(crate) struct PoolLocked<P: Platform> {
     pub(crate) trustee: Option<TrusteeState<P>>,
     /// I: where this pool's transitions are recorded (feature `trace`).
     pub(crate) tracer: crate::trace::Tracer,
+    /// I: the pool's published load (`Pool::load`).
+    pub(crate) load: Arc<AtomicUsize<P>>,
 }
 
 /// A trustee in charge of a disassociated pool. L: pool lock.

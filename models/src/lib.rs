@@ -7,6 +7,7 @@ pub mod hotplug;
 pub mod jobs;
 pub mod lifecycle;
 pub mod loom_platform;
+pub mod placement;
 pub mod rescue;
 pub mod scenarios;
 pub mod shuttle_platform;

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 fn run(name: &str, config: Config, first_passes: bool) -> RefinementReport {
     let start = Instant::now();
-    let report = Refinement { config, bugs: 0, first_passes }.check();
+    let spread = spreads(name);
+    let report = Refinement { config, bugs: 0, first_passes, spread }.check();
     let took = start.elapsed().as_secs_f64();
     println!(
         "{name} (first passes {first_passes}): {} states, {took:.1} s, failure: {:?}",
@@ -37,7 +38,17 @@ pub fn refinement_configs() -> Vec<(&'static str, Config)> {
         // is refused until the head is done), and the colours wrap around
         // (ticket 2 gives new instances colour 0 again).
         ("colors", configs::colors()),
+        // Plain `queue` from outside the workers on 2 CPUs: the machine
+        // spreads an item to the other CPU's pool when it is less loaded,
+        // and still redirects a requeue to the pool where the item runs.
+        ("requeue, spread over 2 CPUs", Config { cpus: 2, queues: 3, ..configs::requeue() }),
     ]
+}
+
+/// Configurations whose queueings are plain `queue`s from outside the
+/// workers (the machine chooses the CPU: QU3 spreads), named so.
+fn spreads(name: &str) -> bool {
+    name.contains("spread")
 }
 
 /// Larger budgets for `CMWQ_PROOFS_DEEP=1`.
@@ -85,7 +96,9 @@ fn the_machine_refines_the_spec() {
 /// nobody; RescuerLeavesWithoutWake on `ordered rescue`, where the
 /// rescued item's completion activates the next ordered item and only the
 /// rescuer's leaving kick wakes a worker for it). RebindLosesInactive
-/// joined when rebinding became a machine step (HP3), SkipFlushColorDecrement when the executor ran
+/// joined when rebinding became a machine step (HP3), SpreadSkipsRedirect
+/// with plain queueing's choice (QU3, on `requeue, spread over 2 CPUs`),
+/// SkipFlushColorDecrement when the executor ran
 /// `flush_workqueue`'s steps FW1-FW6 (by LIVE; since the shape compares
 /// flush colours, by REFINES: the head's mark stays after its colour
 /// emptied). The rest break the rescuer's stop (the spec has no rescuer
@@ -93,7 +106,7 @@ fn the_machine_refines_the_spec() {
 /// (CpuDownWaitsForDrain: `cpu_down` is one step in the machine, the wait
 /// is the engine's thread) and delayed work (not in the spec:
 /// DelayedAcceptedUncounted); `models/` and `tests/` catch those.
-const CAUGHT_BY_REFINEMENT: [SeededBug; 18] = [
+const CAUGHT_BY_REFINEMENT: [SeededBug; 19] = [
     SeededBug::NoWakeOnSleep,
     SeededBug::SkipNonReentrancyLookup,
     SeededBug::SkipCollisionCheck,
@@ -112,6 +125,7 @@ const CAUGHT_BY_REFINEMENT: [SeededBug; 18] = [
     SeededBug::TrusteeSkipsItem,
     SeededBug::OfflinePoolCountsRunning,
     SeededBug::RescuerLeavesWithoutWake,
+    SeededBug::SpreadSkipsRedirect,
 ];
 
 #[test]
@@ -119,7 +133,8 @@ fn seeded_bugs_in_the_machine_fail_the_refinement() {
     let mut missed = Vec::new();
     for bug in SeededBug::ALL {
         let caught = refinement_configs().into_iter().find_map(|(name, config)| {
-            let report = Refinement { config, bugs: bug.bit(), first_passes: false }.check();
+            let spread = spreads(name);
+            let report = Refinement { config, bugs: bug.bit(), first_passes: false, spread }.check();
             let lasso = report.lasso;
             report.failure.map(|(property, path, what)| (name, property, path.len(), what, lasso))
         });

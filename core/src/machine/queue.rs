@@ -11,8 +11,13 @@
 //!     left as it is (`Ok(false)`).
 //! QU3. [`choose_pool`]: an unbound workqueue's only pool; `queue_on(cpu)`
 //!     that CPU's pool even while the CPU is offline (its pool runs the item
-//!     unbound); a plain `queue` the caller's CPU's pool, or the next online
-//!     CPU's.
+//!     unbound); a plain `queue` from one of the system's workers its own
+//!     CPU's pool, or the next online CPU's; a plain `queue` from any other
+//!     thread the less loaded of its CPU's pool and one other online CPU's
+//!     ([`spread`]: a departure from the kernel, which stays local). Loads
+//!     are hints ([`load`]) each pool publishes under its own lock and the
+//!     caller reads without it: a stale one misplaces an item, never loses
+//!     or doubles it, since the spec lets a queueing name any CPU.
 //! QU4. [`redirect`]: if the item is still running for this workqueue on
 //!     the pool it last ran on (probed under that pool's lock:
 //!     [`super::section::PoolSection::runs_for`]), it goes there instead,
@@ -27,9 +32,11 @@
 //! instance off the pool.
 
 use super::effect::Effects;
+use super::policy::PoolCounts;
 use super::pool::WqId;
 use super::section::{Instance, PoolSection};
 use super::work::WorkState;
+use super::SeededBits;
 
 /// Why a workqueue refuses queueing (QU1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,24 +63,106 @@ pub fn accepts(dying: bool, draining: bool, chained: impl FnOnce() -> bool) -> R
 pub enum Target {
     /// `queue_on(cpu)`.
     On(usize),
-    /// A plain `queue` from a caller on `cpu`.
+    /// A plain `queue` from one of the system's workers, whose pool serves
+    /// `cpu`: it stays there, as the kernel's `queue_work` does.
     Local(usize),
+    /// A plain `queue` from any other thread.
+    Spread {
+        /// The CPU the caller runs on.
+        cpu: usize,
+        /// Picks the other CPU [`spread`] compares it with: any number (the
+        /// engine derives it from the item, so that one submitter's items
+        /// probe different CPUs).
+        probe: usize,
+    },
+}
+
+/// The load a pool publishes for [`spread`]: items waiting on its worklist
+/// plus workers counted as running.
+#[inline]
+pub fn load(counts: PoolCounts) -> usize {
+    counts.pending + counts.running
 }
 
 /// QU3: the index, among a workqueue's pools (one per CPU, or the one
 /// unbound pool), of the pool a queueing goes to. `cpus` is the number of
-/// CPUs; `online` says whether a CPU is online.
+/// CPUs; `online` says whether a CPU is online; `load` reads a CPU's pool's
+/// published [`load`] (asked only for [`Target::Spread`]).
 #[inline]
-pub fn choose_pool(unbound: bool, cpus: usize, target: Target, online: impl Fn(usize) -> bool) -> usize {
+pub fn choose_pool(
+    unbound: bool,
+    cpus: usize,
+    target: Target,
+    online: impl Fn(usize) -> bool,
+    load: impl Fn(usize) -> usize,
+) -> usize {
     if unbound || cpus == 0 {
         return 0;
     }
+    let first_online = |cpu: usize| {
+        let cpu = cpu % cpus;
+        (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| online(c)).unwrap_or(cpu)
+    };
     match target {
         Target::On(cpu) => cpu % cpus,
-        Target::Local(cpu) => {
-            let cpu = cpu % cpus;
-            (0..cpus).map(|step| (cpu + step) % cpus).find(|&c| online(c)).unwrap_or(cpu)
+        Target::Local(cpu) => first_online(cpu),
+        Target::Spread { cpu, probe } => {
+            let local = first_online(cpu);
+            // The other CPU: `probe` steps past the local one, to an online CPU.
+            let other = first_online(local + 1 + probe % cpus.saturating_sub(1).max(1));
+            spread(local, other, load)
         }
+    }
+}
+
+/// QU3 for a plain `queue` from outside the system's workers (power of two
+/// choices): the `local` CPU's pool while it is idle, else the `other`
+/// one's if it is strictly less loaded. A single submitter so keeps every
+/// CPU busy, and each item still goes to one pool, under that pool's lock.
+#[inline]
+pub fn spread(local: usize, other: usize, load: impl Fn(usize) -> usize) -> usize {
+    if other == local {
+        return local;
+    }
+    let here = load(local);
+    if here > 0 && load(other) < here {
+        other
+    } else {
+        local
+    }
+}
+
+/// QU3 then QU4 for one workqueue: which of its pools a queueing goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The workqueue is unbound: one pool.
+    pub unbound: bool,
+    /// The number of CPUs (of pools, if bound).
+    pub cpus: usize,
+    /// Seeded bugs switched on (0 in production).
+    pub bugs: SeededBits,
+}
+
+impl Placement {
+    /// The index of the pool a queueing for `target` goes to: QU3's choice
+    /// ([`choose_pool`], reading `online` and `load`), then QU4's redirect
+    /// to `last`, the pool the item last ran on, if `runs_there` says it
+    /// still runs there for this workqueue.
+    #[inline]
+    pub fn place(
+        self,
+        target: Target,
+        online: impl Fn(usize) -> bool,
+        load: impl Fn(usize) -> usize,
+        last: Option<usize>,
+        runs_there: impl FnOnce(usize) -> bool,
+    ) -> usize {
+        let chosen = choose_pool(self.unbound, self.cpus, target, online, load);
+        if matches!(target, Target::Spread { .. }) && super::seeded_in(self.bugs, crate::SeededBug::SpreadSkipsRedirect)
+        {
+            return chosen;
+        }
+        redirect(chosen, last, runs_there)
     }
 }
 
@@ -138,13 +227,51 @@ mod tests {
         assert_eq!(accepts(true, true, || true), Ok(()), "chained work may finish");
     }
 
+    fn no_load(_: usize) -> usize {
+        unreachable!("only spreading reads loads")
+    }
+
     #[test]
     fn plain_queueing_avoids_offline_cpus_and_queue_on_does_not() {
         let online = |c: usize| c != 1;
-        assert_eq!(choose_pool(false, 3, Target::Local(1), online), 2);
-        assert_eq!(choose_pool(false, 3, Target::Local(4), online), 2, "modulo the CPUs, then the next online");
-        assert_eq!(choose_pool(false, 3, Target::On(1), online), 1);
-        assert_eq!(choose_pool(true, 3, Target::Local(1), online), 0, "unbound: its only pool");
+        assert_eq!(choose_pool(false, 3, Target::Local(1), online, no_load), 2);
+        assert_eq!(choose_pool(false, 3, Target::Local(4), online, no_load), 2, "modulo the CPUs, then the next online");
+        assert_eq!(choose_pool(false, 3, Target::On(1), online, no_load), 1);
+        assert_eq!(choose_pool(true, 3, Target::Local(1), online, no_load), 0, "unbound: its only pool");
+        let spread = Target::Spread { cpu: 1, probe: 0 };
+        assert_eq!(choose_pool(true, 3, spread, online, no_load), 0, "unbound: its only pool");
+    }
+
+    #[test]
+    fn spreading_leaves_an_idle_local_pool_alone() {
+        let all = |_: usize| true;
+        let loads = [0, 5];
+        assert_eq!(choose_pool(false, 2, Target::Spread { cpu: 0, probe: 0 }, all, |c| loads[c]), 0);
+    }
+
+    #[test]
+    fn spreading_takes_the_other_pool_only_when_it_is_less_loaded() {
+        let all = |_: usize| true;
+        let spread = |loads: [usize; 2]| choose_pool(false, 2, Target::Spread { cpu: 0, probe: 7 }, all, |c| loads[c]);
+        assert_eq!(spread([1, 0]), 1);
+        assert_eq!(spread([3, 2]), 1);
+        assert_eq!(spread([2, 2]), 0, "a tie stays local");
+        assert_eq!(spread([2, 3]), 0);
+    }
+
+    #[test]
+    fn spreading_never_probes_an_offline_cpu_and_probes_all_others() {
+        let online = |c: usize| c != 2;
+        let loads = [9, 9, 0, 4];
+        let probed: Vec<usize> = (0..6)
+            .map(|probe| choose_pool(false, 4, Target::Spread { cpu: 0, probe }, online, |c| loads[c]))
+            .collect();
+        assert!(!probed.contains(&2), "offline CPU 2 chosen: {probed:?}");
+        assert!(probed.contains(&1) || probed.contains(&3), "never spread: {probed:?}");
+        assert!(probed.contains(&3), "CPU 3 never probed: {probed:?}");
+        assert_eq!(choose_pool(false, 1, Target::Spread { cpu: 0, probe: 3 }, online, |_| 9), 0, "one CPU");
+        let only_local_online = |c: usize| c == 0;
+        assert_eq!(choose_pool(false, 4, Target::Spread { cpu: 0, probe: 1 }, only_local_online, |c| loads[c]), 0);
     }
 
     #[test]

@@ -70,7 +70,7 @@ use crate::machine::mayday::{MaydayList, RescuerStep};
 use crate::machine::pass::Pass;
 use crate::machine::pool::{WorkerId, WqId, WORKER_UNBOUND};
 use crate::machine::pwq::Pwq;
-use crate::machine::queue::{accepts, cancel_grab_queued, choose_pool, queue_insert, redirect, Refusal, Target};
+use crate::machine::queue::{accepts, cancel_grab_queued, load, queue_insert, Placement, Refusal, Target};
 use crate::machine::rescue::Rescue;
 use crate::machine::section::{PlainEntry, PoolSection, PwqFlags};
 use crate::machine::trace::{Event, StepId};

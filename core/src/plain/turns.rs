@@ -12,8 +12,15 @@ impl PlainSystem {
         let (cpus, unbound) = (self.topo.cpus, self.topo.wqs[wq].unbound);
         let pool_of = |index: usize| if unbound { cpus } else { index };
         let index_of = |p: usize| if unbound { (p == cpus).then_some(0) } else { (p < cpus).then_some(p) };
-        let chosen = choose_pool(unbound, cpus, target, |c| !self.pools[c].pool().disassociated());
-        let index = redirect(chosen, last.and_then(index_of), |i| self.pools[pool_of(i)].runs_for(item, wq));
+        let placement = Placement { unbound, cpus, bugs: self.bugs };
+        let index = placement.place(
+            target,
+            |c| !self.pools[c].pool().disassociated(),
+            // One thread at a time: the loads read are exact, not hints.
+            |c| load(self.pools[c].pool().counts()),
+            last.and_then(index_of),
+            |i| self.pools[pool_of(i)].runs_for(item, wq),
+        );
         let pool = pool_of(index);
         self.mark(pool, StepId::Queue);
         let mut fx = Vec::new();

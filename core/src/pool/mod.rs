@@ -30,13 +30,16 @@ impl<P: Platform> Pool<P> {
         // High-priority pools are not traced.
         let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
         let unlocked_tracer = tracer.clone();
+        let load = Arc::new(AtomicUsize::new(0));
         Pool {
             cpu,
             highpri,
             tracer: unlocked_tracer,
             shared,
             exited: Condvar::new(),
+            load: load.clone(),
             locked: Mutex::new(PoolLocked {
+                load,
                 machine: PoolSection::new(bugs),
                 threads: BTreeMap::new(),
                 wqs: BTreeMap::new(),

@@ -63,6 +63,9 @@ pub struct Sys {
     pub left: Budget,
     /// New workers run a first pass of their own (see `Refinement`).
     pub first_passes: bool,
+    /// `Step::Queue` is a plain `queue` from a thread outside the workers
+    /// on that CPU (see `Refinement`).
+    pub spread: bool,
 }
 
 /// One thread's turn: the user's calls; `Return`, waiter `n` (oldest
@@ -111,7 +114,7 @@ impl Sys {
         let maydays = if c.wqs.iter().any(|wq| wq.mem_reclaim) { MAYDAYS } else { 0 };
         let (queues, cancels, flushes, failures) = (c.queues, c.cancels, c.flushes, FAILURES);
         let left = Budget { queues, cancels, flushes, hotplug, maydays, failures, retires, destroy: c.destroy };
-        Sys { plain: PlainSystem::new(topo, bugs), progs: BTreeMap::new(), left, first_passes: true }
+        Sys { plain: PlainSystem::new(topo, bugs), progs: BTreeMap::new(), left, first_passes: true, spread: false }
     }
 
     /// The turns that may happen now.
@@ -226,10 +229,14 @@ impl Sys {
     /// it would exceed an exploration bound.
     pub fn apply(&mut self, c: &Config, step: Step) -> Option<Vec<Action>> {
         let before = witness::Before::of(&self.plain, step);
+        let spread = self.spread;
         let m = &mut self.plain;
         let mut returned = false;
         match step {
-            Step::Queue { item, cpu } => drop(m.queue(item, Target::On(cpu), false)),
+            Step::Queue { item, cpu } => {
+                let target = if spread { Target::Spread { cpu, probe: 0 } } else { Target::On(cpu) };
+                let _ = m.queue(item, target, false);
+            }
             Step::Cancel { item } => drop(m.cancel(item)),
             Step::CancelSync { item } => drop(m.cancel_sync(item)?),
             Step::FlushWork { item } => m.flush_work(item),
@@ -267,7 +274,10 @@ impl Sys {
         }
         let _ = m.take_notices(); // the state says what may run next
         let events = m.take_events();
-        let actions = before.witness(&self.plain, returned, &events);
+        let mut actions = before.witness(&self.plain, returned, &events);
+        if spread {
+            witness::chosen_cpu(&mut actions, &events, c.cpus);
+        }
         self.spend(&actions)?;
         Some(actions)
     }

@@ -338,6 +338,11 @@ pub struct Refinement {
     /// the engine (off: a new worker runs only once woken, a subset of
     /// the engine's orders that keeps large configurations quick).
     pub first_passes: bool,
+    /// Each `Queue` is a plain `queue` from a thread outside the system's
+    /// workers, running on the CPU the step names: the machine chooses the
+    /// pool (QU3 spreads it to a less loaded CPU), and the spec's `Queue`
+    /// names the CPU it chose. Off: each names its CPU (`queue_on`).
+    pub spread: bool,
 }
 
 /// The property names.
@@ -352,6 +357,7 @@ impl Model for Refinement {
     fn init_states(&self) -> Vec<Pair> {
         let mut machine = Sys::new(&self.config, self.bugs);
         machine.first_passes = self.first_passes;
+        machine.spread = self.spread;
         let spec = self.config.initial();
         let broken = check_shape(&self.config, &machine, &spec, "initial state");
         vec![Pair { machine, spec, broken }]

@@ -45,6 +45,22 @@ pub struct Before {
     waiter: Option<(usize, Waiter)>,
 }
 
+/// A plain `queue` that spread (QU3): the spec's `Queue` is free to name
+/// any CPU, and names the one whose pool the machine chose (where the
+/// instance went, unless it went to the pool where the item runs: then the
+/// spec redirects it there from any CPU). Only a bound workqueue's pools
+/// are CPUs'.
+pub fn chosen_cpu(actions: &mut [Action], events: &[Event], cpus: usize) {
+    let Some(Action::Queue { item, cpu }) = actions.first_mut() else { return };
+    let queued_on = events.iter().find_map(|event| match *event {
+        Event::Queued { item: queued, pool, .. } if queued == usize::from(*item) && pool < cpus => Some(pool),
+        _ => None,
+    });
+    if let Some(pool) = queued_on {
+        *cpu = pool as u8;
+    }
+}
+
 impl Before {
     /// Reads `m` before `step`.
     pub fn of(m: &PlainSystem, step: Step) -> Self {
