@@ -77,11 +77,11 @@ fn items_queued_by_a_worker_stay_on_its_cpu() {
         })
         .collect();
     for cpu in 0..2 {
-        let (q, children) = (wq.clone(), children.clone());
+        let (q, mine) = (wq.clone(), children[cpu * 2..cpu * 2 + 2].to_vec());
         let parent = Work::new(move || {
             // This pool is busy (its worker runs this item) and the other
             // may be idle: the children still go here.
-            for child in &children[cpu * 2..cpu * 2 + 2] {
+            for child in &mine {
                 assert!(q.queue(child).unwrap());
             }
         });
