@@ -12,7 +12,7 @@ use crate::machine::pool::{WorkerId, WqId};
 use crate::machine::pwq::{Color, Pwq};
 use crate::machine::queue;
 use crate::machine::section::{PoolSection, PwqFlags};
-use crate::platform::{Arc, Platform};
+use crate::platform::{Arc, Condvar, Platform};
 use crate::shared::{Entry, Pool, PoolLocked, TrusteeState, Work, WorkState, WorkerThread, WqShared};
 use core::sync::atomic::Ordering;
 use std::collections::BTreeMap;
@@ -174,12 +174,19 @@ impl<P: Platform> PoolLocked<P> {
         }
     }
 
-    /// Carries out a wakeup a step held back (`queue_insert`).
+    /// Carries out a wakeup a step held back (`queue_insert`), under the
+    /// pool lock, except the notification of a parked worker: that is
+    /// returned, for the caller to send once it has unlocked, so that the
+    /// woken thread does not find the lock still held and sleep again. The
+    /// machine's `woken` and the hint are set here, so a worker that checks
+    /// them before it parks cannot miss the wakeup; a late notification is
+    /// at worst spurious.
     #[inline]
-    pub(crate) fn wake(&self, worker: Option<WorkerId>) {
-        if let Some(id) = worker {
-            wake_thread(&self.threads, id);
-        }
+    #[must_use = "notify the returned condition variable after unlocking"]
+    pub(crate) fn wake_unlocked(&self, worker: Option<WorkerId>) -> Option<Arc<Condvar<P>>> {
+        let thread = self.threads.get(&worker?)?;
+        thread.wake_hint.store(1, Ordering::Release);
+        thread.parked.then(|| thread.wakeup.clone())
     }
 
     /// Marks in the trace that a section running `step` begins here.

@@ -7,9 +7,13 @@ use crate::blocking::current_worker;
 use crate::error::{QueueError, WaitError};
 use crate::machine::queue::{accepts, Placement, Refusal, Target};
 use crate::machine::trace::StepId;
+use crate::machine::work::Claim;
 use crate::platform::{Arc, Platform};
-use crate::shared::{Pool, Work, WqShared};
+use crate::shared::{Pool, PoolLocked, Work, WorkState, WqShared};
 use core::sync::atomic::Ordering;
+
+type PoolGuard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
+type ItemGuard<'a, P> = <P as Platform>::Guard<'a, WorkState<P>>;
 
 impl<P: Platform> WqShared<P> {
     /// Refuses queueing onto a dying workqueue, or onto a draining one from
@@ -73,18 +77,50 @@ impl<P: Platform> WqShared<P> {
     }
 
     /// `queue` / `queue_on`.
+    ///
+    /// The common case is one section: the chosen pool's lock, then the
+    /// item's, claiming PENDING (QU2) and inserting (QU5) together, where
+    /// the item last ran nowhere or on that pool (QU4 then redirects
+    /// nowhere). Otherwise the claim stands and [`WqShared::insert_claimed`]
+    /// probes the last pool under its own lock.
     pub(crate) fn queue_work(&self, cpu: Option<usize>, work: &Work<P>) -> Result<bool, QueueError<Work<P>>> {
         self.check_accepting(work)?;
-        let Some(last_pool) = work.try_claim() else {
-            return Ok(false);
+        let chosen = self.placement().choose(
+            self.target(cpu, work.key()),
+            |c| self.system.is_online(c),
+            |c| self.pools[c].load.load(Ordering::Relaxed),
+        );
+        let pool = &self.pools[chosen];
+        let guard = pool.locked.lock();
+        let mut state = work.inner.state.lock();
+        let last = match state.try_claim_for(|last| Arc::ptr_eq(last, pool)) {
+            Claim::Pending => return Ok(false),
+            Claim::Elsewhere(last) => last,
+            Claim::Here => {
+                guard.begin(StepId::Queue);
+                return match self.insert_locked(guard, state, pool, work) {
+                    Ok(_) => Ok(true),
+                    Err(()) => {
+                        work.release();
+                        Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() })
+                    }
+                };
+            }
         };
-        match self.insert_claimed(cpu, work, last_pool) {
+        drop(state);
+        drop(guard);
+        match self.insert_claimed(cpu, work, Some(last)) {
             Ok(_) => Ok(true),
             Err(()) => {
                 work.release();
                 Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() })
             }
         }
+    }
+
+    /// QU3-QU4's shape for this workqueue.
+    fn placement(&self) -> Placement {
+        Placement { unbound: self.flags.unbound, cpus: self.pools.len(), bugs: self.system.config.seeded_bits() }
     }
 
     /// Inserts an item whose PENDING the caller owns (kernel
@@ -102,13 +138,8 @@ impl<P: Platform> WqShared<P> {
         work: &Work<P>,
         last_pool: Option<Arc<Pool<P>>>,
     ) -> Result<u64, ()> {
-        let placement = Placement {
-            unbound: self.flags.unbound,
-            cpus: self.pools.len(),
-            bugs: self.system.config.seeded_bits(),
-        };
         let last = last_pool.as_ref().and_then(|last| self.pools.iter().position(|p| Arc::ptr_eq(p, last)));
-        let index = placement.place(
+        let index = self.placement().place(
             self.target(cpu, work.key()),
             |c| self.system.is_online(c),
             // QU3 reads the loads without the pools' locks: hints.
@@ -118,16 +149,32 @@ impl<P: Platform> WqShared<P> {
             |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id),
         );
         let pool = &self.pools[index];
-        let mut guard = pool.locked.lock();
+        let guard = pool.locked.lock();
         guard.begin(StepId::Queue);
-        // Machine QU5: the item's lock under the pool's, one section; it
-        // refuses if the workqueue has no pool-workqueue here any more.
-        let mut state = work.inner.state.lock();
-        let (instance, woken) = guard.queue_insert(self.id, work.clone(), &mut state, pool.clone()).map_err(drop)?;
+        let state = work.inner.state.lock();
+        self.insert_locked(guard, state, pool, work)
+    }
+
+    /// Machine QU5 under `pool`'s lock (`guard`) and the item's (`state`,
+    /// which the caller owns PENDING in): one section; refused if the
+    /// workqueue has no pool-workqueue here any more. Unlocks the item,
+    /// then the pool, last, after the wakeup.
+    fn insert_locked(
+        &self,
+        mut guard: PoolGuard<'_, P>,
+        mut state: ItemGuard<'_, P>,
+        pool: &Arc<Pool<P>>,
+        work: &Work<P>,
+    ) -> Result<u64, ()> {
+        let inserted = guard.queue_insert(self.id, work.clone(), &mut state, pool.clone());
         drop(state);
+        let (instance, woken) = inserted.map_err(drop)?;
         self.inflight.fetch_add(1, Ordering::AcqRel);
-        // Last before unlocking: the woken worker's first act is to lock.
-        guard.wake(woken);
+        let parked = guard.wake_unlocked(woken);
+        drop(guard);
+        if let Some(wakeup) = parked {
+            wakeup.notify_one();
+        }
         Ok(instance)
     }
 

@@ -20,6 +20,7 @@ use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::timer::TimerService;
 use crate::wakers::{PendingWakes, WakerList};
 use core::sync::atomic::Ordering;
+use crossbeam_utils::CachePadded;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 // ---------------------------------------------------------------------------
@@ -63,6 +64,10 @@ pub(crate) struct SystemShared<P: Platform> {
     /// I: the OS CPU behind each virtual CPU (the process's CPU set at
     /// build, repeated if shorter); empty if the platform cannot tell.
     pub(crate) os_cpus: Vec<usize>,
+    /// I: the inverse of `os_cpus`, indexed by OS CPU: the first virtual
+    /// CPU on it (`usize::MAX` for none), so that a plain `queue` maps the
+    /// CPU it runs on in one look-up.
+    pub(crate) virtual_of_os: Vec<usize>,
 }
 
 impl<P: Platform> SystemShared<P> {
@@ -83,7 +88,20 @@ impl<P: Platform> SystemShared<P> {
     /// for a CPU outside that table or a platform that cannot tell,
     /// `os_cpu` modulo the CPU count.
     pub(crate) fn virtual_cpu_of(&self, os_cpu: usize) -> usize {
-        self.os_cpus.iter().position(|&c| c == os_cpu).unwrap_or(os_cpu % self.config.cpus)
+        match self.virtual_of_os.get(os_cpu) {
+            Some(&cpu) if cpu != usize::MAX => cpu,
+            _ => os_cpu % self.config.cpus,
+        }
+    }
+
+    /// Builds `virtual_of_os` from `os_cpus` (which repeats OS CPUs when
+    /// there are more virtual CPUs: the first one wins, as a scan would).
+    pub(crate) fn index_os_cpus(os_cpus: &[usize]) -> Vec<usize> {
+        let mut index = vec![usize::MAX; os_cpus.iter().max().map_or(0, |&max| max + 1)];
+        for (cpu, &os_cpu) in os_cpus.iter().enumerate().rev() {
+            index[os_cpu] = cpu;
+        }
+        index
     }
 }
 
@@ -139,7 +157,7 @@ pub(crate) struct Pool<P: Platform> {
     /// A: the pool's load (machine QU3 `load`), written under the pool lock
     /// after each step (`PoolLocked::load`, the same counter) and read
     /// without it by a plain `queue` choosing where to go: a hint.
-    pub(crate) load: Arc<AtomicUsize<P>>,
+    pub(crate) load: Arc<CachePadded<AtomicUsize<P>>>,
 }
 
 /// The thread side of a worker: how to wake it and how to join it.
@@ -177,7 +195,7 @@ pub(crate) struct PoolLocked<P: Platform> {
     /// I: where this pool's transitions are recorded (feature `trace`).
     pub(crate) tracer: crate::trace::Tracer,
     /// I: the pool's published load (`Pool::load`).
-    pub(crate) load: Arc<AtomicUsize<P>>,
+    pub(crate) load: Arc<CachePadded<AtomicUsize<P>>>,
 }
 
 /// A trustee in charge of a disassociated pool. L: pool lock.
@@ -291,7 +309,9 @@ pub(crate) struct WqShared<P: Platform> {
     /// Once the workqueue is orphaned it can only grow from one of its own
     /// running items (chained queueing) or an armed delayed item, so zero
     /// here with no delayed item armed stays zero.
-    pub(crate) inflight: AtomicUsize<P>,
+    /// Padded: written on every insert and finish, while queueing reads
+    /// `draining` and `dying` beside it.
+    pub(crate) inflight: CachePadded<AtomicUsize<P>>,
     /// WQ: serialises `set_max_active`, drain and destroy bookkeeping.
     pub(crate) control: Mutex<P, Control>,
     /// D: delayed items armed or being accepted, and whether any more may
@@ -637,5 +657,17 @@ impl<P: Platform> Work<P> {
             }
         };
         drop(wakes.wake());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_cpus_map_back_to_their_first_virtual_cpu() {
+        let index = SystemShared::<Std>::index_os_cpus(&[4, 7, 4, 7]);
+        assert_eq!(index, vec![usize::MAX, usize::MAX, usize::MAX, usize::MAX, 0, usize::MAX, usize::MAX, 1]);
+        assert!(SystemShared::<Std>::index_os_cpus(&[]).is_empty());
     }
 }

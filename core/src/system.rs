@@ -214,8 +214,10 @@ impl<P: Platform> SystemBuilder<P> {
             Some(set) if !set.is_empty() => (0..cpus).map(|i| set[i % set.len()]).collect(),
             _ => Vec::new(),
         };
+        let virtual_of_os = SystemShared::<P>::index_os_cpus(&os_cpus);
         let shared = Arc::new(SystemShared {
             os_cpus,
+            virtual_of_os,
             platform,
             config,
             timers: TimerService::new(),

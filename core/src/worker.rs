@@ -172,7 +172,7 @@ pub(crate) fn execute<'a, P: Platform>(
             matches!(state.location(), Location::Queued { pool: p } if Arc::ptr_eq(p, pool)),
             "executing an item that is not queued on this pool"
         );
-        state.start(pool.clone(), late_clear);
+        state.start(late_clear);
     }
     drop(guard);
     // Outside the lock: the replaced handle may be the last.

@@ -15,6 +15,7 @@ use crate::system::System;
 use core::fmt;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
+use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 
 /// Validates a `max_active` request; 0 means the default.
@@ -166,7 +167,7 @@ impl<P: Platform> WorkqueueBuilder<P> {
             draining: AtomicUsize::new(0),
             dying: AtomicUsize::new(0),
             orphaned: AtomicUsize::new(0),
-            inflight: AtomicUsize::new(0),
+            inflight: CachePadded::new(AtomicUsize::new(0)),
             control: Mutex::new(Control { max_active, destroyed: false }),
             delayed: Mutex::new(DelayedSet::default()),
             delayed_cv: Condvar::new(),

@@ -46,3 +46,36 @@ pub fn queue_spreads_past_busy_cpu<P: ModelPlatform>(bugs: u32) {
     assert_eq!(counters.overlaps.get(), 0, "A ran on two workers at once");
     assert_eq!(b_runs.get(), 1);
 }
+
+/// W1 W4 — queueing's one-section fast path (claim and insert under the
+/// chosen pool's lock, when the item last ran nowhere or there) and its
+/// slow path (the item last ran on another pool: a probe under that
+/// pool's lock), racing the item's finish. On 2 CPUs the item runs on CPU
+/// 0's pool while two threads queue it plainly, so each queueing may find
+/// it running on CPU 0 (redirected there), finished (CPU 1's pool if that
+/// looks less loaded), or pending (coalesced). Every successful queueing
+/// runs once and no two runs overlap.
+pub fn queue_racing_finish_across_pools<P: ModelPlatform>(bugs: u32) {
+    let system = system(P::with_faults(FaultPlan::default()), 2, 1, bugs);
+    let wq = workqueue(&system, 0);
+    let counters = Overlaps::<P>::new();
+    let item = overlap_checked(&counters, || {});
+    let successes = Counter::<P>::new();
+    assert!(wq.queue_on(0, &item).unwrap());
+    let other = {
+        let (wq, item, successes) = (wq.clone(), item.clone(), successes.clone());
+        crate::scenarios::spawn(&system, move || {
+            if wq.queue(&item).unwrap() {
+                successes.inc();
+            }
+        })
+    };
+    if wq.queue(&item).unwrap() {
+        successes.inc();
+    }
+    P::join(other);
+    item.flush().unwrap();
+    wq.flush().unwrap();
+    assert_eq!(counters.runs.get(), successes.get() + 1, "executions != successful queueings");
+    assert_eq!(counters.overlaps.get(), 0, "the item ran on two workers at once");
+}

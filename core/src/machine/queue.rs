@@ -144,6 +144,12 @@ pub struct Placement {
 }
 
 impl Placement {
+    /// QU3 alone: [`choose_pool`] for this workqueue.
+    #[inline]
+    pub fn choose(self, target: Target, online: impl Fn(usize) -> bool, load: impl Fn(usize) -> usize) -> usize {
+        choose_pool(self.unbound, self.cpus, target, online, load)
+    }
+
     /// The index of the pool a queueing for `target` goes to: QU3's choice
     /// ([`choose_pool`], reading `online` and `load`), then QU4's redirect
     /// to `last`, the pool the item last ran on, if `runs_there` says it
@@ -157,7 +163,7 @@ impl Placement {
         last: Option<usize>,
         runs_there: impl FnOnce(usize) -> bool,
     ) -> usize {
-        let chosen = choose_pool(self.unbound, self.cpus, target, online, load);
+        let chosen = self.choose(target, online, load);
         if matches!(target, Target::Spread { .. }) && super::seeded_in(self.bugs, crate::SeededBug::SpreadSkipsRedirect)
         {
             return chosen;
@@ -235,7 +241,11 @@ mod tests {
     fn plain_queueing_avoids_offline_cpus_and_queue_on_does_not() {
         let online = |c: usize| c != 1;
         assert_eq!(choose_pool(false, 3, Target::Local(1), online, no_load), 2);
-        assert_eq!(choose_pool(false, 3, Target::Local(4), online, no_load), 2, "modulo the CPUs, then the next online");
+        assert_eq!(
+            choose_pool(false, 3, Target::Local(4), online, no_load),
+            2,
+            "modulo the CPUs, then the next online"
+        );
         assert_eq!(choose_pool(false, 3, Target::On(1), online, no_load), 1);
         assert_eq!(choose_pool(true, 3, Target::Local(1), online, no_load), 0, "unbound: its only pool");
         let spread = Target::Spread { cpu: 1, probe: 0 };
@@ -263,9 +273,8 @@ mod tests {
     fn spreading_never_probes_an_offline_cpu_and_probes_all_others() {
         let online = |c: usize| c != 2;
         let loads = [9, 9, 0, 4];
-        let probed: Vec<usize> = (0..6)
-            .map(|probe| choose_pool(false, 4, Target::Spread { cpu: 0, probe }, online, |c| loads[c]))
-            .collect();
+        let probed: Vec<usize> =
+            (0..6).map(|probe| choose_pool(false, 4, Target::Spread { cpu: 0, probe }, online, |c| loads[c])).collect();
         assert!(!probed.contains(&2), "offline CPU 2 chosen: {probed:?}");
         assert!(probed.contains(&1) || probed.contains(&3), "never spread: {probed:?}");
         assert!(probed.contains(&3), "CPU 3 never probed: {probed:?}");

@@ -111,7 +111,7 @@ impl Sim {
                 let next = self.pool.next_scheduled(w).or_else(|| self.pool.worker_next_item(true));
                 if let Some(ent) = next {
                     if let (Begin::Run, Some(ent)) = self.pool.item_begin(w, ent, false) {
-                        self.items[ent.0].start(0, false);
+                        self.items[ent.0].start(false);
                         self.running[w] = Some(ent);
                     }
                 }

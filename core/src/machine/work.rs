@@ -154,6 +154,18 @@ impl<Pool, Wq> WorkState<Pool, Wq> {
     }
 }
 
+/// What [`WorkState::try_claim_for`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim<Pool> {
+    /// The item was pending already: left as it is.
+    Pending,
+    /// The caller owns PENDING now; the item last ran on `Pool`, another
+    /// pool than the one asked about, where it may still run (QU4 probes).
+    Elsewhere(Pool),
+    /// The caller owns PENDING now and may insert the item where it asked.
+    Here,
+}
+
 impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
     /// Whether PENDING is set.
     pub fn is_pending(&self) -> bool {
@@ -173,6 +185,22 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         }
         self.location = Location::Owned;
         Some(self.last_pool.clone())
+    }
+
+    /// Rule M26 for a caller that holds the lock of the pool it would queue
+    /// on (`here` tests a pool for being that one): takes PENDING if free
+    /// and says whether the item may be inserted here at once (it last ran
+    /// nowhere or here: QU4 has nothing to redirect), without cloning the
+    /// last pool in that common case.
+    pub fn try_claim_for(&mut self, here: impl Fn(&Pool) -> bool) -> Claim<Pool> {
+        if self.is_pending() {
+            return Claim::Pending;
+        }
+        self.location = Location::Owned;
+        match &self.last_pool {
+            Some(last) if !here(last) => Claim::Elsewhere(last.clone()),
+            _ => Claim::Here,
+        }
     }
 
     /// Rule M26: gives PENDING back without queueing. Returns whether
@@ -196,11 +224,12 @@ impl<Pool: Clone, Wq: Clone> WorkState<Pool, Wq> {
         self.queued
     }
 
-    /// Rule M27: a worker of `pool` starts executing the queued instance.
+    /// Rule M27: a worker of the pool the instance is queued on starts
+    /// executing it; that pool stays the last one (`insert` recorded it).
     /// `late_clear` is the seeded bug `ClearPendingAfterRun`.
-    pub fn start(&mut self, pool: Pool, late_clear: bool) {
+    pub fn start(&mut self, late_clear: bool) {
+        debug_assert!(matches!(self.location, Location::Queued { .. }), "starting an item that is not queued");
         self.location = if late_clear { Location::Owned } else { Location::Off };
-        self.last_pool = Some(pool);
         self.running = Some(self.queued);
     }
 

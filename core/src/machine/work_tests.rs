@@ -11,7 +11,7 @@ fn pending_is_a_token_and_instances_are_numbered() {
     assert_eq!(item.try_claim(), None, "pending: a second queueing adds nothing");
     assert_eq!(item.insert("pool0"), 1);
     assert_eq!(item.flush_target(false), Some(1));
-    item.start("pool0", false);
+    item.start(false);
     assert!(!item.is_pending(), "PENDING is cleared before the function runs");
     assert_eq!(item.try_claim(), Some(Some("pool0")), "queueing while it runs is accepted");
     assert_eq!(item.insert("pool0"), 2);
@@ -53,8 +53,21 @@ fn seeded_late_clear_keeps_pending_through_the_run() {
     let mut item = State::default();
     let _ = item.try_claim();
     let _ = item.insert("pool0");
-    item.start("pool0", true);
+    item.start(true);
     assert_eq!(item.try_claim(), None, "the requeue during execution is lost (the seeded bug)");
     let _ = item.finish(true);
     assert!(!item.is_pending());
+}
+
+#[test]
+fn a_claim_under_the_chosen_pool_says_whether_to_insert_there() {
+    let mut item = State::default();
+    assert_eq!(item.try_claim_for(|_| false), Claim::Here, "never ran: nothing to redirect");
+    assert_eq!(item.try_claim_for(|_| true), Claim::Pending);
+    assert_eq!(item.insert("pool0"), 1);
+    item.start(false);
+    assert_eq!(item.try_claim_for(|p| *p == "pool1"), Claim::Elsewhere("pool0"), "QU4 must probe pool 0");
+    let _ = item.release();
+    assert_eq!(item.try_claim_for(|p| *p == "pool0"), Claim::Here, "last ran here: one section");
+    assert_eq!(item.insert("pool0"), 2);
 }

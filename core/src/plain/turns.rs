@@ -405,7 +405,7 @@ impl PlainSystem {
     /// The item's own section before its function runs.
     fn run(&mut self, pool: usize, id: WorkerId, entry: PlainEntry, scheduled: bool) {
         let late_clear = self.bug(SeededBug::ClearPendingAfterRun);
-        self.items[entry.item].start(pool, late_clear);
+        self.items[entry.item].start(late_clear);
         self.running.insert((pool, id), entry);
         self.events.push(Event::Started { pool, worker: id, item: entry.item, scheduled });
         self.notices.push(Notice::Runs { pool, id, entry });

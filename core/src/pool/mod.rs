@@ -9,6 +9,7 @@ use crate::machine::section::PoolSection;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use crate::shared::{Pool, PoolLocked, SystemShared, WorkerThread};
 use core::sync::atomic::Ordering;
+use crossbeam_utils::CachePadded;
 use std::collections::BTreeMap;
 
 pub(crate) use crate::machine::pool::{WorkerId, WORKER_UNBOUND};
@@ -30,7 +31,7 @@ impl<P: Platform> Pool<P> {
         // High-priority pools are not traced.
         let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
         let unlocked_tracer = tracer.clone();
-        let load = Arc::new(AtomicUsize::new(0));
+        let load = Arc::new(CachePadded::new(AtomicUsize::new(0)));
         Pool {
             cpu,
             highpri,
