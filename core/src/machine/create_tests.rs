@@ -6,7 +6,7 @@ use crate::machine::section::PwqFlags;
 use crate::machine::test_support::{pool_with_idle, Ent};
 
 fn section(idle: usize) -> PoolSection<Ent> {
-    let mut section = PoolSection::new(0);
+    let mut section = PoolSection::new(0, 1);
     section.state = pool_with_idle(idle, Duration::ZERO);
     section.add_pwq(0, Pwq::new(8, 0, 0), PwqFlags { cpu_intensive: false, rescuer: true });
     section.add_pwq(1, Pwq::new(8, 0, 0), PwqFlags::default());

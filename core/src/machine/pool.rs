@@ -6,9 +6,11 @@
 //!   `PoolState::update_worker` recomputes it from the worker's flags and
 //!   `sleeping` bit, so it always equals the workers that count as
 //!   running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
-//! - M2. **Kick.** If items wait and nobody runs (`need_more_worker`), the most
-//!   recently idle worker is woken, once: a wakeup not yet consumed is not
-//!   sent again. Queueing behind a running worker wakes nobody. (C1, C3)
+//! - M2. **Kick.** If items wait and fewer workers run than the pool's
+//!   concurrency target (`need_more_worker`; target 1: nobody runs), the
+//!   most recently idle worker is woken, once: a wakeup not yet consumed
+//!   is not sent again. Queueing behind the target's running workers
+//!   wakes nobody. (C1, C3)
 //! - M3. **Idle list.** A worker entering idle goes to the front (hot first)
 //!   and becomes `PREP`; the coldest, at the back, are retired first. When
 //!   there are too many idle workers and no cull timer is armed, one must
@@ -158,6 +160,9 @@ pub struct PoolState<E> {
     pub(super) pin_generation: u64,
     /// Seeded bugs for this pool (0 in production).
     pub(super) bugs: SeededBits,
+    /// The concurrency target (`policy::PoolCounts::concurrency`), fixed
+    /// at construction (1: the kernel's rule).
+    pub(super) concurrency: usize,
 }
 
 impl<E> Default for PoolState<E> {
@@ -180,14 +185,17 @@ impl<E> Default for PoolState<E> {
             disassociated: false,
             pin_generation: 1,
             bugs: 0,
+            concurrency: 1,
         }
     }
 }
 
 impl<E> PoolState<E> {
-    /// An empty pool with seeded `bugs` switched on (0 in production).
-    pub fn new(bugs: SeededBits) -> Self {
-        PoolState { bugs, ..PoolState::default() }
+    /// An empty pool with seeded `bugs` switched on (0 in production) and
+    /// `concurrency` as its concurrency target (1: a CPU's pool).
+    pub fn new(bugs: SeededBits, concurrency: usize) -> Self {
+        assert!(concurrency >= 1, "a pool's concurrency target is at least one running worker");
+        PoolState { bugs, concurrency, ..PoolState::default() }
     }
 
     /// The counters the policy predicates look at.
@@ -198,6 +206,7 @@ impl<E> PoolState<E> {
             idle: self.idle.len(),
             workers: self.nr_workers,
             managing: self.manager_active,
+            concurrency: self.concurrency,
         }
     }
 
@@ -220,7 +229,8 @@ impl<E> PoolState<E> {
         }
     }
 
-    /// Rule M2: the worker to wake, if items wait and nobody runs.
+    /// Rule M2: the worker to wake, if items wait and fewer than the target
+    /// run.
     #[must_use = "the driver must wake the returned worker"]
     pub fn kick(&mut self) -> Option<WorkerId> {
         if policy::need_more_worker(self.counts()) {

@@ -8,7 +8,7 @@ use crate::machine::test_support::{pool_with_idle, Ent};
 /// One worker, blocked in an item of workqueue 1; items of workqueue 0
 /// (with a rescuer) wait: the pool needs a worker it cannot have.
 fn starving(items: usize) -> PoolSection<Ent> {
-    let mut s = PoolSection::new(0);
+    let mut s = PoolSection::new(0, 1);
     s.state = pool_with_idle(1, Duration::ZERO);
     s.add_pwq(0, Pwq::new(8, 0, 0), PwqFlags { cpu_intensive: false, rescuer: true });
     s.add_pwq(1, Pwq::new(8, 0, 0), PwqFlags::default());

@@ -230,7 +230,7 @@ impl PlainSystem {
     pub fn new(topo: Topology, bugs: SeededBits) -> Self {
         let pools = topo.cpus + 1;
         let sections = (0..pools).map(|p| {
-            let mut section = PoolSection::new(bugs);
+            let mut section = PoolSection::new(bugs, 1);
             let _ = section.manager_enter();
             if let Creating::Spawn(id) = section.create_begin(topo.max_workers, flags_of(&topo, p), Duration::ZERO) {
                 section.create_end(id, true, Duration::ZERO, &mut Vec::new());

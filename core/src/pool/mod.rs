@@ -37,7 +37,7 @@ impl<P: Platform> Pool<P> {
             shared,
             exited: Condvar::new(),
             locked: Mutex::new(PoolLocked {
-                machine: PoolSection::new(bugs),
+                machine: PoolSection::new(bugs, 1),
                 threads: BTreeMap::new(),
                 wqs: BTreeMap::new(),
                 zombies: Vec::new(),
