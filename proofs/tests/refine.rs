@@ -37,6 +37,9 @@ pub fn refinement_configs() -> Vec<(&'static str, Config)> {
         // is refused until the head is done), and the colours wrap around
         // (ticket 2 gives new instances colour 0 again).
         ("colors", configs::colors()),
+        // The unbound pool managed to a target of 2 (C6): two items run
+        // at once, the third waits for one of them.
+        ("unbound", configs::unbound()),
     ]
 }
 

@@ -8,7 +8,9 @@
 //!
 //! The kernel's predicates compare `nr_running` with 1: a pool wants one
 //! running worker. Here each pool has a *concurrency target*
-//! ([`PoolCounts::concurrency`]); 1 is the kernel's rule.
+//! ([`PoolCounts::concurrency`]): 1 for a CPU's pool (the kernel's rule),
+//! the CPU count for the unbound pool (a departure: the kernel does not
+//! manage unbound pools at all, which starts a worker per waiting item).
 
 /// Kernel `MAX_IDLE_WORKERS_RATIO`: one idle worker per this many busy ones
 /// may stay beyond the [`MIN_IDLE_WORKERS`] always kept.

@@ -7,10 +7,10 @@
 //!   `sleeping` bit, so it always equals the workers that count as
 //!   running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
 //! - M2. **Kick.** If items wait and fewer workers run than the pool's
-//!   concurrency target (`need_more_worker`; target 1: nobody runs), the
-//!   most recently idle worker is woken, once: a wakeup not yet consumed
-//!   is not sent again. Queueing behind the target's running workers
-//!   wakes nobody. (C1, C3)
+//!   concurrency target (`need_more_worker`; target 1 on a CPU's pool:
+//!   nobody runs), the most recently idle worker is woken, once: a wakeup
+//!   not yet consumed is not sent again. Queueing behind the target's
+//!   running workers wakes nobody. (C1, C3, C6)
 //! - M3. **Idle list.** A worker entering idle goes to the front (hot first)
 //!   and becomes `PREP`; the coldest, at the back, are retired first. When
 //!   there are too many idle workers and no cull timer is armed, one must
@@ -41,16 +41,16 @@ pub type WqId = usize;
 pub const WORKER_PREP: u8 = 1 << 0;
 /// Worker flag: running an item of a `cpu_intensive` workqueue.
 pub const WORKER_CPU_INTENSIVE: u8 = 1 << 1;
-/// Worker flag: belongs to an unbound pool (never concurrency managed).
-pub const WORKER_UNBOUND: u8 = 1 << 2;
 /// Worker flag: a workqueue's rescuer attached to this pool; not in
 /// `nr_workers`, never idle.
 pub const WORKER_RESCUER: u8 = 1 << 3;
-/// Worker flag: its pool's CPU is offline (kernel 2010 `WORKER_ROGUE`):
-/// concurrency management is suspended until the CPU comes back.
+/// Worker flag: its pool's CPU is offline (kernel 2010 `WORKER_ROGUE`;
+/// today's kernel sets `WORKER_UNBOUND` for this): concurrency management
+/// is suspended until the CPU comes back. Workers of the unbound pool do
+/// not carry it: that pool is managed, with a target of its own.
 pub const WORKER_ROGUE: u8 = 1 << 4;
 /// Flags that keep a worker out of `nr_running`.
-pub const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_RESCUER | WORKER_ROGUE;
+pub const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_RESCUER | WORKER_ROGUE;
 
 /// A worker as the pool sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -161,7 +161,8 @@ pub struct PoolState<E> {
     /// Seeded bugs for this pool (0 in production).
     pub(super) bugs: SeededBits,
     /// The concurrency target (`policy::PoolCounts::concurrency`), fixed
-    /// at construction (1: the kernel's rule).
+    /// at construction: 1 for a CPU's pool, the CPU count for the unbound
+    /// pool.
     pub(super) concurrency: usize,
 }
 

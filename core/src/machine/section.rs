@@ -122,8 +122,8 @@ pub struct PoolSection<E: Instance> {
 
 impl<E: Instance> PoolSection<E> {
     /// An empty pool with seeded `bugs` switched on (0 in production) and
-    /// `concurrency` as its concurrency target (1: the kernel's rule; rule
-    /// M2).
+    /// `concurrency` as its concurrency target: 1 for a CPU's pool (the
+    /// kernel's rule), the CPU count for the unbound pool (rule M2).
     pub fn new(bugs: SeededBits, concurrency: usize) -> Self {
         PoolSection { state: PoolState::new(bugs, concurrency), pwqs: BTreeMap::new(), cpu_intensive_pwqs: 0 }
     }
@@ -277,9 +277,9 @@ impl<E: Instance> PoolSection<E> {
     /// (rule M9). Deferred to the worker already executing the item, if
     /// another one is (an [`Effect::Deferred`]); else recorded as executed
     /// here, and the pool kicked: an executor that does not count as
-    /// running (unbound, `cpu_intensive`, rescuer, rogue), or one of a
-    /// pool whose target is more than one runner, must not hold up the
-    /// items behind it. The entry to run, if any.
+    /// running (`cpu_intensive`, rescuer, rogue), or one of a pool whose
+    /// target is more than one runner, must not hold up the items behind
+    /// it. The entry to run, if any.
     #[inline(always)]
     pub fn begin(&mut self, id: WorkerId, entry: E, fx: &mut impl Effects) -> Option<E> {
         let key = entry.key();

@@ -11,7 +11,7 @@ use crate::shared::{Pool, PoolLocked, SystemShared, WorkerThread};
 use core::sync::atomic::Ordering;
 use std::collections::BTreeMap;
 
-pub(crate) use crate::machine::pool::{WorkerId, WORKER_UNBOUND};
+pub(crate) use crate::machine::pool::WorkerId;
 
 impl<P: Platform> WorkerThread<P> {
     pub(crate) fn new() -> Self {
@@ -27,6 +27,10 @@ impl<P: Platform> WorkerThread<P> {
 impl<P: Platform> Pool<P> {
     pub(crate) fn new(cpu: Option<usize>, highpri: bool, shared: Arc<SystemShared<P>>) -> Self {
         let bugs = shared.config.seeded_bits();
+        // The unbound pool's concurrency target is the CPU count (a
+        // departure from the kernel, which does not manage it); a CPU's
+        // pool wants one runner.
+        let concurrency = if cpu.is_none() { shared.config.cpus } else { 1 };
         // High-priority pools are not traced.
         let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
         let unlocked_tracer = tracer.clone();
@@ -37,22 +41,13 @@ impl<P: Platform> Pool<P> {
             shared,
             exited: Condvar::new(),
             locked: Mutex::new(PoolLocked {
-                machine: PoolSection::new(bugs, 1),
+                machine: PoolSection::new(bugs, concurrency),
                 threads: BTreeMap::new(),
                 wqs: BTreeMap::new(),
                 zombies: Vec::new(),
                 trustee: None,
                 tracer,
             }),
-        }
-    }
-
-    /// Worker flags every worker of this pool carries permanently.
-    pub(crate) fn permanent_flags(&self) -> u8 {
-        if self.cpu.is_none() {
-            WORKER_UNBOUND
-        } else {
-            0
         }
     }
 
