@@ -1,6 +1,7 @@
 //! Concurrency management on real threads: about one running worker per
-//! CPU, replacement when it blocks, keep_working, CPU-intensive and unbound
-//! items, idle-worker retirement, and non-reentrancy across CPUs.
+//! CPU, replacement when it blocks, keep_working, CPU-intensive items, the
+//! unbound pool's target of one runner per CPU, idle-worker retirement,
+//! and non-reentrancy across CPUs.
 
 use cmwq::{System, Work, Workqueue};
 use cmwq_tests::{system, wait_until, wq, Gate};
@@ -125,19 +126,82 @@ fn cpu_intensive_item_does_not_hold_back_others() {
     assert!(release.load(SeqCst));
 }
 
-/// Unbound workqueues are not concurrency managed: items run concurrently,
-/// one worker each, without any blocking annotation.
+/// CPUs of the systems the unbound tests build: the unbound pool's
+/// concurrency target.
+const UNBOUND_CPUS: usize = 2;
+
+/// The unbound (normal priority) pool's snapshot.
+fn unbound_pool(system: &System) -> cmwq::PoolStats {
+    system.pool_stats().into_iter().find(|p| p.cpu.is_none() && !p.highpri).expect("an unbound pool")
+}
+
+/// Sets every flag when dropped.
+struct ReleaseOnDrop(Vec<Arc<AtomicBool>>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(|r| r.store(true, SeqCst));
+    }
+}
+
+/// Guarantee C6: the unbound pool is concurrency managed with a target of
+/// one running worker per CPU. With that many CPU-bound items running (none
+/// blocks), a further one waits until one of them ends, and no more than
+/// the target ever run at once.
 #[test]
-fn unbound_items_run_concurrently() {
-    let system = system(1);
-    let mut builder = Workqueue::builder("unbound");
-    let wq = builder.unbound().build(&system).unwrap();
-    let barrier = Arc::new(Barrier::new(4));
-    let items: Vec<Work> = (0..4)
+fn unbound_items_run_up_to_one_per_cpu() {
+    let system = system(UNBOUND_CPUS);
+    let wq = Workqueue::builder("unbound").unbound().build(&system).unwrap();
+    let (in_flight, max_in_flight) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let started: Vec<_> = (0..=UNBOUND_CPUS).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let release: Vec<_> = (0..=UNBOUND_CPUS).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let items: Vec<Work> = (0..=UNBOUND_CPUS)
+        .map(|i| {
+            let (f, m, s, r) = (in_flight.clone(), max_in_flight.clone(), started[i].clone(), release[i].clone());
+            Work::new(move || {
+                m.fetch_max(f.fetch_add(1, SeqCst) + 1, SeqCst);
+                s.store(true, SeqCst);
+                while !r.load(SeqCst) {
+                    std::hint::spin_loop(); // unannotated: counts as running
+                    thread::yield_now();
+                }
+                f.fetch_sub(1, SeqCst);
+            })
+        })
+        .collect();
+    // Releases every item even when an assertion fails, so that the
+    // system's drop does not wait for spinners forever.
+    let release_all = ReleaseOnDrop(release.clone());
+    for item in &items {
+        wq.queue(item).unwrap();
+    }
+    let running = || started.iter().filter(|s| s.load(SeqCst)).count();
+    wait_until("the target's worth of items running", || running() >= UNBOUND_CPUS);
+    thread::sleep(Duration::from_millis(30));
+    assert_eq!(running(), UNBOUND_CPUS, "an item started beyond the target");
+    assert_eq!(unbound_pool(&system).running, UNBOUND_CPUS);
+    let first = started.iter().position(|s| s.load(SeqCst)).unwrap();
+    release[first].store(true, SeqCst);
+    wait_until("the waiting item started", || running() == UNBOUND_CPUS + 1);
+    drop(release_all);
+    wq.flush().unwrap();
+    assert_eq!(max_in_flight.load(SeqCst), UNBOUND_CPUS, "more items ran at once than the target");
+}
+
+/// Guarantee C6 (and C1): an unbound item that blocks through
+/// `cmwq::blocking` stops counting as running and is replaced, so items
+/// that all block get a worker each, beyond the target: here the target
+/// plus two, waiting on one barrier that opens only once all of them run.
+#[test]
+fn blocked_unbound_items_each_get_a_worker() {
+    let system = system(UNBOUND_CPUS);
+    let wq = Workqueue::builder("unbound_blocking").unbound().build(&system).unwrap();
+    let barrier = Arc::new(Barrier::new(UNBOUND_CPUS + 2));
+    let items: Vec<Work> = (0..UNBOUND_CPUS + 2)
         .map(|_| {
             let b = barrier.clone();
             Work::new(move || {
-                b.wait(); // unannotated: completes only if all four run at once
+                cmwq::blocking(|| b.wait());
             })
         })
         .collect();
@@ -145,6 +209,35 @@ fn unbound_items_run_concurrently() {
         wq.queue(item).unwrap();
     }
     wq.flush().unwrap();
+}
+
+/// Guarantee C6, against the thread explosion of an unmanaged pool (a
+/// worker per waiting item: 17 workers for this batch with the pool
+/// unmanaged, 3 with its target): a batch of 200 CPU-bound unbound items
+/// of 1 ms each is served by about one worker per CPU, plus the idle
+/// spares concurrency management keeps.
+#[test]
+fn a_cpu_bound_unbound_batch_stays_near_the_cpu_count() {
+    let system = system(UNBOUND_CPUS);
+    let wq = Workqueue::builder("unbound_batch").unbound().build(&system).unwrap();
+    let items: Vec<Work> = (0..200)
+        .map(|_| {
+            Work::new(|| {
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_millis(1) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    for item in &items {
+        wq.queue(item).unwrap();
+    }
+    wq.flush().unwrap();
+    // Idle workers live for the idle timeout (300 s), so the count now is
+    // every worker the batch made.
+    let workers = unbound_pool(&system).workers;
+    assert!(workers <= UNBOUND_CPUS + 3, "{workers} workers for a CPU-bound batch on {UNBOUND_CPUS} CPUs");
 }
 
 /// Guarantee: non-reentrancy across CPUs: an item requeued to another CPU

@@ -95,7 +95,9 @@ impl Sim {
     fn with_bugs(sc: Scenario, seed: u64, bugs: u32) -> Sim {
         let wqs = sc.wqs.iter().map(|&rescuer| WqShape { unbound: false, max_active: 256, rescuer }).collect();
         let items = sc.items.iter().map(|&(wq, _)| wq).collect();
-        let topo = Topology { cpus: sc.cpus, wqs, items, max_workers: 64, rescuer_batch: 16, flush_colors: 16 };
+        let (cpus, unbound_concurrency) = (sc.cpus, sc.cpus);
+        let topo =
+            Topology { cpus, unbound_concurrency, wqs, items, max_workers: 64, rescuer_batch: 16, flush_colors: 16 };
         let mut sim = Sim {
             plain: PlainSystem::new(topo, bugs),
             progs: BTreeMap::new(),

@@ -10,8 +10,8 @@
 //! 2. Each of its pools is **disassociated** under its pool lock: every
 //!    worker, and every worker created from now on, carries `WORKER_ROGUE`,
 //!    so none counts in `nr_running`. Concurrency management is suspended:
-//!    like an unbound pool, each waiting item gets a worker (the manager
-//!    creates spares as usual), so an item that blocks, with or without
+//!    each waiting item gets a worker (the manager creates spares as
+//!    usual), so an item that blocks, with or without
 //!    telling the pool, stalls nothing behind it. The pool is kicked, since
 //!    items that waited behind a running worker may now start.
 //! 3. A trustee thread (`<prefix>/T-<cpu>`) takes charge and `cpu_down`

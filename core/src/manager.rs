@@ -58,8 +58,8 @@ pub(crate) fn create_worker<'a, P: Platform>(
     manager: Option<WorkerId>,
 ) -> (Guard<'a, P>, Result<WorkerId, CreateError>) {
     let shared = &pool.shared;
-    let (max, flags) = (shared.config.max_workers_per_pool, pool.permanent_flags());
-    let Creating::Spawn(id) = guard.machine.create_begin(max, flags, shared.platform.now()) else {
+    let max = shared.config.max_workers_per_pool;
+    let Creating::Spawn(id) = guard.machine.create_begin(max, shared.platform.now()) else {
         if manager.is_some() {
             guard.tracer.record(|pool| Event::CreateFailed { pool, manager: true, at_limit: true });
             let later = guard.step(|m, fx| m.create_at_limit(fx)).later;

@@ -106,7 +106,7 @@ fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let (pool, wq) = (&mayday.pool, &mayday.wq);
     let batch = pool.shared.config.rescuer_batch;
     let mut guard = pool.locked.lock();
-    let id = guard.machine.rescuer_attach(pool.permanent_flags(), pool.shared.platform.now());
+    let id = guard.machine.rescuer_attach(pool.shared.platform.now());
     let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
     let _registered = crate::blocking::register::<P>();

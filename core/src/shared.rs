@@ -252,7 +252,7 @@ pub(crate) const PANIC_LOG_LEN: usize = 64;
 /// Workqueue flags (kernel `WQ_*`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct WqFlags {
-    /// Served by the unbound pool, not concurrency managed.
+    /// Served by the unbound pool (one running worker per CPU).
     pub(crate) unbound: bool,
     /// Served by the high-priority pools.
     pub(crate) highpri: bool,

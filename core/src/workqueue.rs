@@ -94,8 +94,11 @@ impl<P: Platform> WorkqueueBuilder<P> {
         self
     }
 
-    /// Served by the unbound pool: no CPU affinity and no concurrency
-    /// management (one worker per concurrently active item).
+    /// Served by the unbound pool: no CPU affinity, and concurrency
+    /// management with a target of one running worker per CPU (a
+    /// departure: the kernel does not manage unbound pools), so CPU-bound
+    /// items use up to every CPU and an item that blocks in
+    /// [`blocking`](crate::blocking) is replaced.
     pub fn unbound(&mut self) -> &mut Self {
         self.flags.unbound = true;
         self

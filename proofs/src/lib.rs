@@ -152,9 +152,14 @@ pub enum Mistake {
     /// Destroy does not mark the workqueue dying: the user's queueing is
     /// still accepted (Q6, judged by the destroy having been called).
     DestroyForgetsDying,
-    /// The unbound pool is concurrency managed: an item waits behind a
-    /// running worker there (C6).
-    UnboundManaged,
+    /// The unbound pool is managed with target 1, as a CPU's pool: an
+    /// item waits behind one running worker there although the target is
+    /// more (C6, and C1).
+    UnboundTargetOne,
+    /// The unbound pool is not concurrency managed (the kernel's rule): a
+    /// worker starts an item beside the target's worth of running ones, a
+    /// worker per waiting item (C6).
+    UnboundUnmanaged,
     /// Queueing ignores a `cancel_sync` in progress: the item is queued
     /// again while `cancel_sync` waits for it (W6, a state property).
     CancelSyncLetsQueue,
@@ -166,7 +171,7 @@ pub enum Mistake {
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 41] = [
+    pub const ALL: [Mistake; 42] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -205,7 +210,8 @@ impl Mistake {
         Mistake::FlushWorkWaitsForRunning,
         Mistake::FlushTicketJoinsLast,
         Mistake::DestroyForgetsDying,
-        Mistake::UnboundManaged,
+        Mistake::UnboundTargetOne,
+        Mistake::UnboundUnmanaged,
         Mistake::CancelSyncLetsQueue,
         Mistake::QueueWakesIdle,
     ];
@@ -302,6 +308,7 @@ pub mod configs {
     pub fn mixed() -> Config {
         Config {
             cpus: 2,
+            unbound_target: None,
             wqs: vec![wq(1), WqSpec { ordered: true, ..wq(1) }],
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain), (1, Behaviour::Plain), (1, Behaviour::Plain)],
             max_workers: 2,
@@ -326,6 +333,7 @@ pub mod configs {
     pub fn chain(mem_reclaim: bool) -> Config {
         Config {
             cpus: 1,
+            unbound_target: None,
             wqs: vec![WqSpec { mem_reclaim, ..wq(2) }],
             items: vec![(0, Behaviour::WaitsFor(1)), (0, Behaviour::Plain)],
             max_workers: 2,
@@ -378,6 +386,7 @@ pub mod configs {
     pub fn requeue() -> Config {
         Config {
             cpus: 1,
+            unbound_target: None,
             wqs: vec![wq(2)],
             items: vec![(0, Behaviour::Blocks), (0, Behaviour::Plain)],
             max_workers: 3,
@@ -400,6 +409,7 @@ pub mod configs {
     pub fn ordered() -> Config {
         Config {
             cpus: 1,
+            unbound_target: None,
             wqs: vec![WqSpec { ordered: true, ..wq(1) }],
             items: vec![(0, Behaviour::Plain), (0, Behaviour::Plain), (0, Behaviour::Blocks)],
             max_workers: 2,
@@ -510,18 +520,22 @@ pub mod configs {
         }
     }
 
-    /// C6: one CPU, an unbound workqueue (`max_active` 2) with two plain
-    /// items queued once each, three workers: both items run at once on
-    /// the unbound pool, which is not concurrency managed.
+    /// C6: one CPU, the unbound pool's target 2 (more than its CPU, so
+    /// that a target shows apart from "one runner" and from none at all),
+    /// an unbound workqueue (`max_active` 3) with three plain items queued
+    /// once each, three workers: two items run at once, the third waits
+    /// for one of them (with target 1 only one runs; unmanaged, all
+    /// three).
     pub fn unbound() -> Config {
         Config {
             cpus: 1,
-            wqs: vec![WqSpec { unbound: true, ..wq(2) }],
-            items: vec![(0, Behaviour::Plain), (0, Behaviour::Plain)],
+            unbound_target: Some(2),
+            wqs: vec![WqSpec { unbound: true, ..wq(3) }],
+            items: vec![(0, Behaviour::Plain), (0, Behaviour::Plain), (0, Behaviour::Plain)],
             max_workers: 3,
             creation_fails: false,
             retire: false,
-            queues: 2,
+            queues: 3,
             cancels: 0,
             flushes: 0,
             hotplug: false,

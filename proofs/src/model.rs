@@ -21,6 +21,12 @@ impl Config {
         }
     }
 
+    /// Whether the rules let another worker of pool `p` start: it is not
+    /// managed, or fewer workers than its target count as running.
+    fn short_of_runners(&self, s: &State, p: usize) -> bool {
+        self.managed_target(s, p).is_none_or(|target| self.counted_running(s, p) < target)
+    }
+
     fn behaviour(&self, i: usize) -> Behaviour {
         self.items[i].1
     }
@@ -41,7 +47,8 @@ impl Config {
 
     /// Whether worker `w` of pool `p` may take the first item of the
     /// worklist now (S2): it idles with nothing deferred to it, and in a
-    /// managed pool nobody counts as running.
+    /// managed pool fewer than its target count as running (on a CPU's
+    /// pool: nobody).
     fn may_take(&self, s: &State, p: usize, w: usize) -> bool {
         let pool = &s.pools[p];
         // S6: a spare idles to replace it, or one is being created, or
@@ -51,7 +58,7 @@ impl Config {
             && pool.workers[w] == Worker::Idle
             && pool.scheduled[w].is_empty()
             && !pool.worklist.is_empty()
-            && (!self.managed(s, p) || self.counted_running(s, p) == 0 || self.has(Mistake::IgnoreConcurrency))
+            && (self.short_of_runners(s, p) || self.has(Mistake::IgnoreConcurrency))
     }
 
     /// S2 / S5: the first item of pool `p`'s worklist, and whether it runs
@@ -63,9 +70,10 @@ impl Config {
     }
 
     /// S8: the rescuer of `wq` attached to pool `p` may take another item:
-    /// the workqueue has active items there and nobody counts as running.
+    /// the workqueue has active items there and the pool is short of
+    /// runners.
     fn rescue_needed(&self, s: &State, wq: usize, p: usize) -> bool {
-        s.active[wq][p] > 0 && (!self.managed(s, p) || self.counted_running(s, p) == 0)
+        s.active[wq][p] > 0 && self.short_of_runners(s, p)
     }
 
     /// S8: the first item of `wq` on pool `p`'s worklist, and whether it
@@ -219,7 +227,7 @@ impl Config {
     /// S6, S7: the manager, retiring an idle worker, the mayday timer.
     fn manager_actions(&self, s: &State, p: usize, out: &mut Vec<Action>) {
         let pool = p as u8;
-        let nobody_runs = !self.managed(s, p) || self.counted_running(s, p) == 0;
+        let short = self.short_of_runners(s, p);
         let workers = &s.pools[p].workers;
         let managing = workers.contains(&Worker::Managing);
         if managing {
@@ -229,7 +237,7 @@ impl Config {
         // S6: one manager at a time, and only where no other worker idles
         // (the mistake `TwoManagers` checks neither).
         let may_manage = if self.has(Mistake::TwoManagers) { s.idle(p) >= 1 } else { !managing && s.idle(p) == 1 };
-        if may_manage && nobody_runs && !s.pools[p].worklist.is_empty() && !self.full(s, p) {
+        if may_manage && short && !s.pools[p].worklist.is_empty() && !self.full(s, p) {
             for (w, worker) in workers.iter().enumerate() {
                 if *worker == Worker::Idle && s.pools[p].scheduled[w].is_empty() {
                     out.push(Action::Manage { pool, worker: w as u8 });
@@ -253,7 +261,7 @@ impl Config {
         // under the kernel's rule also one whose creation is in progress.
         let creating = self.mayday_at_creation_start && workers.contains(&Worker::Managing);
         let cannot = s.pools[p].starving || self.full(s, p) || creating;
-        if nobody_runs && s.idle(p) == 0 && cannot && self.mayday_adds(s, p) {
+        if short && s.idle(p) == 0 && cannot && self.mayday_adds(s, p) {
             out.push(Action::Mayday { pool });
         }
     }
@@ -284,13 +292,10 @@ impl Config {
     pub fn apply(&self, s: &mut State, action: Action) {
         match action {
             Action::Queue { item, cpu } => {
-                // C3: where a worker counts as running, the queueing leaves
-                // every worker of that pool as it was.
+                // C3: where the pool's target of workers count as running,
+                // the queueing leaves every worker of that pool as it was.
                 let behind_runner: Vec<_> = (0..s.pools.len())
-                    .map(|p| {
-                        (self.should_be_managed(s, p) && self.counted_running(s, p) > 0)
-                            .then(|| s.pools[p].workers.clone())
-                    })
+                    .map(|p| self.at_target(s, p, self.counted_running(s, p)).then(|| s.pools[p].workers.clone()))
                     .collect();
                 self.queue(s, usize::from(item), usize::from(cpu));
                 let woke =
@@ -571,8 +576,8 @@ impl Config {
 
     /// S2: worker `w` of pool `p` takes the first item of the worklist.
     fn start(&self, s: &mut State, p: usize, w: usize) {
-        if self.should_be_managed(s, p) && s.running(p) > 0 {
-            s.overlap_start = true;
+        if self.at_target(s, p, s.running(p)) {
+            s.overlap_start |= 1 << p;
         }
         let i = usize::from(s.pools[p].worklist.remove(0));
         self.begin(s, i, p, w as u8);

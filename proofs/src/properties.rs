@@ -28,10 +28,10 @@ pub const PROPERTIES: [&str; 18] = [
     "W3 queueing during execution is accepted",
     "Q6 a destroyed workqueue refuses the user's queueing",
     "Q2 new instances never get a colour being flushed",
-    "C6 the unbound pool is not concurrency managed: a waiting item gets a worker",
+    "C6 the unbound pool is managed to its target: a waiting item gets a worker below it, none starts at it",
     "S6 at most one manager per pool",
     "W6 while cancel_sync waits, its item is not queued again nor started anew",
-    "C3 queueing behind a worker that counts as running wakes nobody",
+    "C3 queueing behind the target's running workers wakes nobody",
     "R4 a rescuer leaves a pool only where a worker can take its waiting items",
 ];
 
@@ -67,7 +67,7 @@ impl Model for Config {
             Property::always(PROPERTIES[10], |_, s: &State| s.refused_while_running == 0),
             Property::always(PROPERTIES[11], |_, s: &State| s.accepted_after_destroy == 0),
             Property::always(PROPERTIES[12], |c: &Config, s| c.q2_new_color_not_flushed(s)),
-            Property::always(PROPERTIES[13], c6_unbound_not_managed),
+            Property::always(PROPERTIES[13], c6_unbound_managed_to_target),
             Property::always(PROPERTIES[14], |_, s| s6_one_manager(s)),
             Property::always(PROPERTIES[15], |_, s| w6_cancel_sync_holds(s)),
             Property::always(PROPERTIES[16], |_, s: &State| !s.woke_behind_runner),
@@ -146,25 +146,29 @@ fn q4_ordered(c: &Config, s: &State) -> bool {
     })
 }
 
-/// C1: a pool with items waiting and no worker running is never
-/// forgotten: a worker can take an item, a worker can be created, or none
-/// can (creation failed or the pool is full: then the rescuers are called,
-/// R1, and LIVE checks the outcome). C4: no worker took an item off the
-/// worklist while another one of its managed pool ran. H2: a pool whose
-/// CPU went down is no longer concurrency managed, so a waiting item is
-/// owed a way forward even while another worker of that pool runs.
+/// C1: a pool with items waiting and fewer workers running than its
+/// target (on a CPU's pool: none) is never forgotten: a worker can take
+/// an item, a worker can be created, or none can (creation failed or the
+/// pool is full: then the rescuers are called, R1, and LIVE checks the
+/// outcome). C4: no worker of a CPU's managed pool took an item off the
+/// worklist while another one ran (the unbound pool's target is C6's).
+/// H2: a pool whose CPU went down is no longer concurrency managed, so a
+/// waiting item is owed a way forward even while another worker of that
+/// pool runs.
 fn c1_c4_work_conserving(c: &Config, s: &State) -> bool {
-    !s.overlap_start && c.way_forward_where_owed(s, 0..s.pools.len())
+    s.overlap_start & !(1 << c.cpus) == 0 && c.way_forward_where_owed(s, 0..s.pools.len())
 }
 
-/// C6: the unbound pool (ordered and unbound workqueues) is not
-/// concurrency managed: an item waiting there is owed a way forward even
-/// while another of its workers runs (C1's premise, judged by the truth:
-/// the unbound pool is never managed), so each active instance gets a
-/// worker. Checked where an unbound workqueue has `max_active` 2
-/// (configuration `unbound`).
-fn c6_unbound_not_managed(c: &Config, s: &State) -> bool {
-    c.way_forward_where_owed(s, [c.cpus])
+/// C6: the unbound pool (ordered and unbound workqueues) is concurrency
+/// managed with its own target ([`Config::target`]), both ways: an item
+/// waiting there is owed a way forward while fewer workers than the
+/// target count as running (C1's premise on the unbound pool; fails if
+/// the rules use target 1), and no worker there starts an item while the
+/// target's worth of others run (C4 on the unbound pool; fails if the
+/// rules do not manage it). Configuration `unbound` tells them apart:
+/// target 2, three items that can be active at once.
+fn c6_unbound_managed_to_target(c: &Config, s: &State) -> bool {
+    s.overlap_start & (1 << c.cpus) == 0 && c.way_forward_where_owed(s, [c.cpus])
 }
 
 /// S6 (C1's manager): at most one worker of a pool is its manager.
@@ -187,8 +191,9 @@ fn w6_cancel_sync_holds(s: &State) -> bool {
 
 impl Config {
     /// C1's premise: pool `p` has an item waiting that no worker runs,
-    /// and nothing excuses the wait: it is not a managed pool (bound and
-    /// online, H2) with a worker running, creation has not failed (the
+    /// and nothing excuses the wait: it is not a pool that ought to be
+    /// managed (the unbound pool, C6; bound and online, H2) with its
+    /// target's worth of workers running, creation has not failed (the
     /// rescuers are called: R1, and LIVE checks the outcome), the pool is
     /// not full and no worker is being created. Then something must be
     /// able to take the item or create a worker for it.
@@ -196,7 +201,7 @@ impl Config {
         let pool = &s.pools[p];
         let waiting = pool.worklist.iter().any(|&i| s.items[usize::from(i)].running.is_none());
         waiting
-            && !(self.should_be_managed(s, p) && s.running(p) > 0)
+            && !self.at_target(s, p, s.running(p))
             && !pool.starving
             && pool.workers.len() < usize::from(self.max_workers)
             && !pool.workers.contains(&Worker::Managing)

@@ -33,6 +33,7 @@ impl Config {
     ) -> Config {
         Config {
             cpus,
+            unbound_target: None,
             wqs,
             items,
             max_workers: u8::try_from(max_workers).unwrap_or(u8::MAX),

@@ -36,7 +36,8 @@ pub enum Behaviour {
 /// A workqueue's flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct WqSpec {
-    /// Served by the unbound pool: not concurrency managed.
+    /// Served by the unbound pool (concurrency managed with a target of
+    /// its own: [`Config::unbound_target`]).
     pub unbound: bool,
     /// One item at a time, in queueing order (unbound, `max_active` 1).
     pub ordered: bool,
@@ -51,6 +52,11 @@ pub struct WqSpec {
 pub struct Config {
     /// Bound CPUs (each with one pool); one unbound pool besides.
     pub cpus: usize,
+    /// The unbound pool's concurrency target: workers that may count as
+    /// running there before a waiting item waits for one (C6). `None`:
+    /// `cpus`, the engine's rule; a small configuration may ask for more
+    /// than its CPUs to tell a target from none at all.
+    pub unbound_target: Option<u8>,
     /// The workqueues.
     pub wqs: Vec<WqSpec>,
     /// Each item's workqueue and behaviour.
@@ -158,7 +164,7 @@ pub struct Pool {
     /// Per worker: items deferred to it because it runs them (S5; kernel
     /// `scheduled` list), run by it next.
     pub scheduled: Vec<Vec<u8>>,
-    /// Its CPU is offline: workers are rogue (not concurrency managed).
+    /// Its CPU is offline: workers are rogue (not concurrency managed, H2).
     pub offline: bool,
     /// A creation failed, and none succeeded since (S6, S7).
     pub starving: bool,
@@ -240,11 +246,13 @@ pub struct State {
     /// `cancel_sync` that returned with its item pending or running (W5,
     /// W6, Q1).
     pub early_returns: u8,
-    /// A worker started an item while another worker of its (managed) pool
-    /// counted as running (C4).
-    pub overlap_start: bool,
-    /// A queueing changed a worker of a managed pool where another worker
-    /// counted as running (C3: it wakes nobody).
+    /// Pools (bit `p`: pool `p`) where a worker started an item while as
+    /// many other workers as the pool's concurrency target counted as
+    /// running, in a pool that ought to be managed (C4; C6 on the
+    /// unbound pool).
+    pub overlap_start: u8,
+    /// A queueing changed a worker of a managed pool where as many workers
+    /// as its target counted as running (C3: it wakes nobody).
     pub woke_behind_runner: bool,
     /// A rescuer left a pool where items of its workqueue waited, nobody
     /// counted as running and no worker idled to take them (R4).
@@ -371,20 +379,44 @@ impl Config {
         }
     }
 
-    /// Whether pool `p` is concurrency managed now, as the model's rules
-    /// treat it: bound and not marked offline (seeded mistakes may keep an
-    /// offline pool managed, or manage the unbound pool).
-    pub fn managed(&self, state: &State, p: usize) -> bool {
-        let bound = p < self.cpus || (p == self.cpus && self.has(crate::Mistake::UnboundManaged));
-        bound && (!state.pools[p].offline || self.has(crate::Mistake::OfflineStaysManaged))
+    /// Pool `p`'s concurrency target: one running worker on a CPU's pool
+    /// (the kernel's rule), [`Config::unbound_target`] on the unbound pool
+    /// (C6; the kernel does not manage it).
+    pub fn target(&self, p: usize) -> usize {
+        if p == self.cpus {
+            self.unbound_target.map_or(self.cpus, usize::from)
+        } else {
+            1
+        }
     }
 
-    /// Whether pool `p` ought to be concurrency managed: it is bound and
-    /// its CPU is online (C6, H2), judged by the user's hotplug operations
-    /// (CPU 0 is offline between `CpuDown` and `CpuUp`), not by the pool's
-    /// mark. Properties judge by this, not by `managed`.
+    /// The concurrency target the model's rules apply to pool `p` now;
+    /// `None` where they do not manage it (its CPU marked offline). Seeded
+    /// mistakes may keep an offline pool managed, leave the unbound pool
+    /// unmanaged (the kernel's rule), or manage it with target 1.
+    pub fn managed_target(&self, state: &State, p: usize) -> Option<usize> {
+        use crate::Mistake::{OfflineStaysManaged, UnboundTargetOne, UnboundUnmanaged};
+        if p == self.cpus {
+            let target = if self.has(UnboundTargetOne) { 1 } else { self.target(p) };
+            return (!self.has(UnboundUnmanaged)).then_some(target);
+        }
+        (!state.pools[p].offline || self.has(OfflineStaysManaged)).then_some(1)
+    }
+
+    /// Whether pool `p` ought to be concurrency managed (with
+    /// [`Config::target`]): it is the unbound pool (C6), or bound with its
+    /// CPU online (H2), judged by the user's hotplug operations (CPU 0 is
+    /// offline between `CpuDown` and `CpuUp`), not by the pool's mark.
+    /// Properties judge by this, not by `managed_target`.
     pub fn should_be_managed(&self, state: &State, p: usize) -> bool {
-        p < self.cpus && !(p == 0 && state.hotplug_left == 1)
+        p == self.cpus || (p < self.cpus && !(p == 0 && state.hotplug_left == 1))
+    }
+
+    /// Whether pool `p` ought to be managed and its target's worth of
+    /// workers count as running (`running` of them): then a waiting item
+    /// waits (C1, C4, C6).
+    pub fn at_target(&self, state: &State, p: usize, running: usize) -> bool {
+        self.should_be_managed(state, p) && running >= self.target(p)
     }
 
     pub fn max_active(&self, wq: usize) -> u8 {
@@ -436,7 +468,7 @@ impl Config {
             waiters: vec![],
             flush: (0..self.wqs.len()).map(|_| self.initial_flush()).collect(),
             early_returns: 0,
-            overlap_start: false,
+            overlap_start: 0,
             woke_behind_runner: false,
             rescuer_stranded: false,
             refused_while_running: 0,

@@ -42,6 +42,9 @@ pub fn refinement_configs() -> Vec<(&'static str, Config)> {
         // spreads an item to the other CPU's pool when it is less loaded,
         // and still redirects a requeue to the pool where the item runs.
         ("requeue, spread over 2 CPUs", Config { cpus: 2, queues: 3, ..configs::requeue() }),
+        // The unbound pool managed to a target of 2 (C6): two items run
+        // at once, the third waits for one of them.
+        ("unbound", configs::unbound()),
     ]
 }
 

@@ -144,7 +144,7 @@ fn a_livelock_is_caught_as_a_fair_cycle() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 41] = [
+const MATRIX: [(Mistake, &str, usize); 42] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -183,7 +183,8 @@ const MATRIX: [(Mistake, &str, usize); 41] = [
     (Mistake::FlushWorkWaitsForRunning, "requeue", 4),
     (Mistake::FlushTicketJoinsLast, "colors", 4),
     (Mistake::DestroyForgetsDying, "chain", 11),
-    (Mistake::UnboundManaged, "unbound", 13),
+    (Mistake::UnboundTargetOne, "unbound", 13),
+    (Mistake::UnboundUnmanaged, "unbound", 13),
     (Mistake::CancelSyncLetsQueue, "requeue", 15),
     (Mistake::QueueWakesIdle, "requeue", 16),
 ];

@@ -50,15 +50,15 @@ pub enum Creating {
 }
 
 impl<E: Instance> PoolSection<E> {
-    /// CR1: a new worker for this pool if it may have one. `flags` are the
-    /// pool's permanent worker flags (unbound); `max` its worker limit.
-    pub fn create_begin(&mut self, max: usize, flags: u8, now: Duration) -> Creating {
+    /// CR1: a new worker for this pool if it may have one; `max` is its
+    /// worker limit.
+    pub fn create_begin(&mut self, max: usize, now: Duration) -> Creating {
         if !self.state.may_create(max) {
             return Creating::AtLimit;
         }
         let id = self.state.next_id();
         let rogue = if self.state.disassociated { WORKER_ROGUE } else { 0 };
-        self.state.workers.insert(id, WorkerState::new(WORKER_PREP | rogue | flags, now, false));
+        self.state.workers.insert(id, WorkerState::new(WORKER_PREP | rogue, now, false));
         Creating::Spawn(id)
     }
 
@@ -113,7 +113,7 @@ impl<E: Instance> PoolSection<E> {
 
     /// TM1, end (pool lock again, after CR1-CR2): the retry's creation
     /// returned; the manager role goes back, and a new idle worker takes
-    /// pending work if nobody runs (rule M2).
+    /// pending work if the pool needs a worker (rule M2).
     pub fn create_retry_done(&mut self, created: bool, fx: &mut impl Effects) {
         self.state.manager_leave();
         if created {

@@ -6,7 +6,7 @@ use crate::machine::section::PwqFlags;
 use crate::machine::test_support::{pool_with_idle, Ent};
 
 fn section(idle: usize) -> PoolSection<Ent> {
-    let mut section = PoolSection::new(0);
+    let mut section = PoolSection::new(0, 1);
     section.state = pool_with_idle(idle, Duration::ZERO);
     section.add_pwq(0, Pwq::new(8, 0, 0), PwqFlags { cpu_intensive: false, rescuer: true });
     section.add_pwq(1, Pwq::new(8, 0, 0), PwqFlags::default());
@@ -17,7 +17,7 @@ fn section(idle: usize) -> PoolSection<Ent> {
 fn a_created_worker_counts_and_goes_idle() {
     let mut s = section(1);
     let mut fx = Vec::new();
-    let Creating::Spawn(id) = s.create_begin(4, 0, Duration::ZERO) else { panic!("may create") };
+    let Creating::Spawn(id) = s.create_begin(4, Duration::ZERO) else { panic!("may create") };
     assert_eq!(s.state.nr_workers, 1, "not counted before its thread runs");
     assert!(s.create_end(id, true, Duration::ZERO, &mut fx));
     assert_eq!(s.state.nr_workers, 2);
@@ -28,12 +28,12 @@ fn a_created_worker_counts_and_goes_idle() {
 fn a_refused_spawn_arms_both_timers_once() {
     let mut s = section(1);
     let mut fx = Vec::new();
-    let Creating::Spawn(id) = s.create_begin(4, 0, Duration::ZERO) else { panic!("may create") };
+    let Creating::Spawn(id) = s.create_begin(4, Duration::ZERO) else { panic!("may create") };
     assert!(!s.create_end(id, false, Duration::ZERO, &mut fx));
     assert_eq!(fx, vec![Effect::ArmCreateRetry, Effect::ArmMayday { first: true }]);
     assert!(!s.state.workers.contains_key(&id), "it never was");
     fx.clear();
-    let Creating::Spawn(id) = s.create_begin(4, 0, Duration::ZERO) else { panic!("may create") };
+    let Creating::Spawn(id) = s.create_begin(4, Duration::ZERO) else { panic!("may create") };
     assert!(!s.create_end(id, false, Duration::ZERO, &mut fx));
     assert!(fx.is_empty(), "armed already: {fx:?}");
 }
@@ -42,7 +42,7 @@ fn a_refused_spawn_arms_both_timers_once() {
 fn at_the_limit_only_the_mayday_timer_is_armed() {
     let mut s = section(1);
     let mut fx = Vec::new();
-    assert_eq!(s.create_begin(1, 0, Duration::ZERO), Creating::AtLimit);
+    assert_eq!(s.create_begin(1, Duration::ZERO), Creating::AtLimit);
     assert!(fx.is_empty(), "deciding is not failing");
     s.create_at_limit(&mut fx);
     assert_eq!(fx, vec![Effect::ArmMayday { first: true }], "no retry: the platform did not refuse");

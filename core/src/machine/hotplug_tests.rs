@@ -8,7 +8,7 @@ use core::time::Duration;
 
 #[test]
 fn an_item_behind_a_running_worker_starts_once_the_cpu_goes_down() {
-    let mut s: PoolSection<Ent> = PoolSection::new(0);
+    let mut s: PoolSection<Ent> = PoolSection::new(0, 1);
     s.state = pool_with_idle(2, Duration::ZERO);
     s.add_pwq(0, Pwq::new(8, 0, 0), PwqFlags::default());
     let mut fx = Vec::new();
@@ -30,7 +30,7 @@ fn an_item_behind_a_running_worker_starts_once_the_cpu_goes_down() {
 
 #[test]
 fn the_trustee_retires_idle_workers_down_to_one_once_the_pool_is_empty() {
-    let mut s: PoolSection<Ent> = PoolSection::new(0);
+    let mut s: PoolSection<Ent> = PoolSection::new(0, 1);
     s.state = pool_with_idle(3, Duration::ZERO);
     s.add_pwq(0, Pwq::new(8, 0, 0), PwqFlags::default());
     let mut fx = Vec::new();

@@ -7,7 +7,7 @@ use crate::machine::pwq::Pwq;
 use crate::machine::test_support::{pool_with_idle, Ent};
 
 fn section(idle: usize) -> PoolSection<Ent> {
-    let mut section = PoolSection::new(0);
+    let mut section = PoolSection::new(0, 1);
     section.state = pool_with_idle(idle, Duration::ZERO);
     section.add_pwq(0, Pwq::new(8, 0, 0), crate::machine::section::PwqFlags::default());
     section

@@ -5,6 +5,12 @@
 //! `too_many_workers`), written as one-liners over plain numbers so that
 //! proofs and models can check them directly. The mechanism in `worker.rs`
 //! and `manager.rs` only ever asks these questions.
+//!
+//! The kernel's predicates compare `nr_running` with 1: a pool wants one
+//! running worker. Here each pool has a *concurrency target*
+//! ([`PoolCounts::concurrency`]): 1 for a CPU's pool (the kernel's rule),
+//! the CPU count for the unbound pool (a departure: the kernel does not
+//! manage unbound pools at all, which starts a worker per waiting item).
 
 /// Kernel `MAX_IDLE_WORKERS_RATIO`: one idle worker per this many busy ones
 /// may stay beyond the [`MIN_IDLE_WORKERS`] always kept.
@@ -15,7 +21,7 @@ pub const MAX_IDLE_WORKERS_RATIO: usize = 4;
 pub const MIN_IDLE_WORKERS: usize = 2;
 
 /// The counters the policy looks at, copied out of the locked pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolCounts {
     /// Items on the pool's worklist.
     pub pending: usize,
@@ -27,11 +33,15 @@ pub struct PoolCounts {
     pub workers: usize,
     /// Whether a manager is active (it counts as idle for culling).
     pub managing: bool,
+    /// The concurrency target: workers that may count as running before
+    /// waiting items wait for one of them (at least 1).
+    pub concurrency: usize,
 }
 
-/// Is there work and nobody running it, so that a worker must be woken?
+/// Is there work and fewer workers running than the target, so that a
+/// worker must be woken? With target 1, the kernel's rule: nobody runs.
 pub fn need_more_worker(c: PoolCounts) -> bool {
-    c.pending > 0 && c.running == 0
+    c.pending > 0 && c.running < c.concurrency
 }
 
 /// Can a worker start processing, i.e. is a spare idle worker left to take
@@ -41,12 +51,13 @@ pub fn may_start_working(c: PoolCounts) -> bool {
 }
 
 /// Should a worker that just finished an item take another one? Yes while
-/// work is pending and at most this worker is running.
+/// work is pending and at most the target are running, this worker
+/// included (target 1, the kernel's rule: only this worker runs).
 pub fn keep_working(c: PoolCounts) -> bool {
-    c.pending > 0 && c.running <= 1
+    c.pending > 0 && c.running <= c.concurrency
 }
 
-/// Must the manager create a worker: work waits, nobody runs, nobody idles?
+/// Must the manager create a worker: a worker is needed and nobody idles?
 pub fn need_to_create_worker(c: PoolCounts) -> bool {
     need_more_worker(c) && !may_start_working(c)
 }
@@ -64,7 +75,11 @@ mod tests {
     use super::*;
 
     fn counts(pending: usize, running: usize, idle: usize, workers: usize) -> PoolCounts {
-        PoolCounts { pending, running, idle, workers, managing: false }
+        PoolCounts { pending, running, idle, workers, managing: false, concurrency: 1 }
+    }
+
+    fn target(concurrency: usize, c: PoolCounts) -> PoolCounts {
+        PoolCounts { concurrency, ..c }
     }
 
     #[test]
@@ -79,6 +94,16 @@ mod tests {
         assert!(keep_working(counts(1, 1, 0, 1)));
         assert!(!keep_working(counts(1, 2, 0, 2)), "another runner exists; yield the CPU");
         assert!(!keep_working(counts(0, 1, 0, 1)));
+    }
+
+    #[test]
+    fn a_target_of_two_wakes_and_keeps_two_runners() {
+        assert!(need_more_worker(target(2, counts(1, 1, 1, 3))), "one runs, a second may");
+        assert!(!need_more_worker(target(2, counts(1, 2, 1, 3))), "two run: the target");
+        assert!(keep_working(target(2, counts(1, 2, 0, 2))), "this worker and one other");
+        assert!(!keep_working(target(2, counts(1, 3, 0, 3))), "a surplus runner yields");
+        assert!(need_to_create_worker(target(2, counts(1, 1, 0, 2))));
+        assert!(!need_to_create_worker(target(2, counts(1, 2, 0, 2))));
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //!   `PoolState::update_worker` recomputes it from the worker's flags and
 //!   `sleeping` bit, so it always equals the workers that count as
 //!   running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
-//! - M2. **Kick.** If items wait and nobody runs (`need_more_worker`), the most
-//!   recently idle worker is woken, once: a wakeup not yet consumed is not
-//!   sent again. Queueing behind a running worker wakes nobody. (C1, C3)
+//! - M2. **Kick.** If items wait and fewer workers run than the pool's
+//!   concurrency target (`need_more_worker`; target 1 on a CPU's pool:
+//!   nobody runs), the most recently idle worker is woken, once: a wakeup
+//!   not yet consumed is not sent again. Queueing behind the target's
+//!   running workers wakes nobody. (C1, C3, C6)
 //! - M3. **Idle list.** A worker entering idle goes to the front (hot first)
 //!   and becomes `PREP`; the coldest, at the back, are retired first. When
 //!   there are too many idle workers and no cull timer is armed, one must
@@ -39,16 +41,16 @@ pub type WqId = usize;
 pub const WORKER_PREP: u8 = 1 << 0;
 /// Worker flag: running an item of a `cpu_intensive` workqueue.
 pub const WORKER_CPU_INTENSIVE: u8 = 1 << 1;
-/// Worker flag: belongs to an unbound pool (never concurrency managed).
-pub const WORKER_UNBOUND: u8 = 1 << 2;
 /// Worker flag: a workqueue's rescuer attached to this pool; not in
 /// `nr_workers`, never idle.
 pub const WORKER_RESCUER: u8 = 1 << 3;
-/// Worker flag: its pool's CPU is offline (kernel 2010 `WORKER_ROGUE`):
-/// concurrency management is suspended until the CPU comes back.
+/// Worker flag: its pool's CPU is offline (kernel 2010 `WORKER_ROGUE`;
+/// today's kernel sets `WORKER_UNBOUND` for this): concurrency management
+/// is suspended until the CPU comes back. Workers of the unbound pool do
+/// not carry it: that pool is managed, with a target of its own.
 pub const WORKER_ROGUE: u8 = 1 << 4;
 /// Flags that keep a worker out of `nr_running`.
-pub const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_RESCUER | WORKER_ROGUE;
+pub const WORKER_NOT_RUNNING: u8 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_RESCUER | WORKER_ROGUE;
 
 /// A worker as the pool sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -158,6 +160,10 @@ pub struct PoolState<E> {
     pub(super) pin_generation: u64,
     /// Seeded bugs for this pool (0 in production).
     pub(super) bugs: SeededBits,
+    /// The concurrency target (`policy::PoolCounts::concurrency`), fixed
+    /// at construction: 1 for a CPU's pool, the CPU count for the unbound
+    /// pool.
+    pub(super) concurrency: usize,
 }
 
 impl<E> Default for PoolState<E> {
@@ -180,14 +186,17 @@ impl<E> Default for PoolState<E> {
             disassociated: false,
             pin_generation: 1,
             bugs: 0,
+            concurrency: 1,
         }
     }
 }
 
 impl<E> PoolState<E> {
-    /// An empty pool with seeded `bugs` switched on (0 in production).
-    pub fn new(bugs: SeededBits) -> Self {
-        PoolState { bugs, ..PoolState::default() }
+    /// An empty pool with seeded `bugs` switched on (0 in production) and
+    /// `concurrency` as its concurrency target (1: a CPU's pool).
+    pub fn new(bugs: SeededBits, concurrency: usize) -> Self {
+        assert!(concurrency >= 1, "a pool's concurrency target is at least one running worker");
+        PoolState { bugs, concurrency, ..PoolState::default() }
     }
 
     /// The counters the policy predicates look at.
@@ -198,6 +207,7 @@ impl<E> PoolState<E> {
             idle: self.idle.len(),
             workers: self.nr_workers,
             managing: self.manager_active,
+            concurrency: self.concurrency,
         }
     }
 
@@ -220,7 +230,8 @@ impl<E> PoolState<E> {
         }
     }
 
-    /// Rule M2: the worker to wake, if items wait and nobody runs.
+    /// Rule M2: the worker to wake, if items wait and fewer than the target
+    /// run.
     #[must_use = "the driver must wake the returned worker"]
     pub fn kick(&mut self) -> Option<WorkerId> {
         if policy::need_more_worker(self.counts()) {

@@ -38,11 +38,10 @@ pub enum Rescue<E> {
 }
 
 impl<E: Instance> PoolSection<E> {
-    /// RT1: a rescuer attaches; `flags` are the pool's permanent worker
-    /// flags. Its id on this pool.
-    pub fn rescuer_attach(&mut self, flags: u8, now: Duration) -> WorkerId {
+    /// RT1: a rescuer attaches. Its id on this pool.
+    pub fn rescuer_attach(&mut self, now: Duration) -> WorkerId {
         let id = self.state.next_id();
-        let flags = WORKER_PREP | WORKER_RESCUER | flags;
+        let flags = WORKER_PREP | WORKER_RESCUER;
         self.state.workers.insert(id, WorkerState::new(flags, now, true));
         id
     }

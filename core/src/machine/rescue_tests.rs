@@ -8,7 +8,7 @@ use crate::machine::test_support::{pool_with_idle, Ent};
 /// One worker, blocked in an item of workqueue 1; items of workqueue 0
 /// (with a rescuer) wait: the pool needs a worker it cannot have.
 fn starving(items: usize) -> PoolSection<Ent> {
-    let mut s = PoolSection::new(0);
+    let mut s = PoolSection::new(0, 1);
     s.state = pool_with_idle(1, Duration::ZERO);
     s.add_pwq(0, Pwq::new(8, 0, 0), PwqFlags { cpu_intensive: false, rescuer: true });
     s.add_pwq(1, Pwq::new(8, 0, 0), PwqFlags::default());
@@ -29,7 +29,7 @@ fn starving(items: usize) -> PoolSection<Ent> {
 fn a_rescuer_runs_one_item_at_a_time_then_leaves() {
     let mut s = starving(2);
     let mut fx = Vec::new();
-    let id = s.rescuer_attach(0, Duration::ZERO);
+    let id = s.rescuer_attach(Duration::ZERO);
     assert_eq!(s.state.nr_running, 0, "a rescuer never counts as running");
     let mut taken = 0;
     let Rescue::Run { entry, scheduled: false } = s.rescuer_next(id, 0, &mut taken, 16, &mut fx) else {
@@ -47,7 +47,7 @@ fn a_rescuer_runs_one_item_at_a_time_then_leaves() {
 fn a_used_up_batch_puts_the_pool_workqueue_back_on_the_list() {
     let mut s = starving(2);
     let mut fx = Vec::new();
-    let id = s.rescuer_attach(0, Duration::ZERO);
+    let id = s.rescuer_attach(Duration::ZERO);
     let mut taken = 0;
     let Rescue::Run { entry, .. } = s.rescuer_next(id, 0, &mut taken, 1, &mut fx) else { panic!("rescues") };
     s.end(id, entry.item, 0, entry.color, &mut fx);

@@ -121,9 +121,11 @@ pub struct PoolSection<E: Instance> {
 }
 
 impl<E: Instance> PoolSection<E> {
-    /// An empty pool with seeded `bugs` switched on (0 in production).
-    pub fn new(bugs: SeededBits) -> Self {
-        PoolSection { state: PoolState::new(bugs), pwqs: BTreeMap::new(), cpu_intensive_pwqs: 0 }
+    /// An empty pool with seeded `bugs` switched on (0 in production) and
+    /// `concurrency` as its concurrency target: 1 for a CPU's pool (the
+    /// kernel's rule), the CPU count for the unbound pool (rule M2).
+    pub fn new(bugs: SeededBits, concurrency: usize) -> Self {
+        PoolSection { state: PoolState::new(bugs, concurrency), pwqs: BTreeMap::new(), cpu_intensive_pwqs: 0 }
     }
 
     /// Adds workqueue `wq`'s pool-workqueue.
@@ -164,7 +166,8 @@ impl<E: Instance> PoolSection<E> {
         self.state.is_running_for(key, wq)
     }
 
-    /// Rule M2: wakes the first idle worker if items wait and nobody runs.
+    /// Rule M2: wakes the first idle worker if items wait and fewer than the
+    /// target run.
     #[inline]
     pub fn kick(&mut self, fx: &mut impl Effects) {
         if let Some(id) = self.state.kick() {
@@ -274,8 +277,9 @@ impl<E: Instance> PoolSection<E> {
     /// (rule M9). Deferred to the worker already executing the item, if
     /// another one is (an [`Effect::Deferred`]); else recorded as executed
     /// here, and the pool kicked: an executor that does not count as
-    /// running (unbound, `cpu_intensive`, rescuer, rogue) must not hold up
-    /// the items behind it. The entry to run, if any.
+    /// running (`cpu_intensive`, rescuer, rogue), or one of a pool whose
+    /// target is more than one runner, must not hold up the items behind
+    /// it. The entry to run, if any.
     #[inline(always)]
     pub fn begin(&mut self, id: WorkerId, entry: E, fx: &mut impl Effects) -> Option<E> {
         let key = entry.key();
@@ -309,7 +313,7 @@ impl<E: Instance> PoolSection<E> {
     }
 
     /// PS7 (pool lock): worker `id` enters a blocking section (rule M10): it
-    /// stops counting as running, and if items wait and nobody runs the
+    /// stops counting as running, and if `need_more_worker` then holds the
     /// first idle worker is woken. False for a nested section (the outer
     /// one accounts for it) and for a worker the pool does not know.
     pub fn worker_blocked(&mut self, id: WorkerId, fx: &mut impl Effects) -> bool {

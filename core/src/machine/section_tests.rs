@@ -4,7 +4,7 @@ use super::*;
 use crate::machine::test_support::{pool_with_idle, Ent};
 
 fn section(idle: usize, max_active: usize) -> PoolSection<Ent> {
-    let mut section = PoolSection::new(0);
+    let mut section = PoolSection::new(0, 1);
     section.state = pool_with_idle(idle, Duration::ZERO);
     section.add_pwq(0, Pwq::new(max_active, 0, 0), PwqFlags::default());
     section

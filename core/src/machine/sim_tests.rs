@@ -73,7 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 impl Sim {
     fn new(bugs: super::SeededBits) -> Self {
-        let mut pool = PoolState::new(bugs);
+        let mut pool = PoolState::new(bugs, 1);
         for _ in 0..WORKERS {
             let id = pool.next_id();
             pool.workers.insert(id, WorkerState::new(WORKER_PREP, Duration::ZERO, true));

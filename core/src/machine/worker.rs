@@ -4,20 +4,23 @@
 //!
 //! # Rules
 //! - M6. **Wake.** A woken worker leaves the idle list but stays `PREP`. It
-//!   works only if items wait and nobody runs (`need_more_worker`);
-//!   otherwise the wakeup was only a hint and it goes back to idle. (C3)
+//!   works only if items wait and fewer workers than the pool's target run
+//!   (`need_more_worker`; target 1: nobody runs); otherwise the wakeup was
+//!   only a hint and it goes back to idle. (C3)
 //! - M7. **Spare first.** Before working it needs an idle spare to take over
 //!   if it blocks (`may_start_working`); without one it becomes the
 //!   manager and creates one (the driver spawns). If creation fails it
 //!   works anyway if `need_more_worker` still holds (`worker_recheck`). (C1)
 //! - M8. **Work.** Working clears `PREP` (now running) and takes items while
-//!   `keep_working`: items wait and at most this worker runs. (C4)
+//!   `keep_working`: items wait and at most the target run, this worker
+//!   included (target 1: only this worker). (C4, C6)
 //! - M9. **Non-reentrancy.** An item another worker of the pool is executing
 //!   is deferred to that worker's scheduled list, which it runs after its
 //!   current item; otherwise the item is recorded as executed here. (W4)
 //! - M10. **Blocking.** A worker entering a blocking section stops counting
-//!   as running and, if items wait and nobody runs, the first idle worker
-//!   is woken; leaving, it counts again. Nested sections count once. (C1)
+//!   as running and, if `need_more_worker` then holds, the first idle
+//!   worker is woken; leaving, it counts again. Nested sections count
+//!   once. (C1, C6)
 
 use super::policy;
 use super::pool::{PoolState, WorkerId, WqId, WORKER_CPU_INTENSIVE, WORKER_PREP};
@@ -58,7 +61,7 @@ pub enum Sleep {
 
 impl<E: Queued> PoolState<E> {
     /// Rule M7: after a failed creation (the pool lock was dropped meanwhile),
-    /// whether the manager should still work: items wait and nobody runs.
+    /// whether the manager should still work: `need_more_worker`.
     /// Otherwise it goes back to idle (the kernel rechecks the same way).
     pub fn worker_recheck(&self) -> bool {
         policy::need_more_worker(self.counts())

@@ -20,7 +20,15 @@
 //!
 //! // One CPU, one workqueue, one item.
 //! let wq = WqShape { unbound: false, max_active: 1, rescuer: false };
-//! let topo = Topology { cpus: 1, wqs: vec![wq], items: vec![0], max_workers: 4, rescuer_batch: 16, flush_colors: 16 };
+//! let topo = Topology {
+//!     cpus: 1,
+//!     unbound_concurrency: 1,
+//!     wqs: vec![wq],
+//!     items: vec![0],
+//!     max_workers: 4,
+//!     rescuer_batch: 16,
+//!     flush_colors: 16,
+//! };
 //! let mut sys = PlainSystem::new(topo, 0);
 //! assert_eq!(sys.queue(0, Target::On(0), false), Ok(true));
 //! assert_eq!(sys.queue(0, Target::On(0), false), Ok(false), "pending: coalesced");
@@ -68,7 +76,7 @@ use crate::machine::effect::Effect;
 use crate::machine::flush::{flush_begin, flush_heads_done, FlushLocks, FlushSignal, FlushTickets, FlushWait};
 use crate::machine::mayday::{MaydayList, RescuerStep};
 use crate::machine::pass::Pass;
-use crate::machine::pool::{WorkerId, WqId, WORKER_UNBOUND};
+use crate::machine::pool::{WorkerId, WqId};
 use crate::machine::pwq::Pwq;
 use crate::machine::queue::{accepts, cancel_grab_queued, load, queue_insert, Placement, Refusal, Target};
 use crate::machine::rescue::Rescue;
@@ -97,6 +105,10 @@ pub struct WqShape {
 pub struct Topology {
     /// CPUs, each with its pool.
     pub cpus: usize,
+    /// The unbound pool's concurrency target: workers that may count as
+    /// running there before a waiting item waits (an engine's: its CPU
+    /// count; at least 1).
+    pub unbound_concurrency: usize,
     /// The workqueues.
     pub wqs: Vec<WqShape>,
     /// Item `i` belongs to workqueue `items[i]`.
@@ -230,9 +242,10 @@ impl PlainSystem {
     pub fn new(topo: Topology, bugs: SeededBits) -> Self {
         let pools = topo.cpus + 1;
         let sections = (0..pools).map(|p| {
-            let mut section = PoolSection::new(bugs);
+            let concurrency = if p == topo.cpus { topo.unbound_concurrency } else { 1 };
+            let mut section = PoolSection::new(bugs, concurrency);
             let _ = section.manager_enter();
-            if let Creating::Spawn(id) = section.create_begin(topo.max_workers, flags_of(&topo, p), Duration::ZERO) {
+            if let Creating::Spawn(id) = section.create_begin(topo.max_workers, Duration::ZERO) {
                 section.create_end(id, true, Duration::ZERO, &mut Vec::new());
             }
             section.manager_leave();
@@ -342,15 +355,6 @@ impl PlainSystem {
 
     fn bug(&self, bug: SeededBug) -> bool {
         seeded_in(self.bugs, bug)
-    }
-}
-
-/// A pool's permanent worker flags.
-fn flags_of(topo: &Topology, pool: usize) -> u8 {
-    if pool == topo.cpus {
-        WORKER_UNBOUND
-    } else {
-        0
     }
 }
 

@@ -11,7 +11,16 @@ const NOW: Duration = Duration::ZERO;
 
 fn system(cpus: usize, max_active: usize) -> PlainSystem {
     let wq = WqShape { unbound: false, max_active, rescuer: false };
-    let topo = Topology { cpus, wqs: vec![wq], items: vec![0, 0], max_workers: 4, rescuer_batch: 16, flush_colors: 16 };
+    let (items, max_workers) = (vec![0, 0], 4);
+    let topo = Topology {
+        cpus,
+        unbound_concurrency: cpus,
+        wqs: vec![wq],
+        items,
+        max_workers,
+        rescuer_batch: 16,
+        flush_colors: 16,
+    };
     PlainSystem::new(topo, 0)
 }
 

@@ -321,7 +321,7 @@ impl PlainSystem {
     pub fn rescuer_attach(&mut self, wq: WqId, now: Duration) {
         let Some(Rescuing { pool, id: None, .. }) = self.rescuers[wq] else { return };
         self.mark(pool, StepId::RescuerAttach);
-        let id = self.pools[pool].rescuer_attach(flags_of(&self.topo, pool), now);
+        let id = self.pools[pool].rescuer_attach(now);
         self.rescuers[wq] = Some(Rescuing { pool, id: Some(id), taken: 0 });
         self.events.push(Event::RescuerAttach { wq, pool, worker: id });
         self.rescue_next(wq);
@@ -366,8 +366,7 @@ impl PlainSystem {
     /// CR1 by a manager (or a create-retry): at the limit CR3 (and the
     /// manager's WP2) at once; else the spawn is the runtime's.
     fn create(&mut self, pool: usize, manager: Option<WorkerId>, now: Duration) {
-        let flags = flags_of(&self.topo, pool);
-        match self.pools[pool].create_begin(self.topo.max_workers, flags, now) {
+        match self.pools[pool].create_begin(self.topo.max_workers, now) {
             Creating::Spawn(new) => {
                 if let Some(worker) = manager {
                     self.managing[pool] = Some((worker, new));

@@ -12,7 +12,7 @@ use core::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
 use std::collections::BTreeMap;
 
-pub(crate) use crate::machine::pool::{WorkerId, WORKER_UNBOUND};
+pub(crate) use crate::machine::pool::WorkerId;
 
 impl<P: Platform> WorkerThread<P> {
     pub(crate) fn new() -> Self {
@@ -28,6 +28,10 @@ impl<P: Platform> WorkerThread<P> {
 impl<P: Platform> Pool<P> {
     pub(crate) fn new(cpu: Option<usize>, highpri: bool, shared: Arc<SystemShared<P>>) -> Self {
         let bugs = shared.config.seeded_bits();
+        // The unbound pool's concurrency target is the CPU count (a
+        // departure from the kernel, which does not manage it); a CPU's
+        // pool wants one runner.
+        let concurrency = if cpu.is_none() { shared.config.cpus } else { 1 };
         // High-priority pools are not traced.
         let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
         let unlocked_tracer = tracer.clone();
@@ -41,22 +45,13 @@ impl<P: Platform> Pool<P> {
             load: load.clone(),
             locked: Mutex::new(PoolLocked {
                 load,
-                machine: PoolSection::new(bugs),
+                machine: PoolSection::new(bugs, concurrency),
                 threads: BTreeMap::new(),
                 wqs: BTreeMap::new(),
                 zombies: Vec::new(),
                 trustee: None,
                 tracer,
             }),
-        }
-    }
-
-    /// Worker flags every worker of this pool carries permanently.
-    pub(crate) fn permanent_flags(&self) -> u8 {
-        if self.cpu.is_none() {
-            WORKER_UNBOUND
-        } else {
-            0
         }
     }
 

@@ -108,7 +108,9 @@ impl Sys {
         });
         let (items, rescuer_batch) = (c.items.iter().map(|&(wq, _)| wq).collect(), RESCUER_BATCH);
         let (max_workers, flush_colors) = (usize::from(c.max_workers), usize::from(c.colors));
-        let topo = Topology { cpus: c.cpus, wqs: wqs.collect(), items, max_workers, rescuer_batch, flush_colors };
+        let (cpus, unbound_concurrency) = (c.cpus, c.target(c.cpus));
+        let topo =
+            Topology { cpus, unbound_concurrency, wqs: wqs.collect(), items, max_workers, rescuer_batch, flush_colors };
         let (hotplug, retires) = (if c.hotplug { 2 } else { 0 }, if c.retire { RETIRES } else { 0 });
         // Without a rescuer a mayday calls nobody: the timer stays quiet.
         let maydays = if c.wqs.iter().any(|wq| wq.mem_reclaim) { MAYDAYS } else { 0 };

@@ -12,7 +12,8 @@
 //!    colours: [`Colors`]) equals the spec state's (a step with no
 //!    witness must leave it unchanged: a stutter);
 //! 3. PROGRESS: where the spec state owes a pool a way forward (C1's
-//!    premise: an item waits, the pool is unmanaged or nobody in it runs),
+//!    premise: an item waits, the pool is unmanaged or fewer than its
+//!    concurrency target run in it),
 //!    the machine has a step that can take it (a woken worker, a new
 //!    worker's first pass, the manager, a rescuer): simulation alone
 //!    accepts a machine that does less than the spec allows;
