@@ -539,3 +539,37 @@ fn an_engine_panic_on_the_shutdown_thread_aborts_loudly() {
         "cmwq: engine thread `sbug/shutdown` panicked (an engine bug): injected engine bug on the shutdown thread";
     assert!(stderr.contains(expected), "{stderr}");
 }
+
+/// Q6, rule M30: a delayed item that re-arms itself from its own function
+/// may be armed again before the timer's firing that queued it has left the
+/// delayed set (the firing inserts first, so that destroy never finds the
+/// item in neither place). The set counts both armings: the new timer keeps
+/// a drain waiting, and no re-arming is refused or trips an assertion.
+#[test]
+fn a_delayed_item_rearmed_by_its_own_run_stays_counted_until_it_fires() {
+    const ROUNDS: usize = 2_000;
+    let system = System::builder().cpus(2).build().expect("system builds");
+    let wq = WorkqueueBuilder::new("rearm").build(&system).expect("workqueue builds");
+    let slot: Arc<Mutex<Option<(Workqueue, cmwq::DelayedWork)>>> = Arc::new(Mutex::new(None));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let dwork = {
+        let (slot, runs) = (slot.clone(), runs.clone());
+        cmwq::DelayedWork::new(move || {
+            if runs.fetch_add(1, SeqCst) + 1 < ROUNDS {
+                if let Some((wq, me)) = slot.lock().unwrap().as_ref() {
+                    wq.queue_delayed(me, Duration::from_nanos(1)).expect("re-armed");
+                }
+            }
+        })
+    };
+    *slot.lock().unwrap() = Some((wq.clone(), dwork.clone()));
+    assert!(wq.queue_delayed(&dwork, Duration::from_nanos(1)).unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while runs.load(SeqCst) < ROUNDS && wq.panic_count() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    *slot.lock().unwrap() = None;
+    assert_eq!(wq.take_panics().len(), 0, "a re-arming panicked");
+    assert_eq!(runs.load(SeqCst), ROUNDS);
+    wq.destroy().unwrap();
+}

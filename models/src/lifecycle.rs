@@ -87,3 +87,47 @@ pub fn destroy_racing_mod_delayed<P: ModelPlatform>(bugs: u32) {
     }
     assert!(item.busy().is_idle(), "the item outlived destroy pending");
 }
+
+/// Q6, rule M30 — a delayed item armed again during its own firing. The
+/// firing (here `flush`, firing the timer early) inserts the item, then
+/// takes it off the delayed set; between the two, the item runs on a
+/// worker and arms itself again. The set must count both armings, so that
+/// the new timer stays where destroy waits for it: a destroy racing the
+/// second firing (`flush` again: time is frozen) returns only after the
+/// item ran a second time. Before the fix, the firing's removal took the
+/// new arming too (or the re-arming tripped an assertion, a panic the
+/// workqueue counts): destroy could take the pool-workqueues away with the
+/// timer still armed, and its firing found nowhere to queue the item.
+pub fn delayed_rearmed_during_its_firing<P: ModelPlatform>(bugs: u32) {
+    let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let runs = Counter::<P>::new();
+    let slot: crate::scenarios::WqSlot<P> = crate::scenarios::wq_slot(&wq);
+    let me: std::sync::Arc<P::Mutex<Option<DelayedWork<P>>>> = std::sync::Arc::new(P::mutex_new(None));
+    let item = {
+        let (runs, slot, me) = (runs.clone(), slot.clone(), me.clone());
+        DelayedWork::<P>::new(move || {
+            if runs.inc() == 0 {
+                let wq = P::mutex_lock(&slot).clone();
+                let item = P::mutex_lock(&me).clone();
+                if let (Some(wq), Some(item)) = (wq, item) {
+                    assert_eq!(wq.queue_delayed(&item, DELAY).ok(), Some(true), "re-armed");
+                }
+            }
+        })
+    };
+    *P::mutex_lock(&me) = Some(item.clone());
+    assert_eq!(wq.queue_delayed(&item, DELAY).ok(), Some(true));
+    item.flush().expect("fired and waited for");
+    // The first run (and its re-arming) is over; break the item's cycle.
+    *P::mutex_lock(&slot) = None;
+    *P::mutex_lock(&me) = None;
+    assert_eq!(wq.panic_count(), 0, "the re-arming panicked");
+    let destroyer = {
+        let wq = wq.clone();
+        spawn(&system, move || wq.destroy().expect("destroyed"))
+    };
+    item.flush().expect("the re-armed timer fired and waited for");
+    P::join(destroyer);
+    assert_eq!(runs.get(), 2, "the re-armed item did not run before destroy returned");
+}

@@ -14,7 +14,9 @@ pub use crate::hotplug::{
     rebind_keeps_inactive, requeue_during_handoff,
 };
 pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
-pub use crate::lifecycle::{destroy_racing_mod_delayed, destroy_racing_queue_delayed};
+pub use crate::lifecycle::{
+    delayed_rearmed_during_its_firing, destroy_racing_mod_delayed, destroy_racing_queue_delayed,
+};
 pub use crate::placement::{queue_racing_finish_across_pools, queue_spreads_past_busy_cpu};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
@@ -930,6 +932,7 @@ models! {
     destroy_racing_queue: "Q6",
     destroy_racing_queue_delayed: "Q6",
     destroy_racing_mod_delayed: "Q6",
+    delayed_rearmed_during_its_firing: "Q6 (M30)",
     failed_spawn_retry: "C1 F4",
     shutdown_racing_flush: "Q6",
     keep_working_single_runner: "C4",

@@ -41,9 +41,13 @@ use std::collections::BTreeMap;
 /// executor's item handle. The engine keeps it under the delayed lock.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DelayedSet<W> {
-    /// Items whose timer has not fired yet (each is PENDING meanwhile, so
-    /// armed at most once).
-    armed: BTreeMap<usize, W>,
+    /// Items whose timer has not fired yet or whose firing has not ended
+    /// (DQ3), each with the number of such armings: a fired item is
+    /// inserted before its DQ3 (so that destroy never finds it in neither
+    /// place), and may run and be armed again in between; it is then in
+    /// the set twice, once for the firing that is ending and once for the
+    /// new timer.
+    armed: BTreeMap<usize, (W, usize)>,
     /// Delayed queueings accepted and not yet armed, inserted or given up.
     accepting: usize,
     /// The pool-workqueues are gone: nothing is accepted any more.
@@ -71,15 +75,15 @@ impl<W> DelayedSet<W> {
     pub fn arm(&mut self, key: usize, item: W) {
         debug_assert!(self.accepting > 0, "armed without being accepted");
         self.accepting = self.accepting.saturating_sub(1);
-        let previous = self.armed.insert(key, item);
-        debug_assert!(previous.is_none(), "a delayed item armed twice");
+        self.arm_uncounted(key, item);
     }
 
     /// DQ2 for an item armed without acceptance (the seeded bug
     /// `DelayedAcceptedUncounted` only).
     pub fn arm_uncounted(&mut self, key: usize, item: W) {
-        let previous = self.armed.insert(key, item);
-        debug_assert!(previous.is_none(), "a delayed item armed twice");
+        let armings = &mut self.armed.entry(key).or_insert((item, 0)).1;
+        debug_assert!(*armings < 2, "a delayed item armed while armed: PENDING was not held");
+        *armings += 1;
     }
 
     /// DQ2: an accepted queueing inserted its item at once or gave up.
@@ -92,10 +96,20 @@ impl<W> DelayedSet<W> {
     }
 
     /// DQ3: item `key`'s timer fired (and it was inserted) or was cancelled.
-    /// The item, and whether the set is empty now.
+    /// The item once its last arming ended, and whether the set is empty
+    /// now.
     pub fn done(&mut self, key: usize) -> (Option<W>, bool) {
-        let removed = self.armed.remove(&key);
-        debug_assert!(removed.is_some(), "a delayed item finished that was not armed");
+        let removed = match self.armed.get_mut(&key) {
+            Some((_, armings)) if *armings > 1 => {
+                *armings -= 1;
+                None
+            }
+            Some(_) => self.armed.remove(&key).map(|(item, _)| item),
+            None => {
+                debug_assert!(false, "a delayed item finished that was not armed");
+                None
+            }
+        };
         (removed, self.is_empty())
     }
 
@@ -111,7 +125,7 @@ impl<W> DelayedSet<W> {
 
     /// The items armed now.
     pub fn armed(&self) -> impl Iterator<Item = &W> {
-        self.armed.values()
+        self.armed.values().map(|(item, _)| item)
     }
 
     /// Rule M31 (DS2, or an orphan's finalization): closes the set if it is
@@ -160,6 +174,21 @@ mod tests {
         assert!(!set.close_if(false), "a pool-workqueue still holds work");
         assert!(set.close_if(true));
         assert!(!set.accept(), "closed: refused");
+    }
+
+    #[test]
+    fn an_item_armed_again_before_its_firing_ended_stays_in_the_set() {
+        // The timer fired and inserted the item; it ran, and was armed
+        // again before the firing's DQ3.
+        let mut set = DelayedSet::default();
+        assert!(set.accept());
+        set.arm(7, "item");
+        assert!(set.accept());
+        set.arm(7, "item");
+        assert_eq!(set.armed().count(), 1, "one item");
+        assert_eq!(set.done(7), (None, false), "the new timer is still armed: destroy must wait");
+        assert!(!set.close_if(true));
+        assert_eq!(set.done(7), (Some("item"), true));
     }
 
     #[test]
