@@ -211,6 +211,42 @@ fn blocked_unbound_items_each_get_a_worker() {
     wq.flush().unwrap();
 }
 
+/// C6's opt-out: with `unbound_concurrency(UNBOUND_UNMANAGED)` the unbound
+/// pool keeps the kernel's rule, so items that wait for each other
+/// without telling the pool (here one CPU, four items on one barrier, no
+/// `blocking()`) still each get a worker; with a target, it would be a
+/// deadlock. A target of 0 is refused.
+#[test]
+fn an_unmanaged_unbound_pool_gives_every_waiting_item_a_worker() {
+    let system = System::builder().cpus(1).unbound_concurrency(cmwq::UNBOUND_UNMANAGED).build().expect("system builds");
+    let wq = Workqueue::builder("unbound_unmanaged").unbound().build(&system).unwrap();
+    // A barrier with patience, so that a broken rule fails instead of hanging.
+    let arrived = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+    let met = Arc::new(AtomicUsize::new(0));
+    let items: Vec<Work> = (0..4)
+        .map(|_| {
+            let (arrived, met) = (arrived.clone(), met.clone());
+            Work::new(move || {
+                let (count, cv) = &*arrived;
+                let mut count = count.lock().unwrap();
+                *count += 1;
+                cv.notify_all();
+                let (_count, timeout) = cv.wait_timeout_while(count, Duration::from_secs(20), |c| *c < 4).unwrap();
+                if !timeout.timed_out() {
+                    met.fetch_add(1, SeqCst);
+                }
+            })
+        })
+        .collect();
+    for item in &items {
+        wq.queue(item).unwrap();
+    }
+    wq.flush().unwrap();
+    assert_eq!(met.load(SeqCst), 4, "an item waited for a worker behind the others");
+    let refused = System::builder().unbound_concurrency(0).build();
+    assert!(matches!(refused, Err(cmwq::BuildError::OutOfRange { field: "unbound_concurrency", .. })), "{refused:?}");
+}
+
 /// Guarantee C6, against the thread explosion of an unmanaged pool (a
 /// worker per waiting item: 17 workers for this batch with the pool
 /// unmanaged, 3 with its target): a batch of 200 CPU-bound unbound items

@@ -110,6 +110,7 @@ impl<P: Platform> Drop for SleepingWorker<P> {
             guard.begin(crate::machine::trace::StepId::Unblock);
             guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });
             guard.machine.worker_unblocked(worker);
+            guard.publish_load();
         }
     }
 }

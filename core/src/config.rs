@@ -29,6 +29,11 @@ pub const MAYDAY_INTERVAL: Duration = Duration::from_millis(100);
 /// before it turns to the next mayday.
 pub const RESCUER_BATCH: usize = 16;
 
+/// [`Config::unbound_concurrency`] for unbound pools that are not
+/// concurrency managed, as in the kernel: every waiting item gets a worker,
+/// also items that block without [`crate::blocking`].
+pub const UNBOUND_UNMANAGED: usize = usize::MAX;
+
 /// Default [`Config::idle_spins`].
 pub const DEFAULT_IDLE_SPINS: u32 = 64;
 
@@ -105,6 +110,11 @@ pub struct Config {
     pub highpri_pools: bool,
     /// Whether the unbound pools exist (likewise for unbound workqueues).
     pub unbound_pools: bool,
+    /// The unbound pools' concurrency target (SPEC.md C6): how many of
+    /// their workers may run items at once without blocking. `None`: the
+    /// CPU count. [`UNBOUND_UNMANAGED`]: not managed, as in the kernel
+    /// (every waiting item gets a worker).
+    pub unbound_concurrency: Option<usize>,
     /// Seeded bugs switched on (bits of [`crate::SeededBug::bit`]); only
     /// with the `seeded-bugs` feature.
     #[cfg(feature = "seeded-bugs")]
@@ -134,6 +144,9 @@ impl Config {
         check_range("max_workers_per_pool", self.max_workers_per_pool, 1, MAX_WORKERS_PER_POOL)?;
         check_range("idle_spins", self.idle_spins, 0, MAX_IDLE_SPINS)?;
         check_range("rescuer_batch", self.rescuer_batch, 1, MAX_RESCUER_BATCH)?;
+        if let Some(target) = self.unbound_concurrency {
+            check_range("unbound_concurrency", target, 1, UNBOUND_UNMANAGED)?;
+        }
         check_name("thread_name_prefix", &self.thread_name_prefix)?;
         if self.timer_thread {
             check_interval("idle_timeout", self.idle_timeout, MIN_TIMER_INTERVAL)?;
@@ -209,6 +222,7 @@ impl Default for Config {
             idle_spins: DEFAULT_IDLE_SPINS,
             highpri_pools: true,
             unbound_pools: true,
+            unbound_concurrency: None,
             #[cfg(feature = "seeded-bugs")]
             seeded_bugs: 0,
         }

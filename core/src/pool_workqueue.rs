@@ -32,9 +32,10 @@ pub(crate) struct PoolEffects<'a, P: Platform> {
     ran: Option<&'a Arc<WqShared<P>>>,
     /// What the step asked for that needs the pool's handle.
     later: Later,
-    /// `Some`: hold the step's wakeup back for the caller to carry out as
-    /// the last thing before it unlocks (`queue_insert`), so the woken
-    /// worker does not find the lock still held; the slot keeps one.
+    /// `Some`: hold the step's wakeup back for the caller to carry out
+    /// (`queue_insert`, then `PoolLocked::wake_unlocked`: a parked
+    /// worker is notified once the pool is unlocked, so that it does not
+    /// find the lock still held); the slot keeps one.
     held_wake: Option<Option<WorkerId>>,
 }
 
@@ -215,7 +216,7 @@ impl<P: Platform> PoolLocked<P> {
     /// `state`: queues `work` on `wq`'s pool-workqueue and numbers the
     /// instance, recorded as on `pool`. The instance's number and the
     /// worker the step woke, whose wakeup the caller carries out
-    /// ([`PoolLocked::wake`]) last before it unlocks the pool; or the work
+    /// ([`PoolLocked::wake_unlocked`]); or the work
     /// back if `wq` has no pool-workqueue here any more (destroyed).
     pub(crate) fn queue_insert(
         &mut self,

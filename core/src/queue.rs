@@ -71,7 +71,9 @@ impl<P: Platform> WqShared<P> {
             }
         }
         let cpu = self.system.platform.current_cpu().map_or(0, |os_cpu| self.system.virtual_cpu_of(os_cpu));
-        // Fibonacci hashing: allocation addresses share their low bits.
+        // Allocation addresses share their low bits: drop them, and mix
+        // the rest by a multiplication (one item always probes the same
+        // other CPU; different items, different ones).
         let probe = (key >> 4).wrapping_mul(0x9E37_79B9) >> 16;
         Target::Spread { cpu, probe }
     }

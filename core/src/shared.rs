@@ -155,8 +155,10 @@ pub(crate) struct Pool<P: Platform> {
     /// held (a rescuer's list); `PoolLocked::tracer` otherwise.
     pub(crate) tracer: crate::trace::Tracer,
     /// A: the pool's load (machine QU3 `load`), written under the pool lock
-    /// after each step (`PoolLocked::load`, the same counter) and read
-    /// without it by a plain `queue` choosing where to go: a hint.
+    /// after each step, insert, unblocking and exit
+    /// (`PoolLocked::publish_load`, through `PoolLocked::load`, the same
+    /// counter) and read without it by a plain `queue` choosing where to
+    /// go: a hint.
     pub(crate) load: Arc<CachePadded<AtomicUsize<P>>>,
 }
 

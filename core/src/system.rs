@@ -185,6 +185,20 @@ impl<P: Platform> SystemBuilder<P> {
         self
     }
 
+    /// The unbound pools' concurrency target (SPEC.md C6): how many of
+    /// their workers may run items at once without blocking (default: the
+    /// CPU count; at least 1). Items that wait without telling the pool
+    /// (`std` locks, channels, I/O outside [`crate::blocking`]) hold their
+    /// worker, so with the default an unbound item that waits unannotated
+    /// for another unbound item can wait for good.
+    /// [`UNBOUND_UNMANAGED`](crate::UNBOUND_UNMANAGED) keeps the kernel's
+    /// rule instead: every waiting item gets a worker, at the price of a
+    /// thread per waiting item under a CPU-bound batch.
+    pub fn unbound_concurrency(&mut self, target: usize) -> &mut Self {
+        self.config.unbound_concurrency = Some(target);
+        self
+    }
+
     /// Switches seeded bugs on (bits of [`crate::SeededBug::bit`]).
     #[cfg(feature = "seeded-bugs")]
     pub fn seeded_bugs(&mut self, bugs: u32) -> &mut Self {

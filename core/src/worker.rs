@@ -118,6 +118,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     // Retired: whoever set `die` already took us off the idle list and out
     // of `nr_workers`. Leave our handle to be joined.
     guard.machine.worker_exit(id);
+    guard.publish_load();
     if let Some(handle) = guard.threads.remove(&id).and_then(|thread| thread.handle) {
         guard.zombies.push(handle);
     }

@@ -98,7 +98,10 @@ impl<P: Platform> WorkqueueBuilder<P> {
     /// management with a target of one running worker per CPU (a
     /// departure: the kernel does not manage unbound pools), so CPU-bound
     /// items use up to every CPU and an item that blocks in
-    /// [`blocking`](crate::blocking) is replaced.
+    /// [`blocking`](crate::blocking) is replaced. An item that waits
+    /// without telling the pool keeps its worker counted as running: see
+    /// [`SystemBuilder::unbound_concurrency`](crate::SystemBuilder::unbound_concurrency)
+    /// for the kernel's unmanaged rule.
     pub fn unbound(&mut self) -> &mut Self {
         self.flags.unbound = true;
         self
@@ -266,8 +269,16 @@ impl<P: Platform> Workqueue<P> {
         self.wq().id
     }
 
-    /// Queues `work` on the caller's CPU (kernel `queue_work`). Returns
-    /// `Ok(false)` if it was already pending (nothing is added).
+    /// Queues `work` (kernel `queue_work`). Returns `Ok(false)` if it was
+    /// already pending (nothing is added).
+    ///
+    /// Where it goes (SPEC.md C9): called from one of this system's workers
+    /// of a CPU's pool, that CPU's pool, as in the kernel; from any other
+    /// thread, the pool of the CPU the caller runs on while it is idle,
+    /// else another online CPU's pool if that one is less loaded, so that
+    /// one submitter keeps every CPU busy (a departure from the kernel).
+    /// An item that still runs goes where it runs. Items of a workqueue
+    /// that is not ordered have no order across pools.
     ///
     /// Fails, handing the item back, if the workqueue is destroyed, or is
     /// draining and the caller is not one of its own items.
@@ -282,8 +293,8 @@ impl<P: Platform> Workqueue<P> {
         self.wq().queue_work(Some(cpu), work)
     }
 
-    /// Runs `func` once as a work item of this workqueue, on the caller's
-    /// CPU, and returns its handle: [`JobHandle::join`] waits for the value,
+    /// Runs `func` once as a work item of this workqueue, placed as
+    /// [`Workqueue::queue`] places an item, and returns its handle: [`JobHandle::join`] waits for the value,
     /// and the handle is a `Future` of it. The job is an item like any
     /// other (exactly once, `max_active`, ordering, flush, drain and
     /// destroy count it); a panic in it is contained and counted on the

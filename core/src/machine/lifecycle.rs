@@ -6,7 +6,9 @@
 //!   holds and the set is open) and counted *before* it claims PENDING,
 //!   and stays counted until its item is armed, inserted or given up; an
 //!   armed item stays in the set until its timer fires (and it is
-//!   inserted) or a cancel takes it. Drain and destroy wait while the
+//!   inserted) or a cancel takes it. Armings are counted per item: a
+//!   fired item, inserted before its firing leaves the set, may run and
+//!   be armed again meanwhile, and stays in the set for the new timer. Drain and destroy wait while the
 //!   set holds anything, so an accepted call is never missed. (Q6)
 //! - M31. **Close.** Destroy (or the finalization of an orphaned workqueue)
 //!   takes the pool-workqueues away only while the set is empty and
@@ -44,9 +46,9 @@ pub struct DelayedSet<W> {
     /// Items whose timer has not fired yet or whose firing has not ended
     /// (DQ3), each with the number of such armings: a fired item is
     /// inserted before its DQ3 (so that destroy never finds it in neither
-    /// place), and may run and be armed again in between; it is then in
-    /// the set twice, once for the firing that is ending and once for the
-    /// new timer.
+    /// place), and may run and be armed again in between. It then counts
+    /// once per firing still ending (the timer thread's and a `flush`'s
+    /// may both be) and once for its new timer.
     armed: BTreeMap<usize, (W, usize)>,
     /// Delayed queueings accepted and not yet armed, inserted or given up.
     accepting: usize,
@@ -81,9 +83,7 @@ impl<W> DelayedSet<W> {
     /// DQ2 for an item armed without acceptance (the seeded bug
     /// `DelayedAcceptedUncounted` only).
     pub fn arm_uncounted(&mut self, key: usize, item: W) {
-        let armings = &mut self.armed.entry(key).or_insert((item, 0)).1;
-        debug_assert!(*armings < 2, "a delayed item armed while armed: PENDING was not held");
-        *armings += 1;
+        self.armed.entry(key).or_insert((item, 0)).1 += 1;
     }
 
     /// DQ2: an accepted queueing inserted its item at once or gave up.

@@ -9,15 +9,17 @@
 //!     finish.
 //! QU2. Claim PENDING (item lock, rule M26); an item pending already is
 //!     left as it is (`Ok(false)`).
-//! QU3. [`choose_pool`]: an unbound workqueue's only pool; `queue_on(cpu)`
-//!     that CPU's pool even while the CPU is offline (its pool runs the item
-//!     unbound); a plain `queue` from one of the system's workers its own
-//!     CPU's pool, or the next online CPU's; a plain `queue` from any other
-//!     thread the less loaded of its CPU's pool and one other online CPU's
-//!     ([`spread`]: a departure from the kernel, which stays local). Loads
-//!     are hints ([`load`]) each pool publishes under its own lock and the
-//!     caller reads without it: a stale one misplaces an item, never loses
-//!     or doubles it, since the spec lets a queueing name any CPU.
+//! QU3. [`choose_pool`] ([`Placement::choose`]): an unbound workqueue's
+//!     only pool; `queue_on(cpu)` that CPU's pool even while the CPU is
+//!     offline (its pool runs the item unbound); a plain `queue` from one
+//!     of the system's workers of a CPU's pool that CPU's pool, or the next
+//!     online CPU's; a plain `queue` from any other thread (an unbound
+//!     pool's worker included) the less loaded of its CPU's pool and one
+//!     other online CPU's ([`spread`]: a departure from the kernel, which
+//!     stays local). Loads are hints ([`load`]) each pool publishes under
+//!     its own lock and the caller reads without it: a stale one misplaces
+//!     an item, never loses or doubles it, since the spec lets a queueing
+//!     name any CPU.
 //! QU4. [`redirect`]: if the item is still running for this workqueue on
 //!     the pool it last ran on (probed under that pool's lock:
 //!     [`super::section::PoolSection::runs_for`]), it goes there instead,
@@ -25,6 +27,11 @@
 //! QU5. [`queue_insert`]: the pool's lock, then the item's: PS1 and rule
 //!     M27 (the instance is numbered); refused if the workqueue's
 //!     pool-workqueue is gone.
+//!
+//! The engine runs QU3 first, then QU2 and QU5 in one section of the
+//! chosen pool when the item last ran nowhere or there
+//! ([`super::work::WorkState::try_claim_for`]: QU4 has nothing to
+//! redirect); otherwise QU4 and QU5 follow with PENDING owned.
 //!
 //! # Cancelling a queued instance
 //! [`cancel_grab_queued`]: the pool's lock, then the item's: if the item
@@ -108,7 +115,10 @@ pub fn choose_pool(
         Target::Local(cpu) => first_online(cpu),
         Target::Spread { cpu, probe } => {
             let local = first_online(cpu);
-            // The other CPU: `probe` steps past the local one, to an online CPU.
+            // The other CPU: `probe` steps past the local one, then on to
+            // the next online CPU (so a CPU after an offline one is probed
+            // more often; with every other CPU offline, this is the local
+            // one again: no spreading).
             let other = first_online(local + 1 + probe % cpus.saturating_sub(1).max(1));
             spread(local, other, load)
         }

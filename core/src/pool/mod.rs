@@ -28,10 +28,11 @@ impl<P: Platform> WorkerThread<P> {
 impl<P: Platform> Pool<P> {
     pub(crate) fn new(cpu: Option<usize>, highpri: bool, shared: Arc<SystemShared<P>>) -> Self {
         let bugs = shared.config.seeded_bits();
-        // The unbound pool's concurrency target is the CPU count (a
-        // departure from the kernel, which does not manage it); a CPU's
-        // pool wants one runner.
-        let concurrency = if cpu.is_none() { shared.config.cpus } else { 1 };
+        // The unbound pool's concurrency target is the CPU count unless
+        // configured (a departure from the kernel, which does not manage
+        // it); a CPU's pool wants one runner.
+        let config = &shared.config;
+        let concurrency = if cpu.is_none() { config.unbound_concurrency.unwrap_or(config.cpus) } else { 1 };
         // High-priority pools are not traced.
         let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
         let unlocked_tracer = tracer.clone();
