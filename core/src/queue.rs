@@ -4,11 +4,13 @@
 //! workqueue, and waits from a workqueue's own items.
 
 use crate::blocking::current_worker;
+use crate::config::seeded;
 use crate::error::{QueueError, WaitError};
 use crate::machine::queue::{accepts, Placement, Refusal, Target};
 use crate::machine::trace::StepId;
 use crate::machine::work::Claim;
 use crate::platform::{Arc, Platform};
+use crate::seeded::SeededBug;
 use crate::shared::{Pool, PoolLocked, Work, WorkState, WqShared};
 use core::sync::atomic::Ordering;
 
@@ -95,7 +97,8 @@ impl<P: Platform> WqShared<P> {
         let pool = &self.pools[chosen];
         let guard = pool.locked.lock();
         let mut state = work.inner.state.lock();
-        let last = match state.try_claim_for(|last| Arc::ptr_eq(last, pool)) {
+        let blind = seeded(&self.system.config, SeededBug::FastPathIgnoresLastPool);
+        let last = match state.try_claim_for(|last| blind || Arc::ptr_eq(last, pool)) {
             Claim::Pending => return Ok(false),
             Claim::Elsewhere(last) => last,
             Claim::Here => {

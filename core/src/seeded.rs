@@ -63,11 +63,14 @@ pub enum SeededBug {
     /// A plain `queue` that spreads to another CPU's pool skips the
     /// non-reentrancy redirect to the pool where the item still runs.
     SpreadSkipsRedirect,
+    /// Queueing's one-section fast path inserts the item into the chosen
+    /// pool even when it last ran on another pool, skipping QU4's probe.
+    FastPathIgnoresLastPool,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 22] = [
+    pub const ALL: [SeededBug; 23] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -90,6 +93,7 @@ impl SeededBug {
         SeededBug::CpuDownWaitsForDrain,
         SeededBug::DelayedAcceptedUncounted,
         SeededBug::SpreadSkipsRedirect,
+        SeededBug::FastPathIgnoresLastPool,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

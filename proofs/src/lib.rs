@@ -283,6 +283,7 @@ impl Config {
     fn validate(&self) {
         assert!(usize::from(self.queues) + self.items.len() * 4 <= 30, "too many instances for the spec's bit sets");
         assert!(self.items.len() <= spec::MAX_ITEMS, "at most {} items", spec::MAX_ITEMS);
+        assert!(self.cpus < 8, "at most 7 CPUs: `State::overlap_start` has a bit per pool, the unbound one included");
         assert!(self.wqs.iter().all(|wq| wq.ordered || wq.max_active >= 1), "max_active must be at least 1");
         for (i, &(_, behaviour)) in self.items.iter().enumerate() {
             if let Behaviour::WaitsFor(n) = behaviour {

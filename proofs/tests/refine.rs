@@ -131,10 +131,21 @@ const CAUGHT_BY_REFINEMENT: [SeededBug; 19] = [
     SeededBug::SpreadSkipsRedirect,
 ];
 
+/// The seeded bugs that live in the engine's driver, not in the machine's
+/// rules or steps (`models/README.md`): the refinement runs the machine
+/// through the plain executor, which never reaches them, so they are not
+/// run here (the models catch them).
+const IN_THE_DRIVER: [SeededBug; 3] =
+    [SeededBug::CpuDownWaitsForDrain, SeededBug::DelayedAcceptedUncounted, SeededBug::FastPathIgnoresLastPool];
+
 #[test]
 fn seeded_bugs_in_the_machine_fail_the_refinement() {
     let mut missed = Vec::new();
     for bug in SeededBug::ALL {
+        if IN_THE_DRIVER.contains(&bug) {
+            println!("{bug:?}: lives in the driver, not run");
+            continue;
+        }
         let caught = refinement_configs().into_iter().find_map(|(name, config)| {
             let spread = spreads(name);
             let report = Refinement { config, bugs: bug.bit(), first_passes: false, spread }.check();
