@@ -41,17 +41,19 @@ pub fn refinement_configs() -> Vec<(&'static str, Config)> {
         // Plain `queue` from outside the workers on 2 CPUs: the machine
         // spreads an item to the other CPU's pool when it is less loaded,
         // and still redirects a requeue to the pool where the item runs.
-        ("requeue, spread over 2 CPUs", Config { cpus: 2, queues: 3, ..configs::requeue() }),
+        (SPREAD, Config { cpus: 2, queues: 3, ..configs::requeue() }),
         // The unbound pool managed to a target of 2 (C6): two items run
         // at once, the third waits for one of them.
         ("unbound", configs::unbound()),
     ]
 }
 
-/// Configurations whose queueings are plain `queue`s from outside the
-/// workers (the machine chooses the CPU: QU3 spreads), named so.
+/// The configuration whose queueings are plain `queue`s from outside the
+/// workers (the machine chooses the CPU: QU3 spreads).
+const SPREAD: &str = "requeue, spread over 2 CPUs";
+
 fn spreads(name: &str) -> bool {
-    name.contains("spread")
+    name == SPREAD
 }
 
 /// Larger budgets for `CMWQ_PROOFS_DEEP=1`.
