@@ -20,7 +20,7 @@
 
 use crate::blocking::{blocking_on, current_work_on};
 use crate::error::WaitError;
-use crate::platform::{panic_message, Arc, Condvar, Mutex, Platform, Std};
+use crate::platform::{panic_message, Arc, AtomicUsize, Condvar, Mutex, Platform, Std};
 use crate::shared::{Runnable, Work, WorkInner};
 use core::fmt;
 use core::future::Future;
@@ -203,6 +203,7 @@ impl<T: Send + 'static, P: Platform> JobHandle<T, P> {
     pub(crate) fn new<F: FnOnce() -> T + Send + 'static>(func: F) -> Self {
         let job: Arc<WorkInner<P, Job<F, T, P>>> = Arc::new(WorkInner {
             state: Mutex::new(Default::default()),
+            queued_hint: AtomicUsize::new(0),
             changed: Condvar::new(),
             wakers: Mutex::new(Default::default()),
             func: Job { core: JobCore::new(), func: Mutex::new(Some(func)) },

@@ -89,6 +89,12 @@ impl<P: Platform> WqShared<P> {
     /// probes the last pool under its own lock.
     pub(crate) fn queue_work(&self, cpu: Option<usize>, work: &Work<P>) -> Result<bool, QueueError<Work<P>>> {
         self.check_accepting(work)?;
+        // Coalescing (QU2 finds it pending) takes no pool lock where the
+        // hint says queued: an item queued again and again while it waits
+        // must not contend with the pool's workers.
+        if work.inner.queued_hint.load(Ordering::Relaxed) != 0 && work.inner.state.lock().is_pending() {
+            return Ok(false);
+        }
         let chosen = self.placement().choose(
             self.target(cpu, work.key()),
             |c| self.system.is_online(c),
@@ -172,6 +178,9 @@ impl<P: Platform> WqShared<P> {
         work: &Work<P>,
     ) -> Result<u64, ()> {
         let inserted = guard.queue_insert(self.id, work.clone(), &mut state, pool.clone());
+        if inserted.is_ok() {
+            work.inner.queued_hint.store(1, Ordering::Relaxed);
+        }
         drop(state);
         let (instance, woken) = inserted.map_err(drop)?;
         self.inflight.fetch_add(1, Ordering::AcqRel);

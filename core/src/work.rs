@@ -13,7 +13,7 @@
 //! that pool, so a canceller that sees `Queued` locks that pool and checks
 //! again; seeing `Owned` it retries (the owner is mid-flight).
 
-use crate::platform::{Arc, Condvar, Mutex, Platform};
+use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
 use crate::shared::{Work, WorkFn, WorkInner, WorkState};
 use core::fmt;
 
@@ -73,6 +73,7 @@ impl<P: Platform> Work<P> {
     pub fn with_self(f: impl Fn(&Work<P>) + Send + Sync + 'static) -> Self {
         let inner: Arc<WorkInner<P, WorkFn<P>>> = Arc::new(WorkInner {
             state: Mutex::new(WorkState::default()),
+            queued_hint: AtomicUsize::new(0),
             changed: Condvar::new(),
             wakers: Mutex::new(Default::default()),
             func: f,

@@ -174,6 +174,7 @@ pub(crate) fn execute<'a, P: Platform>(
             "executing an item that is not queued on this pool"
         );
         state.start(late_clear);
+        entry.work.inner.queued_hint.store(0, Ordering::Relaxed);
     }
     drop(guard);
     // Outside the lock: the replaced handle may be the last.
