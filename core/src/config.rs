@@ -31,7 +31,7 @@ pub const RESCUER_BATCH: usize = 16;
 
 /// [`Config::unbound_concurrency`] for unbound pools that are not
 /// concurrency managed, as in the kernel: every waiting item gets a worker,
-/// also items that block without [`crate::blocking`].
+/// also items that block without `cmwq::blocking`.
 pub const UNBOUND_UNMANAGED: usize = usize::MAX;
 
 /// Default [`Config::idle_spins`].
