@@ -104,24 +104,21 @@ impl<P: Platform> WqShared<P> {
         let guard = pool.locked.lock();
         let mut state = work.inner.state.lock();
         let blind = seeded(&self.system.config, SeededBug::FastPathIgnoresLastPool);
-        let last = match state.try_claim_for(|last| blind || Arc::ptr_eq(last, pool)) {
+        let inserted = match state.try_claim_for(|last| blind || Arc::ptr_eq(last, pool)) {
             Claim::Pending => return Ok(false),
-            Claim::Elsewhere(last) => last,
             Claim::Here => {
                 guard.begin(StepId::Queue);
-                return match self.insert_locked(guard, state, pool, work) {
-                    Ok(_) => Ok(true),
-                    Err(()) => {
-                        work.release();
-                        Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() })
-                    }
-                };
+                self.insert_locked(guard, state, pool, work)
+            }
+            Claim::Elsewhere(last) => {
+                drop(state);
+                drop(guard);
+                self.insert_claimed(cpu, work, Some(last))
             }
         };
-        drop(state);
-        drop(guard);
-        match self.insert_claimed(cpu, work, Some(last)) {
+        match inserted {
             Ok(_) => Ok(true),
+            // The workqueue was destroyed meanwhile; PENDING is still ours.
             Err(()) => {
                 work.release();
                 Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() })
