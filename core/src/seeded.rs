@@ -66,11 +66,14 @@ pub enum SeededBug {
     /// Queueing's one-section fast path inserts the item into the chosen
     /// pool even when it last ran on another pool, skipping QU4's probe.
     FastPathIgnoresLastPool,
+    /// The policy ignores a pool's concurrency target and wants one running
+    /// worker everywhere: the unbound pool runs one item at a time.
+    UnboundTargetIgnored,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 23] = [
+    pub const ALL: [SeededBug; 24] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -94,6 +97,7 @@ impl SeededBug {
         SeededBug::DelayedAcceptedUncounted,
         SeededBug::SpreadSkipsRedirect,
         SeededBug::FastPathIgnoresLastPool,
+        SeededBug::UnboundTargetIgnored,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

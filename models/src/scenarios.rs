@@ -17,7 +17,9 @@ pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
 pub use crate::lifecycle::{
     delayed_rearmed_during_its_firing, destroy_racing_mod_delayed, destroy_racing_queue_delayed,
 };
-pub use crate::placement::{queue_racing_finish_across_pools, queue_spreads_past_busy_cpu};
+pub use crate::placement::{
+    queue_racing_finish_across_pools, queue_spreads_past_busy_cpu, unbound_target_runs_two_at_once,
+};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
     rescuer_wakes_worker,
@@ -916,6 +918,7 @@ models! {
     non_reentrant_same_pool: "W4",
     queue_spreads_past_busy_cpu: "C9 W4",
     queue_racing_finish_across_pools: "W1 W4",
+    unbound_target_runs_two_at_once: "C6",
     work_conserving: "C1",
     flush_work_running: "W5",
     flush_work_racing_requeue: "W5",

@@ -207,7 +207,11 @@ impl<E> PoolState<E> {
             idle: self.idle.len(),
             workers: self.nr_workers,
             managing: self.manager_active,
-            concurrency: self.concurrency,
+            concurrency: if super::seeded_in(self.bugs, crate::SeededBug::UnboundTargetIgnored) {
+                1
+            } else {
+                self.concurrency
+            },
         }
     }
 
