@@ -79,33 +79,3 @@ pub fn queue_racing_finish_across_pools<P: ModelPlatform>(bugs: u32) {
     assert_eq!(counters.runs.get(), successes.get() + 1, "executions != successful queueings");
     assert_eq!(counters.overlaps.get(), 0, "the item ran on two workers at once");
 }
-
-/// C6 — the unbound pool's concurrency target. One CPU, the unbound pool's
-/// target set to 2: items A and B each wait, without telling the pool, for
-/// the other to start. Both must run at once, each on its own worker (the
-/// second worker works without a spare: the pool is full). With the target
-/// taken as 1 (the CPU pools' rule) B waits behind A: a deadlock.
-pub fn unbound_target_runs_two_at_once<P: ModelPlatform>(bugs: u32) {
-    let platform = P::with_faults(FaultPlan::default());
-    let system = crate::scenarios::model_builder(1, 2, bugs)
-        .unbound_pools(true)
-        .unbound_concurrency(2)
-        .build_on(platform)
-        .expect("model system builds");
-    let wq = cmwq::WorkqueueBuilder::new("unbound").unbound().build(&system).expect("unbound workqueue");
-    let (a_started, b_started) = (Flag::<P>::new(), Flag::<P>::new());
-    let runs = Counter::<P>::new();
-    let item = |mine: &std::sync::Arc<Flag<P>>, theirs: &std::sync::Arc<Flag<P>>| {
-        let (mine, theirs, runs) = (mine.clone(), theirs.clone(), runs.clone());
-        Work::<P>::new(move || {
-            mine.set();
-            theirs.wait();
-            runs.inc();
-        })
-    };
-    let (a, b) = (item(&a_started, &b_started), item(&b_started, &a_started));
-    assert!(wq.queue(&a).unwrap());
-    assert!(wq.queue(&b).unwrap());
-    wq.flush().unwrap();
-    assert_eq!(runs.get(), 2);
-}

@@ -17,9 +17,7 @@ pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
 pub use crate::lifecycle::{
     delayed_rearmed_during_its_firing, destroy_racing_mod_delayed, destroy_racing_queue_delayed,
 };
-pub use crate::placement::{
-    queue_racing_finish_across_pools, queue_spreads_past_busy_cpu, unbound_target_runs_two_at_once,
-};
+pub use crate::placement::{queue_racing_finish_across_pools, queue_spreads_past_busy_cpu};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
     rescuer_wakes_worker,
@@ -328,17 +326,7 @@ pub fn flush_work_running<P: ModelPlatform>(bugs: u32) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
-    let (started, release, done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
-    let item = {
-        let (s, r, d) = (started.clone(), release.clone(), done.clone());
-        Work::<P>::new(move || {
-            s.set();
-            r.wait();
-            d.set();
-        })
-    };
-    wq.queue(&item).unwrap();
-    started.wait();
+    let (item, release, done) = queue_running(&wq);
     let releaser = {
         let r = release.clone();
         spawn(&system, move || r.set())
@@ -823,6 +811,36 @@ pub fn shutdown_racing_flush<P: ModelPlatform>(bugs: u32) {
     drop(system);
     P::join(flusher);
     assert!(item.busy().is_idle());
+}
+
+/// C6 — the unbound pool's concurrency target. One CPU, the unbound pool's
+/// target set to 2: items A and B each wait, without telling the pool, for
+/// the other to start. Both must run at once, each on its own worker (the
+/// second worker works without a spare: the pool is full). With the target
+/// taken as 1 (the CPU pools' rule) B waits behind A: a deadlock.
+pub fn unbound_target_runs_two_at_once<P: ModelPlatform>(bugs: u32) {
+    let platform = P::with_faults(FaultPlan::default());
+    let system = model_builder(1, 2, bugs)
+        .unbound_pools(true)
+        .unbound_concurrency(2)
+        .build_on(platform)
+        .expect("model system builds");
+    let wq = cmwq::WorkqueueBuilder::new("unbound").unbound().build(&system).expect("unbound workqueue");
+    let (a_started, b_started) = (Flag::<P>::new(), Flag::<P>::new());
+    let runs = Counter::<P>::new();
+    let item = |mine: &Arc<Flag<P>>, theirs: &Arc<Flag<P>>| {
+        let (mine, theirs, runs) = (mine.clone(), theirs.clone(), runs.clone());
+        Work::<P>::new(move || {
+            mine.set();
+            theirs.wait();
+            runs.inc();
+        })
+    };
+    let (a, b) = (item(&a_started, &b_started), item(&b_started, &a_started));
+    assert!(wq.queue(&a).unwrap());
+    assert!(wq.queue(&b).unwrap());
+    wq.flush().unwrap();
+    assert_eq!(runs.get(), 2);
 }
 
 /// C4 — keep_working: a worker whose item comes back from blocking while
