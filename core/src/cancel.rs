@@ -28,6 +28,7 @@ use crate::wakers::PendingWakes;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
+use core::sync::atomic::Ordering;
 use core::task::{Context, Poll, Waker};
 
 /// Outcome of one grab attempt.
@@ -66,6 +67,7 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
             if !guard.step(|m, fx| queue::cancel_grab_queued(m, &mut state, key, cancelling, here, fx)).result {
                 return Grab::Busy; // it started running or moved meanwhile
             }
+            work.inner.queued_hint.store(0, Ordering::Relaxed);
             guard.tracer.record(|pool| crate::trace::Event::Cancelled { item: key, pool });
             let wakes = if state.waiters() > 0 { work.notify_waiters() } else { PendingWakes::none() };
             drop(state);

@@ -541,8 +541,8 @@ pub(crate) type WorkState<P> = crate::machine::work::WorkState<Arc<Pool<P>>, Arc
 pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
     /// Leaf lock over the item's state.
     pub(crate) state: Mutex<P, WorkState<P>>,
-    /// A: 1 from an insert until the instance starts (written under
-    /// `state`): a hint that lets a queueing of a pending item coalesce
+    /// A: 1 while an instance is queued on a pool, from the insert until
+    /// it starts or a cancel takes it (written under `state`): a hint that lets a queueing of a pending item coalesce
     /// under the item's lock alone. Only a hint: it is confirmed under
     /// the lock, and a stale 0 costs the pool lock, never a wrong answer.
     pub(crate) queued_hint: AtomicUsize<P>,
