@@ -89,7 +89,7 @@ impl<P: Platform> SleepingWorker<P> {
         if !ctx.pool.shared.config.concurrency_management {
             return SleepingWorker { ctx: None };
         }
-        let mut guard = ctx.pool.locked.lock();
+        let mut guard = ctx.pool.lock();
         let worker = ctx.id;
         // Machine PS7; a nested section is accounted for by the outer one.
         guard.begin(crate::machine::trace::StepId::Block);
@@ -105,7 +105,7 @@ impl<P: Platform> SleepingWorker<P> {
 impl<P: Platform> Drop for SleepingWorker<P> {
     fn drop(&mut self) {
         if let Some(ctx) = self.ctx.take() {
-            let mut guard = ctx.pool.locked.lock();
+            let mut guard = ctx.pool.lock();
             let worker = ctx.id;
             guard.begin(crate::machine::trace::StepId::Unblock);
             guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });

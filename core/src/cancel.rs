@@ -7,8 +7,9 @@
 //! 2. If it waits for its timer, take PENDING and drop the timer; a timer
 //!    that fires later finds a stale id and does nothing.
 //! 3. If it is queued on pool X: unlock the item, lock X, lock the item
-//!    again and check it is still queued on X (it may have started running
-//!    or moved meanwhile). If so, take it off X's lists (worklist, a
+//!    again, splice X's inbox (a queueing may have left the item there
+//!    after X's section began) and check it is still queued on X (it may
+//!    have started running or moved meanwhile). If so, take it off X's lists (worklist, a
 //!    worker's scheduled list, or an inactive list), give back its
 //!    in-flight colour and, if it was active, its active slot.
 //! 4. If someone else owns PENDING transiently (a queuer mid-insert), yield
@@ -57,9 +58,14 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
         work::Grab::Busy => Grab::Busy,
         work::Grab::Cancelling => Grab::Cancelling,
         work::Grab::Queued(pool) => {
-            let mut guard = pool.locked.lock();
+            let mut guard = pool.lock();
             guard.begin(crate::machine::trace::StepId::Cancel);
             let mut state = work.inner.state.lock();
+            // Splice again under the item's lock: a queueing may have left
+            // the item in the inbox after this section's first splice (it
+            // needs only the item's lock), and holding the item's lock now,
+            // any such leave is done (`inbox.rs`).
+            guard.splice();
             let key = work.key();
             // Machine: still queued here? Then PENDING and the instance
             // are taken (the pool kicked for what that activated).

@@ -100,7 +100,7 @@ impl<'a, P: Platform> EngineFlush<'a, P> {
 impl<P: Platform> FlushLocks<Entry<P>> for EngineFlush<'_, P> {
     fn each_pool(&self, mut f: impl FnMut(&mut PoolSection<Entry<P>>)) {
         for pool in &self.wq.pools {
-            f(&mut pool.locked.lock().machine);
+            f(&mut pool.lock().machine);
         }
     }
 

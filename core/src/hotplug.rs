@@ -116,7 +116,7 @@ pub(crate) fn cpu_down<P: Platform>(
     let doomed: Vec<Arc<Pool<P>>> = pools.iter().filter(|p| p.cpu == Some(cpu)).cloned().collect();
     let config = &shared.config;
     for pool in &doomed {
-        let mut guard = pool.locked.lock();
+        let mut guard = pool.lock();
         guard.trustee = Some(TrusteeState { wake: Arc::new(Condvar::new()) });
         guard.begin(StepId::CpuDown);
         guard.tracer.record(|_| crate::trace::Event::CpuDown { cpu });
@@ -131,19 +131,20 @@ pub(crate) fn cpu_down<P: Platform>(
         // timer retires them later).
         Err(_) => {
             for pool in &doomed {
-                pool.locked.lock().trustee = None;
+                pool.lock().trustee = None;
             }
         }
     }
     drop(hotplug);
     if seeded(config, SeededBug::CpuDownWaitsForDrain) {
         for pool in &doomed {
-            let mut guard = pool.locked.lock();
+            let mut guard = pool.lock();
             while !guard.machine.holds_nothing() {
                 let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else {
                     break;
                 };
                 guard = wake.wait(guard);
+                guard.splice();
             }
         }
     }
@@ -162,7 +163,7 @@ pub(crate) fn cpu_up<P: Platform>(
         return Err(HotplugError::AlreadyOnline { cpu });
     }
     for pool in pools.iter().filter(|p| p.cpu == Some(cpu)) {
-        let mut guard = pool.locked.lock();
+        let mut guard = pool.lock();
         if let Some(trustee) = guard.trustee.take() {
             trustee.wake.notify_all();
         }
@@ -182,7 +183,7 @@ pub(crate) fn cpu_up<P: Platform>(
 /// `cpu_up`.
 fn trustee_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
     for pool in pools {
-        let mut guard = pool.locked.lock();
+        let mut guard = pool.lock();
         loop {
             let Some(wake) = guard.trustee.as_ref().map(|t| t.wake.clone()) else {
                 return;

@@ -160,6 +160,7 @@ mod delayed;
 mod error;
 mod flush;
 mod hotplug;
+mod inbox;
 mod job;
 mod lifecycle;
 pub mod machine;

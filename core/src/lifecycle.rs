@@ -166,6 +166,12 @@ impl<P: Platform> WqShared<P> {
     /// once it has exited (`SystemShared::hand_over`), elsewhere it is
     /// joined here.
     pub(crate) fn finalize_orphan(self: &Arc<Self>) {
+        // Every inbox first, `dying` being set: an item a queueing left
+        // before it could see `dying` is counted in `inflight` once
+        // spliced, and one that sees it leaves nothing (`inbox.rs`).
+        for pool in &self.pools {
+            pool.lock().splice_all();
+        }
         {
             // Delayed first: a firing timer inserts (inflight up) before it
             // lowers `delayed`, so reading in this order cannot miss it.
@@ -194,7 +200,7 @@ impl<P: Platform> WqShared<P> {
     /// The body of [`WqShared::finalize_orphan`], run once.
     fn finalize_now(&self) {
         for pool in &self.pools {
-            let removed = pool.locked.lock().remove_pwq(self.id);
+            let removed = pool.lock().remove_pwq(self.id);
             debug_assert!(
                 removed.as_ref().is_none_or(|(pwq, _)| pwq.is_empty()),
                 "finalized a non-empty pool-workqueue"
@@ -232,7 +238,7 @@ impl<P: Platform> WqShared<P> {
         if !self.delayed.lock().is_empty() {
             return false;
         }
-        self.pools.iter().all(|pool| pool.locked.lock().machine.pwq_is_empty(self.id))
+        self.pools.iter().all(|pool| pool.lock().machine.pwq_is_empty(self.id))
     }
 
     /// Step 3 of "Delayed items and destroy": under D, if no delayed item
@@ -245,7 +251,8 @@ impl<P: Platform> WqShared<P> {
         }
         let mut all_removed = true;
         for pool in &self.pools {
-            let mut guard = pool.locked.lock();
+            let mut guard = pool.lock();
+            guard.splice_all();
             match guard.machine.remove_pwq_if_empty(self.id) {
                 Ok(Some(_)) => drop(guard.wqs.remove(&self.id)),
                 Ok(None) => {}

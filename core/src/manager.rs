@@ -77,7 +77,7 @@ pub(crate) fn create_worker<'a, P: Platform>(
     let body_pool = pool.clone();
     let body = shared.worker_body;
     let spawned = spawn_engine_thread(&shared.platform, pool.worker_name(id), move || body(body_pool, id));
-    let mut guard = pool.locked.lock();
+    let mut guard = pool.lock();
     guard.begin(if manager.is_some() { StepId::Managed } else { StepId::RetryCreated });
     let now = shared.platform.now();
     let stepped = guard.step(|m, fx| m.create_end(id, spawned.is_ok(), now, fx));
@@ -147,7 +147,7 @@ pub(crate) fn arm_idle_timer<P: Platform>(pool: &Arc<Pool<P>>) {
 /// Timer: the pool had no spare worker and creation failed; try again
 /// (machine TM1, then CR1-CR3 holding the manager role).
 pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
-    let mut guard = pool.locked.lock();
+    let mut guard = pool.lock();
     if !guard.machine.create_retry_fired() {
         return;
     }
@@ -160,7 +160,7 @@ pub(crate) fn create_retry<P: Platform>(pool: &Arc<Pool<P>>) {
 /// the idle timeout, coldest first; re-arm for the next one (rule M12).
 pub(crate) fn idle_cull<P: Platform>(pool: &Arc<Pool<P>>) {
     let shared = &pool.shared;
-    let mut guard = pool.locked.lock();
+    let mut guard = pool.lock();
     let (now, timeout) = (shared.platform.now(), shared.config.idle_timeout);
     // Machine TM3: the retired are told to exit by the step's effects.
     guard.begin(StepId::IdleCull);
@@ -191,7 +191,7 @@ fn arm_mayday<P: Platform>(pool: &Arc<Pool<P>>, deadline: core::time::Duration) 
 /// the workqueues with items waiting; repeat while no worker idles
 /// (machine TM2, rule M13; kernel `pool_mayday_timeout`).
 pub(crate) fn mayday_timeout<P: Platform>(pool: &Arc<Pool<P>>) {
-    let mut guard = pool.locked.lock();
+    let mut guard = pool.lock();
     guard.begin(StepId::MaydayTimer);
     let later = guard.step(|m, fx| m.mayday_fired(fx)).later;
     after_step(pool, &guard, later);

@@ -164,14 +164,101 @@ impl<P: Platform> PoolLocked<P> {
         Stepped { result, later }
     }
 
-    /// Publishes the pool's load for plain `queue`s choosing a pool
-    /// (machine QU3). Written only when it changed, so that submitters
-    /// reading it do not lose the cache line to every step.
+    /// Ends a section: opens or closes the inbox as the pool is at its
+    /// concurrency target or not (closing splices what was left, in the
+    /// same inbox section), then publishes the pool's load for plain
+    /// `queue`s choosing a pool (machine QU3). The load is written only
+    /// when it changed, so that submitters reading it do not lose the
+    /// cache line to every step.
     #[inline]
-    pub(crate) fn publish_load(&self) {
+    pub(crate) fn publish_load(&mut self) {
+        let counts = self.machine.pool().counts();
+        let open = counts.running >= counts.concurrency;
+        if open != self.inbox_open {
+            self.inbox_open = open;
+            if !open && crate::machine::seeded_in(self.bugs, crate::SeededBug::InboxCloseSkipsSplice) {
+                self.inbox.close_keeping();
+            } else {
+                self.splice_taking(Some(open));
+            }
+        }
         let load = queue::load(self.machine.pool().counts());
         if self.load.load(Ordering::Relaxed) != load {
             self.load.store(load, Ordering::Relaxed);
+        }
+    }
+
+    /// Begins a section: moves what queueings left in the inbox onto the
+    /// pool (`inbox.rs`), if the inbox's hint says anything was left.
+    #[inline]
+    pub(crate) fn splice(&mut self) {
+        if self.inbox.looks_nonempty() {
+            self.splice_taking(None);
+        }
+    }
+
+    /// Begins a worker's section after it ran an item: splices only once
+    /// the worklist is empty. While it is not, the worker takes its head
+    /// next, which everything left in the inbox comes after, and the pool
+    /// is at its target (the inbox is open only then), so no decision of
+    /// the step reads how much waits; leaving the inbox be lets it fill,
+    /// and the worker takes a batch at a time.
+    #[inline]
+    pub(crate) fn splice_when_idle(&mut self) {
+        if self.machine.pool().worklist().is_empty() {
+            self.splice();
+        }
+    }
+
+    /// Takes the inbox's items (setting it `open` or closed, or leaving it
+    /// as it is) and inserts each on the pool (the pool half of queueing,
+    /// PS1), in the order they were left.
+    fn splice_taking(&mut self, open: Option<bool>) {
+        let mut left = core::mem::take(&mut self.spliced);
+        self.inbox.take(&mut left, open);
+        if left.is_empty() {
+            self.spliced = left;
+            return;
+        }
+        // The splice is a section of queueing's own within this one: the
+        // trace says so, then goes back to the step this section runs.
+        let resumed = self.section_step.get();
+        self.begin(crate::machine::trace::StepId::Queue);
+        for (work, wq) in left.drain(..) {
+            let item = work.key();
+            let PoolLocked { machine, threads, wqs, trustee, tracer, .. } = self;
+            let mut fx =
+                PoolEffects { threads, wqs, trustee, tracer, ran: None, later: Later::default(), held_wake: None };
+            match machine.insert(wq, work, &mut fx) {
+                Ok(active) => {
+                    if let Some(wq) = self.wqs.get(&wq) {
+                        wq.inflight.fetch_add(1, Ordering::AcqRel);
+                    }
+                    self.tracer.record(|pool| crate::trace::Event::Queued { item, wq, pool, active });
+                }
+                Err(work) => {
+                    // A queueing leaves nothing once the workqueue is dying,
+                    // and a pool-workqueue goes only once empty, spliced.
+                    debug_assert!(false, "an item left for a pool-workqueue that is gone");
+                    work.release();
+                }
+            }
+        }
+        self.spliced = left;
+        if let Some(step) = resumed {
+            self.begin(step);
+        }
+    }
+
+    /// Splices whatever the inbox holds, taking the inbox lock whatever
+    /// its hint says: before a workqueue's pool-workqueue is judged empty
+    /// and removed, so that an item left by a queueing that did not see
+    /// `dying` is on the pool by then (`inbox.rs`).
+    pub(crate) fn splice_all(&mut self) {
+        if crate::machine::seeded_in(self.bugs, crate::SeededBug::DestroySkipsInboxSplice) {
+            self.splice();
+        } else {
+            self.splice_taking(None);
         }
     }
 
@@ -193,6 +280,7 @@ impl<P: Platform> PoolLocked<P> {
     /// Marks in the trace that a section running `step` begins here.
     #[inline(always)]
     pub(crate) fn begin(&self, step: crate::machine::trace::StepId) {
+        self.section_step.set(Some(step));
         self.tracer.record(|pool| crate::trace::Event::Step { pool, step });
     }
 
@@ -206,6 +294,7 @@ impl<P: Platform> PoolLocked<P> {
 
     /// Takes `wq`'s pool-workqueue off this pool, with its workqueue handle.
     pub(crate) fn remove_pwq(&mut self, wq: WqId) -> Option<RemovedPwq<P>> {
+        self.splice_all();
         let pwq = self.machine.remove_pwq(wq)?;
         let handle = self.wqs.remove(&wq);
         debug_assert!(handle.is_some(), "a pool-workqueue without its workqueue");

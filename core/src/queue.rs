@@ -98,12 +98,15 @@ impl<P: Platform> WqShared<P> {
         let chosen = self.placement().choose(
             self.target(cpu, work.key()),
             |c| self.system.is_online(c),
-            |c| self.pools[c].load.load(Ordering::Relaxed),
+            |c| self.pools[c].load(),
         );
         let pool = &self.pools[chosen];
-        let guard = pool.locked.lock();
-        let mut state = work.inner.state.lock();
         let blind = seeded(&self.system.config, SeededBug::FastPathIgnoresLastPool);
+        if pool.inbox.looks_open() {
+            return self.queue_via_inbox(work, pool, blind, cpu);
+        }
+        let guard = pool.lock();
+        let mut state = work.inner.state.lock();
         let inserted = match state.try_claim_for(|last| blind || Arc::ptr_eq(last, pool)) {
             Claim::Pending => return Ok(false),
             Claim::Here => {
@@ -116,14 +119,64 @@ impl<P: Platform> WqShared<P> {
                 self.insert_claimed(cpu, work, Some(last))
             }
         };
+        self.claimed_outcome(work, inserted)
+    }
+
+    /// What a queueing that claimed PENDING returns: queued, or refused
+    /// because the workqueue was destroyed meanwhile (PENDING, still ours,
+    /// given back).
+    fn claimed_outcome(&self, work: &Work<P>, inserted: Result<u64, ()>) -> Result<bool, QueueError<Work<P>>> {
         match inserted {
             Ok(_) => Ok(true),
-            // The workqueue was destroyed meanwhile; PENDING is still ours.
             Err(()) => {
                 work.release();
                 Err(QueueError::Destroyed { work: work.clone(), workqueue: self.name.clone() })
             }
         }
+    }
+
+    /// [`WqShared::queue_work`] where `pool`'s inbox looked open: the
+    /// item's lock alone claims PENDING (QU2) and, where the item last ran
+    /// nowhere or on `pool`, does the item half of the insert (QU5) and
+    /// leaves the item in the inbox for the pool's next section to splice
+    /// (`inbox.rs`). If the inbox closed meanwhile, or the workqueue is
+    /// dying, the claim stands and the pool lock inserts, as before.
+    fn queue_via_inbox(
+        &self,
+        work: &Work<P>,
+        pool: &Arc<Pool<P>>,
+        blind: bool,
+        cpu: Option<usize>,
+    ) -> Result<bool, QueueError<Work<P>>> {
+        let mut state = work.inner.state.lock();
+        let inserted = match state.try_claim_for(|last| blind || Arc::ptr_eq(last, pool)) {
+            Claim::Pending => return Ok(false),
+            Claim::Here => {
+                let left = pool.inbox.leave(|| {
+                    // Read under the inbox lock: a destroy sets `dying`
+                    // before its last splice of this inbox.
+                    if self.dying.load(Ordering::Acquire) != 0 {
+                        return None;
+                    }
+                    state.insert(pool.clone());
+                    work.inner.queued_hint.store(1, Ordering::Relaxed);
+                    Some((work.clone(), self.id))
+                });
+                if left {
+                    return Ok(true);
+                }
+                drop(state);
+                let guard = pool.lock();
+                guard.begin(StepId::Queue);
+                let state = work.inner.state.lock();
+                self.insert_locked(guard, state, pool, work)
+            }
+            Claim::Elsewhere(last) => {
+                drop(state);
+                self.insert_claimed(cpu, work, Some(last))
+            }
+        };
+        self.claimed_outcome(work, inserted)
     }
 
     /// QU3-QU4's shape for this workqueue.
@@ -151,13 +204,13 @@ impl<P: Platform> WqShared<P> {
             self.target(cpu, work.key()),
             |c| self.system.is_online(c),
             // QU3 reads the loads without the pools' locks: hints.
-            |c| self.pools[c].load.load(Ordering::Relaxed),
+            |c| self.pools[c].load(),
             last,
             // QU4's probe is a critical section of the last pool's own.
-            |last| self.pools[last].locked.lock().machine.runs_for(work.key(), self.id),
+            |last| self.pools[last].lock().machine.runs_for(work.key(), self.id),
         );
         let pool = &self.pools[index];
-        let guard = pool.locked.lock();
+        let guard = pool.lock();
         guard.begin(StepId::Queue);
         let state = work.inner.state.lock();
         self.insert_locked(guard, state, pool, work)

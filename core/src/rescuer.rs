@@ -105,7 +105,7 @@ fn rescuer_main<P: Platform>(rescuer: Arc<Rescuer<P>>) {
 fn rescue<P: Platform>(rescuer: &Rescuer<P>, mayday: &Mayday<P>) {
     let (pool, wq) = (&mayday.pool, &mayday.wq);
     let batch = pool.shared.config.rescuer_batch;
-    let mut guard = pool.locked.lock();
+    let mut guard = pool.lock();
     let id = guard.machine.rescuer_attach(pool.shared.platform.now());
     let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));

@@ -69,11 +69,21 @@ pub enum SeededBug {
     /// The policy ignores a pool's concurrency target and wants one running
     /// worker everywhere: the unbound pool runs one item at a time.
     UnboundTargetIgnored,
+    /// A pool section does not begin by splicing its inbox: only a worker
+    /// out of items, and closing the inbox, move what queueings left there
+    /// onto the pool.
+    SectionSkipsSplice,
+    /// Closing a pool's inbox (the pool fell below its concurrency target)
+    /// leaves what queueings left there in it.
+    InboxCloseSkipsSplice,
+    /// Destroy and an orphan's finalization judge a pool-workqueue empty
+    /// without taking the inbox lock first (the inbox's hint only).
+    DestroySkipsInboxSplice,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 24] = [
+    pub const ALL: [SeededBug; 27] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -98,6 +108,9 @@ impl SeededBug {
         SeededBug::SpreadSkipsRedirect,
         SeededBug::FastPathIgnoresLastPool,
         SeededBug::UnboundTargetIgnored,
+        SeededBug::SectionSkipsSplice,
+        SeededBug::InboxCloseSkipsSplice,
+        SeededBug::DestroySkipsInboxSplice,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

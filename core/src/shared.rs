@@ -11,6 +11,7 @@
 //! release, mayday sending, flush signalling).
 
 use crate::config::Config;
+use crate::inbox::Inbox;
 use crate::machine::flush::{FlushSignal, FlushTickets};
 use crate::machine::mayday::MaydayList;
 use crate::machine::pool::{WorkerId, WqId};
@@ -160,6 +161,9 @@ pub(crate) struct Pool<P: Platform> {
     /// counter) and read without it by a plain `queue` choosing where to
     /// go: a hint.
     pub(crate) load: Arc<CachePadded<AtomicUsize<P>>>,
+    /// Where queueings leave items while the pool is at its concurrency
+    /// target (`inbox.rs`); the same inbox as `PoolLocked::inbox`.
+    pub(crate) inbox: Arc<CachePadded<Inbox<P, Left<P>>>>,
 }
 
 /// The thread side of a worker: how to wake it and how to join it.
@@ -198,6 +202,18 @@ pub(crate) struct PoolLocked<P: Platform> {
     pub(crate) tracer: crate::trace::Tracer,
     /// I: the pool's published load (`Pool::load`).
     pub(crate) load: Arc<CachePadded<AtomicUsize<P>>>,
+    /// I: the pool's inbox (`Pool::inbox`).
+    pub(crate) inbox: Arc<CachePadded<Inbox<P, Left<P>>>>,
+    /// Whether this pool last set its inbox open (`PoolLocked::settle`).
+    pub(crate) inbox_open: bool,
+    /// The list a splice takes the inbox's items into (kept for its
+    /// capacity; empty between sections).
+    pub(crate) spliced: Vec<Left<P>>,
+    /// I: the seeded bugs switched on (the driver's own: `seeded.rs`).
+    pub(crate) bugs: crate::machine::SeededBits,
+    /// The step the section under way runs, as last begun (`begin`): a
+    /// splice in its midst records its own, then this one again.
+    pub(crate) section_step: core::cell::Cell<Option<crate::machine::trace::StepId>>,
 }
 
 /// A trustee in charge of a disassociated pool. L: pool lock.
@@ -208,6 +224,9 @@ pub(crate) struct TrusteeState<P: Platform> {
 
 // ---------------------------------------------------------------------------
 // Pool-workqueues
+
+/// An item a queueing left in a pool's inbox, with its workqueue.
+pub(crate) type Left<P> = (Work<P>, WqId);
 
 /// A queued instance of a work item.
 pub(crate) struct Entry<P: Platform> {

@@ -263,7 +263,7 @@ impl<P: Platform> SystemBuilder<P> {
         }
         // From here on, dropping `handle` shuts down whatever was started.
         for pool in &handle.pools {
-            let mut guard = pool.locked.lock();
+            let mut guard = pool.lock();
             let _ = guard.machine.manager_enter();
             let (mut guard, created) = manager::create_worker(pool, guard, None);
             guard.machine.manager_leave();
@@ -392,7 +392,7 @@ impl<P: Platform> System<P> {
             .pools
             .iter()
             .map(|pool| {
-                let guard = pool.locked.lock();
+                let guard = pool.lock();
                 let state = guard.machine.pool();
                 PoolStats {
                     cpu: pool.cpu,
@@ -543,7 +543,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
         self.shared.join_handed_over();
         let mut left: Vec<Arc<Rescuer<P>>> = Vec::new();
         for pool in &self.pools {
-            let guard = pool.locked.lock();
+            let guard = pool.lock();
             for rescuer in guard.wqs.values().filter_map(|wq| wq.rescuer.as_ref()) {
                 // A workqueue has a pool-workqueue on several pools.
                 if !left.iter().any(|known| Arc::ptr_eq(known, rescuer)) {
@@ -556,7 +556,7 @@ impl<P: Platform> Drop for SystemHandle<P> {
         }
         // Trustees of offline CPUs are released and joined.
         for pool in &self.pools {
-            if let Some(trustee) = pool.locked.lock().trustee.take() {
+            if let Some(trustee) = pool.lock().trustee.take() {
                 trustee.wake.notify_all();
             }
         }
@@ -575,12 +575,12 @@ impl<P: Platform> Drop for SystemHandle<P> {
         self.shared.join_handed_over();
         for pool in &self.pools {
             // Step 2.
-            let mut guard = pool.locked.lock();
+            let mut guard = pool.lock();
             guard.machine.begin_stop();
             while guard.machine.pool().manager_active() {
                 drop(guard);
                 P::yield_now();
-                guard = pool.locked.lock();
+                guard = pool.lock();
             }
             // Step 3.
             let ids: Vec<_> = guard.machine.pool().workers().keys().copied().collect();

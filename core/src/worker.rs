@@ -29,7 +29,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
     let _registered = crate::blocking::register::<P>();
-    let mut guard = pool.locked.lock();
+    let mut guard = pool.lock();
     // The manager registers us once the spawn succeeded.
     loop {
         match (guard.machine.pool().worker(id), guard.threads.get(&id)) {
@@ -58,7 +58,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
             let target = pool.pin_target(guard.machine.pool().disassociated());
             drop(guard);
             pool.shared.platform.pin_current_thread(&target);
-            guard = pool.locked.lock();
+            guard = pool.lock();
             continue;
         }
         guard.begin(StepId::Woken);
@@ -104,12 +104,13 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
                     spins -= 1;
                     P::yield_now();
                 }
-                guard = pool.locked.lock();
+                guard = pool.lock();
                 continue;
             }
             thread.parked = true;
             let wakeup = thread.wakeup.clone();
             guard = wakeup.wait(guard);
+            guard.splice();
             if let Some(thread) = guard.threads.get_mut(&id) {
                 thread.parked = false;
             }
@@ -223,7 +224,9 @@ pub(crate) fn execute<'a, P: Platform>(
     if let Some(message) = contain(move || drop(work)) {
         wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
     }
-    let guard = pool.locked.lock();
+    let mut guard = pool.locked.lock();
+    guard.section_step.set(None);
+    guard.splice_when_idle();
     guard.begin(then);
     guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
     *held = Some(wq);

@@ -184,7 +184,7 @@ impl<P: Platform> WorkqueueBuilder<P> {
             rescuer,
         });
         for pool in &wq.pools {
-            let mut guard = pool.locked.lock();
+            let mut guard = pool.lock();
             guard.add_pwq(&wq, max_active, 0);
         }
         Ok(Workqueue { handle: Arc::new(WqHandle { shared: wq, system: system.clone() }) })
@@ -520,7 +520,7 @@ impl<P: Platform> Workqueue<P> {
         let mut control = wq.control.lock();
         control.max_active = max_active;
         for pool in &wq.pools {
-            pool.locked.lock().step(|m, fx| m.set_max_active(wq.id, max_active, fx));
+            pool.lock().step(|m, fx| m.set_max_active(wq.id, max_active, fx));
         }
         Ok(())
     }

@@ -5,9 +5,9 @@
 //! 0. `platform`: the only module that names std's threads, locks or clock.
 //! 1. `machine` (pure state and transitions) and `seeded` (the seeded-bug
 //!    identifiers it switches on).
-//! 2. `config`, `error`, `timer`, `trace`, `wakers`, `plain`: configuration,
-//!    errors, the timer service, the trace log, the async waits' waker
-//!    lists, the machine over plain values.
+//! 2. `config`, `error`, `timer`, `trace`, `wakers`, `plain`, `inbox`:
+//!    configuration, errors, the timer service, the trace log, the async
+//!    waits' waker lists, the machine over plain values, a pool's inbox.
 //! 3. `shared`: the engine's shared objects (types that reference each
 //!    other, with the lock that protects each field).
 //! 4. the mechanism: `pool`, `blocking`, `flush`, `lifecycle`,
@@ -28,7 +28,7 @@ fn layer_of(module: &str) -> usize {
     match module {
         "platform" => 0,
         "machine" | "seeded" => 1,
-        "config" | "error" | "timer" | "trace" | "wakers" | "plain" => 2,
+        "config" | "error" | "timer" | "trace" | "wakers" | "plain" | "inbox" => 2,
         "shared" => 3,
         "pool" | "blocking" | "flush" | "lifecycle" | "pool_workqueue" | "queue" | "cancel" | "manager" | "worker"
         | "rescuer" | "hotplug" => 4,

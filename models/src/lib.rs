@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod hotplug;
+pub mod inbox;
 pub mod jobs;
 pub mod lifecycle;
 pub mod loom_platform;

@@ -13,6 +13,9 @@ pub use crate::hotplug::{
     cpu_down_racing_queue, cpu_up_racing_drain, offline_pool_runs_waiting_items, ordered_across_handoff,
     rebind_keeps_inactive, requeue_during_handoff,
 };
+pub use crate::inbox::{
+    destroy_racing_inbox_leave, inbox_items_cancelled_and_flushed, inbox_left_as_the_worker_goes_idle,
+};
 pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
 pub use crate::lifecycle::{
     delayed_rearmed_during_its_firing, destroy_racing_mod_delayed, destroy_racing_queue_delayed,
@@ -936,6 +939,9 @@ models! {
     non_reentrant_same_pool: "W4",
     queue_spreads_past_busy_cpu: "C9 W4",
     queue_racing_finish_across_pools: "W1 W4",
+    inbox_left_as_the_worker_goes_idle: "C1 W1",
+    inbox_items_cancelled_and_flushed: "W6 Q1",
+    destroy_racing_inbox_leave: "Q6",
     unbound_target_runs_two_at_once: "C6",
     work_conserving: "C1",
     flush_work_running: "W5",

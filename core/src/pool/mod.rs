@@ -5,8 +5,11 @@
 //! [`PoolLocked`] is protected by the pool lock (`L:` in the crate legend);
 //! the compiler enforces that by keeping them inside the pool's mutex.
 
+use crate::config::seeded;
+use crate::inbox::Inbox;
 use crate::machine::section::PoolSection;
 use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform};
+use crate::seeded::SeededBug;
 use crate::shared::{Pool, PoolLocked, SystemShared, WorkerThread};
 use core::sync::atomic::Ordering;
 use crossbeam_utils::CachePadded;
@@ -37,6 +40,7 @@ impl<P: Platform> Pool<P> {
         let tracer = shared.tracer.for_pool((!highpri).then(|| cpu.unwrap_or(shared.config.cpus)));
         let unlocked_tracer = tracer.clone();
         let load = Arc::new(CachePadded::new(AtomicUsize::new(0)));
+        let inbox = Arc::new(CachePadded::new(Inbox::new()));
         Pool {
             cpu,
             highpri,
@@ -44,8 +48,14 @@ impl<P: Platform> Pool<P> {
             shared,
             exited: Condvar::new(),
             load: load.clone(),
+            inbox: inbox.clone(),
             locked: Mutex::new(PoolLocked {
                 load,
+                inbox,
+                inbox_open: false,
+                spliced: Vec::new(),
+                bugs,
+                section_step: core::cell::Cell::new(None),
                 machine: PoolSection::new(bugs, concurrency),
                 threads: BTreeMap::new(),
                 wqs: BTreeMap::new(),
@@ -54,6 +64,25 @@ impl<P: Platform> Pool<P> {
                 tracer,
             }),
         }
+    }
+
+    /// The pool's load as a plain `queue` reads it (machine QU3): the
+    /// published load and the items left in the inbox, both hints.
+    #[inline]
+    pub(crate) fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed) + self.inbox.left_hint()
+    }
+
+    /// Takes the pool lock and begins a section: what queueings left in
+    /// the inbox is moved onto the pool first (`inbox.rs`).
+    #[inline]
+    pub(crate) fn lock(&self) -> P::Guard<'_, PoolLocked<P>> {
+        let mut guard = self.locked.lock();
+        guard.section_step.set(None);
+        if !seeded(&self.shared.config, SeededBug::SectionSkipsSplice) {
+            guard.splice();
+        }
+        guard
     }
 
     /// The OS CPUs a worker of this pool should be pinned to: its CPU
