@@ -65,7 +65,9 @@ fn try_grab<P: Platform>(work: &Work<P>, cancelling: bool) -> Grab {
             // the item in the inbox after this section's first splice (it
             // needs only the item's lock), and holding the item's lock now,
             // any such leave is done (`inbox.rs`).
-            guard.splice();
+            if !crate::machine::seeded_in(guard.bugs, crate::SeededBug::CancelSkipsResplice) {
+                guard.splice();
+            }
             let key = work.key();
             // Machine: still queued here? Then PENDING and the instance
             // are taken (the pool kicked for what that activated).

@@ -76,8 +76,10 @@ impl<P: Platform, T: Send> Inbox<P, T> {
 
     /// Leaves an item if the inbox is open: `fill` runs under the inbox
     /// lock (the caller's item half of queueing) and returns the item to
-    /// leave, or `None` to leave nothing (the workqueue is dying). False if
-    /// closed: `fill` did not run.
+    /// leave, or `None` to leave nothing (the workqueue is dying). True
+    /// only if an item was left; false if closed (`fill` did not run) or
+    /// if `fill` left nothing (the caller then queues by the locked path,
+    /// which reports the dying workqueue).
     #[inline]
     pub(crate) fn leave(&self, fill: impl FnOnce() -> Option<T>) -> bool {
         let mut locked = self.locked.lock();

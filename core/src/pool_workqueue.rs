@@ -197,15 +197,19 @@ impl<P: Platform> PoolLocked<P> {
         }
     }
 
-    /// Begins a worker's section after it ran an item: splices only once
-    /// the worklist is empty. While it is not, the worker takes its head
-    /// next, which everything left in the inbox comes after, and the pool
-    /// is at its target (the inbox is open only then), so no decision of
-    /// the step reads how much waits; leaving the inbox be lets it fill,
-    /// and the worker takes a batch at a time.
+    /// Begins a worker's section after it ran an item of workqueue `ran`:
+    /// splices only once the worklist is empty, or when the step will
+    /// activate one of `ran`'s inactive items (which must come after what
+    /// the inbox holds, as it would had every queueing inserted at once).
+    /// While the worklist is not empty, the worker takes its head next,
+    /// which everything left in the inbox comes after, and the pool is at
+    /// its target (the inbox is open only then), so no decision of the
+    /// step reads how much waits; leaving the inbox be lets it fill, and
+    /// the worker takes a batch at a time.
     #[inline]
-    pub(crate) fn splice_when_idle(&mut self) {
-        if self.machine.pool().worklist().is_empty() {
+    pub(crate) fn splice_when_idle(&mut self, ran: WqId) {
+        let section = &self.machine;
+        if section.pool().worklist().is_empty() || section.pwq(ran).is_some_and(|pwq| pwq.nr_inactive() > 0) {
             self.splice();
         }
     }

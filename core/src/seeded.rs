@@ -79,11 +79,15 @@ pub enum SeededBug {
     /// Destroy and an orphan's finalization judge a pool-workqueue empty
     /// without taking the inbox lock first (the inbox's hint only).
     DestroySkipsInboxSplice,
+    /// A cancel that finds its item marked queued on a pool does not
+    /// splice that pool's inbox again under the item's lock: a queueing
+    /// that left the item after the section's first splice is not seen.
+    CancelSkipsResplice,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 27] = [
+    pub const ALL: [SeededBug; 28] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -111,6 +115,7 @@ impl SeededBug {
         SeededBug::SectionSkipsSplice,
         SeededBug::InboxCloseSkipsSplice,
         SeededBug::DestroySkipsInboxSplice,
+        SeededBug::CancelSkipsResplice,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

@@ -226,7 +226,7 @@ pub(crate) fn execute<'a, P: Platform>(
     }
     let mut guard = pool.locked.lock();
     guard.section_step.set(None);
-    guard.splice_when_idle();
+    guard.splice_when_idle(wq.id);
     guard.begin(then);
     guard.tracer.record(|pool| crate::trace::Event::Finished { pool, worker, item: key });
     *held = Some(wq);

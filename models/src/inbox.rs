@@ -129,3 +129,39 @@ pub fn destroy_racing_inbox_leave<P: ModelPlatform>(bugs: u32) {
     }
     holder_wq.flush().unwrap();
 }
+
+/// W6 — a cancel racing an item that requeues itself through the inbox.
+/// The item runs once and queues itself again from its own run: its worker
+/// counts as running, so the pool is at its target and the requeue leaves
+/// the item in the inbox, under the item's lock alone. A cancel that read
+/// the item as queued (the first instance, before it started), then took
+/// the pool lock (splicing the inbox) and then the item's lock, can find
+/// the item queued again by a requeue left after that splice: it must
+/// splice again under the item's lock before it looks on the pool, or it
+/// takes PENDING off an item the pool does not hold (the machine's check
+/// fails) and the instance runs although the cancel said it took it.
+pub fn cancel_racing_inbox_requeue<P: ModelPlatform>(bugs: u32) {
+    let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
+    let wq = workqueue(&system, 0);
+    let (runs, requeued) = (Counter::<P>::new(), Counter::<P>::new());
+    let item = {
+        let (r, rq, q) = (runs.clone(), requeued.clone(), wq.clone());
+        Work::<P>::with_self(move |me| {
+            // A requeue racing the cancel's hold of PENDING is refused
+            // (`Ok(false)`), as in the kernel: counted only if accepted.
+            if r.inc() == 0 && matches!(q.queue_on(0, me), Ok(true)) {
+                rq.inc();
+            }
+        })
+    };
+    assert!(wq.queue_on(0, &item).unwrap());
+    let took = item.cancel();
+    // Twice: a requeue made while the first flush waits gets the next
+    // colour, which only the second waits for.
+    wq.flush().unwrap();
+    wq.flush().unwrap();
+    let ran = runs.get();
+    assert!(item.busy().is_idle(), "the item is left pending after the flush");
+    // Every accepted queueing ran or was taken by the cancel, not both.
+    assert_eq!(ran + usize::from(took), 1 + requeued.get(), "runs + cancelled != queueings");
+}

@@ -14,7 +14,8 @@ pub use crate::hotplug::{
     rebind_keeps_inactive, requeue_during_handoff,
 };
 pub use crate::inbox::{
-    destroy_racing_inbox_leave, inbox_items_cancelled_and_flushed, inbox_left_as_the_worker_goes_idle,
+    cancel_racing_inbox_requeue, destroy_racing_inbox_leave, inbox_items_cancelled_and_flushed,
+    inbox_left_as_the_worker_goes_idle,
 };
 pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
 pub use crate::lifecycle::{
@@ -942,6 +943,7 @@ models! {
     inbox_left_as_the_worker_goes_idle: "C1 W1",
     inbox_items_cancelled_and_flushed: "W6 Q1",
     destroy_racing_inbox_leave: "Q6",
+    cancel_racing_inbox_requeue: "W6",
     unbound_target_runs_two_at_once: "C6",
     work_conserving: "C1",
     flush_work_running: "W5",

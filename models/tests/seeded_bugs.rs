@@ -79,7 +79,7 @@ fn full_matrix() -> bool {
 /// full matrix (`models/README.md`): the default run tries it first. A
 /// stale entry only costs time (the run then tries every model) and is
 /// reported.
-const KNOWN_CATCHER: [(SeededBug, &str); 27] = [
+const KNOWN_CATCHER: [(SeededBug, &str); 28] = [
     (SeededBug::NoWakeOnSleep, "work_conserving"),
     (SeededBug::SkipNonReentrancyLookup, "non_reentrant_cross_cpu"),
     (SeededBug::SkipCollisionCheck, "non_reentrant_same_pool"),
@@ -107,6 +107,7 @@ const KNOWN_CATCHER: [(SeededBug, &str); 27] = [
     (SeededBug::SectionSkipsSplice, "inbox_items_cancelled_and_flushed"),
     (SeededBug::InboxCloseSkipsSplice, "inbox_left_as_the_worker_goes_idle"),
     (SeededBug::DestroySkipsInboxSplice, "destroy_racing_inbox_leave"),
+    (SeededBug::CancelSkipsResplice, "cancel_racing_inbox_requeue"),
 ];
 
 /// What the default run found for one bug.

@@ -140,13 +140,14 @@ const CAUGHT_BY_REFINEMENT: [SeededBug; 20] = [
 /// rules or steps (`models/README.md`): the refinement runs the machine
 /// through the plain executor, which never reaches them, so they are not
 /// run here (the models catch them).
-const IN_THE_DRIVER: [SeededBug; 6] = [
+const IN_THE_DRIVER: [SeededBug; 7] = [
     SeededBug::CpuDownWaitsForDrain,
     SeededBug::DelayedAcceptedUncounted,
     SeededBug::FastPathIgnoresLastPool,
     SeededBug::SectionSkipsSplice,
     SeededBug::InboxCloseSkipsSplice,
     SeededBug::DestroySkipsInboxSplice,
+    SeededBug::CancelSkipsResplice,
 ];
 
 #[test]
