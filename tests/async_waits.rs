@@ -9,7 +9,7 @@
 //! No timing assertions: a lost wakeup or a deadlock shows up as a hang.
 
 use cmwq::{DelayedWork, QueueError, WaitError, Work, Workqueue};
-use cmwq_tests::{system, wait_until, wq, Gate};
+use cmwq_tests::{system, system_holding, wait_until, wq, Gate};
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -172,7 +172,7 @@ fn many_async_flushes_at_once_wrap_around_the_colours() {
 /// (its requeue found PENDING taken) and stays idle.
 #[test]
 fn cancel_sync_async_leaves_a_self_requeueing_item_idle() {
-    let system = system(1);
+    let system = system_holding(1);
     let wq = wq(&system, "async_cancel");
     let gate = Arc::new(Gate::new());
     let runs = Arc::new(AtomicUsize::new(0));

@@ -70,7 +70,10 @@ fn wq_named(system: &System, name: &str) -> Workqueue {
 /// Many panics in a row on one CPU: the worker keeps serving.
 #[test]
 fn repeated_panics_do_not_exhaust_workers() {
-    let system = system(1);
+    // Without blocking detection: the panic hook reads debug info and writes
+    // stderr for each backtrace, a blocking the monitor would see, starting
+    // workers (idle afterwards, not leaked) that would blur the count.
+    let system = System::builder().cpus(1).detect_blocking(None).build().unwrap();
     let wq = wq(&system, "panics");
     let items: Vec<Work> = (0..200).map(|i| Work::new(move || panic!("panic {i}"))).collect();
     for item in &items {

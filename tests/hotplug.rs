@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+/// Blocking detection off: these tests hold CPUs with unannotated waits to
+/// show where concurrency management is suspended (H2) and where it is back.
 fn hotplug_system(cpus: usize, prefix: &str) -> System {
-    System::builder().cpus(cpus).highpri_pools(false).thread_name_prefix(prefix).build().unwrap()
+    System::builder().cpus(cpus).highpri_pools(false).thread_name_prefix(prefix).detect_blocking(None).build().unwrap()
 }
 
 /// Bad requests are errors that say what is wrong.

@@ -5,7 +5,7 @@
 //! under tokio's current-thread runtime.
 
 use cmwq::{JobError, QueueError, WaitError, Workqueue};
-use cmwq_tests::{system, wait_until, wq, Gate};
+use cmwq_tests::{system, system_holding, wait_until, wq, Gate};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -302,7 +302,7 @@ fn drain_waits_for_chained_jobs() {
 /// job ran (`false`), never overwriting the value with "cancelled".
 #[test]
 fn a_requeued_job_keeps_its_outcome() {
-    let system = system(1);
+    let system = system_holding(1);
     let wq = wq(&system, "requeued_job");
     let gate = Arc::new(Gate::new());
     let job = {

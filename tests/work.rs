@@ -2,7 +2,7 @@
 //! coalescing, requeue during execution, flush_work, cancel, delayed work.
 
 use cmwq::{current_work, DelayedWork, Work};
-use cmwq_tests::{system, wait_until, wq, Gate};
+use cmwq_tests::{system, system_holding, wait_until, wq, Gate};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
@@ -52,7 +52,7 @@ fn exactly_once_per_successful_queueing() {
 /// nothing.
 #[test]
 fn pending_item_coalesces() {
-    let system = system(1);
+    let system = system_holding(1);
     let wq = wq(&system, "coalesce");
     // Hold the only CPU with an unannotated block so nothing else runs.
     let gate = Arc::new(Gate::new());
@@ -146,7 +146,7 @@ fn flush_work_waits_for_last_queued_instance() {
 /// it never runs; cancel of an idle item returns false.
 #[test]
 fn cancel_pending_item() {
-    let system = system(1);
+    let system = system_holding(1);
     let wq = wq(&system, "cancel");
     let gate = Arc::new(Gate::new());
     let started = Arc::new(AtomicBool::new(false));

@@ -7,7 +7,7 @@
 //! to change the size).
 
 use cmwq::{System, Work, Workqueue};
-use cmwq_bench::{seed_on_cmwq, seed_on_fixed_pool, spin_until, FixedPool};
+use cmwq_bench::{flood_from_outside, seed_on_cmwq, seed_on_fixed_pool, spin_until, FixedPool};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,17 +23,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// ns per item: one outside thread queues `n` fresh items.
 fn cmwq_outside(wq: &Workqueue, n: usize) -> f64 {
-    let done = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    for _ in 0..n {
-        let d = done.clone();
-        let item = Work::new(move || {
-            d.fetch_add(1, SeqCst);
-        });
-        wq.queue(&item).expect("queue");
-    }
-    spin_until(&done, n);
-    start.elapsed().as_nanos() as f64 / n as f64
+    flood_from_outside(wq, n)
 }
 
 /// ns per item: one item queues `n` fresh items from inside the pool.

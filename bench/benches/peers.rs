@@ -90,6 +90,7 @@ const POOLS: &[(&str, &str)] = &[
     ("cmwq-bound", "cmwq bound wq (Work)"),
     ("cmwq-unbound", "cmwq unbound wq (Work)"),
     ("cmwq-jobs", "cmwq jobs (spawn/join)"),
+    ("cmwq-plain", "cmwq bound wq, waits not annotated"),
     ("rayon", "rayon ThreadPool::spawn"),
     ("tokio", "tokio spawn_blocking"),
     ("threadpool", "threadpool crate"),
@@ -97,14 +98,21 @@ const POOLS: &[(&str, &str)] = &[
 ];
 
 enum Pool {
-    Cmwq { _system: System, wq: Workqueue, jobs: bool },
+    /// `annotated`: the items declare their waits (`cmwq::sleep`, `flush`);
+    /// otherwise they wait as on any pool and the blocking monitor must see it.
+    Cmwq {
+        _system: System,
+        wq: Workqueue,
+        jobs: bool,
+        annotated: bool,
+    },
     Rayon(rayon::ThreadPool),
     Tokio(tokio::runtime::Runtime),
     ThreadPool(threadpool::ThreadPool),
     Fixed(FixedPool),
 }
 
-/// Whether this trial's items run on cmwq (they then declare their waits).
+/// Whether this trial's items declare their waits (cmwq, except `cmwq-plain`).
 static ON_CMWQ: AtomicBool = AtomicBool::new(false);
 
 /// Blocks for `d`: on cmwq as a declared blocking section (`cmwq::sleep`),
@@ -130,15 +138,16 @@ impl Pool {
     fn new(name: &str) -> Pool {
         let n = cpus();
         match name {
-            "cmwq-bound" | "cmwq-unbound" | "cmwq-jobs" => {
-                ON_CMWQ.store(true, SeqCst);
+            "cmwq-bound" | "cmwq-unbound" | "cmwq-jobs" | "cmwq-plain" => {
+                let annotated = name != "cmwq-plain";
+                ON_CMWQ.store(annotated, SeqCst);
                 let system = System::builder().build().expect("system");
                 let mut builder = Workqueue::builder("peers");
                 if name == "cmwq-unbound" {
                     builder.unbound();
                 }
                 let wq = builder.build(&system).expect("workqueue");
-                Pool::Cmwq { _system: system, wq, jobs: name == "cmwq-jobs" }
+                Pool::Cmwq { _system: system, wq, jobs: name == "cmwq-jobs", annotated }
             }
             "rayon" => Pool::Rayon(rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("rayon")),
             "tokio" => Pool::Tokio(tokio::runtime::Builder::new_multi_thread().build().expect("tokio")),
@@ -171,13 +180,13 @@ impl Pool {
     /// child finished.
     fn run_child_and_wait(&self, child: impl Fn() + Send + Sync + 'static, deadline: Instant) -> bool {
         match self {
-            Pool::Cmwq { wq, jobs: false, .. } => {
+            Pool::Cmwq { wq, jobs: false, annotated: true, .. } => {
                 let work = Work::new(child);
                 wq.queue(&work).expect("queue");
                 work.flush().expect("flush");
                 true
             }
-            Pool::Cmwq { wq, jobs: true, .. } => {
+            Pool::Cmwq { wq, jobs: true, annotated: true, .. } => {
                 wq.spawn(child).unwrap_or_else(|_| panic!("spawn refused")).join().is_ok()
             }
             Pool::Rayon(_) => {
@@ -190,7 +199,7 @@ impl Pool {
                 let handle = rt.handle();
                 handle.block_on(handle.spawn_blocking(child)).is_ok()
             }
-            Pool::ThreadPool(_) | Pool::Fixed(_) => {
+            Pool::ThreadPool(_) | Pool::Fixed(_) | Pool::Cmwq { annotated: false, .. } => {
                 let (tx, rx) = bounded::<()>(1);
                 self.submit(move || {
                     child();

@@ -64,6 +64,22 @@ pub fn spin_until(counter: &AtomicUsize, target: usize) {
     }
 }
 
+/// ns per item: this thread queues `n` fresh no-op items on `wq` (plain
+/// `queue`) and waits until all have run.
+pub fn flood_from_outside(wq: &Workqueue, n: usize) -> f64 {
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    for _ in 0..n {
+        let d = done.clone();
+        let item = Work::new(move || {
+            d.fetch_add(1, SeqCst);
+        });
+        wq.queue(&item).expect("queue");
+    }
+    spin_until(&done, n);
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
 /// A gate that blocked items wait on.
 #[derive(Default)]
 pub struct Gate {
@@ -109,7 +125,30 @@ pub struct SeedOutcome {
 /// The seed scenario on cmwq: `blockers` items block (inside `blocking`)
 /// until a short item queued after them has run, on a `cpus`-CPU system.
 pub fn seed_on_cmwq(cpus: usize, blockers: usize, patience: Duration) -> SeedOutcome {
-    let system = System::builder().cpus(cpus).build().expect("system");
+    seed_on_cmwq_blocking(cpus, blockers, patience, Blocking::Annotated)
+}
+
+/// How the seed scenario's blockers block, on cmwq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    /// Inside `cmwq::blocking`: the pool is told at once.
+    Annotated,
+    /// In a plain wait, with the blocking monitor on (the default): the
+    /// pool notices within about a millisecond (Linux).
+    Unannotated,
+    /// In a plain wait, with the monitor switched off: the pool is never
+    /// told, as a fixed pool is not.
+    UnannotatedUndetected,
+}
+
+/// The seed scenario on cmwq, its blockers blocking as `how` says.
+pub fn seed_on_cmwq_blocking(cpus: usize, blockers: usize, patience: Duration, how: Blocking) -> SeedOutcome {
+    let mut builder = System::builder();
+    builder.cpus(cpus);
+    if how == Blocking::UnannotatedUndetected {
+        builder.detect_blocking(None);
+    }
+    let system = builder.build().expect("system");
     let wq = Workqueue::builder("seed").build(&system).expect("workqueue");
     let gate = Arc::new(Gate::default());
     let done = Arc::new(AtomicUsize::new(0));
@@ -117,7 +156,11 @@ pub fn seed_on_cmwq(cpus: usize, blockers: usize, patience: Duration) -> SeedOut
     for _ in 0..blockers {
         let (g, d) = (gate.clone(), done.clone());
         let item = Work::new(move || {
-            cmwq::blocking(|| g.wait_for(Duration::from_secs(3600)));
+            if how == Blocking::Annotated {
+                cmwq::blocking(|| g.wait_for(Duration::from_secs(3600)));
+            } else {
+                g.wait_for(Duration::from_secs(3600));
+            }
             d.fetch_add(1, SeqCst);
         });
         wq.queue_on(0, &item).expect("queue");

@@ -26,12 +26,40 @@ pub(crate) struct WorkerContext<P: Platform> {
     /// S: the item being executed and its workqueue (written only by the
     /// worker itself; read by its own thread for self-deadlock checks).
     pub(crate) current: Mutex<P, Option<(Work<P>, WqId)>>,
+    /// I: the worker's slot on its pool's watch list, if the blocking
+    /// monitor observes it (`monitor.rs`).
+    pub(crate) watch: Option<Arc<crate::watch::WatchSlot<P>>>,
 }
 
 impl<P: Platform> WorkerContext<P> {
-    /// A context for worker `id` of `pool`.
+    /// A context for worker `id` of `pool`, not observed by the monitor.
     pub(crate) fn new(pool: Arc<Pool<P>>, id: WorkerId) -> Self {
-        WorkerContext { pool, id, current: Mutex::new(None) }
+        WorkerContext { pool, id, current: Mutex::new(None), watch: None }
+    }
+
+    /// A context for worker `id` of `pool`, called on the worker's own
+    /// thread: observed by the blocking monitor if the system detects
+    /// blocking and the platform can probe this thread (its slot goes on
+    /// the pool's watch list; [`WorkerContext::unwatch`] takes it off).
+    pub(crate) fn new_watched(pool: Arc<Pool<P>>, id: WorkerId) -> Self {
+        let shared = &pool.shared;
+        let watch = shared
+            .config
+            .detect_blocking
+            .filter(|_| shared.config.concurrency_management)
+            .and_then(|_| shared.platform.thread_probe())
+            .map(|probe| Arc::new(crate::watch::WatchSlot::new(id, probe)));
+        if let Some(slot) = &watch {
+            pool.watch.lock().push(slot.clone());
+        }
+        WorkerContext { pool, id, current: Mutex::new(None), watch }
+    }
+
+    /// Takes the worker's slot off its pool's watch list (as it exits).
+    pub(crate) fn unwatch(&self) {
+        if let Some(slot) = &self.watch {
+            self.pool.watch.lock().retain(|s| !Arc::ptr_eq(s, slot));
+        }
     }
 }
 
@@ -111,6 +139,12 @@ impl<P: Platform> Drop for SleepingWorker<P> {
             guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });
             guard.machine.worker_unblocked(worker);
             guard.publish_load();
+            // A new run: what the monitor saw of the section is out of date.
+            if let Some(slot) = &ctx.watch {
+                if let Some(state) = guard.machine.pool().worker(worker).filter(|w| w.current().is_some()) {
+                    slot.begin(state.run(), &ctx.pool.shared.monitor);
+                }
+            }
         }
     }
 }

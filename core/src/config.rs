@@ -34,6 +34,14 @@ pub const RESCUER_BATCH: usize = 16;
 /// also items that block without `cmwq::blocking`.
 pub const UNBOUND_UNMANAGED: usize = usize::MAX;
 
+/// Default [`Config::detect_blocking`]: a worker asleep this long outside
+/// a blocking section is taken for blocked. Short enough that a waiting item
+/// starts well within a millisecond, long enough that a worker waiting a
+/// moment for a lock another worker holds briefly is not.
+pub const DEFAULT_DETECT_BLOCKING_AFTER: Duration = Duration::from_micros(100);
+/// The longest accepted [`Config::detect_blocking`] threshold.
+pub const MAX_DETECT_BLOCKING_AFTER: Duration = Duration::from_secs(60);
+
 /// Default [`Config::idle_spins`].
 pub const DEFAULT_IDLE_SPINS: u32 = 64;
 
@@ -115,6 +123,14 @@ pub struct Config {
     /// CPU count. [`UNBOUND_UNMANAGED`]: not managed, as in the kernel
     /// (every waiting item gets a worker).
     pub unbound_concurrency: Option<usize>,
+    /// Blocking detection without annotation (`core/src/monitor.rs`): a
+    /// worker seen asleep for this long outside any blocking section (a
+    /// `std` sleep, lock, channel or file read inside an item) stops
+    /// counting as running until it runs again, so that a waiting item gets
+    /// a worker. `None`: off, only [`crate::blocking`] sections count. Needs
+    /// a platform that can observe its threads ([`crate::Platform::probe`];
+    /// std on Linux); elsewhere it does nothing.
+    pub detect_blocking: Option<Duration>,
     /// Seeded bugs switched on (bits of [`crate::SeededBug::bit`]); only
     /// with the `seeded-bugs` feature.
     #[cfg(feature = "seeded-bugs")]
@@ -148,6 +164,15 @@ impl Config {
             check_range("unbound_concurrency", target, 1, UNBOUND_UNMANAGED)?;
         }
         check_name("thread_name_prefix", &self.thread_name_prefix)?;
+        if let Some(after) = self.detect_blocking {
+            if after > MAX_DETECT_BLOCKING_AFTER {
+                return Err(BuildError::OutOfRange {
+                    field: "detect_blocking",
+                    value: format!("{after:?}"),
+                    allowed: format!("at most {MAX_DETECT_BLOCKING_AFTER:?} (None switches detection off)"),
+                });
+            }
+        }
         if self.timer_thread {
             check_interval("idle_timeout", self.idle_timeout, MIN_TIMER_INTERVAL)?;
             check_interval("create_cooldown", self.create_cooldown, MIN_TIMER_INTERVAL)?;
@@ -223,6 +248,7 @@ impl Default for Config {
             highpri_pools: true,
             unbound_pools: true,
             unbound_concurrency: None,
+            detect_blocking: Some(DEFAULT_DETECT_BLOCKING_AFTER),
             #[cfg(feature = "seeded-bugs")]
             seeded_bugs: 0,
         }

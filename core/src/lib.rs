@@ -75,9 +75,9 @@
 //! |---|---|---|
 //! | 0 platform | `platform` | [`Platform`]: the only place that names `std::sync`, `std::thread` or `std::time` |
 //! | 1 machine | [`machine`], `seeded` | **the rules of CMWQ** as pure state and transitions, numbered in `core/src/machine/README.md`: the kernel's predicates ([`policy`]), a pool and its workers, creation, culling, mayday, rescue and hotplug decisions, mayday lists, pool-workqueues, flush tickets, a work item's state; and their composition as steps, one critical section each, with effects as values (a worker's pass, queueing, creation, the timers, a rescuer's turn, hotplug) |
-//! | 2 base | `config`, `error`, `timer`, `trace`, `wakers`, [`plain`] | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`), the async waits' waker lists; the machine driven over plain values, turn by turn, for simulators and model checkers |
+//! | 2 base | `config`, `error`, `timer`, `trace`, `wakers`, [`plain`], `inbox`, `watch` | configuration and its validation, errors, the timer service (events are closures), the trace log (feature `trace`), the async waits' waker lists; the machine driven over plain values, turn by turn, for simulators and model checkers; a pool's inbox; the blocking monitor's view of a worker |
 //! | 3 shared | `shared` | the engine's shared objects (system, pools, pool-workqueues, workqueues, rescuers, work items) with the lock of every field |
-//! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug` | the driver: takes a lock, runs a machine step (or transition), drops the lock, carries out the effects and the outcome with the platform; no user code runs under an engine lock |
+//! | 4 mechanism | `pool`, `blocking`, `flush`, `lifecycle`, `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`, `hotplug`, `monitor` | the driver: takes a lock, runs a machine step (or transition), drops the lock, carries out the effects and the outcome with the platform; no user code runs under an engine lock |
 //! | 5 API | `work`, `delayed`, `job`, `workqueue`, `system`, `default`, `model_check` | the handles users hold |
 //!
 //! ## Lock legend
@@ -165,6 +165,8 @@ mod job;
 mod lifecycle;
 pub mod machine;
 mod manager;
+mod monitor;
+pub use watch::{MonitorPass, MONITOR_POLL_MAX, MONITOR_POLL_MIN, PROBE_DETECTED_MAX, PROBE_RUNNING_MAX};
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 pub mod model_check;
 pub mod plain;
@@ -179,6 +181,7 @@ mod system;
 mod timer;
 mod trace;
 mod wakers;
+mod watch;
 mod work;
 mod worker;
 mod workqueue;
@@ -186,10 +189,10 @@ mod workqueue;
 pub use blocking::{blocking, blocking_on, current_work, current_work_on, sleep};
 pub use cancel::CancelWorkSync;
 pub use config::{
-    Config, CREATE_COOLDOWN, DEFAULT_IDLE_SPINS, DEFAULT_MAX_ACTIVE, DEFAULT_MAX_WORKERS_PER_POOL, IDLE_WORKER_TIMEOUT,
-    MAX_ACTIVE_LIMIT, MAX_CPUS, MAX_IDLE_SPINS, MAX_NAME_LEN, MAX_RESCUER_BATCH, MAX_WORKERS_PER_POOL,
-    MAYDAY_INITIAL_TIMEOUT, MAYDAY_INTERVAL, MIN_CPU_SET_POLL_INTERVAL, MIN_TIMER_INTERVAL, RESCUER_BATCH,
-    UNBOUND_UNMANAGED,
+    Config, CREATE_COOLDOWN, DEFAULT_DETECT_BLOCKING_AFTER, DEFAULT_IDLE_SPINS, DEFAULT_MAX_ACTIVE,
+    DEFAULT_MAX_WORKERS_PER_POOL, IDLE_WORKER_TIMEOUT, MAX_ACTIVE_LIMIT, MAX_CPUS, MAX_DETECT_BLOCKING_AFTER,
+    MAX_IDLE_SPINS, MAX_NAME_LEN, MAX_RESCUER_BATCH, MAX_WORKERS_PER_POOL, MAYDAY_INITIAL_TIMEOUT, MAYDAY_INTERVAL,
+    MIN_CPU_SET_POLL_INTERVAL, MIN_TIMER_INTERVAL, RESCUER_BATCH, UNBOUND_UNMANAGED,
 };
 pub use default::{
     default_system, system_highpri_wq, system_long_wq, system_unbound_wq, system_wq, try_default_system, DefaultSystem,
@@ -201,7 +204,7 @@ pub use hotplug::HotplugError;
 pub use job::{JobError, JobHandle};
 pub use lifecycle::DrainWorkqueue;
 pub use machine::policy;
-pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext};
+pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext, ThreadProbe, ThreadSample};
 pub use seeded::SeededBug;
 pub use shared::{PanicReport, Work};
 pub use system::{PoolStats, System, SystemBuilder};

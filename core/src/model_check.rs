@@ -22,7 +22,9 @@ use crate::system::SystemBuilder;
 /// thread (time stands still: call `System::run_due_timers` to fire what
 /// is due), no high-priority or unbound pools, idle workers park at once,
 /// at most 2 workers per pool, zero creation cooldown and mayday timeouts
-/// (a timer is due as soon as it is armed). One CPU unless `cpus` says
+/// (a timer is due as soon as it is armed), no blocking detection (a model
+/// that wants it sets a threshold, marks its items' waits with the
+/// platform's `Sleepers` and calls `System::monitor_pass`). One CPU unless `cpus` says
 /// otherwise; set it and anything else before `build_on`; every extra CPU,
 /// worker and pool multiplies the schedules the checker explores.
 pub fn system_builder<P: Platform>() -> SystemBuilder<P> {
@@ -34,6 +36,7 @@ pub fn system_builder<P: Platform>() -> SystemBuilder<P> {
         .highpri_pools(false)
         .unbound_pools(false)
         .max_workers_per_pool(2)
+        .detect_blocking(None)
         .create_cooldown(core::time::Duration::ZERO)
         .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO);
     builder

@@ -83,11 +83,25 @@ pub enum SeededBug {
     /// splice that pool's inbox again under the item's lock: a queueing
     /// that left the item after the section's first splice is not seen.
     CancelSkipsResplice,
+    /// The monitor's "seen asleep" (rule M32) is applied whatever run it
+    /// was made in: a worker that has moved on to another item is taken
+    /// out of the running count.
+    StaleDetection,
+    /// A worker seen asleep by the monitor stays out of the running count
+    /// after it finishes its item (rule M33 skipped at M9's end).
+    FinishKeepsDetection,
+    /// A worker seen asleep by the monitor wakes nobody (rule M32 without
+    /// rule M10's wakeup).
+    NoWakeOnDetect,
+    /// The monitor takes a worker inside a blocking section out of the
+    /// running count a second time (a count of its own instead of rule
+    /// M1's recount).
+    DetectWhileBlocked,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 28] = [
+    pub const ALL: [SeededBug; 32] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -116,6 +130,10 @@ impl SeededBug {
         SeededBug::InboxCloseSkipsSplice,
         SeededBug::DestroySkipsInboxSplice,
         SeededBug::CancelSkipsResplice,
+        SeededBug::StaleDetection,
+        SeededBug::FinishKeepsDetection,
+        SeededBug::NoWakeOnDetect,
+        SeededBug::DetectWhileBlocked,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

@@ -69,6 +69,8 @@ pub(crate) struct SystemShared<P: Platform> {
     /// CPU on it (`usize::MAX` for none), so that a plain `queue` maps the
     /// CPU it runs on in one look-up.
     pub(crate) virtual_of_os: Vec<usize>,
+    /// Stops the blocking monitor's thread (`monitor.rs`).
+    pub(crate) monitor: crate::watch::MonitorControl<P>,
 }
 
 impl<P: Platform> SystemShared<P> {
@@ -164,6 +166,9 @@ pub(crate) struct Pool<P: Platform> {
     /// Where queueings leave items while the pool is at its concurrency
     /// target (`inbox.rs`); the same inbox as `PoolLocked::inbox`.
     pub(crate) inbox: Arc<CachePadded<Inbox<P, Left<P>>>>,
+    /// The workers the blocking monitor observes (`monitor.rs`); a leaf
+    /// lock, taken by a worker as it starts and exits and by a pass.
+    pub(crate) watch: Mutex<P, Vec<Arc<crate::watch::WatchSlot<P>>>>,
 }
 
 /// The thread side of a worker: how to wake it and how to join it.

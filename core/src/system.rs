@@ -20,6 +20,7 @@ use crate::manager;
 use crate::platform::{Arc, AtomicUsize, Mutex, Platform, Std};
 use crate::shared::{HotplugState, Pool, Reap, Rescuer, SystemShared};
 use crate::timer::{fire_all, Due, TimerService};
+use crate::watch::MonitorPass;
 use core::fmt;
 use core::time::Duration;
 
@@ -31,6 +32,8 @@ struct SystemHandle<P: Platform> {
     pools: Vec<Arc<Pool<P>>>,
     /// The timer thread, if any.
     timer_thread: Mutex<P, Option<P::JoinHandle>>,
+    /// The blocking monitor's thread, if any (`monitor.rs`).
+    monitor_thread: Mutex<P, Option<P::JoinHandle>>,
 }
 
 /// A set of worker pools shared by all the workqueues built on it.
@@ -167,6 +170,19 @@ impl<P: Platform> SystemBuilder<P> {
         self
     }
 
+    /// Blocking detection without annotation (default: on, after 100 µs;
+    /// `None` switches it off): a worker seen asleep this long outside any
+    /// blocking section (a `std` sleep, lock, channel or file read inside an
+    /// item) stops counting as running until it runs again, so a waiting
+    /// item gets a worker, as the kernel's scheduler hook does. On std it
+    /// works on Linux (a monitor thread reads `/proc`); on other platforms
+    /// and model checkers it does nothing unless the platform implements
+    /// [`Platform::probe`]. See `Config::detect_blocking`.
+    pub fn detect_blocking(&mut self, after: Option<Duration>) -> &mut Self {
+        self.config.detect_blocking = after;
+        self
+    }
+
     /// Yields of an idle worker before it parks (default 64; 0 parks at once).
     pub fn idle_spins(&mut self, spins: u32) -> &mut Self {
         self.config.idle_spins = spins;
@@ -244,6 +260,7 @@ impl<P: Platform> SystemBuilder<P> {
             reap: Mutex::new(Reap { threads: Vec::new(), armed: false }),
             hotplug: Mutex::new(HotplugState::new(cpus)),
             online: (0..cpus).map(|_| AtomicUsize::new(1)).collect(),
+            monitor: crate::watch::MonitorControl::new(),
         });
         let mut pools = Vec::with_capacity(2 * cpus + 2);
         let priorities: &[bool] = if shared.config.highpri_pools { &[false, true] } else { &[false] };
@@ -257,7 +274,12 @@ impl<P: Platform> SystemBuilder<P> {
                 pools.push(Arc::new(Pool::new(None, highpri, shared.clone())));
             }
         }
-        let handle = SystemHandle { shared: shared.clone(), pools, timer_thread: Mutex::new(None) };
+        let handle = SystemHandle {
+            shared: shared.clone(),
+            pools,
+            timer_thread: Mutex::new(None),
+            monitor_thread: Mutex::new(None),
+        };
         if shared.config.follow_cpu_set {
             hotplug::arm_cpu_set_poll(&shared, &handle.pools);
         }
@@ -290,6 +312,15 @@ impl<P: Platform> SystemBuilder<P> {
                     .map_err(BuildError::Spawn)?;
             *handle.timer_thread.lock() = Some(thread);
         }
+        if crate::monitor::wanted(&shared) {
+            let pools = handle.pools.clone();
+            let name = format!("{}/monitor", shared.config.thread_name_prefix);
+            let thread = crate::platform::spawn_engine_thread(&shared.platform, name, move || {
+                crate::monitor::monitor_main(pools)
+            })
+            .map_err(BuildError::Spawn)?;
+            *handle.monitor_thread.lock() = Some(thread);
+        }
         Ok(System { handle: Arc::new(handle) })
     }
 }
@@ -320,6 +351,9 @@ pub struct PoolStats {
     pub pending: usize,
     /// Failed worker creations so far.
     pub create_failures: usize,
+    /// Workers the blocking monitor has seen blocked outside a blocking
+    /// section so far (`SystemBuilder::detect_blocking`).
+    pub detected: usize,
     /// The pool's CPU is offline: concurrency management is suspended.
     pub disassociated: bool,
 }
@@ -386,6 +420,23 @@ impl<P: Platform> System<P> {
         &self.handle.shared.platform
     }
 
+    /// One pass of the blocking monitor over every pool (what its thread
+    /// does every 0.05 to 1 ms where it runs): workers seen asleep outside a
+    /// blocking section for the configured `detect_blocking` threshold stop
+    /// counting as running; detected workers seen running again count
+    /// again. For model checkers and simulators, whose platforms implement
+    /// [`Platform::probe`] but run no monitor thread; does nothing with
+    /// detection off.
+    pub fn monitor_pass(&self) -> MonitorPass {
+        let config = &self.handle.shared.config;
+        match config.detect_blocking {
+            Some(threshold) if config.concurrency_management => {
+                crate::monitor::pass(&self.handle.pools, threshold, false, true)
+            }
+            _ => MonitorPass::default(),
+        }
+    }
+
     /// A snapshot of every pool.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
         self.handle
@@ -402,6 +453,7 @@ impl<P: Platform> System<P> {
                     running: state.nr_running(),
                     pending: state.worklist().len(),
                     create_failures: state.create_failures(),
+                    detected: state.detections(),
                     disassociated: state.disassociated(),
                 }
             })
@@ -427,7 +479,8 @@ impl<P: Platform> System<P> {
     /// `cmwq::machine::trace`), dropping anything recorded before. Start on
     /// a system that has run nothing yet: the replay assumes every pool
     /// has its one initial worker (id 0), idle, and no high-priority pools
-    /// in use (they are not traced).
+    /// in use (they are not traced). While it records, the blocking monitor
+    /// reports nothing (the specification has no monitor steps yet).
     #[cfg(feature = "trace")]
     pub fn start_trace(&self) {
         self.handle.shared.tracer.start();
@@ -502,6 +555,7 @@ impl<P: Platform> SystemHandle<P> {
             shared: self.shared.clone(),
             pools: core::mem::take(&mut self.pools),
             timer_thread: Mutex::new(self.timer_thread.lock().take()),
+            monitor_thread: Mutex::new(self.monitor_thread.lock().take()),
         });
         let name = format!("{}/shutdown", self.shared.config.thread_name_prefix);
         // An engine thread like the others (an engine panic in the shutdown
@@ -563,6 +617,11 @@ impl<P: Platform> Drop for SystemHandle<P> {
         let trustees: Vec<_> = self.shared.hotplug.lock().trustees.iter_mut().filter_map(Option::take).collect();
         for trustee in trustees {
             P::join(trustee);
+        }
+        // The monitor first: it takes pool locks.
+        self.shared.monitor.stop();
+        if let Some(thread) = self.monitor_thread.lock().take() {
+            P::join(thread);
         }
         // Step 1.
         let panics = self.shared.timers.stop();

@@ -26,7 +26,7 @@ type Guard<'a, P> = <P as Platform>::Guard<'a, PoolLocked<P>>;
 
 /// Body of a worker thread.
 pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
-    let ctx = Arc::new(WorkerContext::new(pool.clone(), id));
+    let ctx = Arc::new(WorkerContext::new_watched(pool.clone(), id));
     P::set_thread_context(Some(ctx.clone()));
     let _registered = crate::blocking::register::<P>();
     let mut guard = pool.lock();
@@ -125,6 +125,7 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
     }
     pool.exited.notify_all();
     drop(guard);
+    ctx.unwatch();
     P::set_thread_context(None);
 }
 
@@ -177,17 +178,25 @@ pub(crate) fn execute<'a, P: Platform>(
         state.start(late_clear);
         entry.work.inner.queued_hint.store(0, Ordering::Relaxed);
     }
+    // The run the blocking monitor's observations will name (rule M32).
+    let run = ctx.watch.as_ref().and_then(|_| guard.machine.pool().worker(worker)).map(|w| w.run());
     drop(guard);
     // Outside the lock: the replaced handle may be the last.
     drop(stale);
     // Read only by this thread (`current_work`, the chained-queueing and
     // self-wait checks): set outside the pool lock.
     *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
+    if let (Some(slot), Some(run)) = (&ctx.watch, run) {
+        slot.begin(run, &pool.shared.monitor);
+    }
 
     if let Some(message) = contain(|| entry.work.call()) {
         wq.record_panic(message);
     }
 
+    if let Some(slot) = &ctx.watch {
+        slot.end();
+    }
     *ctx.current.lock() = None;
     // Finish the instance on the item itself before re-taking the pool
     // lock, and drop our reference outside it (it may be the last one, and

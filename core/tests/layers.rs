@@ -5,14 +5,15 @@
 //! 0. `platform`: the only module that names std's threads, locks or clock.
 //! 1. `machine` (pure state and transitions) and `seeded` (the seeded-bug
 //!    identifiers it switches on).
-//! 2. `config`, `error`, `timer`, `trace`, `wakers`, `plain`, `inbox`:
-//!    configuration, errors, the timer service, the trace log, the async
-//!    waits' waker lists, the machine over plain values, a pool's inbox.
+//! 2. `config`, `error`, `timer`, `trace`, `wakers`, `plain`, `inbox`,
+//!    `watch`: configuration, errors, the timer service, the trace log, the
+//!    async waits' waker lists, the machine over plain values, a pool's
+//!    inbox, the blocking monitor's view of a worker.
 //! 3. `shared`: the engine's shared objects (types that reference each
 //!    other, with the lock that protects each field).
 //! 4. the mechanism: `pool`, `blocking`, `flush`, `lifecycle`,
 //!    `pool_workqueue`, `queue`, `cancel`, `manager`, `worker`, `rescuer`,
-//!    `hotplug`.
+//!    `hotplug`, `monitor`.
 //! 5. the public API: `work`, `delayed`, `job`, `workqueue`, `system`,
 //!    `default`, `model_check`.
 //!
@@ -28,10 +29,10 @@ fn layer_of(module: &str) -> usize {
     match module {
         "platform" => 0,
         "machine" | "seeded" => 1,
-        "config" | "error" | "timer" | "trace" | "wakers" | "plain" | "inbox" => 2,
+        "config" | "error" | "timer" | "trace" | "wakers" | "plain" | "inbox" | "watch" => 2,
         "shared" => 3,
         "pool" | "blocking" | "flush" | "lifecycle" | "pool_workqueue" | "queue" | "cancel" | "manager" | "worker"
-        | "rescuer" | "hotplug" => 4,
+        | "rescuer" | "hotplug" | "monitor" => 4,
         "work" | "delayed" | "job" | "workqueue" | "system" | "default" | "model_check" => 5,
         other => panic!("module `{other}` has no layer: add it to layer_of and to the list in lib.rs"),
     }

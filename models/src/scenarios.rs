@@ -21,6 +21,7 @@ pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
 pub use crate::lifecycle::{
     delayed_rearmed_during_its_firing, destroy_racing_mod_delayed, destroy_racing_queue_delayed,
 };
+pub use crate::monitor::{detection_of_a_blocking_section, detection_races_finish, unannotated_wait_detected};
 pub use crate::placement::{queue_racing_finish_across_pools, queue_spreads_past_busy_cpu};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
@@ -94,7 +95,8 @@ impl<P: Platform> Counter<P> {
 
 /// The settings every model system shares: `cpus` CPUs, no high-priority or
 /// unbound pools, no timer thread, idle workers park at once, at most
-/// `max_workers` per pool. Time is frozen in models: a zero cooldown and
+/// `max_workers` per pool, no blocking detection (the monitor's models
+/// switch it on). Time is frozen in models: a zero cooldown and
 /// zero mayday timeouts let a timer be due as soon as it is armed.
 pub fn model_builder<P: Platform>(cpus: usize, max_workers: usize, bugs: u32) -> SystemBuilder<P> {
     let mut builder = System::builder();
@@ -105,6 +107,7 @@ pub fn model_builder<P: Platform>(cpus: usize, max_workers: usize, bugs: u32) ->
         .highpri_pools(false)
         .unbound_pools(false)
         .max_workers_per_pool(max_workers)
+        .detect_blocking(None)
         .create_cooldown(core::time::Duration::ZERO)
         .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO)
         .seeded_bugs(bugs);
@@ -946,6 +949,9 @@ models! {
     cancel_racing_inbox_requeue: "W6",
     unbound_target_runs_two_at_once: "C6",
     work_conserving: "C1",
+    unannotated_wait_detected: "C1 (M32)",
+    detection_races_finish: "C4 (M32 M33)",
+    detection_of_a_blocking_section: "C1 C4 (M32)",
     flush_work_running: "W5",
     flush_work_racing_requeue: "W5",
     async_flush_work_racing_finish: "W5",

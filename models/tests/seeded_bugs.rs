@@ -8,8 +8,8 @@
 //! `KNOWN_CATCHER`, then every other model in turn) and runs that model
 //! under loom too; it prints bug → catching model. The full matrix, every
 //! (bug, model, checker) case and the bug → every catching model table of
-//! `models/README.md`, runs with `CMWQ_SEEDED_MATRIX=full` (2,646 cases,
-//! about 8 minutes on 2 cores).
+//! `models/README.md`, runs with `CMWQ_SEEDED_MATRIX=full` (3,392 cases,
+//! about 11 minutes on 2 cores).
 
 use cmwq::SeededBug;
 use cmwq_models::budget::PCT_DEPTH;
@@ -79,7 +79,7 @@ fn full_matrix() -> bool {
 /// full matrix (`models/README.md`): the default run tries it first. A
 /// stale entry only costs time (the run then tries every model) and is
 /// reported.
-const KNOWN_CATCHER: [(SeededBug, &str); 28] = [
+const KNOWN_CATCHER: [(SeededBug, &str); 32] = [
     (SeededBug::NoWakeOnSleep, "work_conserving"),
     (SeededBug::SkipNonReentrancyLookup, "non_reentrant_cross_cpu"),
     (SeededBug::SkipCollisionCheck, "non_reentrant_same_pool"),
@@ -108,6 +108,10 @@ const KNOWN_CATCHER: [(SeededBug, &str); 28] = [
     (SeededBug::InboxCloseSkipsSplice, "inbox_left_as_the_worker_goes_idle"),
     (SeededBug::DestroySkipsInboxSplice, "destroy_racing_inbox_leave"),
     (SeededBug::CancelSkipsResplice, "cancel_racing_inbox_requeue"),
+    (SeededBug::StaleDetection, "detection_of_a_blocking_section"),
+    (SeededBug::FinishKeepsDetection, "detection_races_finish"),
+    (SeededBug::NoWakeOnDetect, "unannotated_wait_detected"),
+    (SeededBug::DetectWhileBlocked, "detection_of_a_blocking_section"),
 ];
 
 /// What the default run found for one bug.

@@ -150,12 +150,29 @@ const IN_THE_DRIVER: [SeededBug; 7] = [
     SeededBug::CancelSkipsResplice,
 ];
 
+/// The seeded bugs in the blocking monitor's rules (M32-M33,
+/// `machine/monitor.rs`): the plain executor takes no monitor turns yet
+/// (the spec has no Detect/Undetect actions yet), so the refinement never
+/// reaches them and they are not run here; the models
+/// `unannotated_wait_detected`, `detection_races_finish` and
+/// `detection_of_a_blocking_section` catch them.
+const IN_THE_MONITOR: [SeededBug; 4] = [
+    SeededBug::StaleDetection,
+    SeededBug::FinishKeepsDetection,
+    SeededBug::NoWakeOnDetect,
+    SeededBug::DetectWhileBlocked,
+];
+
 #[test]
 fn seeded_bugs_in_the_machine_fail_the_refinement() {
     let mut missed = Vec::new();
     for bug in SeededBug::ALL {
         if IN_THE_DRIVER.contains(&bug) {
             println!("{bug:?}: lives in the driver, not run");
+            continue;
+        }
+        if IN_THE_MONITOR.contains(&bug) {
+            println!("{bug:?}: a monitor rule, which the plain executor does not run yet");
             continue;
         }
         let caught = refinement_configs().into_iter().find_map(|(name, config)| {

@@ -19,6 +19,8 @@
 //!   non-reentrancy, blocking);
 //! - [`manage`]: worker creation and culling, maydays, rescue, CPU hotplug;
 //! - [`mayday`]: a rescuer's mayday list;
+//! - [`monitor`]: the blocking monitor's observations (a worker seen
+//!   asleep outside a blocking section, and seen running again);
 //! - [`pwq`]: a pool-workqueue: `max_active` with its FIFO inactive list,
 //!   and the flush colours with their in-flight counts;
 //! - [`flush`]: `flush_workqueue`'s tickets;
@@ -42,6 +44,7 @@ pub mod hotplug;
 pub mod lifecycle;
 pub mod manage;
 pub mod mayday;
+pub mod monitor;
 pub mod pass;
 pub mod policy;
 pub mod pool;

@@ -4,8 +4,9 @@
 //! # Rules (the protocol in words is `core/src/pool/README.md`)
 //! - M1. **Running count.** `nr_running` is never written directly:
 //!   `PoolState::update_worker` recomputes it from the worker's flags and
-//!   `sleeping` bit, so it always equals the workers that count as
-//!   running (no `NOT_RUNNING` flag, not blocked). (C1, C4)
+//!   its `sleeping` and `detected` bits, so it always equals the workers
+//!   that count as running (no `NOT_RUNNING` flag, not blocked, not seen
+//!   asleep by the monitor). (C1, C4)
 //! - M2. **Kick.** If items wait and fewer workers run than the pool's
 //!   concurrency target (`need_more_worker`; target 1 on a CPU's pool:
 //!   nobody runs), the most recently idle worker is woken, once: a wakeup
@@ -59,6 +60,12 @@ pub struct WorkerState<E> {
     pub(super) flags: u8,
     /// Inside a blocking section (the kernel's "task went to sleep").
     pub(super) sleeping: bool,
+    /// Seen asleep by the blocking monitor outside any blocking section
+    /// (rules M32-M33): out of the running count until seen running.
+    pub(super) detected: bool,
+    /// How many instances it has begun (rule M9): the monitor's
+    /// observations name the run they were made in (rule M32).
+    pub(super) run: u64,
     /// A wakeup was sent and not yet consumed.
     pub(super) woken: bool,
     /// Told to exit (idle cull, shutdown).
@@ -80,6 +87,8 @@ impl<E> WorkerState<E> {
         WorkerState {
             flags,
             sleeping: false,
+            detected: false,
+            run: 0,
             woken: false,
             die: false,
             registered,
@@ -91,7 +100,7 @@ impl<E> WorkerState<E> {
 
     /// Whether it counts in `nr_running`.
     pub fn counts_as_running(&self) -> bool {
-        self.flags & WORKER_NOT_RUNNING == 0 && !self.sleeping
+        self.flags & WORKER_NOT_RUNNING == 0 && !self.sleeping && !self.detected
     }
 }
 
@@ -130,6 +139,9 @@ pub struct PoolState<E> {
     pub(super) worklist: VecDeque<E>,
     /// Workers counted as running (rule M1: derived, never set directly).
     pub(super) nr_running: usize,
+    /// Workers the blocking monitor has taken out of the count (rule M32),
+    /// ever: a statistic.
+    pub(super) detections: usize,
     /// Workers alive (idle, working, or managing); rescuers excluded.
     pub(super) nr_workers: usize,
     /// Idle workers, most recently idle first.
@@ -171,6 +183,7 @@ impl<E> Default for PoolState<E> {
         PoolState {
             worklist: VecDeque::new(),
             nr_running: 0,
+            detections: 0,
             nr_workers: 0,
             idle: VecDeque::new(),
             workers: BTreeMap::new(),

@@ -335,6 +335,21 @@ impl<E: Instance> PoolSection<E> {
         self.state.worker_running(id);
     }
 
+    /// PS9 (pool lock): rule M32, the monitor saw worker `id` asleep in run
+    /// `run`; false if the report is out of date or changes nothing.
+    pub fn worker_seen_asleep(&mut self, id: WorkerId, run: u64, fx: &mut impl Effects) -> bool {
+        let (detected, wake) = self.state.worker_seen_asleep(id, run);
+        if let Some(wake) = wake {
+            fx.push(Effect::Wake(wake));
+        }
+        detected
+    }
+
+    /// PS10 (pool lock): rule M33, the monitor saw worker `id` run in `run`.
+    pub fn worker_seen_running(&mut self, id: WorkerId, run: u64) -> bool {
+        self.state.worker_seen_running(id, run)
+    }
+
     /// FW2 (flush mutex, then this pool lock): `wq`'s instances queued from
     /// now on get `color` (rule M22, first half).
     pub fn flip_color(&mut self, wq: WqId, color: Color) {

@@ -18,6 +18,20 @@ impl<E> WorkerState<E> {
         self.sleeping
     }
 
+    /// Seen asleep by the blocking monitor, out of the running count
+    /// (rules M32-M33).
+    #[inline]
+    pub fn detected(&self) -> bool {
+        self.detected
+    }
+
+    /// How many instances it has begun: the run the monitor's observations
+    /// name (rule M32).
+    #[inline]
+    pub fn run(&self) -> u64 {
+        self.run
+    }
+
     /// A wakeup was sent and not yet consumed (rule M2).
     #[inline]
     pub fn woken(&self) -> bool {
@@ -108,6 +122,12 @@ impl<E> PoolState<E> {
     #[inline]
     pub fn stopping(&self) -> bool {
         self.stopping
+    }
+
+    /// Workers the blocking monitor has seen blocked so far (rule M32).
+    #[inline]
+    pub fn detections(&self) -> usize {
+        self.detections
     }
 
     /// Spawn failures seen by this pool.

@@ -126,6 +126,7 @@ impl<E: Queued> PoolState<E> {
         let wq: WqId = entry.wq();
         self.update_worker(id, |w| {
             w.current = Some(wq);
+            w.run = w.run.wrapping_add(1);
             if cpu_intensive {
                 w.flags |= WORKER_CPU_INTENSIVE;
             }
@@ -135,6 +136,9 @@ impl<E: Queued> PoolState<E> {
 
     /// Rule M9: worker `id` finished executing item `key`.
     pub fn item_end(&mut self, id: WorkerId, key: usize) {
+        if !seeded_in(self.bugs, SeededBug::FinishKeepsDetection) {
+            self.worker_steps(id);
+        }
         self.update_worker(id, |w| {
             w.current = None;
             w.flags &= !WORKER_CPU_INTENSIVE;
@@ -149,6 +153,7 @@ impl<E: Queued> PoolState<E> {
 
     /// Rule M10: worker `id` enters a blocking section.
     pub fn worker_sleeping(&mut self, id: WorkerId) -> Sleep {
+        self.worker_steps(id);
         if self.workers.get(&id).is_none_or(|w| w.sleeping) {
             return Sleep::Nested;
         }
@@ -160,7 +165,13 @@ impl<E: Queued> PoolState<E> {
 
     /// Rule M10: worker `id` leaves its blocking section.
     pub fn worker_running(&mut self, id: WorkerId) {
-        self.update_worker(id, |w| w.sleeping = false);
+        self.worker_steps(id);
+        // A new run for the monitor (rule M32): what it saw of the
+        // section is out of date now.
+        self.update_worker(id, |w| {
+            w.sleeping = false;
+            w.run = w.run.wrapping_add(1);
+        });
         if seeded_in(self.bugs, SeededBug::DoubleCountRunning) {
             self.nr_running += 1;
         }

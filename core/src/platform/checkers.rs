@@ -54,9 +54,9 @@ impl FaultPlan {
 macro_rules! model_platform {
     ($name:ident, $krate:ident, $doc:expr) => {
         use super::FaultPlan;
-        use crate::platform::{Platform, SpawnError, ThreadBody, ThreadContext};
+        use crate::platform::{Platform, SpawnError, ThreadBody, ThreadContext, ThreadProbe, ThreadSample};
         use ::$krate::sync::{Condvar, Mutex, MutexGuard};
-        use core::cell::RefCell;
+        use core::cell::{Cell, RefCell};
         use core::sync::atomic::Ordering;
         use core::time::Duration;
         use std::sync::PoisonError;
@@ -66,10 +66,83 @@ macro_rules! model_platform {
         pub struct $name {
             /// Which spawns fail.
             pub faults: FaultPlan,
+            /// What the blocking monitor sees of this platform's threads.
+            pub(crate) sleepers: Sleepers,
+        }
+
+        /// What the blocking monitor sees of a model platform's threads
+        /// ([`Platform::probe`]): a thread is asleep only while a model
+        /// says so, with [`Sleepers::asleep_while`] around a wait that the
+        /// pool is not told about (the model's stand-in for the scheduler
+        /// state that `/proc` shows on Linux). The marks are the checker's
+        /// own state, so it interleaves them with the monitor's probes.
+        #[derive(Clone)]
+        pub struct Sleepers(::$krate::sync::Arc<Mutex<Vec<ThreadSample>>>);
+
+        impl Default for Sleepers {
+            fn default() -> Self {
+                Sleepers(::$krate::sync::Arc::new(Mutex::new(Vec::new())))
+            }
+        }
+
+        impl core::fmt::Debug for Sleepers {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("Sleepers")
+            }
+        }
+
+        impl Sleepers {
+            /// The calling thread's slot, registered on first use.
+            fn current(&self) -> usize {
+                let key = ::$krate::sync::Arc::as_ptr(&self.0) as usize;
+                if let Some((owner, id)) = PROBE.with(Cell::get) {
+                    if owner == key {
+                        return id;
+                    }
+                }
+                let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                slots.push(ThreadSample { asleep: false, ran: 0 });
+                let id = slots.len() - 1;
+                PROBE.with(|p| p.set(Some((key, id))));
+                id
+            }
+
+            /// Runs `wait` with the calling thread marked asleep: the
+            /// monitor's probe sees it asleep until `wait` returns, then
+            /// sees that it ran.
+            pub fn asleep_while<R>(&self, wait: impl FnOnce() -> R) -> R {
+                let id = self.current();
+                self.set(id, true);
+                let result = wait();
+                self.set(id, false);
+                result
+            }
+
+            fn set(&self, id: usize, asleep: bool) {
+                let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(slot) = slots.get_mut(id) {
+                    slot.asleep = asleep;
+                    slot.ran = slot.ran.wrapping_add(u64::from(!asleep));
+                }
+            }
+
+            fn sample(&self, id: usize) -> Option<ThreadSample> {
+                self.0.lock().unwrap_or_else(PoisonError::into_inner).get(id).copied()
+            }
+        }
+
+        impl $name {
+            /// A handle on what the blocking monitor sees of this
+            /// platform's threads, for items to mark their waits with.
+            pub fn sleepers(&self) -> Sleepers {
+                self.sleepers.clone()
+            }
         }
 
         ::$krate::thread_local! {
             static CONTEXT: RefCell<Option<ThreadContext>> = RefCell::new(None);
+            /// The calling thread's slot: (its `Sleepers`' address, index).
+            static PROBE: Cell<Option<(usize, usize)>> = Cell::new(None);
         }
 
         impl Platform for $name {
@@ -134,6 +207,12 @@ macro_rules! model_platform {
             fn current_cpu(&self) -> Option<usize> {
                 None
             }
+            fn thread_probe(&self) -> Option<ThreadProbe> {
+                Some(ThreadProbe(self.sleepers.current() as u64))
+            }
+            fn probe(&self, probe: ThreadProbe) -> Option<ThreadSample> {
+                self.sleepers.sample(usize::try_from(probe.0).ok()?)
+            }
             fn yield_now() {
                 ::$krate::thread::yield_now()
             }
@@ -165,20 +244,20 @@ mod loom_platform {
     model_platform!(Loom, loom, "cmwq on loom: exhaustive exploration within a preemption bound.");
 }
 #[cfg(feature = "loom")]
-pub use loom_platform::Loom;
+pub use loom_platform::{Loom, Sleepers as LoomSleepers};
 
 #[cfg(feature = "shuttle")]
 mod shuttle_platform {
     model_platform!(Shuttle, shuttle, "cmwq on shuttle: randomized and PCT scheduling of controlled threads.");
 }
 #[cfg(feature = "shuttle")]
-pub use shuttle_platform::Shuttle;
+pub use shuttle_platform::{Shuttle, Sleepers as ShuttleSleepers};
 
 #[cfg(feature = "loom")]
 impl Loom {
     /// A loom platform whose spawns fail as `faults` says.
     pub fn with_faults(faults: FaultPlan) -> Self {
-        Loom { faults }
+        Loom { faults, sleepers: loom_platform::Sleepers::default() }
     }
 }
 
@@ -186,6 +265,6 @@ impl Loom {
 impl Shuttle {
     /// A shuttle platform whose spawns fail as `faults` says.
     pub fn with_faults(faults: FaultPlan) -> Self {
-        Shuttle { faults }
+        Shuttle { faults, sleepers: shuttle_platform::Sleepers::default() }
     }
 }

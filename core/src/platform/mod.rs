@@ -187,6 +187,22 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn pin_current_thread(&self, os_cpus: &[usize]) {
         let _ = os_cpus;
     }
+    /// A handle on the calling thread for [`Platform::probe`], if this
+    /// platform can observe its threads' scheduling state from another
+    /// thread (std on Linux: the thread's id, read through `/proc`). With
+    /// `None` (the default) the blocking monitor sees nothing and only
+    /// blocking sections ([`crate::blocking`]) release a worker's CPU.
+    fn thread_probe(&self) -> Option<ThreadProbe> {
+        None
+    }
+    /// What the thread behind `probe` is doing now: asleep or not, and a
+    /// counter that changes whenever it has run. `None` if unknown (the
+    /// thread exited, the platform cannot tell). Called by the blocking
+    /// monitor, never under an engine lock.
+    fn probe(&self, probe: ThreadProbe) -> Option<ThreadSample> {
+        let _ = probe;
+        None
+    }
     /// Lets other threads run (used in retry loops).
     fn yield_now();
     /// Puts the calling thread to sleep for `duration` of this platform's
@@ -424,4 +440,23 @@ impl<T> RetryOnce<T> {
         let created = create()?;
         Ok(self.value.get_or_init(|| created))
     }
+}
+
+/// A platform's handle on one of its threads, for [`Platform::probe`] (on
+/// std, the Linux thread id; on a model platform, whatever it keys its
+/// threads by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ThreadProbe(pub u64);
+
+/// One observation of a thread ([`Platform::probe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadSample {
+    /// Asleep: waiting for something (Linux states S and D), not merely
+    /// preempted. A runnable thread that waits for a CPU is not asleep.
+    pub asleep: bool,
+    /// A counter that changes whenever the thread has run between two
+    /// observations (std: its CPU time in nanoseconds): the same value
+    /// twice, both asleep, means it slept all along. Read only when
+    /// `asleep` (a platform may leave it 0 otherwise).
+    pub ran: u64,
 }

@@ -1,6 +1,6 @@
 //! The production platform: std threads, std locks, the OS clock and CPU id.
 
-use super::{Platform, SpawnError, ThreadBody, ThreadContext};
+use super::{Platform, SpawnError, ThreadBody, ThreadContext, ThreadProbe, ThreadSample};
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
@@ -127,6 +127,14 @@ impl Platform for Std {
         affinity::pin_current_thread(os_cpus);
     }
 
+    fn thread_probe(&self) -> Option<ThreadProbe> {
+        thread_state::current()
+    }
+
+    fn probe(&self, probe: ThreadProbe) -> Option<ThreadSample> {
+        thread_state::sample(probe.0)
+    }
+
     fn yield_now() {
         thread::yield_now()
     }
@@ -141,6 +149,78 @@ impl Platform for Std {
 
     fn set_thread_context(context: Option<ThreadContext>) -> Option<ThreadContext> {
         CONTEXT.with(|slot| slot.replace(context))
+    }
+}
+
+/// A thread's scheduling state, read from `/proc` (Linux): what the
+/// blocking monitor observes (`core/src/monitor.rs`).
+#[cfg(target_os = "linux")]
+mod thread_state {
+    use super::{ThreadProbe, ThreadSample};
+    use std::io::Read;
+
+    /// The calling thread's id.
+    #[allow(unsafe_code)]
+    pub(super) fn current() -> Option<ThreadProbe> {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        let tid = u64::try_from(tid).ok()?;
+        // Only if this process's threads can be read at all (a restricted
+        // /proc leaves detection off rather than failing every probe).
+        sample(tid).map(|_| ThreadProbe(tid))
+    }
+
+    /// Thread `tid`'s state (field 3 of `stat`: S and D are asleep) and,
+    /// when asleep, its CPU time (field 1 of `schedstat`, in nanoseconds;
+    /// without schedstats, user plus system time in ticks from `stat`):
+    /// one file read for a thread that runs, two for one that sleeps.
+    pub(super) fn sample(tid: u64) -> Option<ThreadSample> {
+        let mut buf = [0u8; 1024];
+        let stat = read(&format!("/proc/self/task/{tid}/stat"), &mut buf)?;
+        // The command name (field 2) is in parentheses and may hold spaces
+        // and parentheses: the fields after it start after the last ')'.
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        let mut fields = stat.get(close + 1..)?.split(|&b| b == b' ').filter(|f| !f.is_empty());
+        let state = *fields.next()?.first()?;
+        let asleep = matches!(state, b'S' | b'D');
+        if !asleep {
+            return Some(ThreadSample { asleep, ran: 0 });
+        }
+        let mut sched = [0u8; 128];
+        let ran = match read(&format!("/proc/self/task/{tid}/schedstat"), &mut sched) {
+            Some(text) => number(text.split(|&b| b == b' ').next()?)?,
+            None => {
+                // Fields 14 and 15 (utime, stime): the 11th and 12th after the state.
+                let mut ticks = fields.skip(10);
+                number(ticks.next()?)? + number(ticks.next()?)?
+            }
+        };
+        Some(ThreadSample { asleep, ran })
+    }
+
+    /// Reads `path` into `buf` (it fits: these files are short).
+    fn read<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        let mut file = std::fs::File::open(path).ok()?;
+        let n = file.read(buf).ok()?;
+        buf.get(..n)
+    }
+
+    /// A decimal number.
+    fn number(text: &[u8]) -> Option<u64> {
+        core::str::from_utf8(text).ok()?.trim().parse().ok()
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod thread_state {
+    use super::{ThreadProbe, ThreadSample};
+
+    pub(super) fn current() -> Option<ThreadProbe> {
+        None
+    }
+
+    pub(super) fn sample(_tid: u64) -> Option<ThreadSample> {
+        None
     }
 }
 

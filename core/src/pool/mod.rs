@@ -49,6 +49,7 @@ impl<P: Platform> Pool<P> {
             exited: Condvar::new(),
             load: load.clone(),
             inbox: inbox.clone(),
+            watch: Mutex::new(Vec::new()),
             locked: Mutex::new(PoolLocked {
                 load,
                 inbox,

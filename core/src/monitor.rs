@@ -1,0 +1,136 @@
+//! The blocking monitor: notices workers that block without a blocking
+//! section (a `std` sleep, lock, channel or file read inside an item) and
+//! takes them out of their pool's running count until they run again, so
+//! that a waiting item gets a worker (machine rules M32-M33,
+//! `machine/monitor.rs`). The kernel needs no monitor: its scheduler calls
+//! the workqueue code when a worker sleeps and wakes.
+//!
+//! # How it sees
+//! Each worker that can be observed ([`Platform::thread_probe`]) has a
+//! [`WatchSlot`] on its pool's watch list, with the run it executes (the
+//! machine's run number, 0 between items), written by the worker before
+//! and after each item. A pass reads every slot without any pool lock:
+//! - a slot whose run changed since the last pass is only noted (a flood
+//!   of short items costs the monitor an atomic read per worker, no probe);
+//! - a slot in the same run is probed ([`Platform::probe`]); seen asleep
+//!   with the same `ran` counter for at least the threshold, the worker is
+//!   reported asleep under its pool lock (PS9); seen running again after
+//!   that, it is reported running (PS10).
+//!
+//! The report names the run it was made in, so the machine ignores one that
+//! arrives after the worker moved on (rule M32); the worker's own next step
+//! ends a detection anyway (rule M33). Between a detected worker waking and
+//! the next pass, one more item than the target may run: the price of
+//! observing from outside.
+//!
+//! # Lock order
+//! A pool's watch list is a leaf lock; a pass reads the slots under it,
+//! drops it, then takes the pool lock for a report. A slot's `seen` is
+//! locked only by the pass (one pass at a time: the monitor thread, or a
+//! model's explicit [`crate::System::monitor_pass`]).
+
+use crate::platform::{Arc, Platform};
+use crate::pool::WorkerId;
+use crate::shared::Pool;
+use crate::watch::{MonitorPass, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
+use core::time::Duration;
+
+/// One pass over `pools`: probes the workers that stayed in one run and
+/// reports what changed (PS9, PS10). `threshold`: how long a worker must
+/// be seen asleep, without running in between, before it is reported;
+/// `paced`: probe only the slots that are due (the monitor thread), or
+/// every slot (an explicit `System::monitor_pass`, where time may stand
+/// still); `hot`: probe new runs at once (right after a detection).
+pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, paced: bool, hot: bool) -> MonitorPass {
+    let mut outcome = MonitorPass::default();
+    for pool in pools {
+        // A traced system is not monitored: the spec has no monitor steps
+        // yet, so trace validation would reject a detection.
+        if pool.tracer.recording() {
+            continue;
+        }
+        // Read under the leaf lock, report after it (the pool lock is not
+        // taken under it).
+        let mut reports: Vec<(WorkerId, u64, bool)> = Vec::new();
+        {
+            let slots = pool.watch.lock();
+            for slot in slots.iter() {
+                if let Some(report) = slot.observe(&pool.shared.platform, threshold, paced, hot, &mut outcome) {
+                    reports.push(report);
+                }
+            }
+        }
+        if reports.is_empty() {
+            continue;
+        }
+        let mut guard = pool.lock();
+        for (worker, run, asleep) in reports {
+            if asleep {
+                if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result {
+                    outcome.detected += 1;
+                }
+            } else if guard.machine.worker_seen_running(worker, run) {
+                outcome.resumed += 1;
+            }
+        }
+        guard.publish_load();
+    }
+    outcome
+}
+
+/// Whether `shared`'s system runs a monitor thread: it detects blocking,
+/// manages concurrency, has a timer thread (a system without one, a model
+/// or a simulator, calls `System::monitor_pass` itself), and the platform
+/// can observe the calling thread (threads of one platform are alike).
+pub(crate) fn wanted<P: Platform>(shared: &crate::shared::SystemShared<P>) -> bool {
+    shared.config.detect_blocking.is_some()
+        && shared.config.concurrency_management
+        && shared.config.timer_thread
+        && shared.platform.thread_probe().is_some()
+}
+
+/// Passes in a row that find no worker executing an item before the
+/// monitor thread parks (at the longest pause, about 8 ms of idleness): a
+/// flood of short items, whose workers are between items at many passes,
+/// does not make it park and be woken item after item.
+const PARK_AFTER_IDLE_PASSES: u32 = 8;
+
+/// Body of the monitor thread: passes over `pools`, fast while a worker
+/// is worth watching closely, backing off to [`MONITOR_POLL_MAX`] otherwise
+/// (as Go's `sysmon` backs off), and parked while no worker executes an
+/// item (the next one to begin wakes it), until stopped.
+pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
+    let Some(shared) = pools.first().map(|pool| pool.shared.clone()) else {
+        return;
+    };
+    P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
+    let threshold = shared.config.detect_blocking.unwrap_or(Duration::ZERO);
+    let mut pause = MONITOR_POLL_MIN;
+    let mut idle_passes = 0;
+    let mut hot = false;
+    loop {
+        let outcome = pass(&pools, threshold, true, hot);
+        // After a detection the woken worker's item may block in turn (a
+        // storm of blocking items): probe new runs at once while that goes on.
+        hot = outcome.detected > 0 || (hot && outcome.watched > 0);
+        idle_passes = if outcome.executing == 0 { idle_passes + 1 } else { 0 };
+        if idle_passes >= PARK_AFTER_IDLE_PASSES {
+            // Nothing can block unseen: park until a worker begins an item.
+            let executing = || pools.iter().any(|pool| pool.watch.lock().iter().any(|slot| slot.executing()));
+            if shared.monitor.park(executing) {
+                return;
+            }
+            (pause, idle_passes) = (MONITOR_POLL_MIN, 0);
+            continue;
+        }
+        pause = if outcome.watched > 0 || outcome.detected > 0 {
+            MONITOR_POLL_MIN
+        } else {
+            (pause * 2).min(MONITOR_POLL_MAX)
+        };
+        let deadline = shared.platform.now().saturating_add(pause);
+        if shared.monitor.pause(&shared.platform, deadline) {
+            return;
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The blocking monitor's view of one worker (`monitor.rs` runs the
+//! passes): the run it executes, published by the worker, and what the
+//! monitor's passes saw of it, with the decision to report it asleep or
+//! running again (machine rules M32-M33). Below the engine's shared
+//! objects, which hold a slot per observed worker.
+
+use crate::machine::pool::WorkerId;
+use crate::platform::{AtomicUsize, Condvar, Mutex, Platform, ThreadProbe};
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+
+/// One worker as the monitor sees it.
+pub(crate) struct WatchSlot<P: Platform> {
+    /// I: the worker.
+    worker: WorkerId,
+    /// I: how the platform observes its thread.
+    probe: ThreadProbe,
+    /// A: the run it executes (machine `WorkerState::run`, truncated to a
+    /// word), 0 between items. Written by the worker, read by a pass.
+    run: AtomicUsize<P>,
+    /// leaf: what the last passes saw (only a pass locks it).
+    seen: Mutex<P, Seen>,
+}
+
+/// What the passes saw of one slot.
+#[derive(Default)]
+struct Seen {
+    /// The run observed (0: none yet), and when it was first seen.
+    run: usize,
+    run_since: Duration,
+    /// The probe's `ran` counter when it was first seen asleep without
+    /// running since, and when (`since`).
+    ran: Option<u64>,
+    since: Duration,
+    /// Reported asleep in `run` (and not reported running since), and when.
+    detected: bool,
+    detected_since: Duration,
+    /// A paced pass probes the slot no earlier than this.
+    next_probe: Duration,
+}
+
+impl<P: Platform> WatchSlot<P> {
+    /// A slot for worker `worker`, observed through `probe`.
+    pub(crate) fn new(worker: WorkerId, probe: ThreadProbe) -> Self {
+        WatchSlot { worker, probe, run: AtomicUsize::new(0), seen: Mutex::new(Seen::default()) }
+    }
+
+    /// The worker begins run `run` (call before the item's function), and
+    /// wakes the monitor if it parked with nothing to watch.
+    #[inline]
+    pub(crate) fn begin(&self, run: u64, monitor: &MonitorControl<P>) {
+        // Run 0 means "no item": a wrapped counter skips it.
+        let run = (run as usize).max(1);
+        // SeqCst, paired with the monitor's park: either it sees this run
+        // on its last look, or this sees it parked.
+        self.run.store(run, Ordering::SeqCst);
+        monitor.nudge();
+    }
+
+    /// Whether the worker executes a run (an item's function).
+    pub(crate) fn executing(&self) -> bool {
+        self.run.load(Ordering::SeqCst) != 0
+    }
+
+    /// The worker finished its item's function.
+    #[inline]
+    pub(crate) fn end(&self) {
+        self.run.store(0, Ordering::Release);
+    }
+
+    /// Probes the worker if it stayed in one run since the last pass;
+    /// returns the report to make, if any: `(worker, run, asleep)`. Only a
+    /// pass calls it (one at a time). A `paced` pass (the monitor thread's)
+    /// probes a slot only when it is due: soon after its run began, then
+    /// less often the longer it runs (a CPU-bound item, at most every
+    /// [`PROBE_RUNNING_MAX`]) or sleeps once reported (at most every
+    /// [`PROBE_DETECTED_MAX`]); an explicit pass probes every slot. A new
+    /// run is probed at once only in a `hot` pass (one right after a
+    /// detection, when the woken worker's item may block in turn); else
+    /// from the next pass on, so a flood of short items costs no probe.
+    pub(crate) fn observe(
+        &self,
+        platform: &P,
+        threshold: Duration,
+        paced: bool,
+        hot: bool,
+        outcome: &mut MonitorPass,
+    ) -> Option<(WorkerId, u64, bool)> {
+        let run = self.run.load(Ordering::Acquire);
+        let mut seen = self.seen.lock();
+        let now = platform.now();
+        outcome.executing += usize::from(run != 0);
+        if run == 0 || run != seen.run {
+            // Between items, or a new run since the last pass: noted (a
+            // detection of the last run ended with the worker's own step).
+            *seen = Seen { run, run_since: now, next_probe: now, ..Seen::default() };
+            if run == 0 || !hot {
+                return None;
+            }
+        }
+        if paced && now < seen.next_probe {
+            outcome.watched += usize::from(!seen.detected && seen.next_probe <= now.saturating_add(MONITOR_POLL_MIN));
+            return None;
+        }
+        let sample = platform.probe(self.probe)?;
+        let report = (self.worker, run as u64, false);
+        if seen.detected {
+            let asleep_for = now.saturating_sub(seen.detected_since);
+            seen.next_probe = now.saturating_add((asleep_for / 4).clamp(MONITOR_POLL_MAX, PROBE_DETECTED_MAX));
+            if !sample.asleep {
+                // Running at the probe: it counts again. A thread that woke
+                // and slept again in between stays counted out: it is
+                // mostly asleep (the kernel would have counted it in and
+                // out again).
+                seen.detected = false;
+                seen.ran = None;
+                seen.next_probe = now;
+                return Some(report);
+            }
+            return None;
+        }
+        outcome.watched += 1;
+        let running_for = now.saturating_sub(seen.run_since);
+        seen.next_probe = now.saturating_add((running_for / 4).clamp(MONITOR_POLL_MIN, PROBE_RUNNING_MAX));
+        if !sample.asleep {
+            seen.ran = None;
+            return None;
+        }
+        match seen.ran {
+            Some(ran) if ran == sample.ran => {}
+            _ => {
+                seen.ran = Some(sample.ran);
+                seen.since = now;
+                seen.next_probe = now;
+            }
+        }
+        if now.saturating_sub(seen.since) >= threshold {
+            seen.detected = true;
+            seen.detected_since = now;
+            seen.next_probe = now.saturating_add(MONITOR_POLL_MAX);
+            return Some((report.0, report.1, true));
+        }
+        None
+    }
+}
+
+/// What one pass did, for the monitor thread's pacing and for models.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorPass {
+    /// Workers reported asleep (rule M32) and taken out of the count.
+    pub detected: usize,
+    /// Workers reported running again (rule M33).
+    pub resumed: usize,
+    /// Workers in the same run as at the last pass, due for a probe within
+    /// [`MONITOR_POLL_MIN`] and not reported asleep: worth watching closely
+    /// (the monitor thread polls fast while any is). A flood of short
+    /// items has none: each pass finds new runs.
+    pub watched: usize,
+    /// Workers executing an item (the monitor thread parks when none is).
+    pub executing: usize,
+}
+
+/// The shortest pause between the monitor thread's passes, while some
+/// worker is worth watching closely ([`MonitorPass::watched`]).
+pub const MONITOR_POLL_MIN: Duration = Duration::from_micros(50);
+/// The longest pause, reached by doubling while no worker is worth
+/// watching closely: the idle cost is one pass per this interval.
+pub const MONITOR_POLL_MAX: Duration = Duration::from_millis(1);
+/// The longest interval between two probes of a worker that keeps running
+/// one item (CPU-bound): it is seen within this once it blocks.
+pub const PROBE_RUNNING_MAX: Duration = Duration::from_millis(2);
+/// The longest interval between two probes of a worker reported asleep:
+/// one that wakes and runs on counts again within this, or at its own next
+/// step (whichever is first).
+pub const PROBE_DETECTED_MAX: Duration = Duration::from_millis(50);
+
+/// Stops the monitor thread (`SystemShared::monitor`).
+pub(crate) struct MonitorControl<P: Platform> {
+    /// Set at shutdown.
+    stop: Mutex<P, bool>,
+    /// Notified at shutdown and by a nudge; the thread waits on it.
+    wake: Condvar<P>,
+    /// A: 1 while the thread is parked with nothing to watch (no worker
+    /// executing an item): the next worker to begin an item wakes it.
+    parked: AtomicUsize<P>,
+}
+
+impl<P: Platform> MonitorControl<P> {
+    pub(crate) fn new() -> Self {
+        MonitorControl { stop: Mutex::new(false), wake: Condvar::new(), parked: AtomicUsize::new(0) }
+    }
+
+    /// Tells the monitor thread to exit (the caller joins it).
+    pub(crate) fn stop(&self) {
+        *self.stop.lock() = true;
+        self.wake.notify_all();
+    }
+
+    /// Wakes the monitor thread if it parked (a worker began an item).
+    #[inline]
+    pub(crate) fn nudge(&self) {
+        if self.parked.load(Ordering::SeqCst) != 0 {
+            let _stop = self.stop.lock();
+            self.parked.store(0, Ordering::SeqCst);
+            self.wake.notify_all();
+        }
+    }
+
+    /// Parks the monitor thread until a worker begins an item, unless
+    /// `executing` (called after the park is announced) says one has; true
+    /// if stopped.
+    pub(crate) fn park(&self, executing: impl Fn() -> bool) -> bool {
+        self.parked.store(1, Ordering::SeqCst);
+        if executing() {
+            self.parked.store(0, Ordering::SeqCst);
+            return *self.stop.lock();
+        }
+        let mut stop = self.stop.lock();
+        while !*stop && self.parked.load(Ordering::SeqCst) != 0 {
+            stop = self.wake.wait(stop);
+        }
+        self.parked.store(0, Ordering::SeqCst);
+        *stop
+    }
+
+    /// Waits until `deadline` on `platform`'s clock or a stop; true if
+    /// stopped.
+    pub(crate) fn pause(&self, platform: &P, deadline: Duration) -> bool {
+        let mut stop = self.stop.lock();
+        while !*stop && platform.now() < deadline {
+            stop = self.wake.wait_until(platform, stop, deadline);
+        }
+        *stop
+    }
+}

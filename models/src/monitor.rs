@@ -1,0 +1,183 @@
+//! The blocking monitor (`core/src/monitor.rs`, machine rules M32-M33):
+//! workers that wait without telling the pool are seen asleep and taken
+//! out of the running count until they run again. Items mark such waits
+//! with the model platform's `Sleepers` (what `/proc` shows on Linux); a
+//! model thread plays the monitor, making its passes
+//! (`System::monitor_pass`) while the workers step, so the checkers
+//! interleave every probe and report with the workers' own sections.
+
+use crate::scenarios::{model_builder, spawn, workqueue, Counter, Flag};
+use crate::{FaultPlan, ModelPlatform, SleepMarks};
+use cmwq::{System, Work, Workqueue};
+use core::time::Duration;
+use std::sync::Arc;
+
+/// One CPU, at most two workers, detection on with no threshold (a thread
+/// seen asleep by a probe of the same run is reported at once).
+fn monitored<P: ModelPlatform>(bugs: u32) -> System<P> {
+    model_builder::<P>(1, 2, bugs)
+        .detect_blocking(Some(Duration::ZERO))
+        .build_on(P::with_faults(FaultPlan::default()))
+        .expect("model system builds")
+}
+
+/// The monitor: once `asleep` is set, `passes` passes (the first notes the
+/// worker's run, the next probe it).
+fn monitor<P: ModelPlatform>(system: &System<P>, asleep: &Arc<Flag<P>>, passes: usize) -> P::JoinHandle {
+    let (system2, asleep) = (system.clone(), asleep.clone());
+    spawn(system, move || {
+        asleep.wait();
+        for _ in 0..passes {
+            system2.monitor_pass();
+        }
+    })
+}
+
+/// Items that never wait, checking as they run that their worker counts
+/// as running (the pool's count is at least 1: nothing else of this
+/// one-CPU pool can have taken it) and that no other of them runs beside
+/// it (concurrency management runs them one at a time). A panic inside an
+/// item is contained by the engine, so violations are counted and the
+/// model asserts on the count.
+struct Exclusive<P: ModelPlatform> {
+    inflight: Arc<Counter<P>>,
+    overlaps: Arc<Counter<P>>,
+    counted_out: Arc<Counter<P>>,
+}
+
+impl<P: ModelPlatform> Exclusive<P> {
+    fn new() -> Self {
+        Exclusive { inflight: Counter::new(), overlaps: Counter::new(), counted_out: Counter::new() }
+    }
+
+    /// One such item of `system`'s pool.
+    fn item(&self, system: &System<P>) -> Work<P> {
+        let system = system.clone();
+        let (inflight, overlaps, counted_out) =
+            (self.inflight.clone(), self.overlaps.clone(), self.counted_out.clone());
+        Work::<P>::new(move || {
+            if inflight.inc() != 0 {
+                overlaps.inc();
+            }
+            if system.pool_stats()[0].running == 0 {
+                counted_out.inc();
+            }
+            inflight.dec();
+        })
+    }
+
+    /// Asserts that no violation was seen.
+    fn check(&self) {
+        assert_eq!(self.overlaps.get(), 0, "two CPU-bound items ran at once on one CPU");
+        assert_eq!(self.counted_out.get(), 0, "a worker running an item that never waits was counted out");
+    }
+}
+
+/// Item A of the models: sets `asleep` and waits for `until`, marked asleep
+/// throughout (inside a blocking section if `in_section`, and asleep only
+/// inside it, as a real thread is).
+fn sleeper<P: ModelPlatform>(
+    system: &System<P>,
+    asleep: &Arc<Flag<P>>,
+    until: &Arc<Flag<P>>,
+    in_section: bool,
+) -> Work<P> {
+    let (sleepers, asleep, until) = (system.platform().sleepers(), asleep.clone(), until.clone());
+    Work::<P>::new(move || {
+        let wait = || {
+            sleepers.asleep_while(|| {
+                asleep.set();
+                until.wait();
+            })
+        };
+        if in_section {
+            cmwq::blocking_on::<P, _>(wait);
+        } else {
+            wait();
+        }
+    })
+}
+
+/// An item that sets `flag`.
+fn setter<P: ModelPlatform>(flag: &Arc<Flag<P>>) -> Work<P> {
+    let flag = flag.clone();
+    Work::<P>::new(move || flag.set())
+}
+
+/// Queues `n` such items on the quiet pool and flushes: they must run one
+/// at a time, each counted.
+fn run_exclusive<P: ModelPlatform>(system: &System<P>, wq: &Workqueue<P>, n: usize) {
+    let checks = Exclusive::new();
+    let items: Vec<Work<P>> = (0..n).map(|_| checks.item(system)).collect();
+    for item in &items {
+        assert!(wq.queue_on(0, item).unwrap());
+    }
+    wq.flush().unwrap();
+    checks.check();
+}
+
+/// C1 without annotation — the seed's scenario, the wait not annotated.
+/// One CPU: A waits for B, queued after it, asleep but outside any
+/// blocking section. Once the monitor has seen A asleep in its run, A no
+/// longer counts as running and an idle worker is woken for B. Without
+/// that wakeup (NoWakeOnDetect) nobody runs B: a deadlock.
+pub fn unannotated_wait_detected<P: ModelPlatform>(bugs: u32) {
+    let system = monitored::<P>(bugs);
+    let wq = workqueue(&system, 0);
+    let (asleep, b_ran) = (Flag::<P>::new(), Flag::<P>::new());
+    let (a, b) = (sleeper(&system, &asleep, &b_ran, false), setter(&b_ran));
+    assert!(wq.queue_on(0, &a).unwrap());
+    assert!(wq.queue_on(0, &b).unwrap());
+    let monitor = monitor(&system, &asleep, 2);
+    wq.flush().unwrap();
+    P::join(monitor);
+    assert_eq!(system.pool_stats()[0].detected, 1, "B ran, so A was seen asleep, once");
+}
+
+/// C4 — the monitor's reports racing the worker it reports on. A waits
+/// unannotated until the main thread releases it; C and D, queued while it
+/// waits, must run one at a time: after the monitor saw A asleep (a worker
+/// is woken for C), as A is released and finishes (its worker counts
+/// again and goes idle, or takes C itself), and whether a report made of
+/// A's run arrives before or after the worker moved on to C (out of date:
+/// ignored, or C's worker would count out and D start beside it:
+/// StaleDetection). Then E and F, queued on the quiet pool, must run one at
+/// a time too (a worker still counted out after its item:
+/// FinishKeepsDetection).
+pub fn detection_races_finish<P: ModelPlatform>(bugs: u32) {
+    let system = monitored::<P>(bugs);
+    let wq = workqueue(&system, 0);
+    let (asleep, release) = (Flag::<P>::new(), Flag::<P>::new());
+    let a = sleeper(&system, &asleep, &release, false);
+    assert!(wq.queue_on(0, &a).unwrap());
+    let monitor = monitor(&system, &asleep, 3);
+    asleep.wait();
+    let checks = Exclusive::new();
+    let (c, d) = (checks.item(&system), checks.item(&system));
+    assert!(wq.queue_on(0, &c).unwrap());
+    assert!(wq.queue_on(0, &d).unwrap());
+    release.set();
+    wq.flush().unwrap();
+    P::join(monitor);
+    checks.check();
+    run_exclusive(&system, &wq, 2);
+}
+
+/// C1, C4 — the monitor sees asleep a worker that waits inside a blocking
+/// section (a real thread there is asleep too): the section took it out of
+/// the running count already, so the report changes nothing. Counted out
+/// twice (DetectWhileBlocked), the pool's count is left one low: the count
+/// underflows as workers stop, or two items run at once afterwards.
+pub fn detection_of_a_blocking_section<P: ModelPlatform>(bugs: u32) {
+    let system = monitored::<P>(bugs);
+    let wq = workqueue(&system, 0);
+    let (asleep, release) = (Flag::<P>::new(), Flag::<P>::new());
+    let (a, b) = (sleeper(&system, &asleep, &release, true), setter(&release));
+    assert!(wq.queue_on(0, &a).unwrap());
+    assert!(wq.queue_on(0, &b).unwrap());
+    let monitor = monitor(&system, &asleep, 2);
+    wq.flush().unwrap();
+    P::join(monitor);
+    assert_eq!(system.pool_stats()[0].detected, 0, "a worker in a blocking section was counted out again");
+    run_exclusive(&system, &wq, 2);
+}
