@@ -86,7 +86,10 @@ fn seed_scenario_with_std_sleep() {
     seed_scenario(
         3,
         move |_| {
-            while !d.load(SeqCst) {
+            // Bounded, like every wait here: a failed test must not hang
+            // in the drain of its workqueue.
+            let start = Instant::now();
+            while !d.load(SeqCst) && start.elapsed() < PATIENCE {
                 std::thread::sleep(Duration::from_millis(1));
             }
         },
@@ -104,7 +107,7 @@ fn seed_scenario_with_std_channel() {
         // The first blocker waits in `recv` holding the receiver's lock;
         // the others wait for that lock: both are sleeps the monitor sees.
         move |_| {
-            let _ = rx.lock().unwrap().recv();
+            let _ = rx.lock().unwrap().recv_timeout(PATIENCE);
         },
         move || {
             for _ in 0..blockers {
@@ -143,6 +146,7 @@ fn seed_scenario_with_std_mutex() {
 #[test]
 fn seed_scenario_with_socket_read() {
     let (mut writer, reader) = UnixStream::pair().unwrap();
+    reader.set_read_timeout(Some(PATIENCE)).unwrap();
     let reader = Mutex::new(reader);
     seed_scenario(
         1,
@@ -245,7 +249,8 @@ fn detection_can_be_switched_off() {
     let sleeper = {
         let release = release.clone();
         Work::new(move || {
-            while !release.load(SeqCst) {
+            let start = Instant::now();
+            while !release.load(SeqCst) && start.elapsed() < PATIENCE {
                 std::thread::sleep(Duration::from_millis(1));
             }
         })

@@ -140,7 +140,7 @@ impl<P: Platform> Drop for SleepingWorker<P> {
             guard.machine.worker_unblocked(worker);
             guard.publish_load();
             // A new run: what the monitor saw of the section is out of date.
-            if let Some(slot) = &ctx.watch {
+            if let Some(slot) = ctx.watch.as_ref().filter(|slot| slot.executing()) {
                 if let Some(state) = guard.machine.pool().worker(worker).filter(|w| w.current().is_some()) {
                     slot.begin(state.run(), &ctx.pool.shared.monitor);
                 }

@@ -129,7 +129,9 @@ pub struct Config {
     /// counting as running until it runs again, so that a waiting item gets
     /// a worker. `None`: off, only [`crate::blocking`] sections count. Needs
     /// a platform that can observe its threads ([`crate::Platform::probe`];
-    /// std on Linux); elsewhere it does nothing.
+    /// std on Linux); elsewhere it does nothing. Zero is accepted (models
+    /// use it); on real threads it counts a worker out at the first probe
+    /// that finds it waiting even a moment (a contended lock).
     pub detect_blocking: Option<Duration>,
     /// Seeded bugs switched on (bits of [`crate::SeededBug::bit`]); only
     /// with the `seeded-bugs` feature.

@@ -20,19 +20,25 @@
 //! The report names the run it was made in, so the machine ignores one that
 //! arrives after the worker moved on (rule M32); the worker's own next step
 //! ends a detection anyway (rule M33). Between a detected worker waking and
-//! the next pass, one more item than the target may run: the price of
-//! observing from outside.
+//! its next probe (1 ms after it was reported, then less often the longer
+//! it sleeps, at most every [`crate::PROBE_DETECTED_MAX`]) or its own next
+//! step, one more item than the target may run: the price of observing
+//! from outside.
 //!
 //! # Lock order
-//! A pool's watch list is a leaf lock; a pass reads the slots under it,
-//! drops it, then takes the pool lock for a report. A slot's `seen` is
-//! locked only by the pass (one pass at a time: the monitor thread, or a
-//! model's explicit [`crate::System::monitor_pass`]).
+//! A pass holds the monitor's `passing` lock throughout (one pass at a
+//! time: the monitor thread's, or an explicit
+//! [`crate::System::monitor_pass`]). Under it, a pool's watch list, and
+//! under that a slot's `seen` (locked only by a pass), while the slots are
+//! read and probed; the watch list is dropped before the pool lock is taken
+//! for the reports. A worker takes the monitor's `stop` lock (to wake a
+//! parked monitor) with no lock held, or under its pool lock as it leaves a
+//! blocking section: pool lock → `stop`, never the other way.
 
 use crate::platform::{Arc, Platform};
 use crate::pool::WorkerId;
 use crate::shared::Pool;
-use crate::watch::{MonitorPass, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
+use crate::watch::{MonitorPass, WatchSlot, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
 use core::time::Duration;
 
 /// One pass over `pools`: probes the workers that stayed in one run and
@@ -43,6 +49,10 @@ use core::time::Duration;
 /// still); `hot`: probe new runs at once (right after a detection).
 pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, paced: bool, hot: bool) -> MonitorPass {
     let mut outcome = MonitorPass::default();
+    let Some(shared) = pools.first().map(|pool| &pool.shared) else {
+        return outcome;
+    };
+    let _one_pass = shared.monitor.passing.lock();
     for pool in pools {
         // A traced system is not monitored: the spec has no monitor steps
         // yet, so trace validation would reject a detection.
@@ -51,12 +61,14 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, pac
         }
         // Read under the leaf lock, report after it (the pool lock is not
         // taken under it).
-        let mut reports: Vec<(WorkerId, u64, bool)> = Vec::new();
+        let mut reports: Vec<(Arc<WatchSlot<P>>, WorkerId, u64, bool)> = Vec::new();
         {
             let slots = pool.watch.lock();
             for slot in slots.iter() {
-                if let Some(report) = slot.observe(&pool.shared.platform, threshold, paced, hot, &mut outcome) {
-                    reports.push(report);
+                if let Some((worker, run, asleep)) =
+                    slot.observe(&pool.shared.platform, threshold, paced, hot, &mut outcome)
+                {
+                    reports.push((slot.clone(), worker, run, asleep));
                 }
             }
         }
@@ -64,10 +76,12 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, pac
             continue;
         }
         let mut guard = pool.lock();
-        for (worker, run, asleep) in reports {
+        for (slot, worker, run, asleep) in reports {
             if asleep {
                 if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result {
                     outcome.detected += 1;
+                } else {
+                    slot.rejected();
                 }
             } else if guard.machine.worker_seen_running(worker, run) {
                 outcome.resumed += 1;

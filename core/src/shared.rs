@@ -166,8 +166,9 @@ pub(crate) struct Pool<P: Platform> {
     /// Where queueings leave items while the pool is at its concurrency
     /// target (`inbox.rs`); the same inbox as `PoolLocked::inbox`.
     pub(crate) inbox: Arc<CachePadded<Inbox<P, Left<P>>>>,
-    /// The workers the blocking monitor observes (`monitor.rs`); a leaf
-    /// lock, taken by a worker as it starts and exits and by a pass.
+    /// The workers the blocking monitor observes (`monitor.rs`): taken by a
+    /// worker as it starts and exits (no other lock held) and by a pass
+    /// (under the monitor's `passing` lock; a slot's `seen` under it).
     pub(crate) watch: Mutex<P, Vec<Arc<crate::watch::WatchSlot<P>>>>,
 }
 

@@ -57,6 +57,16 @@ impl<P: Platform> WatchSlot<P> {
         monitor.nudge();
     }
 
+    /// The machine rejected this slot's "asleep" report (the worker did not
+    /// count as running: a blocking section, an offline CPU's pool, an out
+    /// of date run): not detected, so it is reported again should it still
+    /// sleep once it counts (after `cpu_up`, say).
+    pub(crate) fn rejected(&self) {
+        let mut seen = self.seen.lock();
+        seen.detected = false;
+        seen.ran = None;
+    }
+
     /// Whether the worker executes a run (an item's function).
     pub(crate) fn executing(&self) -> bool {
         self.run.load(Ordering::SeqCst) != 0
@@ -131,9 +141,10 @@ impl<P: Platform> WatchSlot<P> {
             _ => {
                 seen.ran = Some(sample.ran);
                 seen.since = now;
-                seen.next_probe = now;
             }
         }
+        // Asleep, not yet for the threshold: look again once it is due.
+        seen.next_probe = seen.next_probe.min(seen.since.saturating_add(threshold));
         if now.saturating_sub(seen.since) >= threshold {
             seen.detected = true;
             seen.detected_since = now;
@@ -183,11 +194,20 @@ pub(crate) struct MonitorControl<P: Platform> {
     /// A: 1 while the thread is parked with nothing to watch (no worker
     /// executing an item): the next worker to begin an item wakes it.
     parked: AtomicUsize<P>,
+    /// Held for a whole pass: one pass at a time (the thread's, or an
+    /// explicit `System::monitor_pass`), so reports apply in the order
+    /// they were made. Taken before the watch lists and pool locks.
+    pub(crate) passing: Mutex<P, ()>,
 }
 
 impl<P: Platform> MonitorControl<P> {
     pub(crate) fn new() -> Self {
-        MonitorControl { stop: Mutex::new(false), wake: Condvar::new(), parked: AtomicUsize::new(0) }
+        MonitorControl {
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            parked: AtomicUsize::new(0),
+            passing: Mutex::new(()),
+        }
     }
 
     /// Tells the monitor thread to exit (the caller joins it).

@@ -38,7 +38,12 @@ pub(crate) fn worker_main<P: Platform>(pool: Arc<Pool<P>>, id: WorkerId) {
                 let wakeup = thread.wakeup.clone();
                 guard = wakeup.wait(guard);
             }
-            _ => return,
+            _ => {
+                drop(guard);
+                ctx.unwatch();
+                P::set_thread_context(None);
+                return;
+            }
         }
     }
     let mut pinned_generation = 0;
@@ -181,22 +186,21 @@ pub(crate) fn execute<'a, P: Platform>(
     // The run the blocking monitor's observations will name (rule M32).
     let run = ctx.watch.as_ref().and_then(|_| guard.machine.pool().worker(worker)).map(|w| w.run());
     drop(guard);
+    // The item's run begins for the monitor before any user code of it
+    // (the replaced handle's `Drop` below included) can block.
+    if let (Some(slot), Some(run)) = (&ctx.watch, run) {
+        slot.begin(run, &pool.shared.monitor);
+    }
     // Outside the lock: the replaced handle may be the last.
     drop(stale);
     // Read only by this thread (`current_work`, the chained-queueing and
     // self-wait checks): set outside the pool lock.
     *ctx.current.lock() = Some((entry.work.clone(), entry.wq));
-    if let (Some(slot), Some(run)) = (&ctx.watch, run) {
-        slot.begin(run, &pool.shared.monitor);
-    }
 
     if let Some(message) = contain(|| entry.work.call()) {
         wq.record_panic(message);
     }
 
-    if let Some(slot) = &ctx.watch {
-        slot.end();
-    }
     *ctx.current.lock() = None;
     // Finish the instance on the item itself before re-taking the pool
     // lock, and drop our reference outside it (it may be the last one, and
@@ -232,6 +236,11 @@ pub(crate) fn execute<'a, P: Platform>(
     // may panic; this worker must survive it.
     if let Some(message) = contain(move || drop(work)) {
         wq.record_panic(format!("in the Drop of a work item's captured state: {message}"));
+    }
+    // The item's run ends for the monitor after the last of its user code
+    // (wakers, the captured state's `Drop`).
+    if let Some(slot) = &ctx.watch {
+        slot.end();
     }
     let mut guard = pool.locked.lock();
     guard.section_step.set(None);

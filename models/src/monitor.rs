@@ -21,8 +21,9 @@ fn monitored<P: ModelPlatform>(bugs: u32) -> System<P> {
         .expect("model system builds")
 }
 
-/// The monitor: once `asleep` is set, `passes` passes (the first notes the
-/// worker's run, the next probe it).
+/// The monitor: once `asleep` is set, `passes` explicit passes (each
+/// probes every worker in a run; with no threshold the first that finds A
+/// asleep reports it, and later ones race A's release and finish).
 fn monitor<P: ModelPlatform>(system: &System<P>, asleep: &Arc<Flag<P>>, passes: usize) -> P::JoinHandle {
     let (system2, asleep) = (system.clone(), asleep.clone());
     spawn(system, move || {
@@ -178,6 +179,10 @@ pub fn detection_of_a_blocking_section<P: ModelPlatform>(bugs: u32) {
     let monitor = monitor(&system, &asleep, 2);
     wq.flush().unwrap();
     P::join(monitor);
-    assert_eq!(system.pool_stats()[0].detected, 0, "a worker in a blocking section was counted out again");
+    assert_eq!(
+        system.pool_stats()[0].detected,
+        0,
+        "the monitor counted out a worker in a blocking section, or one that had left it (a report out of date)"
+    );
     run_exclusive(&system, &wq, 2);
 }

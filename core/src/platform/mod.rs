@@ -198,7 +198,8 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// What the thread behind `probe` is doing now: asleep or not, and a
     /// counter that changes whenever it has run. `None` if unknown (the
     /// thread exited, the platform cannot tell). Called by the blocking
-    /// monitor, never under an engine lock.
+    /// monitor under its own leaf locks (a pool's watch list, the slot),
+    /// never under a pool lock: it must not call into the system.
     fn probe(&self, probe: ThreadProbe) -> Option<ThreadSample> {
         let _ = probe;
         None

@@ -162,8 +162,9 @@ mod thread_state {
     /// The calling thread's id.
     #[allow(unsafe_code)]
     pub(super) fn current() -> Option<ThreadProbe> {
-        // SAFETY: gettid has no preconditions and cannot fail.
-        let tid = unsafe { libc::gettid() };
+        // SAFETY: the gettid system call has no arguments or preconditions
+        // and cannot fail (called directly: glibc's wrapper is 2.30+).
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
         let tid = u64::try_from(tid).ok()?;
         // Only if this process's threads can be read at all (a restricted
         // /proc leaves detection off rather than failing every probe).
