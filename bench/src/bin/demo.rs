@@ -42,6 +42,6 @@ fn main() {
     );
     println!(
         "\ncmwq starts another worker the moment a running item blocks: at once inside blocking(), \
-         within about a millisecond for a plain wait (Linux: the monitor reads /proc), never with detection off."
+         within about a millisecond per blocked item for a plain wait (Linux: the monitor reads /proc), never with detection off."
     );
 }
