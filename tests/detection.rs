@@ -268,3 +268,40 @@ fn detection_can_be_switched_off() {
     assert!(short_ran.load(SeqCst));
     assert_eq!(system.pool_stats()[0].detected, 0);
 }
+
+/// A worker blocked unannotated on an offline CPU's pool is not counted
+/// (H2), so the monitor's report of it is rejected; once the CPU is back
+/// and the worker counts again, it must be reported again: the item queued
+/// behind it on that CPU runs.
+#[test]
+fn a_worker_blocked_across_cpu_up_is_seen_again() {
+    let system = System::builder().cpus(2).highpri_pools(false).build().unwrap();
+    let wq = Workqueue::builder("detect_hotplug").build(&system).unwrap();
+    system.cpu_down(1).unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    // Asleep all along (one wait, no wake-ups a probe could catch running).
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let blocker = {
+        let started = started.clone();
+        Work::new(move || {
+            started.store(true, SeqCst);
+            let _ = released.lock().unwrap().recv_timeout(2 * PATIENCE);
+        })
+    };
+    wq.queue_on(1, &blocker).unwrap();
+    assert!(within_patience(|| started.load(SeqCst)));
+    // Long enough for the monitor to see it asleep and be refused.
+    std::thread::sleep(Duration::from_millis(20));
+    system.cpu_up(1).unwrap();
+    let behind_ran = Arc::new(AtomicBool::new(false));
+    let behind = {
+        let ran = behind_ran.clone();
+        Work::new(move || ran.store(true, SeqCst))
+    };
+    wq.queue_on(1, &behind).unwrap();
+    let ran = within_patience(|| behind_ran.load(SeqCst));
+    let _ = release.send(());
+    wq.flush().unwrap();
+    assert!(ran, "the item behind a worker blocked across cpu_up never ran");
+}

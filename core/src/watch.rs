@@ -61,10 +61,14 @@ impl<P: Platform> WatchSlot<P> {
     /// count as running: a blocking section, an offline CPU's pool, an out
     /// of date run): not detected, so it is reported again should it still
     /// sleep once it counts (after `cpu_up`, say).
+    /// A rejected worker is probed again no sooner than
+    /// [`PROBE_RUNNING_MAX`] after the report (a worker blocked on an
+    /// offline CPU's pool is not reported on every pass).
     pub(crate) fn rejected(&self) {
         let mut seen = self.seen.lock();
         seen.detected = false;
         seen.ran = None;
+        seen.next_probe = seen.detected_since.saturating_add(PROBE_RUNNING_MAX);
     }
 
     /// Whether the worker executes a run (an item's function).
