@@ -305,3 +305,29 @@ fn a_worker_blocked_across_cpu_up_is_seen_again() {
     wq.flush().unwrap();
     assert!(ran, "the item behind a worker blocked across cpu_up never ran");
 }
+
+/// The monitor parks once no worker has run an item for a while (about
+/// 8 ms); the first item to begin after that must wake it, or a wait in
+/// that item is never seen. A quiet system, then the seed's scenario.
+#[test]
+fn a_parked_monitor_wakes_for_the_next_item() {
+    let (system, wq) = one_cpu();
+    std::thread::sleep(Duration::from_millis(100));
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let blocker = Work::new(move || {
+        let _ = released.lock().unwrap().recv_timeout(2 * PATIENCE);
+    });
+    let short_ran = Arc::new(AtomicBool::new(false));
+    let short = {
+        let short_ran = short_ran.clone();
+        Work::new(move || short_ran.store(true, SeqCst))
+    };
+    wq.queue(&blocker).unwrap();
+    wq.queue(&short).unwrap();
+    let ran = within_patience(|| short_ran.load(SeqCst));
+    let _ = release.send(());
+    wq.flush().unwrap();
+    assert!(ran, "the item behind a blocked one never ran: the parked monitor was not woken");
+    assert!(system.pool_stats()[0].detected >= 1);
+}

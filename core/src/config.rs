@@ -127,7 +127,7 @@ pub struct Config {
     /// worker seen asleep for this long outside any blocking section (a
     /// `std` sleep, lock, channel or file read inside an item) stops
     /// counting as running until it runs again, so that a waiting item gets
-    /// a worker. `None`: off, only [`crate::blocking`] sections count. Needs
+    /// a worker. `None`: off, only `cmwq::blocking` sections count. Needs
     /// a platform that can observe its threads ([`crate::Platform::probe`];
     /// std on Linux); elsewhere it does nothing. Zero is accepted (models
     /// use it); on real threads it counts a worker out at the first probe

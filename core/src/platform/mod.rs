@@ -191,7 +191,7 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// platform can observe its threads' scheduling state from another
     /// thread (std on Linux: the thread's id, read through `/proc`). With
     /// `None` (the default) the blocking monitor sees nothing and only
-    /// blocking sections ([`crate::blocking`]) release a worker's CPU.
+    /// blocking sections (`cmwq::blocking`) release a worker's CPU.
     fn thread_probe(&self) -> Option<ThreadProbe> {
         None
     }
