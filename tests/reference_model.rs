@@ -38,7 +38,7 @@ use proptest::test_runner::{Config as ProptestConfig, TestError, TestRunner};
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,7 @@ static HUNG: AtomicBool = AtomicBool::new(false);
 
 /// The seeded bugs switched on in every system the machine builds: 0 except
 /// in a child of [`seeded_bugs_against_the_reference_model`].
-static SEEDED_BITS: AtomicU32 = AtomicU32::new(0);
+static SEEDED_BITS: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -566,14 +566,14 @@ fn wrong_model_is_caught() {
 /// file compiles either way.
 #[allow(dead_code)] // Unused while the feature is on.
 trait SeededBugsWithoutTheFeature {
-    fn seeded_bugs(&mut self, bits: u32) -> &mut Self;
+    fn seeded_bugs(&mut self, bits: u64) -> &mut Self;
 }
 
 /// Set by the stand-in when asked for a bug it cannot switch on.
 static NO_SEEDED_BUGS: AtomicBool = AtomicBool::new(false);
 
 impl SeededBugsWithoutTheFeature for SystemBuilder {
-    fn seeded_bugs(&mut self, bits: u32) -> &mut Self {
+    fn seeded_bugs(&mut self, bits: u64) -> &mut Self {
         if bits != 0 {
             NO_SEEDED_BUGS.store(true, SeqCst);
         }

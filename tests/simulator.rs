@@ -92,7 +92,7 @@ impl Sim {
     }
 
     /// A simulation with seeded bugs `bugs` (`cmwq::SeededBug::bit`) in the machine.
-    fn with_bugs(sc: Scenario, seed: u64, bugs: u32) -> Sim {
+    fn with_bugs(sc: Scenario, seed: u64, bugs: u64) -> Sim {
         let wqs = sc.wqs.iter().map(|&rescuer| WqShape { unbound: false, max_active: 256, rescuer }).collect();
         let items = sc.items.iter().map(|&(wq, _)| wq).collect();
         let (cpus, unbound_concurrency) = (sc.cpus, sc.cpus);

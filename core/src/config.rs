@@ -136,7 +136,7 @@ pub struct Config {
     /// Seeded bugs switched on (bits of [`crate::SeededBug::bit`]); only
     /// with the `seeded-bugs` feature.
     #[cfg(feature = "seeded-bugs")]
-    pub seeded_bugs: u32,
+    pub seeded_bugs: u64,
 }
 
 impl Config {

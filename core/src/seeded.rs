@@ -137,7 +137,7 @@ impl SeededBug {
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.
-    pub const fn bit(self) -> u32 {
-        1 << self as u32
+    pub const fn bit(self) -> u64 {
+        1 << self as u64
     }
 }

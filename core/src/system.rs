@@ -217,7 +217,7 @@ impl<P: Platform> SystemBuilder<P> {
 
     /// Switches seeded bugs on (bits of [`crate::SeededBug::bit`]).
     #[cfg(feature = "seeded-bugs")]
-    pub fn seeded_bugs(&mut self, bugs: u32) -> &mut Self {
+    pub fn seeded_bugs(&mut self, bugs: u64) -> &mut Self {
         self.config.seeded_bugs = bugs;
         self
     }

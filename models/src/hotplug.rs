@@ -12,7 +12,7 @@ use cmwq::{System, Work, WorkqueueBuilder};
 use std::sync::Arc;
 
 /// A two-CPU model system with `max_workers` per pool.
-fn hotplug_system<P: ModelPlatform>(max_workers: usize, unbound: bool, bugs: u32) -> System<P> {
+fn hotplug_system<P: ModelPlatform>(max_workers: usize, unbound: bool, bugs: u64) -> System<P> {
     model_builder(2, max_workers, bugs)
         .unbound_pools(unbound)
         .build_on(P::with_faults(FaultPlan::default()))
@@ -21,7 +21,7 @@ fn hotplug_system<P: ModelPlatform>(max_workers: usize, unbound: bool, bugs: u32
 
 /// H1 — `cpu_down` racing queueing and cancelling on the doomed CPU, and a
 /// flush: every successful queueing runs exactly once or is cancelled.
-pub fn cpu_down_racing_queue<P: ModelPlatform>(bugs: u32) {
+pub fn cpu_down_racing_queue<P: ModelPlatform>(bugs: u64) {
     let system = hotplug_system::<P>(1, false, bugs);
     let wq = workqueue(&system, 0);
     let (runs, successes, cancelled) = (Counter::<P>::new(), Counter::<P>::new(), Counter::<P>::new());
@@ -59,7 +59,7 @@ pub fn cpu_down_racing_queue<P: ModelPlatform>(bugs: u32) {
 /// and Y, queued behind X on CPU 1, has run. Under concurrency management
 /// Y would wait for X; once the CPU is offline the trustee must get Y a
 /// worker.
-pub fn offline_pool_runs_waiting_items<P: ModelPlatform>(bugs: u32) {
+pub fn offline_pool_runs_waiting_items<P: ModelPlatform>(bugs: u64) {
     let system = hotplug_system::<P>(2, false, bugs);
     let wq = workqueue(&system, 0);
     let (x_started, release_x, y_done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
@@ -91,7 +91,7 @@ pub fn offline_pool_runs_waiting_items<P: ModelPlatform>(bugs: u32) {
 /// offline CPU is released by another thread while the CPU comes back. It
 /// runs exactly once, and the rebound pool counts nobody as running once
 /// idle.
-pub fn cpu_up_racing_drain<P: ModelPlatform>(bugs: u32) {
+pub fn cpu_up_racing_drain<P: ModelPlatform>(bugs: u64) {
     let system = hotplug_system::<P>(1, false, bugs);
     let wq = workqueue(&system, 0);
     let (started, release, runs) = (Flag::<P>::new(), Flag::<P>::new(), Counter::<P>::new());
@@ -123,7 +123,7 @@ pub fn cpu_up_racing_drain<P: ModelPlatform>(bugs: u32) {
 /// CPU 1, it queues itself on CPU 0 and CPU 1 goes offline. Non-reentrancy
 /// puts the new instance where the item runs; it runs once more, never
 /// beside the first.
-pub fn requeue_during_handoff<P: ModelPlatform>(bugs: u32) {
+pub fn requeue_during_handoff<P: ModelPlatform>(bugs: u64) {
     let system = hotplug_system::<P>(1, false, bugs);
     let wq = workqueue(&system, 0);
     let (counters, started, errors) = (Overlaps::<P>::new(), Flag::<P>::new(), Counter::<P>::new());
@@ -150,7 +150,7 @@ pub fn requeue_during_handoff<P: ModelPlatform>(bugs: u32) {
 
 /// H4, Q4 — an ordered workqueue across the handoff: items queued before,
 /// during and after a CPU's down/up run one at a time in queueing order.
-pub fn ordered_across_handoff<P: ModelPlatform>(bugs: u32) {
+pub fn ordered_across_handoff<P: ModelPlatform>(bugs: u64) {
     let system = hotplug_system::<P>(1, true, bugs);
     let wq = WorkqueueBuilder::new("ordered").ordered().build(&system).expect("ordered workqueue");
     let (in_flight, overlaps) = (Counter::<P>::new(), Counter::<P>::new());
@@ -180,7 +180,7 @@ pub fn ordered_across_handoff<P: ModelPlatform>(bugs: u32) {
 /// H2, Q3 — rebinding keeps the inactive list: with `max_active` 1, B waits
 /// inactive behind A on CPU 1 while the CPU goes down and comes back; both
 /// run, in order.
-pub fn rebind_keeps_inactive<P: ModelPlatform>(bugs: u32) {
+pub fn rebind_keeps_inactive<P: ModelPlatform>(bugs: u64) {
     let system = hotplug_system::<P>(1, false, bugs);
     let wq = workqueue(&system, 1);
     let (started, release) = (Flag::<P>::new(), Flag::<P>::new());

@@ -56,7 +56,7 @@ fn release_later<P: ModelPlatform>(system: &System<P>, release: Arc<Flag<P>>) ->
 /// is spliced by the close that ends it (the pool falls below its target),
 /// and after the close the queueing takes the pool lock and wakes a
 /// worker. Left behind, the flush of B waits for good (a deadlock).
-pub fn inbox_left_as_the_worker_goes_idle<P: ModelPlatform>(bugs: u32) {
+pub fn inbox_left_as_the_worker_goes_idle<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let release = hold_cpu0(&wq);
@@ -77,7 +77,7 @@ pub fn inbox_left_as_the_worker_goes_idle<P: ModelPlatform>(bugs: u32) {
 /// inbox as the pool falls below its target), and `flush_workqueue` too:
 /// its colour flip splices first, so C and D, left before it, are
 /// instances it waits for, and have run when it returns.
-pub fn inbox_items_cancelled_and_flushed<P: ModelPlatform>(bugs: u32) {
+pub fn inbox_items_cancelled_and_flushed<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let release = hold_cpu0(&wq);
@@ -103,7 +103,7 @@ pub fn inbox_items_cancelled_and_flushed<P: ModelPlatform>(bugs: u32) {
 /// left by a queueing that did not see `dying` is on the pool by then;
 /// judged empty on the inbox's hint alone, the pool-workqueue goes and the
 /// item is left for nothing.
-pub fn destroy_racing_inbox_leave<P: ModelPlatform>(bugs: u32) {
+pub fn destroy_racing_inbox_leave<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let holder_wq = workqueue(&system, 0);
     let victim = workqueue(&system, 0);
@@ -140,7 +140,7 @@ pub fn destroy_racing_inbox_leave<P: ModelPlatform>(bugs: u32) {
 /// splice again under the item's lock before it looks on the pool, or it
 /// takes PENDING off an item the pool does not hold (the machine's check
 /// fails) and the instance runs although the cancel said it took it.
-pub fn cancel_racing_inbox_requeue<P: ModelPlatform>(bugs: u32) {
+pub fn cancel_racing_inbox_requeue<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let (runs, requeued) = (Counter::<P>::new(), Counter::<P>::new());

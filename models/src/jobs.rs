@@ -9,7 +9,7 @@ use cmwq::JobError;
 /// cancelled), or it returned false and the function ran once (`join`
 /// returns its value). `join` returns in every schedule (no lost wakeup of
 /// the handle).
-pub fn job_cancel_racing_start<P: ModelPlatform>(bugs: u32) {
+pub fn job_cancel_racing_start<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();
@@ -35,7 +35,7 @@ pub fn job_cancel_racing_start<P: ModelPlatform>(bugs: u32) {
 
 /// F1 for jobs: a panicking job comes back from `join` as an error, and
 /// the workqueue has counted the panic by then, in every schedule.
-pub fn job_panic_counted_before_join<P: ModelPlatform>(bugs: u32) {
+pub fn job_panic_counted_before_join<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let job = wq.spawn(|| -> u8 { panic!("model job panics") }).expect("spawned");

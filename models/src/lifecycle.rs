@@ -22,7 +22,7 @@ const DELAY: Duration = Duration::from_secs(1);
 /// Q6 with delayed items — `queue_delayed` racing `destroy`: `Ok(true)`
 /// means the item is armed where `destroy` waits for it (firing it now
 /// runs it exactly once); a refusal leaves it idle.
-pub fn destroy_racing_queue_delayed<P: ModelPlatform>(bugs: u32) {
+pub fn destroy_racing_queue_delayed<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();
@@ -55,7 +55,7 @@ pub fn destroy_racing_queue_delayed<P: ModelPlatform>(bugs: u32) {
 /// is queued: an accepted call replaces (or follows) the queued instance
 /// and the re-armed item runs once fired; a refused call must not have
 /// taken the queued instance away first, so `destroy` drains it.
-pub fn destroy_racing_mod_delayed<P: ModelPlatform>(bugs: u32) {
+pub fn destroy_racing_mod_delayed<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();
@@ -98,7 +98,7 @@ pub fn destroy_racing_mod_delayed<P: ModelPlatform>(bugs: u32) {
 /// new arming too (or the re-arming tripped an assertion, a panic the
 /// workqueue counts): destroy could take the pool-workqueues away with the
 /// timer still armed, and its firing found nowhere to queue the item.
-pub fn delayed_rearmed_during_its_firing<P: ModelPlatform>(bugs: u32) {
+pub fn delayed_rearmed_during_its_firing<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 1, 2, bugs);
     let wq = workqueue(&system, 0);
     let runs = Counter::<P>::new();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 /// One CPU, at most two workers, detection on with no threshold (a thread
 /// seen asleep by a probe of the same run is reported at once).
-fn monitored<P: ModelPlatform>(bugs: u32) -> System<P> {
+fn monitored<P: ModelPlatform>(bugs: u64) -> System<P> {
     model_builder::<P>(1, 2, bugs)
         .detect_blocking(Some(Duration::ZERO))
         .build_on(P::with_faults(FaultPlan::default()))
@@ -122,7 +122,7 @@ fn run_exclusive<P: ModelPlatform>(system: &System<P>, wq: &Workqueue<P>, n: usi
 /// blocking section. Once the monitor has seen A asleep in its run, A no
 /// longer counts as running and an idle worker is woken for B. Without
 /// that wakeup (NoWakeOnDetect) nobody runs B: a deadlock.
-pub fn unannotated_wait_detected<P: ModelPlatform>(bugs: u32) {
+pub fn unannotated_wait_detected<P: ModelPlatform>(bugs: u64) {
     let system = monitored::<P>(bugs);
     let wq = workqueue(&system, 0);
     let (asleep, b_ran) = (Flag::<P>::new(), Flag::<P>::new());
@@ -145,7 +145,7 @@ pub fn unannotated_wait_detected<P: ModelPlatform>(bugs: u32) {
 /// StaleDetection). Then E and F, queued on the quiet pool, must run one at
 /// a time too (a worker still counted out after its item:
 /// FinishKeepsDetection).
-pub fn detection_races_finish<P: ModelPlatform>(bugs: u32) {
+pub fn detection_races_finish<P: ModelPlatform>(bugs: u64) {
     let system = monitored::<P>(bugs);
     let wq = workqueue(&system, 0);
     let (asleep, release) = (Flag::<P>::new(), Flag::<P>::new());
@@ -169,7 +169,7 @@ pub fn detection_races_finish<P: ModelPlatform>(bugs: u32) {
 /// the running count already, so the report changes nothing. Counted out
 /// twice (DetectWhileBlocked), the pool's count is left one low: the count
 /// underflows as workers stop, or two items run at once afterwards.
-pub fn detection_of_a_blocking_section<P: ModelPlatform>(bugs: u32) {
+pub fn detection_of_a_blocking_section<P: ModelPlatform>(bugs: u64) {
     let system = monitored::<P>(bugs);
     let wq = workqueue(&system, 0);
     let (asleep, release) = (Flag::<P>::new(), Flag::<P>::new());

@@ -15,7 +15,7 @@ use cmwq::Work;
 /// for B before it releases A, so B queued behind A is a deadlock. The
 /// loads are hints read while the workers of both pools step (A starting,
 /// the first worker of each pool waking), in every order.
-pub fn queue_spreads_past_busy_cpu<P: ModelPlatform>(bugs: u32) {
+pub fn queue_spreads_past_busy_cpu<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 2, 1, bugs);
     let wq = workqueue(&system, 0);
     let counters = Overlaps::<P>::new();
@@ -55,7 +55,7 @@ pub fn queue_spreads_past_busy_cpu<P: ModelPlatform>(bugs: u32) {
 /// it running on CPU 0 (redirected there), finished (CPU 1's pool if that
 /// looks less loaded), or pending (coalesced). Every successful queueing
 /// runs once and no two runs overlap.
-pub fn queue_racing_finish_across_pools<P: ModelPlatform>(bugs: u32) {
+pub fn queue_racing_finish_across_pools<P: ModelPlatform>(bugs: u64) {
     let system = system(P::with_faults(FaultPlan::default()), 2, 1, bugs);
     let wq = workqueue(&system, 0);
     let counters = Overlaps::<P>::new();

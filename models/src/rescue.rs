@@ -18,7 +18,7 @@ fn faults(rescuer: bool) -> FaultPlan {
 }
 
 /// A one-CPU model system under `faults(rescuer)`.
-fn rescue_system<P: ModelPlatform>(rescuer: bool, bugs: u32) -> System<P> {
+fn rescue_system<P: ModelPlatform>(rescuer: bool, bugs: u64) -> System<P> {
     system(P::with_faults(faults(rescuer)), 1, 4, bugs)
 }
 
@@ -74,7 +74,7 @@ fn counted<P: Platform>(runs: &Arc<Counter<P>>, done: &Arc<Flag<P>>) -> Work<P> 
 /// beyond the first. With `mem_reclaim` the rescuer runs B; without, every
 /// thread ends blocked (the checker reports a deadlock, see
 /// `tests/deadlock.rs`).
-pub fn chain<P: ModelPlatform>(bugs: u32, mem_reclaim: bool) {
+pub fn chain<P: ModelPlatform>(bugs: u64, mem_reclaim: bool) {
     let system = rescue_system::<P>(mem_reclaim, bugs);
     let wq = rescue_wq(&system, "chain", mem_reclaim, 0);
     let (waiting, b_done) = (Flag::<P>::new(), Flag::<P>::new());
@@ -95,7 +95,7 @@ pub fn chain<P: ModelPlatform>(bugs: u32, mem_reclaim: bool) {
 
 /// R1 — the chain completes on a `mem_reclaim` workqueue: the rescuer runs
 /// the item that the only worker waits for.
-pub fn rescuer_chain<P: ModelPlatform>(bugs: u32) {
+pub fn rescuer_chain<P: ModelPlatform>(bugs: u64) {
     chain::<P>(bugs, true);
 }
 
@@ -104,7 +104,7 @@ pub fn rescuer_chain<P: ModelPlatform>(bugs: u32) {
 /// still pending, nobody runs, nobody idles, no worker can be created, and
 /// the only worker waits for B. Nothing in the system can change that; the
 /// model then unblocks A itself so that it can end.
-pub fn chain_stalls_without_rescuer<P: ModelPlatform>(bugs: u32) {
+pub fn chain_stalls_without_rescuer<P: ModelPlatform>(bugs: u64) {
     let system = rescue_system::<P>(false, bugs);
     let wq = rescue_wq(&system, "chain", false, 0);
     let (waiting, go) = (Flag::<P>::new(), Flag::<P>::new());
@@ -127,7 +127,7 @@ pub fn chain_stalls_without_rescuer<P: ModelPlatform>(bugs: u32) {
 /// while the only worker is blocked in A, requeues itself and releases A;
 /// the worker, free again, races the rescuer for B's second instance and
 /// C. Nothing runs twice, nothing runs concurrently with itself.
-pub fn rescuer_races_worker<P: ModelPlatform>(bugs: u32) {
+pub fn rescuer_races_worker<P: ModelPlatform>(bugs: u64) {
     let system = rescue_system::<P>(true, bugs);
     let wq = rescue_wq(&system, "race", true, 0);
     let (waiting, release_a) = (Flag::<P>::new(), Flag::<P>::new());
@@ -166,7 +166,7 @@ pub fn rescuer_races_worker<P: ModelPlatform>(bugs: u32) {
 /// worker finishes A and, finding nothing, goes idle; B's completion
 /// activates C, which wakes nobody; the pool no longer needs rescue (a
 /// worker idles), so the rescuer leaves, and must wake that worker for C.
-pub fn rescuer_wakes_worker<P: ModelPlatform>(bugs: u32) {
+pub fn rescuer_wakes_worker<P: ModelPlatform>(bugs: u64) {
     let system = rescue_system::<P>(true, bugs);
     let reclaim = rescue_wq(&system, "reclaim", true, 1);
     let plain = rescue_wq(&system, "plain", false, 0);
@@ -191,7 +191,7 @@ pub fn rescuer_wakes_worker<P: ModelPlatform>(bugs: u32) {
 /// may not have looked at its list yet. Destroy returns (no false "busy"),
 /// every item ran once, the rescuer emptied its list before exiting, and
 /// once the last handle is gone the workqueue is freed (nothing leaked).
-pub fn destroy_racing_mayday<P: ModelPlatform>(bugs: u32) {
+pub fn destroy_racing_mayday<P: ModelPlatform>(bugs: u64) {
     let system = rescue_system::<P>(true, bugs);
     let wq = rescue_wq(&system, "doomed", true, 0);
     let (waiting, go) = (Flag::<P>::new(), Flag::<P>::new());
@@ -213,7 +213,7 @@ pub fn destroy_racing_mayday<P: ModelPlatform>(bugs: u32) {
 /// timer fires twice while B and C wait, and the rescuer (batch of one)
 /// re-queues its mayday after each item; at no point does the list hold
 /// the one pool-workqueue twice.
-pub fn mayday_no_duplicate<P: ModelPlatform>(bugs: u32) {
+pub fn mayday_no_duplicate<P: ModelPlatform>(bugs: u64) {
     let system =
         model_builder(1, 4, bugs).rescuer_batch(1).build_on(P::with_faults(faults(true))).expect("model system builds");
     let wq = rescue_wq(&system, "dup", true, 0);

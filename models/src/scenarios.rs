@@ -98,7 +98,7 @@ impl<P: Platform> Counter<P> {
 /// `max_workers` per pool, no blocking detection (the monitor's models
 /// switch it on). Time is frozen in models: a zero cooldown and
 /// zero mayday timeouts let a timer be due as soon as it is armed.
-pub fn model_builder<P: Platform>(cpus: usize, max_workers: usize, bugs: u32) -> SystemBuilder<P> {
+pub fn model_builder<P: Platform>(cpus: usize, max_workers: usize, bugs: u64) -> SystemBuilder<P> {
     let mut builder = System::builder();
     builder
         .cpus(cpus)
@@ -115,7 +115,7 @@ pub fn model_builder<P: Platform>(cpus: usize, max_workers: usize, bugs: u32) ->
 }
 
 /// A model-sized system (see [`model_builder`]).
-pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u32) -> System<P> {
+pub fn system<P: Platform>(platform: P, cpus: usize, max_workers: usize, bugs: u64) -> System<P> {
     model_builder(cpus, max_workers, bugs).build_on(platform).expect("model system builds")
 }
 
@@ -130,7 +130,7 @@ pub(crate) fn spawn<P: Platform>(system: &System<P>, body: impl FnOnce() + Send 
 /// W1, W2 — exactly once, pending coalescing. Two threads queue one item
 /// twice each, racing each other and its execution; every successful
 /// queueing is one execution, and the others coalesced.
-pub fn exactly_once<P: ModelPlatform>(bugs: u32) {
+pub fn exactly_once<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -164,7 +164,7 @@ pub fn exactly_once<P: ModelPlatform>(bugs: u32) {
 /// W3 — queueing during execution. The item is queued again while it runs
 /// (after PENDING must have been cleared): the queueing succeeds and the
 /// item runs exactly once more.
-pub fn requeue_during_execution<P: ModelPlatform>(bugs: u32) {
+pub fn requeue_during_execution<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -254,7 +254,7 @@ pub fn requeue_self<P: Platform>(slot: &WqSlot<P>, cpu: Option<usize>) -> bool {
 /// W4 — non-reentrancy across CPUs. The item runs on CPU 0 and is queued
 /// on CPU 1 while it runs; the lookup must send it to CPU 0's pool so that
 /// CPU 1's idle worker cannot run it concurrently.
-pub fn non_reentrant_cross_cpu<P: ModelPlatform>(bugs: u32) {
+pub fn non_reentrant_cross_cpu<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 2, 1, bugs);
     let wq = workqueue(&system, 0);
@@ -277,7 +277,7 @@ pub fn non_reentrant_cross_cpu<P: ModelPlatform>(bugs: u32) {
 /// W4 — non-reentrancy within a pool. The item blocks while running, is
 /// queued again on the same pool, and the woken spare worker picks it: it
 /// must defer it to the worker already running it.
-pub fn non_reentrant_same_pool<P: ModelPlatform>(bugs: u32) {
+pub fn non_reentrant_same_pool<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -300,7 +300,7 @@ pub fn non_reentrant_same_pool<P: ModelPlatform>(bugs: u32) {
 /// blocks until item B, queued after it, has run; the pool must wake a
 /// spare when A blocks. A third item queued afterwards must still run
 /// (nr_running must come back to zero).
-pub fn work_conserving<P: ModelPlatform>(bugs: u32) {
+pub fn work_conserving<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 0);
@@ -329,7 +329,7 @@ pub fn work_conserving<P: ModelPlatform>(bugs: u32) {
 /// W5 — flush_work on a running item waits for it, racing the thread that
 /// releases it: whatever it reports, the instance running when it was
 /// called has finished when it returns.
-pub fn flush_work_running<P: ModelPlatform>(bugs: u32) {
+pub fn flush_work_running<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -377,7 +377,7 @@ fn queue_running<P: Platform>(wq: &Workqueue<P>) -> (Work<P>, Arc<Flag<P>>, Arc<
 /// waiting thread delivers due events while it waits). No lost wakeup: a
 /// pending poll is followed by a wake and a ready poll; a ready flush
 /// never precedes the instance's end.
-pub fn async_flush_workqueue_racing_finish<P: ModelPlatform>(bugs: u32) {
+pub fn async_flush_workqueue_racing_finish<P: ModelPlatform>(bugs: u64) {
     use core::future::Future;
     use std::task::{Context, Waker};
     let platform = P::with_faults(FaultPlan::default());
@@ -411,7 +411,7 @@ pub fn async_flush_workqueue_racing_finish<P: ModelPlatform>(bugs: u32) {
 /// pending, the waker is woken (else the model deadlocks waiting for it)
 /// and the next poll is ready; whenever it is ready, the instance running
 /// at the call has finished.
-pub fn async_flush_work_racing_finish<P: ModelPlatform>(bugs: u32) {
+pub fn async_flush_work_racing_finish<P: ModelPlatform>(bugs: u64) {
     use core::future::Future;
     use std::task::{Context, Poll, Waker};
     let platform = P::with_faults(FaultPlan::default());
@@ -444,7 +444,7 @@ pub fn async_flush_work_racing_finish<P: ModelPlatform>(bugs: u32) {
 
 /// W6 — cancel_sync racing a self-requeueing item: on return the item is
 /// neither pending nor running, and never runs again.
-pub fn cancel_sync_self_requeue<P: ModelPlatform>(bugs: u32) {
+pub fn cancel_sync_self_requeue<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -472,7 +472,7 @@ pub fn cancel_sync_self_requeue<P: ModelPlatform>(bugs: u32) {
 /// Q1, Q2 — flush_workqueue colours: a flush waits for the item queued
 /// before it and not for one queued after it started (which blocks until
 /// the flush returned: waiting for it would deadlock).
-pub fn flush_colours<P: ModelPlatform>(bugs: u32) {
+pub fn flush_colours<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 0);
@@ -509,7 +509,7 @@ pub fn flush_colours<P: ModelPlatform>(bugs: u32) {
 /// Q3 — max_active with the inactive list: with one active slot, waiting
 /// items are activated oldest first and one at a time. Item 1 blocks
 /// briefly, so that an item activated too early would run beside it.
-pub fn max_active_fifo<P: ModelPlatform>(bugs: u32) {
+pub fn max_active_fifo<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 1);
@@ -544,7 +544,7 @@ pub fn max_active_fifo<P: ModelPlatform>(bugs: u32) {
 
 /// Q3 — cancelling an inactive item must not free an active slot: with
 /// max_active 1 and the active item blocked, nothing else may start.
-pub fn cancel_inactive<P: ModelPlatform>(bugs: u32) {
+pub fn cancel_inactive<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 1);
@@ -569,7 +569,7 @@ pub fn cancel_inactive<P: ModelPlatform>(bugs: u32) {
 
 /// F1 — a panicking item racing a flush: the flush returns, the panic is
 /// counted, the pool keeps working.
-pub fn panic_racing_flush<P: ModelPlatform>(bugs: u32) {
+pub fn panic_racing_flush<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -596,7 +596,7 @@ pub fn panic_racing_flush<P: ModelPlatform>(bugs: u32) {
 
 /// Q6 — destroy racing queueing: every queueing either succeeds and runs
 /// before destroy returns, or is refused and leaves the item idle.
-pub fn destroy_racing_queue<P: ModelPlatform>(bugs: u32) {
+pub fn destroy_racing_queue<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -624,7 +624,7 @@ pub fn destroy_racing_queue<P: ModelPlatform>(bugs: u32) {
 /// W5 — flush_work racing a requeue: another thread queues the running
 /// item again while flush_work starts; flush_work must not return before
 /// the instance running at its call has finished, nor hang.
-pub fn flush_work_racing_requeue<P: ModelPlatform>(bugs: u32) {
+pub fn flush_work_racing_requeue<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -658,7 +658,7 @@ pub fn flush_work_racing_requeue<P: ModelPlatform>(bugs: u32) {
 
 /// W6 — cancel_sync racing queueing from another thread: every successful
 /// queueing is either executed or reported cancelled, exactly once.
-pub fn cancel_sync_racing_queue<P: ModelPlatform>(bugs: u32) {
+pub fn cancel_sync_racing_queue<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -687,7 +687,7 @@ pub fn cancel_sync_racing_queue<P: ModelPlatform>(bugs: u32) {
 
 /// Q4 — ordered workqueue under concurrent queueing: one item at a time,
 /// in the order the queueings took effect.
-pub fn ordered_concurrent<P: ModelPlatform>(bugs: u32) {
+pub fn ordered_concurrent<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = model_builder(1, 1, bugs).unbound_pools(true).build_on(platform).expect("model system builds");
     let wq = cmwq::WorkqueueBuilder::new("ordered").ordered().build(&system).expect("ordered workqueue");
@@ -728,7 +728,7 @@ pub fn ordered_concurrent<P: ModelPlatform>(bugs: u32) {
 /// C7 — idle-worker retirement racing newly queued work: after a burst
 /// created spare workers, the idle-cull timer fires while a new item is
 /// queued; the item still runs and the pool keeps a worker for it.
-pub fn idle_cull_racing_queue<P: ModelPlatform>(bugs: u32) {
+pub fn idle_cull_racing_queue<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let mut builder = model_builder(1, 4, bugs);
     let system = builder.idle_timeout(core::time::Duration::ZERO).build_on(platform).expect("model system builds");
@@ -763,7 +763,7 @@ pub fn idle_cull_racing_queue<P: ModelPlatform>(bugs: u32) {
 /// armed), its item blocks until a second item runs, and the retry fired
 /// by the model creates the worker that runs it. The engine asserts a
 /// single manager on every management.
-pub fn failed_spawn_retry<P: ModelPlatform>(bugs: u32) {
+pub fn failed_spawn_retry<P: ModelPlatform>(bugs: u64) {
     // Spawn 1 is the pool's first worker; spawn 2, its spare, fails.
     let platform = P::with_faults(FaultPlan::fail_attempts(&[2]));
     let system = system(platform, 1, 3, bugs);
@@ -793,7 +793,7 @@ pub fn failed_spawn_retry<P: ModelPlatform>(bugs: u32) {
 /// with it the system) is dropped by a thread that was flushing while the
 /// main thread destroys the workqueue; everything queued runs once and
 /// every worker is joined.
-pub fn shutdown_racing_flush<P: ModelPlatform>(bugs: u32) {
+pub fn shutdown_racing_flush<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 2, bugs);
     let wq = workqueue(&system, 0);
@@ -825,7 +825,7 @@ pub fn shutdown_racing_flush<P: ModelPlatform>(bugs: u32) {
 /// the other to start. Both must run at once, each on its own worker (the
 /// second worker works without a spare: the pool is full). With the target
 /// taken as 1 (the CPU pools' rule) B waits behind A: a deadlock.
-pub fn unbound_target_runs_two_at_once<P: ModelPlatform>(bugs: u32) {
+pub fn unbound_target_runs_two_at_once<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = model_builder(1, 2, bugs)
         .unbound_pools(true)
@@ -855,7 +855,7 @@ pub fn unbound_target_runs_two_at_once<P: ModelPlatform>(bugs: u32) {
 /// runs B, which waits without telling the pool (so it counts as
 /// running); C is queued behind it; A is released and finishes. C must
 /// run after B, on B's worker, never on A's worker while B still runs.
-pub fn keep_working_single_runner<P: ModelPlatform>(bugs: u32) {
+pub fn keep_working_single_runner<P: ModelPlatform>(bugs: u64) {
     let platform = P::with_faults(FaultPlan::default());
     let system = system(platform, 1, 3, bugs);
     let wq = workqueue(&system, 0);
@@ -905,9 +905,9 @@ pub struct Model {
     /// Invariant ids from the top-level README.
     pub invariant: &'static str,
     /// The body on shuttle (argument: seeded-bug bits).
-    pub shuttle: fn(u32),
+    pub shuttle: fn(u64),
     /// The body on loom (argument: seeded-bug bits).
-    pub loom: fn(u32),
+    pub loom: fn(u64),
 }
 
 /// Defines `MODELS` and the `model_tests!` macro from one list, so that a

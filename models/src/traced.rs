@@ -57,7 +57,7 @@ fn plain<P: Platform>(done: &Arc<Flag<P>>) -> Work<P> {
 /// (non-reentrancy sends it to CPU 0, where a spare worker defers it to
 /// A's worker); B queued behind waits inactive (`max_active` 2) and is
 /// cancelled, C takes its place. (Sized for loom's thread limit.)
-pub fn traced_pool<P: ModelPlatform>(bugs: u32) {
+pub fn traced_pool<P: ModelPlatform>(bugs: u64) {
     let system = model_builder(2, 2, bugs).build_on(P::with_faults(FaultPlan::default())).expect("builds");
     let wq = workqueue(&system, 2, false);
     let (started, go, b_done, c_done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
@@ -79,7 +79,7 @@ pub fn traced_pool<P: ModelPlatform>(bugs: u32) {
 
 /// H1, H2 traced: CPU 0 goes down while X holds its worker (unannotated)
 /// and Y waits behind it; the rogue pool runs Y; CPU 0 comes back.
-pub fn traced_hotplug<P: ModelPlatform>(bugs: u32) {
+pub fn traced_hotplug<P: ModelPlatform>(bugs: u64) {
     let system = model_builder(2, 2, bugs).build_on(P::with_faults(FaultPlan::default())).expect("builds");
     let wq = workqueue(&system, 0, false);
     let (x_started, release_x, y_done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
@@ -107,7 +107,7 @@ pub fn traced_hotplug<P: ModelPlatform>(bugs: u32) {
 
 /// R1 traced: the pool's only worker blocks in A, B waits behind it, no
 /// worker can be created; the mayday timer calls the rescuer, which runs B.
-pub fn traced_rescue<P: ModelPlatform>(bugs: u32) {
+pub fn traced_rescue<P: ModelPlatform>(bugs: u64) {
     // The pool's first worker and the rescuer start; nothing else can.
     let system = model_builder(1, 4, bugs).build_on(P::with_faults(FaultPlan::allow(2))).expect("builds");
     let wq = workqueue(&system, 0, true);
@@ -131,7 +131,7 @@ pub fn traced_rescue<P: ModelPlatform>(bugs: u32) {
 
 /// Q3, Q4 traced: with `max_active` 1, B and C wait inactive behind A and
 /// are activated oldest first.
-pub fn traced_activation<P: ModelPlatform>(bugs: u32) {
+pub fn traced_activation<P: ModelPlatform>(bugs: u64) {
     let system = model_builder(1, 2, bugs).build_on(P::with_faults(FaultPlan::default())).expect("builds");
     let wq = workqueue(&system, 1, false);
     let (started, go, b_done, c_done) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());
@@ -152,7 +152,7 @@ pub fn traced_activation<P: ModelPlatform>(bugs: u32) {
 /// C1, C4 traced: A blocks, so B gets a worker of its own and holds it
 /// (unannotated); C queued behind B waits for B's worker, also after A's
 /// worker is back: one runner takes items (`keep_working`).
-pub fn traced_keep_working<P: ModelPlatform>(bugs: u32) {
+pub fn traced_keep_working<P: ModelPlatform>(bugs: u64) {
     let system = model_builder(1, 3, bugs).build_on(P::with_faults(FaultPlan::default())).expect("builds");
     let wq = workqueue(&system, 3, false);
     let (a_started, go_a, b_started, go_b) = (Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new(), Flag::<P>::new());

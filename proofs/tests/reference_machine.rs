@@ -95,7 +95,7 @@ fn run(c: &Config, m: &mut Sys, busiest: &mut BTreeMap<(usize, usize), usize>) -
     panic!("the machine did not settle in 10,000 steps");
 }
 
-fn check(bugs: u32, ops: &[Op]) -> Result<(), TestCaseError> {
+fn check(bugs: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     let c = config();
     let mut m = Sys::new(&c, bugs);
     let mut r = Reference { pending: vec![false; c.items.len()], runs: vec![0; c.items.len()], ..Default::default() };

@@ -20,7 +20,9 @@
 //! - [`manage`]: worker creation and culling, maydays, rescue, CPU hotplug;
 //! - [`mayday`]: a rescuer's mayday list;
 //! - [`monitor`]: the blocking monitor's observations (a worker seen
-//!   asleep outside a blocking section, and seen running again);
+//!   asleep outside a blocking section, seen running again, seen hogging
+//!   the CPU, and the CPU time it saw used);
+//! - [`stats`]: what each pool-workqueue did, counted by the steps;
 //! - [`pwq`]: a pool-workqueue: `max_active` with its FIFO inactive list,
 //!   and the flush colours with their in-flight counts;
 //! - [`flush`]: `flush_workqueue`'s tickets;
@@ -52,6 +54,7 @@ pub mod pwq;
 pub mod queue;
 pub mod rescue;
 pub mod section;
+pub mod stats;
 pub mod trace;
 mod view;
 pub mod work;
@@ -64,12 +67,17 @@ pub trait Queued {
     fn key(&self) -> usize;
     /// The workqueue it was queued on.
     fn wq(&self) -> pool::WqId;
+    /// The name of its function, for reports (a stall, a CPU hog); empty
+    /// where the executor has none.
+    fn func(&self) -> &'static str {
+        ""
+    }
 }
 
 /// Bits of [`crate::SeededBug::bit`] switched on for a piece of machine
 /// state (always 0 without the `seeded-bugs` feature): deliberate mistakes
 /// live in the transition whose logic they break.
-pub type SeededBits = u32;
+pub type SeededBits = u64;
 
 /// Whether `bug` is switched on in `bits`.
 #[inline(always)]
