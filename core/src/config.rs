@@ -42,6 +42,20 @@ pub const DEFAULT_DETECT_BLOCKING_AFTER: Duration = Duration::from_micros(100);
 /// The longest accepted [`Config::detect_blocking`] threshold.
 pub const MAX_DETECT_BLOCKING_AFTER: Duration = Duration::from_secs(60);
 
+/// Default [`Config::cpu_hog`]: an item that keeps its worker on the CPU
+/// this long is counted out as CPU-intensive (kernel 6.5
+/// `wq_cpu_intensive_thresh_us`, 10 ms).
+pub const DEFAULT_CPU_HOG_AFTER: Duration = Duration::from_millis(10);
+/// Default [`Config::watchdog`]: a pool whose waiting items make no
+/// progress this long is reported stalled (kernel `wq_watchdog_thresh`).
+pub const DEFAULT_WATCHDOG_THRESHOLD: Duration = Duration::from_secs(30);
+/// The longest accepted threshold for [`Config::detect_blocking`],
+/// [`Config::cpu_hog`] and [`Config::watchdog`] is this, except for the
+/// watchdog's, whose limit is [`MAX_WATCHDOG_THRESHOLD`].
+pub const MAX_MONITOR_THRESHOLD: Duration = MAX_DETECT_BLOCKING_AFTER;
+/// The longest accepted [`Config::watchdog`] threshold (a day).
+pub const MAX_WATCHDOG_THRESHOLD: Duration = Duration::from_secs(24 * 3600);
+
 /// Default [`Config::idle_spins`].
 pub const DEFAULT_IDLE_SPINS: u32 = 64;
 
@@ -133,6 +147,21 @@ pub struct Config {
     /// use it); on real threads it counts a worker out at the first probe
     /// that finds it waiting even a moment (a contended lock).
     pub detect_blocking: Option<Duration>,
+    /// CPU hogs (`core/src/monitor.rs`, machine rule M34): an item seen
+    /// using this much CPU time in one stretch (since it began, or since it
+    /// last left a blocking section) is counted out as CPU-intensive for
+    /// the rest of its run, so the items behind it get a worker; counted
+    /// per workqueue (`WorkqueueStats`) and reported once per function
+    /// (`SystemBuilder::on_report`). `None`: off. Needs a platform that
+    /// reports CPU time ([`crate::ThreadSample::cpu`]: std on Linux).
+    pub cpu_hog: Option<Duration>,
+    /// The stall watchdog (`core/src/watchdog.rs`, kernel `wq_watchdog`): a
+    /// pool with waiting items and none begun for this long is reported
+    /// stalled, with its oldest waiting item and what each worker does, at
+    /// most once per threshold while it stays stalled. `None`: off. Checked
+    /// by the monitor thread, so only with a timer thread (a model or
+    /// simulator calls [`crate::System::watchdog_check`]).
+    pub watchdog: Option<Duration>,
     /// Seeded bugs switched on (bits of [`crate::SeededBug::bit`]); only
     /// with the `seeded-bugs` feature.
     #[cfg(feature = "seeded-bugs")]
@@ -166,15 +195,10 @@ impl Config {
             check_range("unbound_concurrency", target, 1, UNBOUND_UNMANAGED)?;
         }
         check_name("thread_name_prefix", &self.thread_name_prefix)?;
-        if let Some(after) = self.detect_blocking {
-            if after > MAX_DETECT_BLOCKING_AFTER {
-                return Err(BuildError::OutOfRange {
-                    field: "detect_blocking",
-                    value: format!("{after:?}"),
-                    allowed: format!("at most {MAX_DETECT_BLOCKING_AFTER:?} (None switches detection off)"),
-                });
-            }
-        }
+        check_threshold("detect_blocking", self.detect_blocking, Duration::ZERO, MAX_MONITOR_THRESHOLD)?;
+        check_threshold("cpu_hog", self.cpu_hog, Duration::ZERO, MAX_MONITOR_THRESHOLD)?;
+        let min_watchdog = if self.timer_thread { MIN_TIMER_INTERVAL } else { Duration::ZERO };
+        check_threshold("watchdog", self.watchdog, min_watchdog, MAX_WATCHDOG_THRESHOLD)?;
         if self.timer_thread {
             check_interval("idle_timeout", self.idle_timeout, MIN_TIMER_INTERVAL)?;
             check_interval("create_cooldown", self.create_cooldown, MIN_TIMER_INTERVAL)?;
@@ -199,6 +223,23 @@ fn check_range<T: PartialOrd + core::fmt::Display>(
         return Err(BuildError::OutOfRange { field, value: value.to_string(), allowed: format!("{min}..={max}") });
     }
     Ok(())
+}
+
+/// Refuses a monitor threshold outside `min..=max` (`None`, off, is fine).
+fn check_threshold(
+    field: &'static str,
+    value: Option<Duration>,
+    min: Duration,
+    max: Duration,
+) -> Result<(), BuildError> {
+    match value {
+        Some(after) if after < min || after > max => Err(BuildError::OutOfRange {
+            field,
+            value: format!("{after:?}"),
+            allowed: format!("{min:?}..={max:?} (None switches it off)"),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses an interval below `min` (with a timer thread).
@@ -251,6 +292,8 @@ impl Default for Config {
             unbound_pools: true,
             unbound_concurrency: None,
             detect_blocking: Some(DEFAULT_DETECT_BLOCKING_AFTER),
+            cpu_hog: Some(DEFAULT_CPU_HOG_AFTER),
+            watchdog: Some(DEFAULT_WATCHDOG_THRESHOLD),
             #[cfg(feature = "seeded-bugs")]
             seeded_bugs: 0,
         }

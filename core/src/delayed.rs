@@ -48,12 +48,12 @@ impl<P: Platform> fmt::Debug for DelayedWork<P> {
 
 impl<P: Platform> DelayedWork<P> {
     /// A delayed work item running `f`.
-    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+    pub fn new<F: Fn() + Send + Sync + 'static>(f: F) -> Self {
         DelayedWork { work: Work::new(f) }
     }
 
     /// A delayed work item whose function receives its inner [`Work`].
-    pub fn with_self(f: impl Fn(&Work<P>) + Send + Sync + 'static) -> Self {
+    pub fn with_self<F: Fn(&Work<P>) + Send + Sync + 'static>(f: F) -> Self {
         DelayedWork { work: Work::with_self(f) }
     }
 

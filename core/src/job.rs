@@ -206,6 +206,7 @@ impl<T: Send + 'static, P: Platform> JobHandle<T, P> {
             queued_hint: AtomicUsize::new(0),
             changed: Condvar::new(),
             wakers: Mutex::new(Default::default()),
+            name: core::any::type_name::<F>(),
             func: Job { core: JobCore::new(), func: Mutex::new(Some(func)) },
         });
         let work = Work { inner: job.clone() };

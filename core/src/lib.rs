@@ -174,14 +174,17 @@ mod platform;
 mod pool;
 mod pool_workqueue;
 mod queue;
+mod report;
 mod rescuer;
 mod seeded;
 mod shared;
+mod stats;
 mod system;
 mod timer;
 mod trace;
 mod wakers;
 mod watch;
+mod watchdog;
 mod work;
 mod worker;
 mod workqueue;
@@ -189,9 +192,10 @@ mod workqueue;
 pub use blocking::{blocking, blocking_on, current_work, current_work_on, sleep};
 pub use cancel::CancelWorkSync;
 pub use config::{
-    Config, CREATE_COOLDOWN, DEFAULT_DETECT_BLOCKING_AFTER, DEFAULT_IDLE_SPINS, DEFAULT_MAX_ACTIVE,
-    DEFAULT_MAX_WORKERS_PER_POOL, IDLE_WORKER_TIMEOUT, MAX_ACTIVE_LIMIT, MAX_CPUS, MAX_DETECT_BLOCKING_AFTER,
-    MAX_IDLE_SPINS, MAX_NAME_LEN, MAX_RESCUER_BATCH, MAX_WORKERS_PER_POOL, MAYDAY_INITIAL_TIMEOUT, MAYDAY_INTERVAL,
+    Config, CREATE_COOLDOWN, DEFAULT_CPU_HOG_AFTER, DEFAULT_DETECT_BLOCKING_AFTER, DEFAULT_IDLE_SPINS,
+    DEFAULT_MAX_ACTIVE, DEFAULT_MAX_WORKERS_PER_POOL, DEFAULT_WATCHDOG_THRESHOLD, IDLE_WORKER_TIMEOUT,
+    MAX_ACTIVE_LIMIT, MAX_CPUS, MAX_DETECT_BLOCKING_AFTER, MAX_IDLE_SPINS, MAX_MONITOR_THRESHOLD, MAX_NAME_LEN,
+    MAX_RESCUER_BATCH, MAX_WATCHDOG_THRESHOLD, MAX_WORKERS_PER_POOL, MAYDAY_INITIAL_TIMEOUT, MAYDAY_INTERVAL,
     MIN_CPU_SET_POLL_INTERVAL, MIN_TIMER_INTERVAL, RESCUER_BATCH, UNBOUND_UNMANAGED,
 };
 pub use default::{
@@ -204,9 +208,12 @@ pub use hotplug::HotplugError;
 pub use job::{JobError, JobHandle};
 pub use lifecycle::DrainWorkqueue;
 pub use machine::policy;
+pub use machine::stats::PwqStats;
 pub use platform::{Platform, SpawnError, Std, ThreadBody, ThreadContext, ThreadProbe, ThreadSample};
+pub use report::{Activity, HogReport, Report, StallReport, WorkerReport};
 pub use seeded::SeededBug;
 pub use shared::{PanicReport, Work};
+pub use stats::WorkqueueStats;
 pub use system::{PoolStats, System, SystemBuilder};
 pub use work::WorkBusy;
-pub use workqueue::{Workqueue, WorkqueueBuilder, WorkqueueStats};
+pub use workqueue::{Workqueue, WorkqueueBuilder};

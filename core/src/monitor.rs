@@ -36,18 +36,18 @@
 //! blocking section: pool lock → `stop`, never the other way.
 
 use crate::platform::{Arc, Platform};
-use crate::pool::WorkerId;
+use crate::report::HogReport;
 use crate::shared::Pool;
-use crate::watch::{MonitorPass, WatchSlot, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
-use core::time::Duration;
+use crate::watch::{MonitorPass, Observation, Thresholds, WatchSlot, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
 
 /// One pass over `pools`: probes the workers that stayed in one run and
-/// reports what changed (PS9, PS10). `threshold`: how long a worker must
-/// be seen asleep, without running in between, before it is reported;
-/// `paced`: probe only the slots that are due (the monitor thread), or
-/// every slot (an explicit `System::monitor_pass`, where time may stand
-/// still); `hot`: probe new runs at once (right after a detection).
-pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, paced: bool, hot: bool) -> MonitorPass {
+/// reports what changed (PS9-PS12). `limits`: how long a worker must be
+/// seen asleep, without running in between, before it is reported, and
+/// how much CPU time in one stretch makes it a hog; `paced`: probe only
+/// the slots that are due (the monitor thread), or every slot (an explicit
+/// `System::monitor_pass`, where time may stand still); `hot`: probe new
+/// runs at once (right after a detection).
+pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], limits: Thresholds, paced: bool, hot: bool) -> MonitorPass {
     let mut outcome = MonitorPass::default();
     let Some(shared) = pools.first().map(|pool| &pool.shared) else {
         return outcome;
@@ -61,46 +61,74 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, pac
         }
         // Read under the leaf lock, report after it (the pool lock is not
         // taken under it).
-        let mut reports: Vec<(Arc<WatchSlot<P>>, WorkerId, u64, bool)> = Vec::new();
+        let mut reports: Vec<(Arc<WatchSlot<P>>, Observation)> = Vec::new();
         {
             let slots = pool.watch.lock();
             for slot in slots.iter() {
-                if let Some((worker, run, asleep)) =
-                    slot.observe(&pool.shared.platform, threshold, paced, hot, &mut outcome)
-                {
-                    reports.push((slot.clone(), worker, run, asleep));
+                if let Some(seen) = slot.observe(&pool.shared.platform, limits, paced, hot, &mut outcome) {
+                    reports.push((slot.clone(), seen));
                 }
             }
         }
-        if reports.is_empty() {
-            continue;
+        if !reports.is_empty() {
+            report(pool, reports, limits, &mut outcome);
         }
-        let mut guard = pool.lock();
-        for (slot, worker, run, asleep) in reports {
-            if asleep {
-                if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result {
-                    outcome.detected += 1;
-                } else {
-                    slot.rejected();
-                }
-            } else if guard.machine.worker_seen_running(worker, run) {
-                outcome.resumed += 1;
-            }
-        }
-        guard.publish_load();
     }
     outcome
 }
 
-/// Whether `shared`'s system runs a monitor thread: it detects blocking,
-/// manages concurrency, has a timer thread (a system without one, a model
-/// or a simulator, calls `System::monitor_pass` itself), and the platform
-/// can observe the calling thread (threads of one platform are alike).
+/// Makes `pool`'s reports under its lock, then reports the hogs it marked.
+fn report<P: Platform>(
+    pool: &Pool<P>,
+    reports: Vec<(Arc<WatchSlot<P>>, Observation)>,
+    limits: Thresholds,
+    outcome: &mut MonitorPass,
+) {
+    let mut hogs = Vec::new();
+    let mut guard = pool.lock();
+    for (slot, seen) in reports {
+        let (worker, run) = (seen.worker, seen.run);
+        match seen.asleep {
+            Some(true) if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result => outcome.detected += 1,
+            Some(true) => slot.rejected(),
+            Some(false) if guard.machine.worker_seen_running(worker, run) => outcome.resumed += 1,
+            _ => {}
+        }
+        if seen.hog {
+            if let Some((wq, func)) = guard.step(|m, fx| m.worker_seen_hogging(worker, run, fx)).result {
+                outcome.hogs += 1;
+                let workqueue = guard.wqs.get(&wq).map(|wq| wq.name.clone()).unwrap_or_default();
+                hogs.push(HogReport { func, workqueue, cpu: pool.cpu, threshold: limits.hog.unwrap_or_default() });
+            }
+        }
+        if !seen.cpu.is_zero() {
+            guard.machine.worker_used_cpu(worker, run, seen.cpu);
+        }
+    }
+    guard.publish_load();
+    drop(guard);
+    for hog in hogs {
+        pool.shared.monitor.report_hog(hog);
+    }
+}
+
+/// What the monitor judges by in `config`: asleep only with concurrency
+/// management (a detection changes nothing without it), hogs likewise.
+pub(crate) fn thresholds(config: &crate::Config) -> Thresholds {
+    let managed = config.concurrency_management;
+    Thresholds { asleep: config.detect_blocking.filter(|_| managed), hog: config.cpu_hog.filter(|_| managed) }
+}
+
+/// Whether `shared`'s system runs a monitor thread: it has a timer thread
+/// (a system without one, a model or a simulator, calls
+/// `System::monitor_pass` and `System::watchdog_check` itself), and
+/// either runs the stall watchdog or judges what it can observe of its
+/// workers (the platform can observe the calling thread: threads of one
+/// platform are alike).
 pub(crate) fn wanted<P: Platform>(shared: &crate::shared::SystemShared<P>) -> bool {
-    shared.config.detect_blocking.is_some()
-        && shared.config.concurrency_management
-        && shared.config.timer_thread
-        && shared.platform.thread_probe().is_some()
+    let limits = thresholds(&shared.config);
+    let observes = (limits.asleep.is_some() || limits.hog.is_some()) && shared.platform.thread_probe().is_some();
+    shared.config.timer_thread && (observes || shared.config.watchdog.is_some())
 }
 
 /// Passes in a row that find no worker executing an item before the
@@ -118,20 +146,23 @@ pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
         return;
     };
     P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
-    let threshold = shared.config.detect_blocking.unwrap_or(Duration::ZERO);
+    let limits = thresholds(&shared.config);
+    let mut watchdog = crate::watchdog::Schedule::new(&shared);
     let mut pause = MONITOR_POLL_MIN;
     let mut idle_passes = 0;
     let mut hot = false;
     loop {
-        let outcome = pass(&pools, threshold, true, hot);
+        watchdog.check_if_due(&pools);
+        let outcome = pass(&pools, limits, true, hot);
         // After a detection the woken worker's item may block in turn (a
         // storm of blocking items): probe new runs at once while that goes on.
         hot = outcome.detected > 0 || (hot && outcome.watched > 0);
         idle_passes = if outcome.executing == 0 { idle_passes + 1 } else { 0 };
         if idle_passes >= PARK_AFTER_IDLE_PASSES {
-            // Nothing can block unseen: park until a worker begins an item.
+            // Nothing can block unseen: park until a worker begins an item
+            // (or the watchdog's next check).
             let executing = || pools.iter().any(|pool| pool.watch.lock().iter().any(|slot| slot.executing()));
-            if shared.monitor.park(executing) {
+            if shared.monitor.park(&shared.platform, executing, watchdog.next()) {
                 return;
             }
             (pause, idle_passes) = (MONITOR_POLL_MIN, 0);

@@ -97,11 +97,18 @@ pub enum SeededBug {
     /// running count a second time (a count of its own instead of rule
     /// M1's recount).
     DetectWhileBlocked,
+    /// The monitor's "seen hogging" (rule M34) is applied whatever run it
+    /// was made in: the next item of a worker that has moved on is taken
+    /// out of the running count.
+    StaleHog,
+    /// A worker seen hogging the CPU wakes nobody (rule M34 without its
+    /// wakeup): the items behind a CPU-bound one wait for its end.
+    NoWakeOnHog,
 }
 
 impl SeededBug {
     /// Every seeded bug.
-    pub const ALL: [SeededBug; 32] = [
+    pub const ALL: [SeededBug; 34] = [
         SeededBug::NoWakeOnSleep,
         SeededBug::SkipNonReentrancyLookup,
         SeededBug::SkipCollisionCheck,
@@ -134,6 +141,8 @@ impl SeededBug {
         SeededBug::FinishKeepsDetection,
         SeededBug::NoWakeOnDetect,
         SeededBug::DetectWhileBlocked,
+        SeededBug::StaleHog,
+        SeededBug::NoWakeOnHog,
     ];
 
     /// The bug's bit in `Config::seeded_bugs`.

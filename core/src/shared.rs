@@ -170,6 +170,9 @@ pub(crate) struct Pool<P: Platform> {
     /// worker as it starts and exits (no other lock held) and by a pass
     /// (under the monitor's `passing` lock; a slot's `seen` under it).
     pub(crate) watch: Mutex<P, Vec<Arc<crate::watch::WatchSlot<P>>>>,
+    /// What the stall watchdog's last check saw (`watchdog.rs`). Leaf,
+    /// taken under the pool lock.
+    pub(crate) stall: Mutex<P, crate::watch::StallWatch>,
 }
 
 /// The thread side of a worker: how to wake it and how to join it.
@@ -251,6 +254,10 @@ impl<P: Platform> crate::machine::Queued for Entry<P> {
 
     fn wq(&self) -> WqId {
         self.wq
+    }
+
+    fn func(&self) -> &'static str {
+        self.work.inner.name
     }
 }
 
@@ -576,6 +583,8 @@ pub(crate) struct WorkInner<P: Platform, F: ?Sized> {
     /// The async waits on `state` (leaf, taken under `state`; see
     /// `wakers.rs`). Taken with every notification of `changed`.
     pub(crate) wakers: Mutex<P, WakerList>,
+    /// I: the function's name, for reports (its type name unless given).
+    pub(crate) name: &'static str,
     /// I: the function.
     pub(crate) func: F,
 }

@@ -71,18 +71,23 @@ impl<P: Platform> fmt::Debug for System<P> {
 /// (std) or [`SystemBuilder::build_on`] with the platform instance.
 pub struct SystemBuilder<P: Platform = Std> {
     config: Config,
+    reporter: Option<std::sync::Arc<crate::report::ReportFn>>,
     platform: core::marker::PhantomData<fn() -> P>,
 }
 
 impl<P: Platform> Default for SystemBuilder<P> {
     fn default() -> Self {
-        SystemBuilder { config: Config::default(), platform: core::marker::PhantomData }
+        SystemBuilder { config: Config::default(), reporter: None, platform: core::marker::PhantomData }
     }
 }
 
 impl<P: Platform> Clone for SystemBuilder<P> {
     fn clone(&self) -> Self {
-        SystemBuilder { config: self.config.clone(), platform: core::marker::PhantomData }
+        SystemBuilder {
+            config: self.config.clone(),
+            reporter: self.reporter.clone(),
+            platform: core::marker::PhantomData,
+        }
     }
 }
 
@@ -183,6 +188,42 @@ impl<P: Platform> SystemBuilder<P> {
         self
     }
 
+    /// CPU-hog detection (default: on, after 10 ms, the kernel's
+    /// `wq_cpu_intensive_thresh_us`; `None` switches it off): an item seen
+    /// using this much CPU time in one stretch is counted out as
+    /// CPU-intensive for the rest of its run, so the items behind it get a
+    /// worker; counted in [`WorkqueueStats::cpu_intensive`] and reported
+    /// once per function ([`SystemBuilder::on_report`]). Needs a platform
+    /// that reports CPU time (std on Linux). See `Config::cpu_hog`.
+    ///
+    /// [`WorkqueueStats::cpu_intensive`]: crate::WorkqueueStats::cpu_intensive
+    pub fn cpu_hog(&mut self, after: Option<Duration>) -> &mut Self {
+        self.config.cpu_hog = after;
+        self
+    }
+
+    /// The stall watchdog (default: on, 30 s, the kernel's
+    /// `wq_watchdog_thresh`; `None` switches it off): a pool whose waiting
+    /// items see none begin for this long is reported
+    /// ([`crate::Report::Stall`]) with its oldest waiting item and what each
+    /// worker does, and counted in [`PoolStats::stalls`]. At least 1 ms with
+    /// a timer thread. See `Config::watchdog`.
+    pub fn watchdog(&mut self, threshold: Option<Duration>) -> &mut Self {
+        self.config.watchdog = threshold;
+        self
+    }
+
+    /// Where the engine's reports go ([`crate::Report`]: a CPU hog, a
+    /// stall). By default each is written as one line to standard error,
+    /// as the kernel writes to its log. The handler runs on the monitor
+    /// thread (or the caller of [`System::watchdog_check`] or
+    /// [`System::monitor_pass`]) with no lock of the engine held; it must
+    /// not block for long (the monitor's passes wait for it).
+    pub fn on_report(&mut self, handler: impl Fn(&crate::Report) + Send + Sync + 'static) -> &mut Self {
+        self.reporter = Some(std::sync::Arc::new(handler));
+        self
+    }
+
     /// Yields of an idle worker before it parks (default 64; 0 parks at once).
     pub fn idle_spins(&mut self, spins: u32) -> &mut Self {
         self.config.idle_spins = spins;
@@ -260,7 +301,7 @@ impl<P: Platform> SystemBuilder<P> {
             reap: Mutex::new(Reap { threads: Vec::new(), armed: false }),
             hotplug: Mutex::new(HotplugState::new(cpus)),
             online: (0..cpus).map(|_| AtomicUsize::new(1)).collect(),
-            monitor: crate::watch::MonitorControl::new(),
+            monitor: crate::watch::MonitorControl::new(self.reporter.clone()),
         });
         let mut pools = Vec::with_capacity(2 * cpus + 2);
         let priorities: &[bool] = if shared.config.highpri_pools { &[false, true] } else { &[false] };
@@ -356,6 +397,8 @@ pub struct PoolStats {
     pub detected: usize,
     /// The pool's CPU is offline: concurrency management is suspended.
     pub disassociated: bool,
+    /// Stalls the watchdog has reported so far (`SystemBuilder::watchdog`).
+    pub stalls: usize,
 }
 
 impl<P: Platform> System<P> {
@@ -428,13 +471,38 @@ impl<P: Platform> System<P> {
     /// [`Platform::probe`] but run no monitor thread; does nothing with
     /// detection off.
     pub fn monitor_pass(&self) -> MonitorPass {
-        let config = &self.handle.shared.config;
-        match config.detect_blocking {
-            Some(threshold) if config.concurrency_management => {
-                crate::monitor::pass(&self.handle.pools, threshold, false, true)
-            }
-            _ => MonitorPass::default(),
+        let limits = crate::monitor::thresholds(&self.handle.shared.config);
+        if limits.asleep.is_none() && limits.hog.is_none() {
+            return MonitorPass::default();
         }
+        crate::monitor::pass(&self.handle.pools, limits, false, true)
+    }
+
+    /// Runs the stall watchdog's check now (what the monitor thread does
+    /// every quarter of the `watchdog` threshold): each pool whose waiting
+    /// items have seen none begin since a check at least the threshold ago
+    /// is reported (to [`SystemBuilder::on_report`]'s handler) and
+    /// returned. For systems without a timer thread (models, simulators),
+    /// and for tests; returns nothing with the watchdog off.
+    pub fn watchdog_check(&self) -> Vec<crate::StallReport> {
+        let shared = &self.handle.shared;
+        match shared.config.watchdog {
+            Some(threshold) => crate::watchdog::check(&self.handle.pools, threshold, shared.platform.now()),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every live workqueue's counters (kernel `wq_monitor.py`), with its
+    /// name, in creation order: see [`Workqueue::stats`](crate::Workqueue::stats).
+    pub fn workqueue_stats(&self) -> Vec<(String, crate::WorkqueueStats)> {
+        let mut wqs = std::collections::BTreeMap::new();
+        for pool in &self.handle.pools {
+            let guard = pool.lock();
+            for (&id, wq) in &guard.wqs {
+                wqs.entry(id).or_insert_with(|| wq.clone());
+            }
+        }
+        wqs.into_values().map(|wq| (wq.name.clone(), crate::stats::stats_of(&wq))).collect()
     }
 
     /// A snapshot of every pool.
@@ -455,6 +523,7 @@ impl<P: Platform> System<P> {
                     create_failures: state.create_failures(),
                     detected: state.detections(),
                     disassociated: state.disassociated(),
+                    stalls: pool.stall.lock().stalls,
                 }
             })
             .collect()

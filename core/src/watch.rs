@@ -5,9 +5,11 @@
 //! objects, which hold a slot per observed worker.
 
 use crate::machine::pool::WorkerId;
-use crate::platform::{AtomicUsize, Condvar, Mutex, Platform, ThreadProbe};
+use crate::platform::{AtomicUsize, Condvar, Mutex, Platform, ThreadProbe, ThreadSample};
+use crate::report::{deliver, HogReport, Report, ReportFn};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
+use std::collections::BTreeSet;
 
 /// One worker as the monitor sees it.
 pub(crate) struct WatchSlot<P: Platform> {
@@ -37,6 +39,35 @@ struct Seen {
     detected_since: Duration,
     /// A paced pass probes the slot no earlier than this.
     next_probe: Duration,
+    /// The thread's CPU time at the last probe in this run (CPU time used
+    /// since is credited to the run's workqueue, rule M35).
+    cpu_last: Option<Duration>,
+    /// Its CPU time when this stretch of running began: the first probe
+    /// in the run, or the first since it was seen asleep (rule M34).
+    cpu_base: Option<Duration>,
+    /// Reported hogging in this run (rule M34: once per run).
+    hogged: bool,
+}
+
+/// What a pass reports of one worker (PS9-PS12), for run `run`.
+pub(crate) struct Observation {
+    pub(crate) worker: WorkerId,
+    pub(crate) run: u64,
+    /// `Some(true)`: seen asleep past the threshold (PS9); `Some(false)`:
+    /// seen running again after that (PS10).
+    pub(crate) asleep: Option<bool>,
+    /// Seen using more CPU than the hog threshold in one stretch (PS11).
+    pub(crate) hog: bool,
+    /// CPU time seen used since the last probe in this run (PS12).
+    pub(crate) cpu: Duration,
+}
+
+/// The thresholds a pass judges by (`Config::detect_blocking`,
+/// `Config::cpu_hog`); `None`: that judgement is off.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Thresholds {
+    pub(crate) asleep: Option<Duration>,
+    pub(crate) hog: Option<Duration>,
 }
 
 impl<P: Platform> WatchSlot<P> {
@@ -95,11 +126,11 @@ impl<P: Platform> WatchSlot<P> {
     pub(crate) fn observe(
         &self,
         platform: &P,
-        threshold: Duration,
+        limits: Thresholds,
         paced: bool,
         hot: bool,
         outcome: &mut MonitorPass,
-    ) -> Option<(WorkerId, u64, bool)> {
+    ) -> Option<Observation> {
         let run = self.run.load(Ordering::Acquire);
         let mut seen = self.seen.lock();
         let now = platform.now();
@@ -117,43 +148,92 @@ impl<P: Platform> WatchSlot<P> {
             return None;
         }
         let sample = platform.probe(self.probe)?;
-        let report = (self.worker, run as u64, false);
-        if seen.detected {
-            let asleep_for = now.saturating_sub(seen.detected_since);
-            seen.next_probe = now.saturating_add((asleep_for / 4).clamp(MONITOR_POLL_MAX, PROBE_DETECTED_MAX));
+        let mut seen_now =
+            Observation { worker: self.worker, run: run as u64, asleep: None, hog: false, cpu: Duration::ZERO };
+        if let Some(cpu) = sample.cpu {
+            seen.cpu_hog(cpu, sample.asleep, limits.hog, &mut seen_now);
+        }
+        if let Some(threshold) = limits.asleep {
+            seen_now.asleep = seen.asleep(now, sample, threshold, outcome);
+        } else {
+            seen.next_probe = now.saturating_add(pace(now.saturating_sub(seen.run_since)));
+        }
+        (seen_now.asleep.is_some() || seen_now.hog || !seen_now.cpu.is_zero()).then_some(seen_now)
+    }
+}
+
+/// The pause before the next probe of a worker that has run `running_for`
+/// in one run: soon at first, then less often (a CPU-bound item).
+fn pace(running_for: Duration) -> Duration {
+    (running_for / 4).clamp(MONITOR_POLL_MIN, PROBE_RUNNING_MAX)
+}
+
+impl Seen {
+    /// Rules M34-M35 at a probe that read CPU time `cpu`: the time since
+    /// the last probe is credited, and a stretch of running that used more
+    /// than `hog` is reported once per run.
+    fn cpu_hog(&mut self, cpu: Duration, asleep: bool, hog: Option<Duration>, seen_now: &mut Observation) {
+        if let Some(last) = self.cpu_last {
+            seen_now.cpu = cpu.saturating_sub(last);
+        }
+        self.cpu_last = Some(cpu);
+        if asleep {
+            // A stretch of CPU use ends when the thread sleeps (the kernel
+            // restarts its count when a worker wakes).
+            self.cpu_base = None;
+            return;
+        }
+        let base = *self.cpu_base.get_or_insert(cpu);
+        if hog.is_some_and(|limit| !self.hogged && cpu.saturating_sub(base) >= limit) {
+            self.hogged = true;
+            seen_now.hog = true;
+        }
+    }
+
+    /// Rules M32-M33 at a probe: `Some(true)` to report the worker asleep
+    /// past `threshold`, `Some(false)` to report it running again.
+    fn asleep(
+        &mut self,
+        now: Duration,
+        sample: ThreadSample,
+        threshold: Duration,
+        outcome: &mut MonitorPass,
+    ) -> Option<bool> {
+        if self.detected {
+            let asleep_for = now.saturating_sub(self.detected_since);
+            self.next_probe = now.saturating_add((asleep_for / 4).clamp(MONITOR_POLL_MAX, PROBE_DETECTED_MAX));
             if !sample.asleep {
                 // Running at the probe: it counts again. A thread that woke
                 // and slept again in between stays counted out: it is
                 // mostly asleep (the kernel would have counted it in and
                 // out again).
-                seen.detected = false;
-                seen.ran = None;
-                seen.next_probe = now;
-                return Some(report);
+                self.detected = false;
+                self.ran = None;
+                self.next_probe = now;
+                return Some(false);
             }
             return None;
         }
         outcome.watched += 1;
-        let running_for = now.saturating_sub(seen.run_since);
-        seen.next_probe = now.saturating_add((running_for / 4).clamp(MONITOR_POLL_MIN, PROBE_RUNNING_MAX));
+        self.next_probe = now.saturating_add(pace(now.saturating_sub(self.run_since)));
         if !sample.asleep {
-            seen.ran = None;
+            self.ran = None;
             return None;
         }
-        match seen.ran {
+        match self.ran {
             Some(ran) if ran == sample.ran => {}
             _ => {
-                seen.ran = Some(sample.ran);
-                seen.since = now;
+                self.ran = Some(sample.ran);
+                self.since = now;
             }
         }
         // Asleep, not yet for the threshold: look again once it is due.
-        seen.next_probe = seen.next_probe.min(seen.since.saturating_add(threshold));
-        if now.saturating_sub(seen.since) >= threshold {
-            seen.detected = true;
-            seen.detected_since = now;
-            seen.next_probe = now.saturating_add(MONITOR_POLL_MAX);
-            return Some((report.0, report.1, true));
+        self.next_probe = self.next_probe.min(self.since.saturating_add(threshold));
+        if now.saturating_sub(self.since) >= threshold {
+            self.detected = true;
+            self.detected_since = now;
+            self.next_probe = now.saturating_add(MONITOR_POLL_MAX);
+            return Some(true);
         }
         None
     }
@@ -166,6 +246,9 @@ pub struct MonitorPass {
     pub detected: usize,
     /// Workers reported running again (rule M33).
     pub resumed: usize,
+    /// Workers seen hogging the CPU and counted out as CPU-intensive (rule
+    /// M34).
+    pub hogs: usize,
     /// Workers in the same run as at the last pass, due for a probe within
     /// [`MONITOR_POLL_MIN`] and not reported asleep: worth watching closely
     /// (the monitor thread polls fast while any is). A flood of short
@@ -202,16 +285,38 @@ pub(crate) struct MonitorControl<P: Platform> {
     /// explicit `System::monitor_pass`), so reports apply in the order
     /// they were made. Taken before the watch lists and pool locks.
     pub(crate) passing: Mutex<P, ()>,
+    /// I: where reports go (`SystemBuilder::on_report`; `None`: standard
+    /// error).
+    pub(crate) reporter: Option<std::sync::Arc<ReportFn>>,
+    /// The functions reported hogging the CPU so far (each once). Leaf,
+    /// taken with no pool lock held.
+    pub(crate) hogs_reported: Mutex<P, BTreeSet<&'static str>>,
 }
 
 impl<P: Platform> MonitorControl<P> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(reporter: Option<std::sync::Arc<ReportFn>>) -> Self {
         MonitorControl {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             parked: AtomicUsize::new(0),
             passing: Mutex::new(()),
+            reporter,
+            hogs_reported: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Reports a hog of `report.func`, unless that function was reported
+    /// before (kernel `wq_cpu_intensive_report` reports each function
+    /// rarely; here once).
+    pub(crate) fn report_hog(&self, report: HogReport) {
+        if self.hogs_reported.lock().insert(report.func) {
+            self.report(&Report::CpuHog(report));
+        }
+    }
+
+    /// Hands `report` to the user's handler, or standard error.
+    pub(crate) fn report(&self, report: &Report) {
+        deliver(self.reporter.as_deref(), report);
     }
 
     /// Tells the monitor thread to exit (the caller joins it).
@@ -230,10 +335,10 @@ impl<P: Platform> MonitorControl<P> {
         }
     }
 
-    /// Parks the monitor thread until a worker begins an item, unless
-    /// `executing` (called after the park is announced) says one has; true
-    /// if stopped.
-    pub(crate) fn park(&self, executing: impl Fn() -> bool) -> bool {
+    /// Parks the monitor thread until a worker begins an item or `until`
+    /// (the watchdog's next check, if any) passes, unless `executing`
+    /// (called after the park is announced) says one has; true if stopped.
+    pub(crate) fn park(&self, platform: &P, executing: impl Fn() -> bool, until: Option<Duration>) -> bool {
         self.parked.store(1, Ordering::SeqCst);
         if executing() {
             self.parked.store(0, Ordering::SeqCst);
@@ -241,7 +346,11 @@ impl<P: Platform> MonitorControl<P> {
         }
         let mut stop = self.stop.lock();
         while !*stop && self.parked.load(Ordering::SeqCst) != 0 {
-            stop = self.wake.wait(stop);
+            match until {
+                Some(deadline) if platform.now() >= deadline => break,
+                Some(deadline) => stop = self.wake.wait_until(platform, stop, deadline),
+                None => stop = self.wake.wait(stop),
+            }
         }
         self.parked.store(0, Ordering::SeqCst);
         *stop
@@ -256,4 +365,20 @@ impl<P: Platform> MonitorControl<P> {
         }
         *stop
     }
+}
+
+/// The stall watchdog's view of one pool (`watchdog.rs`): what its last
+/// check saw. Leaf lock, taken under the pool lock.
+#[derive(Debug, Default)]
+pub(crate) struct StallWatch {
+    /// Items begun in the pool so far, at the last check.
+    pub(crate) begun: u64,
+    /// Whether items were waiting at the last check.
+    pub(crate) pending: bool,
+    /// Since when the pool has had waiting items and begun none.
+    pub(crate) since: Duration,
+    /// When the current stall was last reported.
+    pub(crate) reported_at: Option<Duration>,
+    /// Stalls reported so far (`PoolStats::stalls`).
+    pub(crate) stalls: usize,
 }

@@ -47,8 +47,21 @@ impl WorkBusy {
 
 impl<P: Platform> Work<P> {
     /// A work item running `f` each time it is executed.
-    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
-        Self::with_self(move |_| f())
+    pub fn new<F: Fn() + Send + Sync + 'static>(f: F) -> Self {
+        Self::build(core::any::type_name::<F>(), move |_| f())
+    }
+
+    /// A work item running `f`, named `name` in reports (a stall, a CPU
+    /// hog: see [`crate::Report`]) instead of its function's type name.
+    pub fn named(name: &'static str, f: impl Fn() + Send + Sync + 'static) -> Self {
+        Self::build(name, move |_| f())
+    }
+
+    /// The name reports give the item's function: the one given to
+    /// [`Work::named`], else the function's type name (a closure's names
+    /// the function it was written in).
+    pub fn name(&self) -> &'static str {
+        self.inner.name
     }
 
     /// A work item whose function receives the item itself, so that it can
@@ -70,12 +83,17 @@ impl<P: Platform> Work<P> {
     /// work.flush().unwrap();
     /// assert_eq!(runs.load(Ordering::SeqCst), 3);
     /// ```
-    pub fn with_self(f: impl Fn(&Work<P>) + Send + Sync + 'static) -> Self {
+    pub fn with_self<F: Fn(&Work<P>) + Send + Sync + 'static>(f: F) -> Self {
+        Self::build(core::any::type_name::<F>(), f)
+    }
+
+    fn build(name: &'static str, f: impl Fn(&Work<P>) + Send + Sync + 'static) -> Self {
         let inner: Arc<WorkInner<P, WorkFn<P>>> = Arc::new(WorkInner {
             state: Mutex::new(WorkState::default()),
             queued_hint: AtomicUsize::new(0),
             changed: Condvar::new(),
             wakers: Mutex::new(Default::default()),
+            name,
             func: f,
         });
         Work { inner }

@@ -566,29 +566,11 @@ impl<P: Platform> Workqueue<P> {
         self.wq().flags.mem_reclaim
     }
 
-    /// Rescue statistics (kernel `MAYDAY` and `RESCUED` counters); all zero
-    /// for a workqueue without a rescuer.
-    pub fn stats(&self) -> WorkqueueStats {
-        match &self.wq().rescuer {
-            Some(rescuer) => WorkqueueStats {
-                maydays: rescuer.maydays_sent(),
-                rescued: rescuer.rescued(),
-                mayday_pending: rescuer.pending(),
-            },
-            None => WorkqueueStats::default(),
-        }
+    /// The workqueue's counters (kernel `pwq->stats`, as
+    /// `tools/workqueue/wq_monitor.py` prints them), summed over its pools
+    /// (each pool's under its lock, one after the other: a snapshot per
+    /// pool, not of the whole).
+    pub fn stats(&self) -> crate::WorkqueueStats {
+        crate::stats::stats_of(self.wq())
     }
-}
-
-/// Rescue statistics of a workqueue (see [`Workqueue::stats`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkqueueStats {
-    /// Times the mayday timer put one of this workqueue's pool-workqueues
-    /// on its rescuer's list (kernel `MAYDAY`).
-    pub maydays: usize,
-    /// Items the rescuer took on (kernel `RESCUED`).
-    pub rescued: usize,
-    /// Pool-workqueues on the rescuer's mayday list now (each is there at
-    /// most once, so never more than the pools the workqueue uses).
-    pub mayday_pending: usize,
 }

@@ -29,10 +29,10 @@ fn layer_of(module: &str) -> usize {
     match module {
         "platform" => 0,
         "machine" | "seeded" => 1,
-        "config" | "error" | "timer" | "trace" | "wakers" | "plain" | "inbox" | "watch" => 2,
+        "config" | "error" | "timer" | "trace" | "wakers" | "plain" | "inbox" | "watch" | "report" => 2,
         "shared" => 3,
         "pool" | "blocking" | "flush" | "lifecycle" | "pool_workqueue" | "queue" | "cancel" | "manager" | "worker"
-        | "rescuer" | "hotplug" | "monitor" => 4,
+        | "rescuer" | "hotplug" | "monitor" | "watchdog" | "stats" => 4,
         "work" | "delayed" | "job" | "workqueue" | "system" | "default" | "model_check" => 5,
         other => panic!("module `{other}` has no layer: add it to layer_of and to the list in lib.rs"),
     }

@@ -77,6 +77,8 @@ pub struct WorkerState<E> {
     pub(super) scheduled: VecDeque<E>,
     /// The workqueue of the item being executed (kernel `current_pwq`).
     pub(super) current: Option<WqId>,
+    /// The name of its function (kernel `current_func`), for reports.
+    pub(super) func: &'static str,
     /// When the worker last became idle (time is an input).
     pub(super) last_active: Duration,
 }
@@ -94,6 +96,7 @@ impl<E> WorkerState<E> {
             registered,
             scheduled: VecDeque::new(),
             current: None,
+            func: "",
             last_active: now,
         }
     }

@@ -34,6 +34,7 @@
 use super::effect::{Effect, Effects};
 use super::pool::{PoolState, WorkerId, WqId};
 use super::pwq::{Color, Colored, Inserted, Pwq};
+use super::stats::PwqStats;
 use super::worker::Sleep;
 use super::{Queued, SeededBits};
 use core::time::Duration;
@@ -106,6 +107,8 @@ pub struct SectionPwq<I> {
     pub(super) cpu_intensive: bool,
     /// Its workqueue has a rescuer (rule M13).
     pub(super) rescuer: bool,
+    /// What it did (`stats.rs`): a record, not state.
+    pub(super) stats: PwqStats,
 }
 
 /// The state under one pool lock.
@@ -131,7 +134,7 @@ impl<E: Instance> PoolSection<E> {
     /// Adds workqueue `wq`'s pool-workqueue.
     pub fn add_pwq(&mut self, wq: WqId, pwq: Pwq<E::Item>, flags: PwqFlags) {
         let PwqFlags { cpu_intensive, rescuer } = flags;
-        let replaced = self.pwqs.insert(wq, SectionPwq { pwq, cpu_intensive, rescuer });
+        let replaced = self.pwqs.insert(wq, SectionPwq { pwq, cpu_intensive, rescuer, stats: PwqStats::default() });
         debug_assert!(replaced.is_none(), "workqueue {wq} got a second pool-workqueue here");
         self.cpu_intensive_pwqs += usize::from(cpu_intensive);
     }
@@ -200,10 +203,17 @@ impl<E: Instance> PoolSection<E> {
     /// reaches them through rule M8; other callers kick.
     #[inline(always)]
     pub fn leave(&mut self, wq: WqId, color: Color, active: bool, fx: &mut impl Effects) {
+        self.leave_counted(wq, color, active, false, fx);
+    }
+
+    /// [`PoolSection::leave`], counting a `completed` instance.
+    #[inline(always)]
+    fn leave_counted(&mut self, wq: WqId, color: Color, active: bool, completed: bool, fx: &mut impl Effects) {
         let Some(slot) = self.pwqs.get_mut(&wq) else {
             debug_assert!(false, "an item left a pool-workqueue that does not exist");
             return;
         };
+        slot.stats.completed += u64::from(completed);
         let left = slot.pwq.leave(color, active);
         fx.push(Effect::InstanceLeft(wq));
         if left.flush_complete {
@@ -299,7 +309,7 @@ impl<E: Instance> PoolSection<E> {
     #[inline(always)]
     pub fn end(&mut self, id: WorkerId, key: usize, wq: WqId, color: Color, fx: &mut impl Effects) {
         self.state.item_end(id, key);
-        self.leave(wq, color, true, fx);
+        self.leave_counted(wq, color, true, true, fx);
     }
 
     /// Rule M3: worker `id` goes idle at `now`, arming the cull timer if
@@ -321,6 +331,7 @@ impl<E: Instance> PoolSection<E> {
             Sleep::Nested => false,
             Sleep::Slept(wake) => {
                 if let Some(wake) = wake {
+                    self.count_cm_wakeup(id);
                     fx.push(Effect::Wake(wake));
                 }
                 true
@@ -333,21 +344,6 @@ impl<E: Instance> PoolSection<E> {
     /// runs, rule M8 sends the surplus idle after its item.
     pub fn worker_unblocked(&mut self, id: WorkerId) {
         self.state.worker_running(id);
-    }
-
-    /// PS9 (pool lock): rule M32, the monitor saw worker `id` asleep in run
-    /// `run`; false if the report is out of date or changes nothing.
-    pub fn worker_seen_asleep(&mut self, id: WorkerId, run: u64, fx: &mut impl Effects) -> bool {
-        let (detected, wake) = self.state.worker_seen_asleep(id, run);
-        if let Some(wake) = wake {
-            fx.push(Effect::Wake(wake));
-        }
-        detected
-    }
-
-    /// PS10 (pool lock): rule M33, the monitor saw worker `id` run in `run`.
-    pub fn worker_seen_running(&mut self, id: WorkerId, run: u64) -> bool {
-        self.state.worker_seen_running(id, run)
     }
 
     /// FW2 (flush mutex, then this pool lock): `wq`'s instances queued from

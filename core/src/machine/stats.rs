@@ -1,11 +1,14 @@
 //! What a pool-workqueue has done, counted by the steps that do it (kernel
-//! `pwq->stats`, the counters `tools/workqueue/wq_monitor.py` prints).
+//! `pwq->stats`, the counters `tools/workqueue/wq_monitor.py` prints; its
+//! maydays and rescues are counted by the rescuer's driver).
 //!
 //! Counters are a record, never an input: no rule reads them. So two
 //! states that differ only in their counters are the same state to a model
 //! checker or a refinement (equality and hashing ignore them), and a count
 //! that only grows cannot make an explored state space infinite.
 
+use super::pool::{WorkerId, WqId};
+use super::section::{Instance, PoolSection};
 use core::hash::{Hash, Hasher};
 use core::ops::AddAssign;
 use core::time::Duration;
@@ -30,10 +33,25 @@ pub struct PwqStats {
     pub cm_wakeups: u64,
     /// Its items' workers seen asleep outside a blocking section (rule M32).
     pub detected: u64,
-    /// Maydays sent to its rescuer (rule M13, TM2).
-    pub mayday: u64,
-    /// Instances its rescuer began (RT2).
-    pub rescued: u64,
+}
+
+impl<E: Instance> PoolSection<E> {
+    /// Each pool-workqueue's counters, with `started` filled in: those
+    /// completed and those its workers execute now.
+    pub fn pwq_stats(&self) -> impl Iterator<Item = (WqId, PwqStats)> + '_ {
+        self.pwqs.iter().map(|(&wq, slot)| {
+            let running = self.state.workers.values().filter(|w| w.current == Some(wq)).count();
+            (wq, PwqStats { started: slot.stats.completed + running as u64, ..slot.stats })
+        })
+    }
+
+    /// Counts a concurrency-management wakeup for worker `id`'s item.
+    pub(super) fn count_cm_wakeup(&mut self, id: WorkerId) {
+        let wq = self.state.workers.get(&id).and_then(|w| w.current);
+        if let Some(slot) = wq.and_then(|wq| self.pwqs.get_mut(&wq)) {
+            slot.stats.cm_wakeups += 1;
+        }
+    }
 }
 
 impl PartialEq for PwqStats {
@@ -58,8 +76,6 @@ impl AddAssign for PwqStats {
         self.cpu_intensive += other.cpu_intensive;
         self.cm_wakeups += other.cm_wakeups;
         self.detected += other.detected;
-        self.mayday += other.mayday;
-        self.rescued += other.rescued;
     }
 }
 
@@ -71,9 +87,9 @@ mod tests {
     #[test]
     fn counters_are_not_state_and_add_up() {
         let mut a = PwqStats { completed: 3, cpu_time: Duration::from_millis(2), ..PwqStats::default() };
-        let b = PwqStats { completed: 1, mayday: 2, rescued: 4, ..PwqStats::default() };
+        let b = PwqStats { completed: 1, detected: 2, cm_wakeups: 4, ..PwqStats::default() };
         assert_eq!(a, b, "counters never make two states differ");
         a += b;
-        assert_eq!((a.completed, a.mayday, a.rescued, a.cpu_time), (4, 2, 4, Duration::from_millis(2)));
+        assert_eq!((a.completed, a.detected, a.cm_wakeups, a.cpu_time), (4, 2, 4, Duration::from_millis(2)));
     }
 }

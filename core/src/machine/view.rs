@@ -61,6 +61,12 @@ impl<E> WorkerState<E> {
     pub fn current(&self) -> Option<WqId> {
         self.current
     }
+
+    /// The name of the function it executes ("" between items).
+    #[inline]
+    pub fn func(&self) -> &'static str {
+        self.func
+    }
 }
 
 impl<E> PoolState<E> {

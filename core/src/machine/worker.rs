@@ -123,9 +123,10 @@ impl<E: Queued> PoolState<E> {
         if collision_check || self.busy.get(&key).is_none() {
             self.busy.insert(key, id);
         }
-        let wq: WqId = entry.wq();
+        let (wq, func): (WqId, _) = (entry.wq(), entry.func());
         self.update_worker(id, |w| {
             w.current = Some(wq);
+            w.func = func;
             w.run = w.run.wrapping_add(1);
             if cpu_intensive {
                 w.flags |= WORKER_CPU_INTENSIVE;
@@ -141,6 +142,7 @@ impl<E: Queued> PoolState<E> {
         }
         self.update_worker(id, |w| {
             w.current = None;
+            w.func = "";
             w.flags &= !WORKER_CPU_INTENSIVE;
         });
         self.busy.remove(&key);

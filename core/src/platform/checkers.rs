@@ -77,7 +77,7 @@ macro_rules! model_platform {
         /// state that `/proc` shows on Linux). The marks are the checker's
         /// own state, so it interleaves them with the monitor's probes.
         #[derive(Clone)]
-        pub struct Sleepers(::$krate::sync::Arc<Mutex<Vec<ThreadSample>>>);
+        pub struct Sleepers(::$krate::sync::Arc<Mutex<Vec<(ThreadSample, bool)>>>);
 
         impl Default for Sleepers {
             fn default() -> Self {
@@ -101,7 +101,7 @@ macro_rules! model_platform {
                     }
                 }
                 let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-                slots.push(ThreadSample { asleep: false, ran: 0 });
+                slots.push((ThreadSample { asleep: false, ran: 0, cpu: Some(Duration::ZERO) }, false));
                 let id = slots.len() - 1;
                 PROBE.with(|p| p.set(Some((key, id))));
                 id
@@ -118,16 +118,40 @@ macro_rules! model_platform {
                 result
             }
 
+            /// Runs `work` with the calling thread marked hogging the CPU:
+            /// each probe of it sees an hour more CPU time than the last
+            /// (time passes only while it hogs), so two probes in one
+            /// stretch see a hog past any threshold.
+            pub fn hogging_while<R>(&self, work: impl FnOnce() -> R) -> R {
+                let id = self.current();
+                self.set_hogging(id, true);
+                let result = work();
+                self.set_hogging(id, false);
+                result
+            }
+
+            fn set_hogging(&self, id: usize, hogging: bool) {
+                let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some((_, flag)) = slots.get_mut(id) {
+                    *flag = hogging;
+                }
+            }
+
             fn set(&self, id: usize, asleep: bool) {
                 let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(slot) = slots.get_mut(id) {
+                if let Some((slot, _)) = slots.get_mut(id) {
                     slot.asleep = asleep;
                     slot.ran = slot.ran.wrapping_add(u64::from(!asleep));
                 }
             }
 
             fn sample(&self, id: usize) -> Option<ThreadSample> {
-                self.0.lock().unwrap_or_else(PoisonError::into_inner).get(id).copied()
+                let mut slots = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let (slot, hogging) = slots.get_mut(id)?;
+                if *hogging {
+                    slot.cpu = slot.cpu.map(|cpu| cpu.saturating_add(Duration::from_secs(3600)));
+                }
+                Some(*slot)
             }
         }
 

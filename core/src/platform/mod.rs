@@ -460,4 +460,10 @@ pub struct ThreadSample {
     /// twice, both asleep, means it slept all along. Read only when
     /// `asleep` (a platform may leave it 0 otherwise).
     pub ran: u64,
+    /// The CPU time the thread has used so far, if the platform can tell
+    /// (std on Linux: its CPU-time clock; a model platform: time that
+    /// passes only while a model marks the thread hogging). The blocking
+    /// monitor finds CPU hogs (`Config::cpu_hog`) and samples each
+    /// workqueue's CPU time with it; `None` leaves both off.
+    pub cpu: Option<Duration>,
 }

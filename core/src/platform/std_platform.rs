@@ -132,7 +132,7 @@ impl Platform for Std {
     }
 
     fn probe(&self, probe: ThreadProbe) -> Option<ThreadSample> {
-        thread_state::sample(probe.0)
+        thread_state::sample(probe)
     }
 
     fn yield_now() {
@@ -159,23 +159,32 @@ mod thread_state {
     use super::{ThreadProbe, ThreadSample};
     use std::io::Read;
 
-    /// The calling thread's id.
+    /// The calling thread's id (low 32 bits) and its CPU-time clock (high
+    /// 32 bits).
     #[allow(unsafe_code)]
     pub(super) fn current() -> Option<ThreadProbe> {
         // SAFETY: the gettid system call has no arguments or preconditions
         // and cannot fail (called directly: glibc's wrapper is 2.30+).
         let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-        let tid = u64::try_from(tid).ok()?;
+        let tid = u32::try_from(tid).ok()?;
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `pthread_self` is always valid for the calling thread and
+        // `clock` is a valid place for the result.
+        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } != 0 {
+            return None;
+        }
+        let probe = ThreadProbe(u64::from(clock as u32) << 32 | u64::from(tid));
         // Only if this process's threads can be read at all (a restricted
         // /proc leaves detection off rather than failing every probe).
-        sample(tid).map(|_| ThreadProbe(tid))
+        sample(probe).map(|_| probe)
     }
 
-    /// Thread `tid`'s state (field 3 of `stat`: S and D are asleep) and,
-    /// when asleep, its CPU time (field 1 of `schedstat`, in nanoseconds;
-    /// without schedstats, user plus system time in ticks from `stat`):
-    /// one file read for a thread that runs, two for one that sleeps.
-    pub(super) fn sample(tid: u64) -> Option<ThreadSample> {
+    /// The thread's state (field 3 of `/proc/self/task/<tid>/stat`: S and D
+    /// are asleep) and its CPU time (its CPU-time clock, which another
+    /// thread of the process may read): one file read and one system call.
+    #[allow(unsafe_code)]
+    pub(super) fn sample(probe: ThreadProbe) -> Option<ThreadSample> {
+        let (tid, clock) = (probe.0 as u32, (probe.0 >> 32) as u32 as libc::clockid_t);
         let mut buf = [0u8; 1024];
         let stat = read(&format!("/proc/self/task/{tid}/stat"), &mut buf)?;
         // The command name (field 2) is in parentheses and may hold spaces
@@ -184,19 +193,15 @@ mod thread_state {
         let mut fields = stat.get(close + 1..)?.split(|&b| b == b' ').filter(|f| !f.is_empty());
         let state = *fields.next()?.first()?;
         let asleep = matches!(state, b'S' | b'D');
-        if !asleep {
-            return Some(ThreadSample { asleep, ran: 0 });
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid place for the result; a clock of a
+        // thread that exited is refused (EINVAL), not undefined.
+        if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+            return None;
         }
-        let mut sched = [0u8; 128];
-        let ran = match read(&format!("/proc/self/task/{tid}/schedstat"), &mut sched) {
-            Some(text) => number(text.split(|&b| b == b' ').next()?)?,
-            None => {
-                // Fields 14 and 15 (utime, stime): the 11th and 12th after the state.
-                let mut ticks = fields.skip(10);
-                number(ticks.next()?)? + number(ticks.next()?)?
-            }
-        };
-        Some(ThreadSample { asleep, ran })
+        let cpu = core::time::Duration::new(u64::try_from(now.tv_sec).ok()?, u32::try_from(now.tv_nsec).ok()?);
+        let ran = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        Some(ThreadSample { asleep, ran, cpu: Some(cpu) })
     }
 
     /// Reads `path` into `buf` (it fits: these files are short).
@@ -204,11 +209,6 @@ mod thread_state {
         let mut file = std::fs::File::open(path).ok()?;
         let n = file.read(buf).ok()?;
         buf.get(..n)
-    }
-
-    /// A decimal number.
-    fn number(text: &[u8]) -> Option<u64> {
-        core::str::from_utf8(text).ok()?.trim().parse().ok()
     }
 }
 
@@ -220,7 +220,7 @@ mod thread_state {
         None
     }
 
-    pub(super) fn sample(_tid: u64) -> Option<ThreadSample> {
+    pub(super) fn sample(_probe: ThreadProbe) -> Option<ThreadSample> {
         None
     }
 }

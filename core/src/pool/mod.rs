@@ -50,6 +50,7 @@ impl<P: Platform> Pool<P> {
             load: load.clone(),
             inbox: inbox.clone(),
             watch: Mutex::new(Vec::new()),
+            stall: Mutex::new(Default::default()),
             locked: Mutex::new(PoolLocked {
                 load,
                 inbox,
