@@ -39,14 +39,13 @@ impl<P: Platform> WorkerContext<P> {
 
     /// A context for worker `id` of `pool`, called on the worker's own
     /// thread: observed by the blocking monitor if the system detects
-    /// blocking and the platform can probe this thread (its slot goes on
-    /// the pool's watch list; [`WorkerContext::unwatch`] takes it off).
+    /// blocking or CPU hogs and the platform can probe this thread (its
+    /// slot goes on the pool's watch list; [`WorkerContext::unwatch`] takes
+    /// it off).
     pub(crate) fn new_watched(pool: Arc<Pool<P>>, id: WorkerId) -> Self {
         let shared = &pool.shared;
-        let watch = shared
-            .config
-            .detect_blocking
-            .filter(|_| shared.config.concurrency_management)
+        let watch = Some(())
+            .filter(|_| crate::watch::Thresholds::of(&shared.config).any())
             .and_then(|_| shared.platform.thread_probe())
             .map(|probe| Arc::new(crate::watch::WatchSlot::new(id, probe)));
         if let Some(slot) = &watch {

@@ -37,6 +37,7 @@ pub fn system_builder<P: Platform>() -> SystemBuilder<P> {
         .unbound_pools(false)
         .max_workers_per_pool(2)
         .detect_blocking(None)
+        .cpu_hog(None)
         .create_cooldown(core::time::Duration::ZERO)
         .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO);
     builder

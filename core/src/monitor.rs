@@ -112,13 +112,6 @@ fn report<P: Platform>(
     }
 }
 
-/// What the monitor judges by in `config`: asleep only with concurrency
-/// management (a detection changes nothing without it), hogs likewise.
-pub(crate) fn thresholds(config: &crate::Config) -> Thresholds {
-    let managed = config.concurrency_management;
-    Thresholds { asleep: config.detect_blocking.filter(|_| managed), hog: config.cpu_hog.filter(|_| managed) }
-}
-
 /// Whether `shared`'s system runs a monitor thread: it has a timer thread
 /// (a system without one, a model or a simulator, calls
 /// `System::monitor_pass` and `System::watchdog_check` itself), and
@@ -126,8 +119,7 @@ pub(crate) fn thresholds(config: &crate::Config) -> Thresholds {
 /// workers (the platform can observe the calling thread: threads of one
 /// platform are alike).
 pub(crate) fn wanted<P: Platform>(shared: &crate::shared::SystemShared<P>) -> bool {
-    let limits = thresholds(&shared.config);
-    let observes = (limits.asleep.is_some() || limits.hog.is_some()) && shared.platform.thread_probe().is_some();
+    let observes = Thresholds::of(&shared.config).any() && shared.platform.thread_probe().is_some();
     shared.config.timer_thread && (observes || shared.config.watchdog.is_some())
 }
 
@@ -146,7 +138,7 @@ pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
         return;
     };
     P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
-    let limits = thresholds(&shared.config);
+    let limits = Thresholds::of(&shared.config);
     let mut watchdog = crate::watchdog::Schedule::new(&shared);
     let mut pause = MONITOR_POLL_MIN;
     let mut idle_passes = 0;

@@ -471,8 +471,8 @@ impl<P: Platform> System<P> {
     /// [`Platform::probe`] but run no monitor thread; does nothing with
     /// detection off.
     pub fn monitor_pass(&self) -> MonitorPass {
-        let limits = crate::monitor::thresholds(&self.handle.shared.config);
-        if limits.asleep.is_none() && limits.hog.is_none() {
+        let limits = crate::watch::Thresholds::of(&self.handle.shared.config);
+        if !limits.any() {
             return MonitorPass::default();
         }
         crate::monitor::pass(&self.handle.pools, limits, false, true)

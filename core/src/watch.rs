@@ -70,6 +70,20 @@ pub(crate) struct Thresholds {
     pub(crate) hog: Option<Duration>,
 }
 
+impl Thresholds {
+    /// What the monitor judges by in `config`: nothing without concurrency
+    /// management (a worker counted out changes nothing there).
+    pub(crate) fn of(config: &crate::Config) -> Self {
+        let managed = config.concurrency_management;
+        Thresholds { asleep: config.detect_blocking.filter(|_| managed), hog: config.cpu_hog.filter(|_| managed) }
+    }
+
+    /// Whether it judges anything: workers then need watching.
+    pub(crate) fn any(self) -> bool {
+        self.asleep.is_some() || self.hog.is_some()
+    }
+}
+
 impl<P: Platform> WatchSlot<P> {
     /// A slot for worker `worker`, observed through `probe`.
     pub(crate) fn new(worker: WorkerId, probe: ThreadProbe) -> Self {

@@ -32,6 +32,9 @@ pub trait ModelPlatform: Platform {
 pub trait SleepMarks: Clone + Send + Sync + 'static {
     /// Runs `wait` with the calling thread marked asleep.
     fn asleep_while<R>(&self, wait: impl FnOnce() -> R) -> R;
+    /// Runs `work` with the calling thread marked hogging the CPU (each
+    /// probe sees it use an hour more).
+    fn hogging_while<R>(&self, work: impl FnOnce() -> R) -> R;
 }
 
 impl ModelPlatform for shuttle_platform::Shuttle {
@@ -58,11 +61,17 @@ impl SleepMarks for cmwq::model_check::ShuttleSleepers {
     fn asleep_while<R>(&self, wait: impl FnOnce() -> R) -> R {
         cmwq::model_check::ShuttleSleepers::asleep_while(self, wait)
     }
+    fn hogging_while<R>(&self, work: impl FnOnce() -> R) -> R {
+        cmwq::model_check::ShuttleSleepers::hogging_while(self, work)
+    }
 }
 
 impl SleepMarks for cmwq::model_check::LoomSleepers {
     fn asleep_while<R>(&self, wait: impl FnOnce() -> R) -> R {
         cmwq::model_check::LoomSleepers::asleep_while(self, wait)
+    }
+    fn hogging_while<R>(&self, work: impl FnOnce() -> R) -> R {
+        cmwq::model_check::LoomSleepers::hogging_while(self, work)
     }
 }
 

@@ -1,7 +1,9 @@
-//! The blocking monitor (`core/src/monitor.rs`, machine rules M32-M33):
+//! The blocking monitor (`core/src/monitor.rs`, machine rules M32-M34):
 //! workers that wait without telling the pool are seen asleep and taken
-//! out of the running count until they run again. Items mark such waits
-//! with the model platform's `Sleepers` (what `/proc` shows on Linux); a
+//! out of the running count until they run again, and workers that hog
+//! the CPU are counted out as CPU-intensive until their item ends. Items
+//! mark such waits with the model platform's `Sleepers` (what `/proc`
+//! shows on Linux), and such hogs likewise (the CPU time a probe sees); a
 //! model thread plays the monitor, making its passes
 //! (`System::monitor_pass`) while the workers step, so the checkers
 //! interleave every probe and report with the workers' own sections.
@@ -72,6 +74,29 @@ impl<P: ModelPlatform> Exclusive<P> {
         assert_eq!(self.overlaps.get(), 0, "two CPU-bound items ran at once on one CPU");
         assert_eq!(self.counted_out.get(), 0, "a worker running an item that never waits was counted out");
     }
+}
+
+/// One CPU, at most two workers, hog detection on (past 1 ms: a thread
+/// marked hogging passes it between any two probes), blocking detection
+/// off.
+fn hog_watched<P: ModelPlatform>(bugs: u64) -> System<P> {
+    model_builder::<P>(1, 2, bugs)
+        .cpu_hog(Some(Duration::from_millis(1)))
+        .build_on(P::with_faults(FaultPlan::default()))
+        .expect("model system builds")
+}
+
+/// An item that sets `hogging` and hogs the CPU until `until` (its wait
+/// stands for a loop that polls `until`: the pool is not told, and the
+/// monitor sees CPU time pass).
+fn hogger<P: ModelPlatform>(system: &System<P>, hogging: &Arc<Flag<P>>, until: &Arc<Flag<P>>) -> Work<P> {
+    let (sleepers, hogging, until) = (system.platform().sleepers(), hogging.clone(), until.clone());
+    Work::<P>::new(move || {
+        sleepers.hogging_while(|| {
+            hogging.set();
+            until.wait();
+        })
+    })
 }
 
 /// Item A of the models: sets `asleep` and waits for `until`, marked asleep
@@ -184,5 +209,49 @@ pub fn detection_of_a_blocking_section<P: ModelPlatform>(bugs: u64) {
         0,
         "the monitor counted out a worker in a blocking section, or one that had left it (a report out of date)"
     );
+    run_exclusive(&system, &wq, 2);
+}
+
+/// C1 with a CPU hog (kernel 6.5's `wq_cpu_intensive_thresh_us`). One CPU:
+/// A hogs the CPU until B, queued after it, runs. Once the monitor has seen
+/// A use the CPU past the threshold (two probes), A is counted out as
+/// CPU-intensive and an idle worker is woken for B. Without that wakeup
+/// (NoWakeOnHog) nobody runs B: a deadlock.
+pub fn hog_lets_the_item_behind_it_run<P: ModelPlatform>(bugs: u64) {
+    let system = hog_watched::<P>(bugs);
+    let wq = workqueue(&system, 0);
+    let (hogging, b_ran) = (Flag::<P>::new(), Flag::<P>::new());
+    let (a, b) = (hogger(&system, &hogging, &b_ran), setter(&b_ran));
+    assert!(wq.queue_on(0, &a).unwrap());
+    assert!(wq.queue_on(0, &b).unwrap());
+    let monitor = monitor(&system, &hogging, 2);
+    wq.flush().unwrap();
+    P::join(monitor);
+    assert_eq!(wq.stats().cpu_intensive, 1, "B ran, so A was counted out as a hog, once");
+}
+
+/// C4 with a CPU hog: the monitor's hog report racing the end of the item
+/// it is about. A hogs until the main thread releases it; C and D, queued
+/// while it hogs, must run one at a time, each with its worker counted as
+/// running, however the report falls: before A ends (A counted out, a
+/// worker woken for C), or after A's worker moved on to C (out of date:
+/// ignored, or C's worker would be counted out and D start beside it:
+/// StaleHog). Then E and F, on the quiet pool, run one at a time too.
+pub fn hog_report_races_finish<P: ModelPlatform>(bugs: u64) {
+    let system = hog_watched::<P>(bugs);
+    let wq = workqueue(&system, 0);
+    let (hogging, release) = (Flag::<P>::new(), Flag::<P>::new());
+    let a = hogger(&system, &hogging, &release);
+    assert!(wq.queue_on(0, &a).unwrap());
+    let monitor = monitor(&system, &hogging, 2);
+    hogging.wait();
+    let checks = Exclusive::new();
+    let (c, d) = (checks.item(&system), checks.item(&system));
+    assert!(wq.queue_on(0, &c).unwrap());
+    assert!(wq.queue_on(0, &d).unwrap());
+    release.set();
+    wq.flush().unwrap();
+    P::join(monitor);
+    checks.check();
     run_exclusive(&system, &wq, 2);
 }

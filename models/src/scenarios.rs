@@ -21,7 +21,10 @@ pub use crate::jobs::{job_cancel_racing_start, job_panic_counted_before_join};
 pub use crate::lifecycle::{
     delayed_rearmed_during_its_firing, destroy_racing_mod_delayed, destroy_racing_queue_delayed,
 };
-pub use crate::monitor::{detection_of_a_blocking_section, detection_races_finish, unannotated_wait_detected};
+pub use crate::monitor::{
+    detection_of_a_blocking_section, detection_races_finish, hog_lets_the_item_behind_it_run, hog_report_races_finish,
+    unannotated_wait_detected,
+};
 pub use crate::placement::{queue_racing_finish_across_pools, queue_spreads_past_busy_cpu};
 pub use crate::rescue::{
     chain_stalls_without_rescuer, destroy_racing_mayday, mayday_no_duplicate, rescuer_chain, rescuer_races_worker,
@@ -108,6 +111,7 @@ pub fn model_builder<P: Platform>(cpus: usize, max_workers: usize, bugs: u64) ->
         .unbound_pools(false)
         .max_workers_per_pool(max_workers)
         .detect_blocking(None)
+        .cpu_hog(None)
         .create_cooldown(core::time::Duration::ZERO)
         .mayday_timeouts(core::time::Duration::ZERO, core::time::Duration::ZERO)
         .seeded_bugs(bugs);
@@ -952,6 +956,8 @@ models! {
     unannotated_wait_detected: "C1 (M32)",
     detection_races_finish: "C4 (M32 M33)",
     detection_of_a_blocking_section: "C1 C4 (M32)",
+    hog_lets_the_item_behind_it_run: "C1 (M34)",
+    hog_report_races_finish: "C4 (M34)",
     flush_work_running: "W5",
     flush_work_racing_requeue: "W5",
     async_flush_work_racing_finish: "W5",

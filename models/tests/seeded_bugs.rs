@@ -79,7 +79,7 @@ fn full_matrix() -> bool {
 /// full matrix (`models/README.md`): the default run tries it first. A
 /// stale entry only costs time (the run then tries every model) and is
 /// reported.
-const KNOWN_CATCHER: [(SeededBug, &str); 32] = [
+const KNOWN_CATCHER: [(SeededBug, &str); 34] = [
     (SeededBug::NoWakeOnSleep, "work_conserving"),
     (SeededBug::SkipNonReentrancyLookup, "non_reentrant_cross_cpu"),
     (SeededBug::SkipCollisionCheck, "non_reentrant_same_pool"),
@@ -112,6 +112,8 @@ const KNOWN_CATCHER: [(SeededBug, &str); 32] = [
     (SeededBug::FinishKeepsDetection, "detection_races_finish"),
     (SeededBug::NoWakeOnDetect, "unannotated_wait_detected"),
     (SeededBug::DetectWhileBlocked, "detection_of_a_blocking_section"),
+    (SeededBug::StaleHog, "hog_report_races_finish"),
+    (SeededBug::NoWakeOnHog, "hog_lets_the_item_behind_it_run"),
 ];
 
 /// What the default run found for one bug.
