@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs the workload for `duration`, printing the table to `print` every
-/// `every`; returns the last table's workqueue rows.
+/// `every`; returns the workqueues' counters once the workload is done.
 fn run(
     duration: Duration,
     every: Duration,
@@ -32,11 +32,9 @@ fn run(
         std::thread::spawn(move || workload(&stop, &events, &io, &crunch, &reclaim))
     };
     let start = Instant::now();
-    let mut last = Vec::new();
     while start.elapsed() < duration {
         std::thread::sleep(every.min(duration.saturating_sub(start.elapsed())));
-        last = system.workqueue_stats();
-        print(&table(&system, &last, start.elapsed()));
+        print(&table(&system, &system.workqueue_stats(), start.elapsed()));
     }
     stop.store(true, Ordering::SeqCst);
     load.join().map_err(|_| "the workload thread panicked")??;
