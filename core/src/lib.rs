@@ -123,7 +123,9 @@
 //! | `current_work` | [`current_work`] |
 //! | `WQ_MEM_RECLAIM`, rescuer | [`WorkqueueBuilder::mem_reclaim`]; the rescuer thread `kworker/R-<name>` |
 //! | `send_mayday`, `pool_mayday_timeout` | the mayday timer: a pool that cannot get a worker calls the rescuers |
-//! | `PWQ_STAT_MAYDAY`, `PWQ_STAT_RESCUED` | [`WorkqueueStats`] |
+//! | `PWQ_STAT_*` (`wq_monitor.py`: started, completed, CPU time, CPU-intensive, CM wakeups, mayday, rescued) | [`WorkqueueStats`], [`System::workqueue_stats`] |
+//! | `wq_cpu_intensive_thresh_us`, `wq_cpu_intensive_report` | [`SystemBuilder::cpu_hog`], [`Report::CpuHog`] |
+//! | `wq_watchdog` ("workqueue lockup") | [`SystemBuilder::watchdog`], [`Report::Stall`], [`System::watchdog_check`] |
 //! | CPU hotplug, trustee, `WORKER_ROGUE`, `POOL_DISASSOCIATED` | [`System::cpu_down`], [`System::cpu_up`]; see the `hotplug` module |
 //! | `system_wq` & co. | [`system_wq`], [`system_highpri_wq`], [`system_long_wq`], [`system_unbound_wq`] |
 //!

@@ -32,7 +32,7 @@ pub(crate) fn stats_of<P: Platform>(wq: &WqShared<P>) -> WorkqueueStats {
     }
 }
 
-/// A workqueue's counters (see [`Workqueue::stats`]; kernel
+/// A workqueue's counters (see `Workqueue::stats`; kernel
 /// `wq_monitor.py`'s columns).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkqueueStats {
