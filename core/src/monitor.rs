@@ -38,7 +38,8 @@
 use crate::platform::{Arc, Platform};
 use crate::report::HogReport;
 use crate::shared::Pool;
-use crate::watch::{MonitorPass, Observation, Thresholds, WatchSlot, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
+use crate::watch::{MonitorPass, Observation, Thresholds, WatchSlot, HOT_PAUSE, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
+use core::sync::atomic::Ordering;
 
 /// One pass over `pools`: probes the workers that stayed in one run and
 /// reports what changed (PS9-PS12). `limits`: how long a worker must be
@@ -62,10 +63,13 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], limits: Thresholds, pace
         // Read under the leaf lock, report after it (the pool lock is not
         // taken under it).
         let mut reports: Vec<(Arc<WatchSlot<P>>, Observation)> = Vec::new();
+        // Items wait behind the pool's running workers (a hint: its load,
+        // waiting plus running, above its concurrency target).
+        let waiting = pool.load.load(Ordering::Relaxed) > pool.concurrency;
         {
             let slots = pool.watch.lock();
             for slot in slots.iter() {
-                if let Some(seen) = slot.observe(&pool.shared.platform, limits, paced, hot, &mut outcome) {
+                if let Some(seen) = slot.observe(&pool.shared.platform, limits, paced, hot, waiting, &mut outcome) {
                     reports.push((slot.clone(), seen));
                 }
             }
@@ -160,7 +164,9 @@ pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             (pause, idle_passes) = (MONITOR_POLL_MIN, 0);
             continue;
         }
-        pause = if outcome.watched > 0 || outcome.detected > 0 {
+        pause = if hot {
+            HOT_PAUSE
+        } else if outcome.watched > 0 || outcome.detected > 0 {
             MONITOR_POLL_MIN
         } else {
             (pause * 2).min(MONITOR_POLL_MAX)

@@ -148,6 +148,8 @@ pub(crate) struct Pool<P: Platform> {
     pub(crate) cpu: Option<usize>,
     /// I: high-priority pool (kernel `-H` workers).
     pub(crate) highpri: bool,
+    /// I: its concurrency target (machine rule M2): 1 for a CPU's pool.
+    pub(crate) concurrency: usize,
     /// I: the system this pool belongs to.
     pub(crate) shared: Arc<SystemShared<P>>,
     /// The pool lock and everything it protects.

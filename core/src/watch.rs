@@ -47,7 +47,22 @@ struct Seen {
     cpu_base: Option<Duration>,
     /// Reported hogging in this run (rule M34: once per run).
     hogged: bool,
+    /// CPU time seen used in this run and not yet credited (rule M35: sent
+    /// once it reaches [`CREDIT_MIN`], or with another report).
+    credit: Duration,
+    /// When the thread's CPU time was last read, and what it was (kept
+    /// from run to run): a thread that used at least half the time since
+    /// then ran, and needs no probe.
+    thread: Option<(Duration, Duration)>,
+    /// The last run other than 0 seen (kept from run to run): a new run
+    /// more than one past it means the worker ran items between two passes,
+    /// as in a flood, and is not hurried for.
+    last_run: usize,
 }
+
+/// CPU time a pass lets accumulate for a run before it takes the pool lock
+/// to credit it (rule M35): a flood of short items costs no credits.
+const CREDIT_MIN: Duration = Duration::from_millis(1);
 
 /// What a pass reports of one worker (PS9-PS12), for run `run`.
 pub(crate) struct Observation {
@@ -143,36 +158,55 @@ impl<P: Platform> WatchSlot<P> {
         limits: Thresholds,
         paced: bool,
         hot: bool,
+        waiting: bool,
         outcome: &mut MonitorPass,
     ) -> Option<Observation> {
         let run = self.run.load(Ordering::Acquire);
         let mut seen = self.seen.lock();
         let now = platform.now();
         outcome.executing += usize::from(run != 0);
-        if run == 0 || run != seen.run {
+        if run != seen.run {
             // Between items, or a new run since the last pass: noted (a
             // detection of the last run ended with the worker's own step).
-            *seen = Seen { run, run_since: now, next_probe: now, ..Seen::default() };
-            if run == 0 || !hot {
+            let (thread, last_run) = (seen.thread, if run == 0 { seen.last_run } else { run });
+            let next_after_last = run == seen.last_run.wrapping_add(1);
+            *seen = Seen { run, run_since: now, next_probe: now, thread, last_run, ..Seen::default() };
+            if run == 0 {
                 return None;
             }
+            if !hot {
+                // Worth a look soon if items wait behind it and it began
+                // only this one since the last pass (not a flood of short
+                // items, which begins many between two passes).
+                outcome.watched += usize::from(waiting && next_after_last);
+                return None;
+            }
+        } else if run == 0 {
+            return None;
         }
         if paced && now < seen.next_probe {
             outcome.watched += usize::from(!seen.detected && seen.next_probe <= now.saturating_add(MONITOR_POLL_MIN));
             return None;
         }
-        let sample = platform.probe(self.probe)?;
+        let sample = seen.sample(platform, self.probe, now)?;
         let mut seen_now =
             Observation { worker: self.worker, run: run as u64, asleep: None, hog: false, cpu: Duration::ZERO };
         if let Some(cpu) = sample.cpu {
             seen.cpu_hog(cpu, sample.asleep, limits.hog, &mut seen_now);
         }
         if let Some(threshold) = limits.asleep {
+            // In a storm (a detection in the last passes) the next worker's
+            // item likely blocks too: seen asleep once, it is counted out.
+            let threshold = if hot { threshold.min(HOT_THRESHOLD) } else { threshold };
             seen_now.asleep = seen.asleep(now, sample, threshold, outcome);
         } else {
             seen.next_probe = now.saturating_add(pace(now.saturating_sub(seen.run_since)));
         }
-        (seen_now.asleep.is_some() || seen_now.hog || !seen_now.cpu.is_zero()).then_some(seen_now)
+        // CPU time is credited in batches, or with another report.
+        seen.credit += seen_now.cpu;
+        let report = seen_now.asleep.is_some() || seen_now.hog || seen.credit >= CREDIT_MIN;
+        seen_now.cpu = if report { core::mem::take(&mut seen.credit) } else { Duration::ZERO };
+        report.then_some(seen_now)
     }
 }
 
@@ -183,6 +217,25 @@ fn pace(running_for: Duration) -> Duration {
 }
 
 impl Seen {
+    /// What the thread is doing: running, without a probe, if its CPU time
+    /// grew by at least half the time since the last read (a worker that
+    /// runs or waits for a CPU, as in a flood); else a probe. A detected
+    /// worker is always probed (it counts again only if running now).
+    fn sample<P: Platform>(&mut self, platform: &P, probe: ThreadProbe, now: Duration) -> Option<ThreadSample> {
+        if !self.detected {
+            if let (Some((at, before)), Some(cpu)) = (self.thread, platform.cpu_time(probe)) {
+                let used = cpu.saturating_sub(before);
+                if !used.is_zero() && used >= now.saturating_sub(at) / 2 {
+                    self.thread = Some((now, cpu));
+                    return Some(ThreadSample { asleep: false, ran: 0, cpu: Some(cpu) });
+                }
+            }
+        }
+        let sample = platform.probe(probe)?;
+        self.thread = sample.cpu.map(|cpu| (now, cpu));
+        Some(sample)
+    }
+
     /// Rules M34-M35 at a probe that read CPU time `cpu`: the time since
     /// the last probe is credited, and a stretch of running that used more
     /// than `hog` is reported once per run.
@@ -271,6 +324,12 @@ pub struct MonitorPass {
     /// Workers executing an item (the monitor thread parks when none is).
     pub executing: usize,
 }
+
+/// The detection threshold in a hot pass (right after a detection).
+pub const HOT_THRESHOLD: Duration = Duration::ZERO;
+
+/// The pause between hot passes (in a storm of blocking items).
+pub const HOT_PAUSE: Duration = Duration::from_micros(20);
 
 /// The shortest pause between the monitor thread's passes, while some
 /// worker is worth watching closely ([`MonitorPass::watched`]).

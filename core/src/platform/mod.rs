@@ -204,6 +204,15 @@ pub trait Platform: Send + Sync + Sized + 'static {
         let _ = probe;
         None
     }
+    /// The CPU time the thread behind `probe` has used so far, if the
+    /// platform can tell more cheaply than a whole [`Platform::probe`] (std
+    /// on Linux: one clock read, where a probe also reads `/proc`). The
+    /// monitor takes a thread whose CPU time grew by at least half the
+    /// time since its last look for running, without a probe. The default
+    /// asks [`Platform::probe`].
+    fn cpu_time(&self, probe: ThreadProbe) -> Option<Duration> {
+        self.probe(probe).and_then(|sample| sample.cpu)
+    }
     /// Lets other threads run (used in retry loops).
     fn yield_now();
     /// Puts the calling thread to sleep for `duration` of this platform's

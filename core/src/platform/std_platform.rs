@@ -135,6 +135,10 @@ impl Platform for Std {
         thread_state::sample(probe)
     }
 
+    fn cpu_time(&self, probe: ThreadProbe) -> Option<core::time::Duration> {
+        thread_state::cpu_time(probe)
+    }
+
     fn yield_now() {
         thread::yield_now()
     }
@@ -182,9 +186,8 @@ mod thread_state {
     /// The thread's state (field 3 of `/proc/self/task/<tid>/stat`: S and D
     /// are asleep) and its CPU time (its CPU-time clock, which another
     /// thread of the process may read): one file read and one system call.
-    #[allow(unsafe_code)]
     pub(super) fn sample(probe: ThreadProbe) -> Option<ThreadSample> {
-        let (tid, clock) = (probe.0 as u32, (probe.0 >> 32) as u32 as libc::clockid_t);
+        let tid = probe.0 as u32;
         let mut buf = [0u8; 1024];
         let stat = read(&format!("/proc/self/task/{tid}/stat"), &mut buf)?;
         // The command name (field 2) is in parentheses and may hold spaces
@@ -193,15 +196,23 @@ mod thread_state {
         let mut fields = stat.get(close + 1..)?.split(|&b| b == b' ').filter(|f| !f.is_empty());
         let state = *fields.next()?.first()?;
         let asleep = matches!(state, b'S' | b'D');
+        let cpu = cpu_time(probe)?;
+        let ran = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        Some(ThreadSample { asleep, ran, cpu: Some(cpu) })
+    }
+
+    /// The thread's CPU time, from its CPU-time clock (which another thread
+    /// of the process may read).
+    #[allow(unsafe_code)]
+    pub(super) fn cpu_time(probe: ThreadProbe) -> Option<core::time::Duration> {
+        let clock = (probe.0 >> 32) as u32 as libc::clockid_t;
         let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `now` is a valid place for the result; a clock of a
         // thread that exited is refused (EINVAL), not undefined.
         if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
             return None;
         }
-        let cpu = core::time::Duration::new(u64::try_from(now.tv_sec).ok()?, u32::try_from(now.tv_nsec).ok()?);
-        let ran = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
-        Some(ThreadSample { asleep, ran, cpu: Some(cpu) })
+        Some(core::time::Duration::new(u64::try_from(now.tv_sec).ok()?, u32::try_from(now.tv_nsec).ok()?))
     }
 
     /// Reads `path` into `buf` (it fits: these files are short).
@@ -221,6 +232,10 @@ mod thread_state {
     }
 
     pub(super) fn sample(_probe: ThreadProbe) -> Option<ThreadSample> {
+        None
+    }
+
+    pub(super) fn cpu_time(_probe: ThreadProbe) -> Option<core::time::Duration> {
         None
     }
 }

@@ -44,6 +44,7 @@ impl<P: Platform> Pool<P> {
         Pool {
             cpu,
             highpri,
+            concurrency,
             tracer: unlocked_tracer,
             shared,
             exited: Condvar::new(),
