@@ -54,11 +54,6 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, pac
     };
     let _one_pass = shared.monitor.passing.lock();
     for pool in pools {
-        // A traced system is not monitored: the spec has no monitor steps
-        // yet, so trace validation would reject a detection.
-        if pool.tracer.recording() {
-            continue;
-        }
         // Read under the leaf lock, report after it (the pool lock is not
         // taken under it).
         let mut reports: Vec<(Arc<WatchSlot<P>>, WorkerId, u64, bool)> = Vec::new();
@@ -76,14 +71,17 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], threshold: Duration, pac
             continue;
         }
         let mut guard = pool.lock();
+        guard.begin(crate::machine::trace::StepId::Monitor);
         for (slot, worker, run, asleep) in reports {
             if asleep {
                 if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result {
+                    guard.tracer.record(|pool| crate::trace::Event::SeenAsleep { pool, worker });
                     outcome.detected += 1;
                 } else {
                     slot.rejected();
                 }
             } else if guard.machine.worker_seen_running(worker, run) {
+                guard.tracer.record(|pool| crate::trace::Event::SeenRunning { pool, worker });
                 outcome.resumed += 1;
             }
         }
