@@ -607,6 +607,8 @@ pub mod configs {
             ("requeue, 2 cancels, 2 flushes", Config { cancels: 2, flushes: 2, ..requeue() }),
             ("requeue with retiring workers", Config { retire: true, ..requeue() }),
             ("blocked creation on 2 CPUs, the kernel's mayday rule", Config { cpus: 2, ..blocked_creation(true) }),
+            ("requeue with the monitor", Config { detect: true, ..requeue() }),
+            ("detect on 2 CPUs", Config { cpus: 2, ..detect() }),
         ]
     }
 }

@@ -78,6 +78,8 @@ fn deep_configs() -> Vec<(&'static str, Config)> {
         ("requeue, 5 queueings, 2 cancels", Config { queues: 5, cancels: 2, ..configs::requeue() }),
         ("chain with rescuer on 2 CPUs", Config { cpus: 2, ..configs::chain(true) }),
         ("hotplug, 2 queueings, a flush", Config { queues: 2, ..configs::hotplug() }),
+        ("detect, 3 queueings", Config { queues: 3, ..configs::detect() }),
+        ("detect on 2 CPUs", Config { cpus: 2, ..configs::detect() }),
     ]
 }
 
