@@ -176,11 +176,16 @@ pub enum Mistake {
     /// out for both at once (C10 counted out once; the engine's seeded
     /// `DetectWhileBlocked`, whose count goes low).
     DetectWhileBlocked,
+    /// The monitor may see a worker run while it still sleeps in its
+    /// unannotated wait: counted out and in again forever, and the item it
+    /// waits for never gets a worker (LIVE on `detect`: a fair cycle
+    /// `Detect`, `Undetect`; no state is stuck).
+    UndetectWhileAsleep,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 44] = [
+    pub const ALL: [Mistake; 45] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -225,6 +230,7 @@ impl Mistake {
         Mistake::QueueWakesIdle,
         Mistake::DetectedCountsAsRunning,
         Mistake::DetectWhileBlocked,
+        Mistake::UndetectWhileAsleep,
     ];
 }
 

@@ -181,7 +181,9 @@ impl Config {
                 {
                     out.push(Action::Detect { pool, worker: worker_n })
                 }
-                Worker::Running { item, detected: true, .. } if self.may_proceed(s, usize::from(item)) => {
+                Worker::Running { item, detected: true, .. }
+                    if self.may_proceed(s, usize::from(item)) || self.has(Mistake::UndetectWhileAsleep) =>
+                {
                     out.push(Action::Undetect { pool, worker: worker_n })
                 }
                 _ => {}

@@ -130,7 +130,8 @@ fn a_blocked_creation_gets_the_rescuer_only_under_the_kernels_rule() {
 /// behind it holds its worker, which keeps counting as running: without
 /// the blocking monitor the pool is stuck (S0, LIVE's lasso with an empty
 /// cycle); with it, the monitor counts the sleeper out and another worker
-/// runs the item (every property holds, `every_property_holds_...`).
+/// runs the item (every property holds, `every_property_holds_...`). A
+/// monitor that counts the sleeper in again while it sleeps livelocks.
 #[test]
 fn an_unannotated_wait_completes_only_with_the_monitor() {
     let report = run("detect, without the monitor", Config { detect: false, ..configs::detect() });
@@ -139,6 +140,17 @@ fn an_unannotated_wait_completes_only_with_the_monitor() {
     assert!(path.contains(&Action::Sleep { pool: 0, worker: 0 }), "its worker went to sleep");
     let only: Vec<_> = report.failures.keys().copied().collect();
     assert_eq!(only, [LIVE, PROPERTIES[0]], "only liveness fails");
+
+    // A monitor that sees the sleeper run while it still sleeps counts it
+    // in and out forever: no state is stuck, only a fair cycle shows it.
+    let config = Config { mistake: Some(Mistake::UndetectWhileAsleep), ..configs::detect() };
+    let report = run("UndetectWhileAsleep on detect", config);
+    let lasso = report.lasso.as_ref().expect("LIVE must fail");
+    println!("LIVE's counterexample:\n{lasso}");
+    let only: Vec<_> = report.failures.keys().copied().collect();
+    assert_eq!(only, [LIVE], "only LIVE fails: no safety property, no deadlock");
+    assert!(lasso.cycle.contains(&Action::Detect { pool: 0, worker: 0 }), "the cycle counts the sleeper out");
+    assert!(lasso.cycle.contains(&Action::Undetect { pool: 0, worker: 0 }), "and in again");
 }
 
 /// A livelock: the rescuer attaches to the wrong pool each time it comes,
@@ -165,7 +177,7 @@ fn a_livelock_is_caught_as_a_fair_cycle() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 44] = [
+const MATRIX: [(Mistake, &str, usize); 45] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -210,6 +222,7 @@ const MATRIX: [(Mistake, &str, usize); 44] = [
     (Mistake::QueueWakesIdle, "requeue", 16),
     (Mistake::DetectedCountsAsRunning, "detect", 0),
     (Mistake::DetectWhileBlocked, "detect", 18),
+    (Mistake::UndetectWhileAsleep, "detect", 9),
 ];
 
 #[test]
