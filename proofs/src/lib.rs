@@ -605,6 +605,14 @@ pub mod configs {
         Config { unbound_target: Some(2), wqs: vec![WqSpec { unbound: true, ..wq(3) }], max_workers: 3, ..detect() }
     }
 
+    /// `detect` on 2 CPUs with CPU 0 going down and up at any point: a
+    /// worker of the offline pool counts for nobody, so the monitor counts
+    /// none of them out, and one detected before keeps its detection across
+    /// the handoff.
+    pub fn detect_hotplug() -> Config {
+        Config { cpus: 2, hotplug: true, ..detect() }
+    }
+
     /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.
     pub fn deep() -> Vec<(&'static str, Config)> {
         vec![

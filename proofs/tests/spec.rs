@@ -50,6 +50,7 @@ fn every_property_holds_on_the_quick_configurations() {
         ("unbound", configs::unbound()),
         ("detect", configs::detect()),
         ("detect, unbound", configs::detect_unbound()),
+        ("detect during hotplug", configs::detect_hotplug()),
         // The monitor may see any running worker asleep: detections among
         // CPU 0 going down and up and workers retiring.
         ("hotplug with the monitor", Config { detect: true, ..configs::hotplug() }),
