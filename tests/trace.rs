@@ -1,10 +1,11 @@
 //! Trace validation on real threads: the engine records the transitions it
 //! takes (feature `trace`), and `cmwq_proofs::replay` replays the log
 //! against the specification, failing at the first event the spec does not
-//! allow. Two runs: a hotplug storm (CPU 0 goes down and up while items of
+//! allow. Three runs: a hotplug storm (CPU 0 goes down and up while items of
 //! bound, ordered and unbound workqueues queue, block and get cancelled),
-//! and the rescuer chain under real thread-creation failure (a child
-//! process that cannot create threads any more).
+//! the rescuer chain under real thread-creation failure (a child
+//! process that cannot create threads any more), and items that wait
+//! without a blocking section, seen asleep by the blocking monitor.
 //!
 //! `CMWQ_TRACE_ROUNDS` sets the storm's rounds (default 300).
 
@@ -139,6 +140,46 @@ fn a_hotplug_storm_follows_the_spec() {
             // Every run is at least a queueing, a start and a finish.
             assert!(n >= 3 * runs.load(SeqCst) && runs.load(SeqCst) > 0, "a trace of {n} events is too short");
         }
+        Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
+    }
+}
+
+/// C10 traced: A waits on a `std` channel (no blocking section) for B,
+/// queued behind it on the one CPU; the blocking monitor sees A's worker
+/// asleep and counts it out (PS9), another worker runs B, and the replay
+/// checks each detection (and a seen-running report, if a pass makes one)
+/// against the spec's `Detect` / `Undetect`. Linux only (the monitor reads
+/// `/proc`).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unannotated_wait_seen_by_the_monitor_follows_the_spec() {
+    use cmwq::machine::trace::Event;
+    let system = System::builder().cpus(1).highpri_pools(false).thread_name_prefix("trd").build().unwrap();
+    let wq = Workqueue::builder("detect").max_active(2).build(&system).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = std::sync::Mutex::new(rx);
+    let a = Work::new(move || {
+        let rx = rx.lock().unwrap();
+        rx.recv_timeout(Duration::from_secs(20)).expect("B ran while A waited");
+    });
+    let tx = std::sync::Mutex::new(tx);
+    let b = Work::new(move || {
+        let _ = tx.lock().unwrap().send(());
+    });
+    // A's wait is invisible to the spec (its events show no section): both
+    // items are plain there, and B's queueing is the user's.
+    let config = spec(1, vec![wq_spec(2)], vec![(0, Behaviour::Plain), (0, Behaviour::Plain)], false);
+    system.start_trace();
+    for _ in 0..3 {
+        wq.queue_on(0, &a).unwrap();
+        wq.queue_on(0, &b).unwrap();
+        wq.flush().unwrap();
+    }
+    let events = system.take_trace();
+    let seen = events.iter().filter(|e| matches!(e, Event::SeenAsleep { .. })).count();
+    assert!(seen >= 3, "every A must have been seen asleep: {}", show(&events));
+    match Replay::check(config, &[wq.trace_id()], &[a.trace_id(), b.trace_id()], &events) {
+        Ok(n) => println!("unannotated waits: {n} events replayed against the spec; {}", kinds(&events)),
         Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
     }
 }

@@ -55,11 +55,6 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], limits: Thresholds, pace
     };
     let _one_pass = shared.monitor.passing.lock();
     for pool in pools {
-        // A traced system is not monitored: the spec has no monitor steps
-        // yet, so trace validation would reject a detection.
-        if pool.tracer.recording() {
-            continue;
-        }
         // Read under the leaf lock, report after it (the pool lock is not
         // taken under it).
         let mut reports: Vec<(Arc<WatchSlot<P>>, Observation)> = Vec::new();
@@ -90,15 +85,25 @@ fn report<P: Platform>(
 ) {
     let mut hogs = Vec::new();
     let mut guard = pool.lock();
+    guard.begin(crate::machine::trace::StepId::Monitor);
+    // The spec has no hog action yet: a traced system marks no hogs (trace
+    // validation would reject the worker counted out).
+    let traced = pool.tracer.recording();
     for (slot, seen) in reports {
         let (worker, run) = (seen.worker, seen.run);
         match seen.asleep {
-            Some(true) if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result => outcome.detected += 1,
+            Some(true) if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result => {
+                guard.tracer.record(|pool| crate::trace::Event::SeenAsleep { pool, worker });
+                outcome.detected += 1;
+            }
             Some(true) => slot.rejected(),
-            Some(false) if guard.machine.worker_seen_running(worker, run) => outcome.resumed += 1,
+            Some(false) if guard.machine.worker_seen_running(worker, run) => {
+                guard.tracer.record(|pool| crate::trace::Event::SeenRunning { pool, worker });
+                outcome.resumed += 1;
+            }
             _ => {}
         }
-        if seen.hog {
+        if seen.hog && !traced {
             if let Some((wq, func)) = guard.step(|m, fx| m.worker_seen_hogging(worker, run, fx)).result {
                 outcome.hogs += 1;
                 let workqueue = guard.wqs.get(&wq).map(|wq| wq.name.clone()).unwrap_or_default();

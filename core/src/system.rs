@@ -548,8 +548,8 @@ impl<P: Platform> System<P> {
     /// `cmwq::machine::trace`), dropping anything recorded before. Start on
     /// a system that has run nothing yet: the replay assumes every pool
     /// has its one initial worker (id 0), idle, and no high-priority pools
-    /// in use (they are not traced). While it records, the blocking monitor
-    /// reports nothing (the specification has no monitor steps yet).
+    /// in use (they are not traced). The blocking monitor's reports that
+    /// take effect are recorded too (`SeenAsleep`, `SeenRunning`).
     #[cfg(feature = "trace")]
     pub fn start_trace(&self) {
         self.handle.shared.tracer.start();

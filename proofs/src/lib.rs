@@ -167,11 +167,25 @@ pub enum Mistake {
     /// once, although another worker of the managed pool counts as running
     /// (C3; C4 sees the second runner start too).
     QueueWakesIdle,
+    /// A worker the monitor saw asleep keeps counting as running: nobody
+    /// replaces a worker asleep in an unannotated wait (S0 on `detect`; the
+    /// engine's seeded `NoWakeOnDetect` leaves the waiting item the same
+    /// way).
+    DetectedCountsAsRunning,
+    /// The monitor may detect a worker inside a blocking section: counted
+    /// out for both at once (C10 counted out once; the engine's seeded
+    /// `DetectWhileBlocked`, whose count goes low).
+    DetectWhileBlocked,
+    /// The monitor may see a worker run while it still sleeps in its
+    /// unannotated wait: counted out and in again forever, and the item it
+    /// waits for never gets a worker (LIVE on `detect`: a fair cycle
+    /// `Detect`, `Undetect`; no state is stuck).
+    UndetectWhileAsleep,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 42] = [
+    pub const ALL: [Mistake; 45] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -214,6 +228,9 @@ impl Mistake {
         Mistake::UnboundUnmanaged,
         Mistake::CancelSyncLetsQueue,
         Mistake::QueueWakesIdle,
+        Mistake::DetectedCountsAsRunning,
+        Mistake::DetectWhileBlocked,
+        Mistake::UndetectWhileAsleep,
     ];
 }
 
@@ -277,18 +294,24 @@ impl Config {
 impl Config {
     /// Refuses configurations outside what the spec handles: instance
     /// numbers fit its bit sets, `max_active` is literal (no "0 means the
-    /// default"), and waits do not chain (a `WaitsFor` item waits for a
-    /// plain or blocking item, not itself): each waiting item's run
-    /// queues one more instance, and the bit sets are sized for that.
+    /// default"), and waits do not chain (a `WaitsFor` or `SleepsFor` item
+    /// waits for a plain or blocking item, not itself): each waiting item's
+    /// run queues one more instance, and the bit sets are sized for that.
+    /// A `SleepsFor` item's workqueue has no rescuer (the rescuer never
+    /// counts as running: its sleep is a `RescueBlock`, and the refinement
+    /// does not run it so).
     fn validate(&self) {
         assert!(usize::from(self.queues) + self.items.len() * 4 <= 30, "too many instances for the spec's bit sets");
         assert!(self.items.len() <= spec::MAX_ITEMS, "at most {} items", spec::MAX_ITEMS);
         assert!(self.cpus < 8, "at most 7 CPUs: `State::overlap_start` has a bit per pool, the unbound one included");
         assert!(self.wqs.iter().all(|wq| wq.ordered || wq.max_active >= 1), "max_active must be at least 1");
         for (i, &(_, behaviour)) in self.items.iter().enumerate() {
-            if let Behaviour::WaitsFor(n) = behaviour {
+            if let Some(n) = behaviour.awaited() {
                 assert!(n != i && n < self.items.len(), "item {i} waits for itself or for nothing");
-                assert!(!matches!(self.items[n].1, Behaviour::WaitsFor(_)), "item {i} waits for a waiting item");
+                assert!(self.items[n].1.awaited().is_none(), "item {i} waits for a waiting item");
+            }
+            if let Behaviour::SleepsFor(_) = behaviour {
+                assert!(!self.wqs[self.items[i].0].mem_reclaim, "item {i} sleeps on a workqueue with a rescuer");
             }
         }
     }
@@ -323,6 +346,7 @@ pub mod configs {
             hotplug: true,
             colors: 16,
             destroy: false,
+            detect: false,
             mistake: None,
         }
     }
@@ -348,6 +372,7 @@ pub mod configs {
             hotplug: false,
             colors: 16,
             destroy: true,
+            detect: false,
             mistake: None,
         }
     }
@@ -401,6 +426,7 @@ pub mod configs {
             hotplug: false,
             colors: 16,
             destroy: false,
+            detect: false,
             mistake: None,
         }
     }
@@ -424,6 +450,7 @@ pub mod configs {
             hotplug: false,
             colors: 16,
             destroy: false,
+            detect: false,
             mistake: None,
         }
     }
@@ -544,8 +571,46 @@ pub mod configs {
             destroy: false,
             mayday_at_creation_start: false,
             creation_may_hang: false,
+            detect: false,
             mistake: None,
         }
+    }
+
+    /// Blocking seen without annotation (C10): one CPU, item 0 sleeps until
+    /// item 1 (queued behind it) has started, outside any blocking section,
+    /// so its worker keeps counting as running; item 1 blocks in a section
+    /// once. Only the monitor's `Detect` lets a worker take item 1 (without
+    /// it, `detect: false`, the pool is stuck: S0); the monitor may also see
+    /// any other running worker asleep, and see it run again. The user
+    /// queues twice: item 0, and item 0 or 1 again, so a worker runs
+    /// another item after a detection. `max_active` 3, so a requeued item 0
+    /// leaves item 1 a slot (with 2 the wait is stuck on `max_active`).
+    pub fn detect() -> Config {
+        Config {
+            wqs: vec![wq(3)],
+            items: vec![(0, Behaviour::SleepsFor(1)), (0, Behaviour::Blocks)],
+            detect: true,
+            queues: 2,
+            flushes: 0,
+            destroy: false,
+            ..waits()
+        }
+    }
+
+    /// `detect` on the unbound pool with a target of 2: item 1 runs beside
+    /// the sleeper without a detection, so the sleeper can finish and run
+    /// another item while a report of its sleep is still on its way (the
+    /// refinement's monitor reports what it saw after the fact).
+    pub fn detect_unbound() -> Config {
+        Config { unbound_target: Some(2), wqs: vec![WqSpec { unbound: true, ..wq(3) }], max_workers: 3, ..detect() }
+    }
+
+    /// `detect` on 2 CPUs with CPU 0 going down and up at any point: a
+    /// worker of the offline pool counts for nobody, so the monitor counts
+    /// none of them out, and one detected before keeps its detection across
+    /// the handoff.
+    pub fn detect_hotplug() -> Config {
+        Config { cpus: 2, hotplug: true, ..detect() }
     }
 
     /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.
@@ -556,6 +621,8 @@ pub mod configs {
             ("requeue, 2 cancels, 2 flushes", Config { cancels: 2, flushes: 2, ..requeue() }),
             ("requeue with retiring workers", Config { retire: true, ..requeue() }),
             ("blocked creation on 2 CPUs, the kernel's mayday rule", Config { cpus: 2, ..blocked_creation(true) }),
+            ("requeue with the monitor", Config { detect: true, ..requeue() }),
+            ("detect on 2 CPUs", Config { cpus: 2, ..detect() }),
         ]
     }
 }

@@ -7,15 +7,19 @@ use crate::Mistake;
 impl Config {
     /// Workers the spec counts as running in pool `p` (the mistake
     /// `BlockedCountsAsRunning` forgets that a blocked worker stops counting,
-    /// `UnblockNotCounted` that an unblocked one counts again).
+    /// `UnblockNotCounted` that an unblocked one counts again,
+    /// `DetectedCountsAsRunning` that a detected one stops).
     fn counted_running(&self, s: &State, p: usize) -> usize {
+        let workers = s.pools[p].workers.iter();
         if self.has(Mistake::BlockedCountsAsRunning) {
-            s.pools[p].workers.iter().filter(|w| matches!(w, Worker::Running { .. })).count()
+            workers.filter(|w| matches!(w, Worker::Running { detected: false, .. })).count()
         } else if self.has(Mistake::UnblockNotCounted) {
             // Unblock forgot the count: a worker whose item blocked in this
             // run no longer counts once it runs again.
-            let counted = |w: &&Worker| matches!(w, Worker::Running { item, blocked: false } if !s.items[usize::from(*item)].blocked_once);
-            s.pools[p].workers.iter().filter(counted).count()
+            let counted = |w: &&Worker| matches!(w, Worker::Running { item, blocked: false, detected: false } if !s.items[usize::from(*item)].blocked_once);
+            workers.filter(counted).count()
+        } else if self.has(Mistake::DetectedCountsAsRunning) {
+            workers.filter(|w| matches!(w, Worker::Running { blocked: false, .. })).count()
         } else {
             s.running(p)
         }
@@ -31,11 +35,13 @@ impl Config {
         self.items[i].1
     }
 
-    /// Whether the running item `i` may leave its blocking section / finish.
+    /// Whether the running item `i` may leave its blocking section / finish
+    /// (its thread runs: a `SleepsFor` item that went to sleep sleeps until
+    /// then).
     fn may_proceed(&self, s: &State, i: usize) -> bool {
-        match self.behaviour(i) {
-            Behaviour::WaitsFor(n) => !s.items[i].blocked_once || s.instance_started(n, s.items[i].waits_for),
-            _ => true,
+        match self.behaviour(i).awaited() {
+            Some(n) => !s.items[i].blocked_once || s.instance_started(n, s.items[i].waits_for),
+            None => true,
         }
     }
 
@@ -91,6 +97,9 @@ impl Config {
                 self.worker_actions(s, p, w, out);
             }
             self.manager_actions(s, p, out);
+            if self.detect {
+                self.monitor_actions(s, p, out);
+            }
         }
         for wq in 0..self.wqs.len() {
             self.rescuer_actions(s, wq, out);
@@ -137,19 +146,48 @@ impl Config {
                 Some((_, false)) => out.push(Action::Start { pool, worker }),
                 _ => {}
             },
-            Worker::Running { item, blocked: false } => {
+            Worker::Running { item, blocked: false, .. } => {
                 let i = usize::from(item);
-                let blocks = self.behaviour(i) != Behaviour::Plain;
-                if blocks && !s.items[i].blocked_once {
-                    out.push(Action::Block { pool, worker });
-                } else {
-                    out.push(Action::Finish { pool, worker });
+                match self.behaviour(i) {
+                    Behaviour::SleepsFor(_) if !s.items[i].blocked_once => out.push(Action::Sleep { pool, worker }),
+                    Behaviour::Blocks | Behaviour::WaitsFor(_) if !s.items[i].blocked_once => {
+                        out.push(Action::Block { pool, worker })
+                    }
+                    // Asleep: it finishes once what it waits for started.
+                    _ if self.may_proceed(s, i) => out.push(Action::Finish { pool, worker }),
+                    _ => {}
                 }
             }
-            Worker::Running { item, blocked: true } if self.may_proceed(s, usize::from(item)) => {
+            Worker::Running { item, blocked: true, .. } if self.may_proceed(s, usize::from(item)) => {
                 out.push(Action::Unblock { pool, worker })
             }
             _ => {}
+        }
+    }
+
+    /// C10: the monitor may see worker of pool `p` that counts as running
+    /// asleep (the spec does not say when an item's thread sleeps: any
+    /// item may, a `SleepsFor` item's wait is the sleep that matters), not
+    /// on a pool whose CPU is offline (nobody counts there, machine
+    /// `ROGUE`); a detected worker counts again once the monitor sees it
+    /// run, which a `SleepsFor` item asleep in its wait does not.
+    fn monitor_actions(&self, s: &State, p: usize, out: &mut Vec<Action>) {
+        let pool = p as u8;
+        for (w, worker) in s.pools[p].workers.iter().enumerate() {
+            let worker_n = w as u8;
+            match *worker {
+                Worker::Running { blocked, detected: false, .. }
+                    if (!blocked || self.has(Mistake::DetectWhileBlocked)) && !s.pools[p].offline =>
+                {
+                    out.push(Action::Detect { pool, worker: worker_n })
+                }
+                Worker::Running { item, detected: true, .. }
+                    if self.may_proceed(s, usize::from(item)) || self.has(Mistake::UndetectWhileAsleep) =>
+                {
+                    out.push(Action::Undetect { pool, worker: worker_n })
+                }
+                _ => {}
+            }
         }
     }
 
@@ -328,10 +366,22 @@ impl Config {
                 if self.has(Mistake::StartScheduledUnclaimed) {
                     s.items[i].running = None;
                 }
-                s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false };
+                s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false, detected: false };
             }
             Action::Block { pool, worker } => self.set_blocked(s, pool, worker, true),
             Action::Unblock { pool, worker } => self.set_blocked(s, pool, worker, false),
+            Action::Sleep { pool, worker } => {
+                let p = usize::from(pool);
+                if let Worker::Running { item, .. } = s.pools[p].workers[usize::from(worker)] {
+                    self.wait_for(s, usize::from(item), p);
+                }
+            }
+            Action::Detect { pool, worker } | Action::Undetect { pool, worker } => {
+                let slot = &mut s.pools[usize::from(pool)].workers[usize::from(worker)];
+                if let Worker::Running { item, blocked, .. } = *slot {
+                    *slot = Worker::Running { item, blocked, detected: matches!(action, Action::Detect { .. }) };
+                }
+            }
             Action::Finish { pool, worker } => {
                 let p = usize::from(pool);
                 if let Worker::Running { item, .. } = s.pools[p].workers[usize::from(worker)] {
@@ -406,10 +456,7 @@ impl Config {
             Action::RescueBlock { wq } => {
                 if let Some(r) = &s.rescuers[usize::from(wq)] {
                     let (i, p) = (r.item.map_or(0, usize::from), usize::from(r.pool));
-                    s.items[i].blocked_once = true;
-                    if let Behaviour::WaitsFor(n) = self.behaviour(i) {
-                        s.items[i].waits_for = self.chain(s, n, p);
-                    }
+                    self.wait_for(s, i, p);
                     if self.has(Mistake::RescueBlockAbandons) {
                         s.rescuers[usize::from(wq)] = None; // it leaves as if done
                     }
@@ -581,7 +628,7 @@ impl Config {
         }
         let i = usize::from(s.pools[p].worklist.remove(0));
         self.begin(s, i, p, w as u8);
-        s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false };
+        s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false, detected: false };
     }
 
     /// S5: the first item of pool `p`'s worklist runs already: it moves to
@@ -628,20 +675,28 @@ impl Config {
         }
     }
 
+    /// Entering or leaving a blocking section; either is the worker's own
+    /// step, which ends a detection (C10, machine M33).
     fn set_blocked(&self, s: &mut State, pool: u8, worker: u8, blocked: bool) {
         let slot = &mut s.pools[usize::from(pool)].workers[usize::from(worker)];
         let Worker::Running { item, .. } = *slot else { return };
-        *slot = Worker::Running { item, blocked };
-        let i = usize::from(item);
+        *slot = Worker::Running { item, blocked, detected: false };
         if blocked {
-            s.items[i].blocked_once = true;
-            if let Behaviour::WaitsFor(n) = self.behaviour(i) {
-                s.items[i].waits_for = self.chain(s, n, usize::from(pool));
-            }
+            self.wait_for(s, usize::from(item), usize::from(pool));
         }
     }
 
-    /// A `WaitsFor(n)` item, about to block: queues `n` behind itself (on
+    /// Item `i`, running on pool `p`, begins the one wait of its run (in a
+    /// blocking section or not): a `WaitsFor` or `SleepsFor` item queues
+    /// the item it waits for first.
+    fn wait_for(&self, s: &mut State, i: usize, p: usize) {
+        s.items[i].blocked_once = true;
+        if let Some(n) = self.behaviour(i).awaited() {
+            s.items[i].waits_for = self.chain(s, n, p);
+        }
+    }
+
+    /// A `WaitsFor(n)` (`SleepsFor(n)`) item, about to block: queues `n` behind itself (on
     /// its own pool: same workqueue, same CPU) unless it is pending, and
     /// returns the instance of `n` it waits for.
     fn chain(&self, s: &mut State, n: usize, p: usize) -> u8 {

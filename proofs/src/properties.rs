@@ -14,7 +14,7 @@ use stateright::{Model, Property};
 
 /// The property names: the safety properties of [`Config::properties`],
 /// and LIVE (index 9), the fair-cycle check `Config::check` runs.
-pub const PROPERTIES: [&str; 18] = [
+pub const PROPERTIES: [&str; 19] = [
     "S0 no deadlock: where work is pending, a worker, the manager, a timer, the rescuer or a waiter can act",
     "W1 exactly once: no instance runs twice",
     "W2 a pending item is queued once",
@@ -33,6 +33,7 @@ pub const PROPERTIES: [&str; 18] = [
     "W6 while cancel_sync waits, its item is not queued again nor started anew",
     "C3 queueing behind the target's running workers wakes nobody",
     "R4 a rescuer leaves a pool only where a worker can take its waiting items",
+    "C10 a worker is counted out once: the monitor detects none inside a blocking section",
 ];
 
 impl Model for Config {
@@ -72,6 +73,7 @@ impl Model for Config {
             Property::always(PROPERTIES[15], |_, s| w6_cancel_sync_holds(s)),
             Property::always(PROPERTIES[16], |_, s: &State| !s.woke_behind_runner),
             Property::always(PROPERTIES[17], |_, s: &State| !s.rescuer_stranded),
+            Property::always(PROPERTIES[18], |_, s| c10_counted_out_once(s)),
         ]
     }
 }
@@ -171,6 +173,18 @@ fn c6_unbound_managed_to_target(c: &Config, s: &State) -> bool {
     s.overlap_start & (1 << c.cpus) == 0 && c.way_forward_where_owed(s, [c.cpus])
 }
 
+/// C10 (and C1's count): the spec's running count is a recount of the
+/// workers' flags (`State::running`, as the machine's rule M1), so it
+/// always equals the workers that count as running; what can go wrong is
+/// the flags. A worker is counted out for one reason at a time: a blocking
+/// section, or the monitor having seen it asleep outside one (the machine
+/// would count it out twice, and in again once, leaving the count low); a
+/// detection lasts only while its worker runs its item (an idle worker
+/// carries none).
+fn c10_counted_out_once(s: &State) -> bool {
+    s.pools.iter().flat_map(|p| &p.workers).all(|w| !matches!(w, Worker::Running { blocked: true, detected: true, .. }))
+}
+
 /// S6 (C1's manager): at most one worker of a pool is its manager.
 fn s6_one_manager(s: &State) -> bool {
     s.pools.iter().all(|p| p.workers.iter().filter(|w| **w == Worker::Managing).count() <= 1)
@@ -253,6 +267,10 @@ pub enum Class {
     /// A waiter (numbered as in `State::waiters`): returns once its wait is
     /// over; a flusher takes a colour once one is free.
     Waiter { waiter: u8 },
+    /// The blocking monitor, for one worker (C10): it looks at every
+    /// worker again and again, so a worker asleep is seen, and one that
+    /// runs is seen running.
+    Monitor { pool: u8, worker: u8 },
 }
 
 impl Fair for Config {
@@ -277,8 +295,10 @@ impl Fair for Config {
             | Action::StartScheduled { pool, worker }
             | Action::Block { pool, worker }
             | Action::Unblock { pool, worker }
+            | Action::Sleep { pool, worker }
             | Action::Finish { pool, worker }
             | Action::Manage { pool, worker } => Class::Worker { pool, worker },
+            Action::Detect { pool, worker } | Action::Undetect { pool, worker } => Class::Monitor { pool, worker },
             Action::Create { .. } | Action::CreateFails { .. } if self.creation_may_hang => return None,
             Action::Create { pool } | Action::CreateFails { pool } => Class::Create { pool },
             Action::Mayday { pool } => Class::Mayday { pool },

@@ -23,7 +23,9 @@ impl Config {
     /// pools of at most `max_workers` live workers, its workqueues and
     /// items (each with its workqueue and what it does when it runs), and
     /// whether every creation after a pool's first worker fails. Retiring
-    /// allowed; the exploration budgets play no part in a replay.
+    /// and the blocking monitor allowed (a system that does not detect
+    /// blocking records no detection); the exploration budgets play no part
+    /// in a replay.
     pub fn traced(
         cpus: usize,
         max_workers: usize,
@@ -47,6 +49,7 @@ impl Config {
             destroy: false,
             hotplug: false,
             colors: 16,
+            detect: true,
             mistake: None,
         }
     }
@@ -228,6 +231,14 @@ impl Replay {
                     self.act(Action::Unblock { pool: small(pool), worker: self.worker(pool, worker)? })?;
                 }
             }
+            // The monitor's report (C10): a worker seen asleep counted out, one
+            // seen running counted in again.
+            Event::SeenAsleep { pool, worker } => {
+                self.act(Action::Detect { pool: small(pool), worker: self.worker(pool, worker)? })?;
+            }
+            Event::SeenRunning { pool, worker } => {
+                self.act(Action::Undetect { pool: small(pool), worker: self.worker(pool, worker)? })?;
+            }
             Event::Finished { pool, worker, item } => {
                 let i = self.item(item)?;
                 let action = match self.rescuers.get(&(pool, worker)) {
@@ -335,7 +346,7 @@ impl Replay {
         let s = &self.state;
         let quiet = |i: usize| s.items[i].pending == Pending::No && s.items[i].running.is_none();
         let awaited = |i: usize| {
-            (0..s.items.len()).any(|j| self.config.items[j].1 == Behaviour::WaitsFor(i) && s.items[j].running.is_some())
+            (0..s.items.len()).any(|j| self.config.items[j].1.awaited() == Some(i) && s.items[j].running.is_some())
         };
         let restart: Vec<usize> =
             (0..s.items.len()).filter(|&i| quiet(i) && !awaited(i) && s.items[i].cancelling == 0).collect();

@@ -31,6 +31,21 @@ pub enum Behaviour {
     /// or cancelled): the rescuer chain, `n` queued behind it on the same
     /// workqueue. (A real item sees `n` run, not `n`'s bookkeeping end.)
     WaitsFor(usize),
+    /// Waits for item `n` as `WaitsFor` does, but without a blocking
+    /// section (a `std` lock or channel): it goes to sleep (`Sleep`) still
+    /// counting as running, and only the monitor's `Detect` counts it out
+    /// (C10). Never on a workqueue with a rescuer.
+    SleepsFor(usize),
+}
+
+impl Behaviour {
+    /// The item it waits for, with a blocking section or without.
+    pub fn awaited(self) -> Option<usize> {
+        match self {
+            Behaviour::WaitsFor(n) | Behaviour::SleepsFor(n) => Some(n),
+            _ => None,
+        }
+    }
 }
 
 /// A workqueue's flags.
@@ -94,6 +109,10 @@ pub struct Config {
     /// Flush colours per workqueue (`colors.rs`): the kernel's 16, or as
     /// few as 2 so that a few flushes reach the wrap-around.
     pub colors: u8,
+    /// The blocking monitor watches the workers (C10): `Detect` and
+    /// `Undetect` are enabled. Off, as in the configurations that predate
+    /// it, their states stay as they were.
+    pub detect: bool,
     /// A deliberate mistake in the spec (to show that a property can fail).
     pub mistake: Option<Mistake>,
 }
@@ -145,10 +164,12 @@ pub struct Item {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Worker {
     Idle,
-    /// Running item `i`; `blocked`: inside a blocking section.
+    /// Running item `i`; `blocked`: inside a blocking section; `detected`:
+    /// seen asleep by the monitor outside one (C10). Either counts it out.
     Running {
         item: u8,
         blocked: bool,
+        detected: bool,
     },
     /// The pool's manager, creating a worker (S6); at most one per pool.
     Managing,
@@ -320,6 +341,25 @@ pub enum Action {
         pool: u8,
         worker: u8,
     },
+    /// A `SleepsFor` item goes to sleep without a blocking section (it
+    /// queues the item it waits for, as `Block` does); its worker still
+    /// counts as running.
+    Sleep {
+        pool: u8,
+        worker: u8,
+    },
+    /// The monitor saw the worker asleep outside a blocking section and
+    /// counts it out (C10, machine PS9); the pool's idle workers may then
+    /// start.
+    Detect {
+        pool: u8,
+        worker: u8,
+    },
+    /// The monitor saw a detected worker run: it counts again (PS10).
+    Undetect {
+        pool: u8,
+        worker: u8,
+    },
     Finish {
         pool: u8,
         worker: u8,
@@ -484,9 +524,12 @@ impl Config {
 }
 
 impl State {
-    /// Workers of pool `p` that count as running: running and not blocked.
+    /// Workers of pool `p` that count as running: running, not blocked and
+    /// not detected. The spec's running count is this recount (as the
+    /// machine's rule M1), never a counter of its own.
     pub fn running(&self, p: usize) -> usize {
-        self.pools[p].workers.iter().filter(|w| matches!(w, Worker::Running { blocked: false, .. })).count()
+        let counts = |w: &&Worker| matches!(w, Worker::Running { blocked: false, detected: false, .. });
+        self.pools[p].workers.iter().filter(counts).count()
     }
 
     /// Whether instance `k` of item `i` has started (or is done).

@@ -2,8 +2,9 @@
 //! (all properties hold), the rescuer chain without a rescuer (LIVE and S0
 //! fail, with the path printed), a livelock only a fair cycle shows (the
 //! lasso printed and replayed), a blocked creation rescued only under the
-//! kernel's mayday rule, and every deliberate mistake in the spec
-//! caught by the property it breaks. `CMWQ_PROOFS_DEEP=1` adds larger
+//! kernel's mayday rule, an unannotated wait that only the blocking
+//! monitor unblocks, and every deliberate mistake in the spec caught by
+//! the property it breaks. `CMWQ_PROOFS_DEEP=1` adds larger
 //! configurations.
 
 use cmwq_proofs::fair::replay;
@@ -47,6 +48,12 @@ fn every_property_holds_on_the_quick_configurations() {
         ("ordered rescue", configs::ordered_rescue()),
         ("rescue", configs::rescue()),
         ("unbound", configs::unbound()),
+        ("detect", configs::detect()),
+        ("detect, unbound", configs::detect_unbound()),
+        ("detect during hotplug", configs::detect_hotplug()),
+        // The monitor may see any running worker asleep: detections among
+        // CPU 0 going down and up and workers retiring.
+        ("hotplug with the monitor", Config { detect: true, ..configs::hotplug() }),
         (
             "chain with rescuer, the kernel's mayday rule",
             Config { mayday_at_creation_start: true, ..configs::chain(true) },
@@ -120,6 +127,33 @@ fn a_blocked_creation_gets_the_rescuer_only_under_the_kernels_rule() {
     assert!(lasso.prefix.contains(&Action::RescueBlock { wq: 0 }), "its rescuer blocks in item 0");
 }
 
+/// C10: an item that waits without a blocking section for an item queued
+/// behind it holds its worker, which keeps counting as running: without
+/// the blocking monitor the pool is stuck (S0, LIVE's lasso with an empty
+/// cycle); with it, the monitor counts the sleeper out and another worker
+/// runs the item (every property holds, `every_property_holds_...`). A
+/// monitor that counts the sleeper in again while it sleeps livelocks.
+#[test]
+fn an_unannotated_wait_completes_only_with_the_monitor() {
+    let report = run("detect, without the monitor", Config { detect: false, ..configs::detect() });
+    let path = report.failures.get(PROPERTIES[0]).expect("S0 must fail without the monitor");
+    println!("path to the stuck state: {path:?}");
+    assert!(path.contains(&Action::Sleep { pool: 0, worker: 0 }), "its worker went to sleep");
+    let only: Vec<_> = report.failures.keys().copied().collect();
+    assert_eq!(only, [LIVE, PROPERTIES[0]], "only liveness fails");
+
+    // A monitor that sees the sleeper run while it still sleeps counts it
+    // in and out forever: no state is stuck, only a fair cycle shows it.
+    let config = Config { mistake: Some(Mistake::UndetectWhileAsleep), ..configs::detect() };
+    let report = run("UndetectWhileAsleep on detect", config);
+    let lasso = report.lasso.as_ref().expect("LIVE must fail");
+    println!("LIVE's counterexample:\n{lasso}");
+    let only: Vec<_> = report.failures.keys().copied().collect();
+    assert_eq!(only, [LIVE], "only LIVE fails: no safety property, no deadlock");
+    assert!(lasso.cycle.contains(&Action::Detect { pool: 0, worker: 0 }), "the cycle counts the sleeper out");
+    assert!(lasso.cycle.contains(&Action::Undetect { pool: 0, worker: 0 }), "and in again");
+}
+
 /// A livelock: the rescuer attaches to the wrong pool each time it comes,
 /// finds nothing of its own there and leaves, the mayday re-arms, and item
 /// 1 is never rescued. Someone can always act, so no state is stuck (S0
@@ -144,7 +178,7 @@ fn a_livelock_is_caught_as_a_fair_cycle() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 42] = [
+const MATRIX: [(Mistake, &str, usize); 45] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -187,6 +221,9 @@ const MATRIX: [(Mistake, &str, usize); 42] = [
     (Mistake::UnboundUnmanaged, "unbound", 13),
     (Mistake::CancelSyncLetsQueue, "requeue", 15),
     (Mistake::QueueWakesIdle, "requeue", 16),
+    (Mistake::DetectedCountsAsRunning, "detect", 0),
+    (Mistake::DetectWhileBlocked, "detect", 18),
+    (Mistake::UndetectWhileAsleep, "detect", 9),
 ];
 
 #[test]
@@ -202,6 +239,7 @@ fn every_mistake_is_caught_and_every_property_catches_one() {
             "waits" => configs::waits(),
             "rescue" => configs::rescue(),
             "unbound" => configs::unbound(),
+            "detect" => configs::detect(),
             _ => configs::requeue(),
         };
         let report = run(&format!("{mistake:?} on {on}"), Config { mistake: Some(mistake), ..config });

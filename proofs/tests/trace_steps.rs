@@ -58,3 +58,28 @@ fn an_event_outside_any_marked_section_is_refused() {
     let why = check(&[queued()]).expect_err("no section began");
     assert!(why.contains("event #0") && why.contains("None"), "{why}");
 }
+
+/// C10: the monitor's reports replay as the spec's `Detect` and `Undetect`
+/// when recorded in its own section (PS9 / PS10), and not elsewhere; the
+/// spec refuses a worker counted in again that was never counted out.
+#[test]
+fn the_monitors_reports_replay_in_its_section() {
+    let asleep = Event::SeenAsleep { pool: 0, worker: 0 };
+    let running = Event::SeenRunning { pool: 0, worker: 0 };
+    let ran = [step(StepId::Queue), queued(), step(StepId::Woken), started()];
+    let seen = [step(StepId::Monitor), asleep.clone(), step(StepId::Monitor), running.clone()];
+    let trace: Vec<Event> = ran.iter().chain(&seen).cloned().chain([step(StepId::Finished), finished()]).collect();
+    assert_eq!(check(&trace), Ok(trace.len()));
+    // Counted out, then the worker's own finish ends the detection.
+    let trace: Vec<Event> = ran
+        .iter()
+        .cloned()
+        .chain([seen[0].clone(), asleep.clone()])
+        .chain([step(StepId::Finished), finished()])
+        .collect();
+    assert_eq!(check(&trace), Ok(trace.len()));
+    let trace: Vec<Event> = ran.iter().cloned().chain([asleep]).collect();
+    assert!(check(&trace).is_err_and(|why| why.contains("event #4") && why.contains("does not make it")));
+    let trace: Vec<Event> = ran.iter().cloned().chain([step(StepId::Monitor), running]).collect();
+    assert!(check(&trace).is_err_and(|why| why.contains("event #5") && why.contains("Undetect")));
+}

@@ -61,6 +61,18 @@ pub enum Event {
         pool: usize,
         worker: WorkerId,
     },
+    /// The blocking monitor's report took effect: the worker, seen asleep
+    /// outside a blocking section, is counted out (rule M32), or, seen
+    /// running, counts again (rule M33). A report the machine rejected (out
+    /// of date, or of a worker that does not count) records nothing.
+    SeenAsleep {
+        pool: usize,
+        worker: WorkerId,
+    },
+    SeenRunning {
+        pool: usize,
+        worker: WorkerId,
+    },
     /// The running instance finished (rules M20, M27).
     Finished {
         pool: usize,
@@ -137,6 +149,8 @@ pub enum StepId {
     Block,
     /// PS8: it ends.
     Unblock,
+    /// PS9 / PS10: the blocking monitor reports what it saw.
+    Monitor,
     /// RT1 then RT2: a rescuer attaches to a pool.
     RescuerAttach,
     /// PS5 then RT2: the item a rescuer ran returned.
@@ -177,6 +191,7 @@ impl StepId {
             StepId::Finished => pass || matches!(event, E::Finished { .. }),
             StepId::Block => matches!(event, E::Blocked { .. }),
             StepId::Unblock => matches!(event, E::Unblocked { .. }),
+            StepId::Monitor => matches!(event, E::SeenAsleep { .. } | E::SeenRunning { .. }),
             StepId::RescuerAttach => rescue || matches!(event, E::RescuerAttach { .. }),
             StepId::RescuerFinished => rescue || matches!(event, E::Finished { .. }),
             StepId::RetryCreated => matches!(event, E::Created { .. } | E::CreateFailed { manager: false, .. }),
@@ -202,6 +217,8 @@ impl Event {
             | Event::Deferred { pool, .. }
             | Event::Blocked { pool, .. }
             | Event::Unblocked { pool, .. }
+            | Event::SeenAsleep { pool, .. }
+            | Event::SeenRunning { pool, .. }
             | Event::Finished { pool, .. }
             | Event::Manage { pool, .. }
             | Event::Created { pool, .. }

@@ -1,8 +1,9 @@
 //! The turns' own guarantees, where the engine has them too: a nested
 //! blocking section counts once, hotplug refuses what the engine refuses,
 //! a waiter does not return before it may, a retired worker's thread
-//! leaves. (A wakeup that came during a pass is taken: the simulator's
-//! seed scenario stalls without it.)
+//! leaves, the monitor's report counts a worker out and in once and an
+//! out-of-date one changes nothing. (A wakeup that came during a pass is
+//! taken: the simulator's seed scenario stalls without it.)
 
 use super::*;
 use crate::machine::queue::Target;
@@ -66,6 +67,27 @@ fn a_nested_blocking_section_counts_once() {
     assert_eq!(sys.pools()[pool].pool().nr_running(), 1, "a second unblock ends nothing");
     let unblocked = sys.take_events().iter().filter(|e| matches!(e, Event::Unblocked { .. })).count();
     assert_eq!(unblocked, 1);
+}
+
+#[test]
+fn the_monitor_counts_a_worker_out_once_and_ignores_an_earlier_run() {
+    let mut sys = system(1, 2);
+    settle(&mut sys);
+    assert_eq!(sys.queue(0, Target::On(0), false), Ok(true));
+    settle(&mut sys);
+    let (pool, id) = running_on(&sys, 0);
+    let run = sys.pools()[pool].pool().worker(id).expect("a worker").run();
+    assert!(!sys.seen(pool, id, run - 1, true), "a report of an earlier run changes nothing");
+    assert!(sys.seen(pool, id, run, true), "seen asleep: counted out");
+    assert!(!sys.seen(pool, id, run, true), "not twice");
+    assert_eq!(sys.pools()[pool].pool().nr_running(), 0);
+    assert!(sys.seen(pool, id, run, false), "seen running: counted in");
+    assert_eq!(sys.pools()[pool].pool().nr_running(), 1);
+    let events = sys.take_events();
+    let seen = events.iter().filter(|e| matches!(e, Event::SeenAsleep { .. } | Event::SeenRunning { .. }));
+    assert_eq!(seen.count(), 2, "only what took effect: {events:?}");
+    assert!(sys.block(pool, id));
+    assert!(!sys.seen(pool, id, run, true), "inside a blocking section it is counted out already");
 }
 
 #[test]

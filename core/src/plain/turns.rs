@@ -248,6 +248,28 @@ impl PlainSystem {
         self.events.push(Event::Unblocked { pool, worker: id });
     }
 
+    /// The blocking monitor's report on worker `id` of `pool`, under the
+    /// pool lock: seen asleep (PS9, `asleep`) or running (PS10) in run
+    /// `run`, which the monitor read earlier, without the lock
+    /// (`WorkerState::run`), so it may be out of date. True if the machine
+    /// took it (the worker counted out, or in again); a wakeup it sends
+    /// comes back as a notice.
+    pub fn seen(&mut self, pool: usize, id: WorkerId, run: u64, asleep: bool) -> bool {
+        self.mark(pool, StepId::Monitor);
+        let took = if asleep {
+            self.step(pool, |section, fx| section.worker_seen_asleep(id, run, fx))
+        } else {
+            self.pools[pool].worker_seen_running(id, run)
+        };
+        if took {
+            self.events.push(match asleep {
+                true => Event::SeenAsleep { pool, worker: id },
+                false => Event::SeenRunning { pool, worker: id },
+            });
+        }
+        took
+    }
+
     /// The function executor `id` runs returned: the item's section, then
     /// the pool's (WP4; for a rescuer PS5 and RT2).
     pub fn finish(&mut self, pool: usize, id: WorkerId, now: Duration) {

@@ -5,12 +5,16 @@
 //! off the turn's trace events by [`witness`](super::witness)). It decides
 //! nothing of CMWQ: every rule and every composition of rules is the
 //! core's. Timers fire whenever armed (time is abstract: every idle
-//! worker is cold). Not here, as not in the spec: delayed work, the
-//! create-retry timer, a retired worker's and the rescuer's exit.
+//! worker is cold). Where the configuration detects blocking, the
+//! blocking monitor reads a worker's run and whether its thread sleeps
+//! (`Probe`, without any lock), and reports it later under the pool lock
+//! (`Report`: PS9, PS10), so that a report may be out of date. Not here,
+//! as not in the spec: delayed work, the create-retry timer, a retired
+//! worker's and the rescuer's exit.
 
 use super::witness;
 use crate::spec::{Action, Behaviour, Config};
-use cmwq::machine::pool::WorkerId;
+use cmwq::machine::pool::{WorkerId, WORKER_RESCUER};
 use cmwq::machine::queue::Target;
 use cmwq::machine::work::Location;
 use cmwq::machine::SeededBits;
@@ -27,8 +31,9 @@ pub const MAYDAYS: u8 = 3;
 pub const FAILURES: u8 = 2;
 pub const RETIRES: u8 = 2;
 
-/// An executor's place in its item's program: it blocked already; the
-/// instance a `WaitsFor(n)` item waits for.
+/// An executor's place in its item's program: it blocked (or, a
+/// `SleepsFor` item, went to sleep) already; the instance a `WaitsFor(n)`
+/// or `SleepsFor(n)` item waits for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Prog {
     pub blocked_once: bool,
@@ -66,14 +71,20 @@ pub struct Sys {
     /// `Step::Queue` is a plain `queue` from a thread outside the workers
     /// on that CPU (see `Refinement`).
     pub spread: bool,
+    /// The blocking monitor's reports not yet made, per worker (pool, id):
+    /// the run it read and whether the thread slept (`Step::Probe`).
+    pub watch: BTreeMap<(usize, WorkerId), (u64, bool)>,
 }
 
 /// One thread's turn: the user's calls; `Return`, waiter `n` (oldest
 /// first) wakes and returns, drives its flush or drains again;
 /// `FirstPass`, a new worker's first pass (WP1 as its thread starts);
 /// `Wake`, a woken idle worker's pass (WP1); `ManageEnd`, the manager's
-/// spawn returns (CR2, WP2); an item's blocking, unblocking and finish;
-/// the timers, the trustee, a rescuer's turns and hotplug.
+/// spawn returns (CR2, WP2); an item's blocking, unblocking and finish,
+/// and `Sleep`, a `SleepsFor` item going to sleep outside any blocking
+/// section; the blocking monitor's `Probe`, which reads a worker's run and
+/// whether its thread sleeps (no lock), and `Report`, which reports it
+/// (PS9 / PS10); the timers, the trustee, a rescuer's turns and hotplug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
     Queue { item: usize, cpu: usize },
@@ -88,6 +99,9 @@ pub enum Step {
     ManageEnd { pool: usize },
     Block { pool: usize, id: WorkerId },
     Unblock { pool: usize, id: WorkerId },
+    Sleep { pool: usize, id: WorkerId },
+    Probe { pool: usize, id: WorkerId },
+    Report { pool: usize, id: WorkerId },
     Finish { pool: usize, id: WorkerId },
     MaydayTimer { pool: usize },
     IdleCull { pool: usize },
@@ -116,7 +130,8 @@ impl Sys {
         let maydays = if c.wqs.iter().any(|wq| wq.mem_reclaim) { MAYDAYS } else { 0 };
         let (queues, cancels, flushes, failures) = (c.queues, c.cancels, c.flushes, FAILURES);
         let left = Budget { queues, cancels, flushes, hotplug, maydays, failures, retires, destroy: c.destroy };
-        Sys { plain: PlainSystem::new(topo, bugs), progs: BTreeMap::new(), left, first_passes: true, spread: false }
+        let plain = PlainSystem::new(topo, bugs);
+        Sys { plain, progs: BTreeMap::new(), left, first_passes: true, spread: false, watch: BTreeMap::new() }
     }
 
     /// The turns that may happen now.
@@ -176,11 +191,16 @@ impl Sys {
                 if self.may_proceed(behaviour, prog) {
                     out.push(Step::Unblock { pool, id });
                 }
-            } else if behaviour != Behaviour::Plain && !prog.blocked_once {
+            } else if !prog.blocked_once && matches!(behaviour, Behaviour::SleepsFor(_)) {
+                out.push(Step::Sleep { pool, id });
+            } else if !prog.blocked_once && behaviour != Behaviour::Plain {
                 out.push(Step::Block { pool, id });
-            } else {
+            } else if self.may_proceed(behaviour, prog) {
                 out.push(Step::Finish { pool, id });
             }
+        }
+        if c.detect {
+            self.monitor_steps(c, out);
         }
         if left.hotplug == 2 && c.cpus >= 2 {
             out.push(Step::CpuDown);
@@ -222,15 +242,52 @@ impl Sys {
     }
 
     fn may_proceed(&self, behaviour: Behaviour, prog: Prog) -> bool {
-        let Behaviour::WaitsFor(n) = behaviour else { return true };
+        let Some(n) = behaviour.awaited() else { return true };
         let item = &self.plain.items()[n];
-        item.instance_done(prog.waits_for) || item.running().is_some_and(|r| r >= prog.waits_for)
+        !prog.blocked_once || item.instance_done(prog.waits_for) || item.running().is_some_and(|r| r >= prog.waits_for)
+    }
+
+    /// The monitor's turns: a report made of any worker it read, and a
+    /// read of a worker executing an item (not a rescuer: it never counts
+    /// as running) whose report would change something: asleep and not
+    /// detected, or running and detected. A thread sleeps inside a
+    /// blocking section, and in a `SleepsFor` item's wait until what it
+    /// waits for started; a plain item never sleeps.
+    fn monitor_steps(&self, c: &Config, out: &mut Vec<Step>) {
+        let m = &self.plain;
+        out.extend(self.watch.keys().map(|&(pool, id)| Step::Report { pool, id }));
+        for (&(pool, id), entry) in m.running() {
+            let Some(worker) = m.pools()[pool].pool().worker(id) else { continue };
+            if worker.flags() & WORKER_RESCUER != 0 || self.watch.contains_key(&(pool, id)) {
+                continue;
+            }
+            if self.asleep(c, pool, id, entry.item) != worker.detected() {
+                out.push(Step::Probe { pool, id });
+            }
+        }
+    }
+
+    /// Whether the thread of executor `id`, running `item`, sleeps.
+    fn asleep(&self, c: &Config, pool: usize, id: WorkerId, item: usize) -> bool {
+        let prog = self.progs.get(&(pool, id)).copied().unwrap_or_default();
+        let in_section = self.plain.pools()[pool].pool().worker(id).is_some_and(|w| w.sleeping());
+        let behaviour = c.items[item].1;
+        in_section || matches!(behaviour, Behaviour::SleepsFor(_)) && !self.may_proceed(behaviour, prog)
     }
 
     /// Takes `step`; returns the spec actions it claims to be, or `None` if
     /// it would exceed an exploration bound.
     pub fn apply(&mut self, c: &Config, step: Step) -> Option<Vec<Action>> {
         let before = witness::Before::of(&self.plain, step);
+        // C10: a report made of an earlier run of its worker is no spec step
+        // (the machine must ignore it: rule M32).
+        let stale = match step {
+            Step::Report { pool, id } => {
+                let now = self.plain.pools()[pool].pool().worker(id).map(|w| w.run());
+                self.watch.get(&(pool, id)).is_some_and(|&(run, _)| now != Some(run))
+            }
+            _ => false,
+        };
         let spread = self.spread;
         let m = &mut self.plain;
         let mut returned = false;
@@ -251,16 +308,30 @@ impl Sys {
                 let (manager, new) = m.managing(pool)?;
                 m.spawned(pool, new, Some(manager), !c.creation_fails, NOW);
             }
-            Step::Block { pool, id } => {
-                // A `WaitsFor(n)` item first queues `n` on its own CPU (chained).
+            Step::Block { pool, id } | Step::Sleep { pool, id } => {
+                // A `WaitsFor(n)` (`SleepsFor(n)`) item first queues `n` on
+                // its own CPU (chained); only a blocking section tells the
+                // machine.
                 let entry = m.running().get(&(pool, id)).copied()?;
                 let mut prog = Prog { blocked_once: true, waits_for: 0 };
-                if let Behaviour::WaitsFor(n) = c.items[entry.item].1 {
+                if let Some(n) = c.items[entry.item].1.awaited() {
                     let _ = m.queue(n, Target::On(if pool < c.cpus { pool } else { 0 }), true);
                     prog.waits_for = m.items()[n].queued();
                 }
                 self.progs.insert((pool, id), prog);
-                let _ = m.block(pool, id);
+                if let Step::Block { .. } = step {
+                    let _ = m.block(pool, id);
+                }
+            }
+            Step::Probe { pool, id } => {
+                let entry = m.running().get(&(pool, id)).copied()?;
+                let run = m.pools()[pool].pool().worker(id)?.run();
+                let asleep = self.asleep(c, pool, id, entry.item);
+                self.watch.insert((pool, id), (run, asleep));
+            }
+            Step::Report { pool, id } => {
+                let (run, asleep) = self.watch.remove(&(pool, id))?;
+                self.plain.seen(pool, id, run, asleep);
             }
             Step::Unblock { pool, id } => m.unblock(pool, id),
             Step::Finish { pool, id } => {
@@ -274,9 +345,13 @@ impl Sys {
             Step::RescuerRun { wq } => m.rescuer_attach(wq, NOW),
             Step::CpuDown | Step::CpuUp => drop(m.hotplug(0, step == Step::CpuDown)),
         }
+        let m = &mut self.plain;
         let _ = m.take_notices(); // the state says what may run next
         let events = m.take_events();
         let mut actions = before.witness(&self.plain, returned, &events);
+        if stale {
+            actions.retain(|action| !matches!(action, Action::Detect { .. } | Action::Undetect { .. }));
+        }
         if spread {
             witness::chosen_cpu(&mut actions, &events, c.cpus);
         }

@@ -271,7 +271,9 @@ pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
         for id in witness::live(m, p) {
             let state = section.pool().worker(id);
             ws.push(match (state, m.running().get(&(p, id))) {
-                (Some(w), Some(entry)) => Worker::Running { item: small(entry.item), blocked: w.sleeping() },
+                (Some(w), Some(entry)) => {
+                    Worker::Running { item: small(entry.item), blocked: w.sleeping(), detected: w.detected() }
+                }
                 _ if m.managing(p).is_some_and(|(manager, _)| manager == id) => Worker::Managing,
                 _ => Worker::Idle,
             });
@@ -444,6 +446,8 @@ pub enum Class {
     Rescuer { wq: usize },
     /// A waiter waking (oldest first, as `Step::Return`).
     Waiter { n: usize },
+    /// The blocking monitor's reads and reports of one worker.
+    Monitor { pool: usize, id: cmwq::machine::pool::WorkerId },
 }
 
 impl Fair for Refinement {
@@ -467,7 +471,9 @@ impl Fair for Refinement {
             | Step::Wake { pool, id }
             | Step::Block { pool, id }
             | Step::Unblock { pool, id }
+            | Step::Sleep { pool, id }
             | Step::Finish { pool, id } => Class::Worker { pool, id },
+            Step::Probe { pool, id } | Step::Report { pool, id } => Class::Monitor { pool, id },
             Step::ManageEnd { pool } => Class::Manager { pool },
             Step::MaydayTimer { pool } => Class::Mayday { pool },
             Step::Trustee { pool } => Class::Trustee { pool },

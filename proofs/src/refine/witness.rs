@@ -94,6 +94,8 @@ impl Before {
             Step::Unblock { pool, id } if !before.rescuers.contains_key(&(pool, id)) => {
                 Action::Unblock { pool: small(pool), worker: spec_worker(m, pool, id) }
             }
+            // Never a rescuer's: `SleepsFor` items have none (`Config::validate`).
+            Step::Sleep { pool, id } => Action::Sleep { pool: small(pool), worker: spec_worker(m, pool, id) },
             Step::Finish { pool, id } => {
                 by(pool, id, |pool, worker| Action::Finish { pool, worker }, |wq| Action::RescueDone { wq })
             }
@@ -180,6 +182,12 @@ impl Before {
                 Some(Action::Retire { pool: small(pool), worker: w })
             }
             Event::RescuerDetach { wq, .. } => Some(Action::RescuerDetach { wq: small(wq) }),
+            Event::SeenAsleep { pool, worker } => {
+                Some(Action::Detect { pool: small(pool), worker: self.number(m, pool, worker) })
+            }
+            Event::SeenRunning { pool, worker } => {
+                Some(Action::Undetect { pool: small(pool), worker: self.number(m, pool, worker) })
+            }
             _ => None,
         };
         (action, false)
