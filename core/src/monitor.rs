@@ -40,6 +40,7 @@ use crate::report::HogReport;
 use crate::shared::Pool;
 use crate::watch::{MonitorPass, Observation, Thresholds, WatchSlot, HOT_PAUSE, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
 use core::sync::atomic::Ordering;
+use core::time::Duration;
 
 /// One pass over `pools`: probes the workers that stayed in one run and
 /// reports what changed (PS9-PS12). `limits`: how long a worker must be
@@ -59,8 +60,9 @@ pub(crate) fn pass<P: Platform>(pools: &[Arc<Pool<P>>], limits: Thresholds, pace
         // taken under it).
         let mut reports: Vec<(Arc<WatchSlot<P>>, Observation)> = Vec::new();
         // Items wait behind the pool's running workers (a hint: its load,
-        // waiting plus running, above its concurrency target).
-        let waiting = pool.load.load(Ordering::Relaxed) > pool.concurrency;
+        // waiting plus running, above its concurrency target). Only paced
+        // passes ask: an explicit one probes new runs anyway (`hot`).
+        let waiting = paced && !hot && pool.load.load(Ordering::Relaxed) > pool.concurrency;
         {
             let slots = pool.watch.lock();
             for slot in slots.iter() {
@@ -132,6 +134,10 @@ pub(crate) fn wanted<P: Platform>(shared: &crate::shared::SystemShared<P>) -> bo
     shared.config.timer_thread && (observes || shared.config.watchdog.is_some())
 }
 
+/// The shortest pause that a worker beginning an item may cut short, when
+/// workers are seen blocked (shorter ones are not worth its nudge).
+const NUDGEABLE_PAUSE: Duration = Duration::from_micros(200);
+
 /// Passes in a row that find no worker executing an item before the
 /// monitor thread parks (at the longest pause, about 8 ms of idleness): a
 /// flood of short items, whose workers are between items at many passes,
@@ -177,8 +183,15 @@ pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             (pause * 2).min(MONITOR_POLL_MAX)
         };
         let deadline = shared.platform.now().saturating_add(pause);
-        if shared.monitor.pause(&shared.platform, deadline) {
+        // With workers seen blocked, an item that begins may be one that
+        // blocks in turn, or one they held up: a long pause ends for it.
+        let nudgeable = outcome.asleep > 0 && pause >= NUDGEABLE_PAUSE;
+        let (stopped, nudged) = shared.monitor.pause(&shared.platform, deadline, nudgeable);
+        if stopped {
             return;
+        }
+        if nudged {
+            pause = MONITOR_POLL_MIN;
         }
     }
 }

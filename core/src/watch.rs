@@ -184,6 +184,7 @@ impl<P: Platform> WatchSlot<P> {
         } else if run == 0 {
             return None;
         }
+        outcome.asleep += usize::from(seen.detected);
         if paced && now < seen.next_probe {
             outcome.watched += usize::from(!seen.detected && seen.next_probe <= now.saturating_add(MONITOR_POLL_MIN));
             return None;
@@ -222,8 +223,8 @@ impl Seen {
     /// runs or waits for a CPU, as in a flood); else a probe. A detected
     /// worker is always probed (it counts again only if running now).
     fn sample<P: Platform>(&mut self, platform: &P, probe: ThreadProbe, now: Duration) -> Option<ThreadSample> {
-        if !self.detected {
-            if let (Some((at, before)), Some(cpu)) = (self.thread, platform.cpu_time(probe)) {
+        if let Some((at, before)) = self.thread.filter(|_| !self.detected) {
+            if let Some(cpu) = platform.cpu_time(probe) {
                 let used = cpu.saturating_sub(before);
                 if !used.is_zero() && used >= now.saturating_sub(at) / 2 {
                     self.thread = Some((now, cpu));
@@ -323,6 +324,10 @@ pub struct MonitorPass {
     pub watched: usize,
     /// Workers executing an item (the monitor thread parks when none is).
     pub executing: usize,
+    /// Workers reported asleep and not seen running since (the monitor
+    /// thread's long pauses may then be cut short by the next item to
+    /// begin).
+    pub asleep: usize,
 }
 
 /// The detection threshold in a hot pass (right after a detection).
@@ -330,6 +335,11 @@ pub const HOT_THRESHOLD: Duration = Duration::ZERO;
 
 /// The pause between hot passes (in a storm of blocking items).
 pub const HOT_PAUSE: Duration = Duration::from_micros(20);
+
+/// [`MonitorControl`]'s `parked` while the thread pauses long and may be
+/// nudged: workers are seen blocked, so the next item to begin (perhaps
+/// behind one of them, perhaps about to block) is worth a look at once.
+const NUDGEABLE: usize = 2;
 
 /// The shortest pause between the monitor thread's passes, while some
 /// worker is worth watching closely ([`MonitorPass::watched`]).
@@ -352,7 +362,8 @@ pub(crate) struct MonitorControl<P: Platform> {
     /// Notified at shutdown and by a nudge; the thread waits on it.
     wake: Condvar<P>,
     /// A: 1 while the thread is parked with nothing to watch (no worker
-    /// executing an item): the next worker to begin an item wakes it.
+    /// executing an item), [`NUDGEABLE`] while it pauses long with blocked
+    /// workers about (either way the next item to begin wakes it), else 0.
     parked: AtomicUsize<P>,
     /// Held for a whole pass: one pass at a time (the thread's, or an
     /// explicit `System::monitor_pass`), so reports apply in the order
@@ -429,14 +440,24 @@ impl<P: Platform> MonitorControl<P> {
         *stop
     }
 
-    /// Waits until `deadline` on `platform`'s clock or a stop; true if
-    /// stopped.
-    pub(crate) fn pause(&self, platform: &P, deadline: Duration) -> bool {
+    /// Waits until `deadline` on `platform`'s clock or a stop; if
+    /// `nudgeable`, also until a worker begins an item (a nudge). Returns
+    /// whether it was stopped, and whether a nudge ended the pause.
+    pub(crate) fn pause(&self, platform: &P, deadline: Duration, nudgeable: bool) -> (bool, bool) {
         let mut stop = self.stop.lock();
+        if nudgeable {
+            self.parked.store(NUDGEABLE, Ordering::SeqCst);
+        }
+        let mut nudged = false;
         while !*stop && platform.now() < deadline {
+            if nudgeable && self.parked.load(Ordering::SeqCst) == 0 {
+                nudged = true;
+                break;
+            }
             stop = self.wake.wait_until(platform, stop, deadline);
         }
-        *stop
+        self.parked.store(0, Ordering::SeqCst);
+        (*stop, nudged)
     }
 }
 
