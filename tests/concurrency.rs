@@ -4,7 +4,7 @@
 //! and non-reentrancy across CPUs.
 
 use cmwq::{System, Work, Workqueue};
-use cmwq_tests::{system, wait_until, wq, Gate};
+use cmwq_tests::{system, system_holding, wait_until, wq, Gate};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, ThreadId};
@@ -16,7 +16,10 @@ fn spinner(started: &Arc<AtomicBool>, release: &Arc<AtomicBool>, tid: &Arc<Mutex
     Work::new(move || {
         *t.lock().unwrap() = Some(thread::current().id());
         s.store(true, SeqCst);
-        while !r.load(SeqCst) {
+        // Bounded, so that a failed assertion before the release ends the
+        // test instead of hanging its system's shutdown.
+        let start = std::time::Instant::now();
+        while !r.load(SeqCst) && start.elapsed() < Duration::from_secs(20) {
             std::hint::spin_loop();
             thread::yield_now();
         }
@@ -35,7 +38,8 @@ fn recorder(ran: &Arc<AtomicBool>, tid: &Arc<Mutex<Option<ThreadId>>>) -> Work {
 /// the running worker takes the new items itself when it is done.
 #[test]
 fn queueing_behind_a_running_worker_wakes_nobody() {
-    let system = system(1);
+    // Hog detection off: the spinner runs past its 10 ms threshold.
+    let system = system_holding(1);
     let wq = wq(&system, "no_wake");
     let (started, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let spin_tid = Arc::new(Mutex::new(None));
@@ -67,7 +71,8 @@ fn queueing_behind_a_running_worker_wakes_nobody() {
 /// worker runs does not start new items.
 #[test]
 fn keep_working_lets_only_one_runner_start_items() {
-    let system = system(1);
+    // Hog detection off: the spinner b runs past its 10 ms threshold.
+    let system = system_holding(1);
     let wq = wq(&system, "keep_working");
     let gate = Arc::new(Gate::new());
     let a_done = Arc::new(AtomicBool::new(false));
@@ -150,7 +155,8 @@ impl Drop for ReleaseOnDrop {
 /// the target ever run at once.
 #[test]
 fn unbound_items_run_up_to_one_per_cpu() {
-    let system = system(UNBOUND_CPUS);
+    // Hog detection off: the spinners run past its 10 ms threshold.
+    let system = system_holding(UNBOUND_CPUS);
     let wq = Workqueue::builder("unbound").unbound().build(&system).unwrap();
     let (in_flight, max_in_flight) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let started: Vec<_> = (0..=UNBOUND_CPUS).map(|_| Arc::new(AtomicBool::new(false))).collect();

@@ -20,12 +20,13 @@ pub fn system(cpus: usize) -> System {
     System::builder().cpus(cpus).build().expect("system builds")
 }
 
-/// A system with `cpus` CPUs and blocking detection off, for tests that
-/// hold a CPU with an unannotated wait (`Gate::wait_unannotated`) so that
-/// items behind it stay queued: with detection on (the default) the
-/// monitor would see the wait and run them.
+/// A system with `cpus` CPUs and blocking and CPU-hog detection off, for
+/// tests that hold a CPU with an unannotated wait (`Gate::wait_unannotated`)
+/// or a spinning item so that items behind it stay queued: with detection
+/// on (the default) the monitor would see the wait, or the hog after 10 ms,
+/// and run them.
 pub fn system_holding(cpus: usize) -> System {
-    System::builder().cpus(cpus).detect_blocking(None).build().expect("system builds")
+    System::builder().cpus(cpus).detect_blocking(None).cpu_hog(None).build().expect("system builds")
 }
 
 /// A bound workqueue on `system`.
