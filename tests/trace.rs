@@ -1,11 +1,12 @@
 //! Trace validation on real threads: the engine records the transitions it
 //! takes (feature `trace`), and `cmwq_proofs::replay` replays the log
 //! against the specification, failing at the first event the spec does not
-//! allow. Three runs: a hotplug storm (CPU 0 goes down and up while items of
+//! allow. Four runs: a hotplug storm (CPU 0 goes down and up while items of
 //! bound, ordered and unbound workqueues queue, block and get cancelled),
 //! the rescuer chain under real thread-creation failure (a child
-//! process that cannot create threads any more), and items that wait
-//! without a blocking section, seen asleep by the blocking monitor.
+//! process that cannot create threads any more), items that wait
+//! without a blocking section, seen asleep by the blocking monitor, and
+//! items that spin on the CPU, seen hogging it.
 //!
 //! `CMWQ_TRACE_ROUNDS` sets the storm's rounds (default 300).
 
@@ -180,6 +181,59 @@ fn an_unannotated_wait_seen_by_the_monitor_follows_the_spec() {
     assert!(seen >= 3, "every A must have been seen asleep: {}", show(&events));
     match Replay::check(config, &[wq.trace_id()], &[a.trace_id(), b.trace_id()], &events) {
         Ok(n) => println!("unannotated waits: {n} events replayed against the spec; {}", kinds(&events)),
+        Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
+    }
+}
+
+/// C11 traced: A spins on the CPU (no sleep, no blocking section) until B,
+/// queued behind it on the one CPU, has run; the monitor sees A's worker
+/// hog the CPU and marks it CPU-intensive (PS11), another worker runs B,
+/// and the replay checks each mark against the spec's `Hog`. Linux only
+/// (the monitor reads each worker's CPU-time clock).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_cpu_hog_seen_by_the_monitor_follows_the_spec() {
+    use cmwq::machine::trace::Event;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+    let system = System::builder()
+        .cpus(1)
+        .highpri_pools(false)
+        .cpu_hog(Some(Duration::from_millis(5)))
+        .thread_name_prefix("trh")
+        .build()
+        .unwrap();
+    let wq = Workqueue::builder("hog").max_active(2).build(&system).unwrap();
+    let b_ran = Arc::new(AtomicBool::new(false));
+    let a = {
+        let b_ran = b_ran.clone();
+        Work::new(move || {
+            let start = Instant::now();
+            while !b_ran.load(SeqCst) {
+                assert!(start.elapsed() < Duration::from_secs(20), "B ran while A spun");
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let b = {
+        let b_ran = b_ran.clone();
+        Work::new(move || b_ran.store(true, SeqCst))
+    };
+    // A's spin is invisible to the spec (its events show no section): both
+    // items are plain there, and B's queueing is the user's.
+    let config = spec(1, vec![wq_spec(2)], vec![(0, Behaviour::Plain), (0, Behaviour::Plain)], false);
+    system.start_trace();
+    for _ in 0..3 {
+        b_ran.store(false, SeqCst);
+        wq.queue_on(0, &a).unwrap();
+        wq.queue_on(0, &b).unwrap();
+        wq.flush().unwrap();
+    }
+    let events = system.take_trace();
+    let seen = events.iter().filter(|e| matches!(e, Event::SeenHogging { .. })).count();
+    assert!(seen >= 3, "every A must have been seen hogging: {}", show(&events));
+    match Replay::check(config, &[wq.trace_id()], &[a.trace_id(), b.trace_id()], &events) {
+        Ok(n) => println!("CPU hogs: {n} events replayed against the spec; {}", kinds(&events)),
         Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
     }
 }

@@ -88,9 +88,6 @@ fn report<P: Platform>(
     let mut hogs = Vec::new();
     let mut guard = pool.lock();
     guard.begin(crate::machine::trace::StepId::Monitor);
-    // The spec has no hog action yet: a traced system marks no hogs (trace
-    // validation would reject the worker counted out).
-    let traced = pool.tracer.recording();
     for (slot, seen) in reports {
         let (worker, run) = (seen.worker, seen.run);
         match seen.asleep {
@@ -105,8 +102,9 @@ fn report<P: Platform>(
             }
             _ => {}
         }
-        if seen.hog && !traced {
+        if seen.hog {
             if let Some((wq, func)) = guard.step(|m, fx| m.worker_seen_hogging(worker, run, fx)).result {
+                guard.tracer.record(|pool| crate::trace::Event::SeenHogging { pool, worker });
                 outcome.hogs += 1;
                 let workqueue = guard.wqs.get(&wq).map(|wq| wq.name.clone()).unwrap_or_default();
                 hogs.push(HogReport { func, workqueue, cpu: pool.cpu, threshold: limits.hog.unwrap_or_default() });

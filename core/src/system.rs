@@ -549,7 +549,8 @@ impl<P: Platform> System<P> {
     /// a system that has run nothing yet: the replay assumes every pool
     /// has its one initial worker (id 0), idle, and no high-priority pools
     /// in use (they are not traced). The blocking monitor's reports that
-    /// take effect are recorded too (`SeenAsleep`, `SeenRunning`).
+    /// take effect are recorded too (`SeenAsleep`, `SeenRunning`,
+    /// `SeenHogging`).
     #[cfg(feature = "trace")]
     pub fn start_trace(&self) {
         self.handle.shared.tracer.start();

@@ -72,19 +72,6 @@ impl Tracer {
         }
     }
 
-    /// Whether the log is recording (always false without the feature).
-    #[inline(always)]
-    pub(crate) fn recording(&self) -> bool {
-        #[cfg(feature = "trace")]
-        {
-            self.log.recording.load(Ordering::Acquire)
-        }
-        #[cfg(not(feature = "trace"))]
-        {
-            false
-        }
-    }
-
     /// Starts recording (dropping anything recorded so far).
     #[cfg(feature = "trace")]
     pub(crate) fn start(&self) {

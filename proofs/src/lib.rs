@@ -181,11 +181,17 @@ pub enum Mistake {
     /// waits for never gets a worker (LIVE on `detect`: a fair cycle
     /// `Detect`, `Undetect`; no state is stuck).
     UndetectWhileAsleep,
+    /// A worker the monitor saw hogging the CPU is marked CPU-intensive but
+    /// keeps counting as running: nobody replaces it, and an item that
+    /// spins waiting for the item queued behind it waits forever (S0 on
+    /// `hog`; the engine's seeded `NoWakeOnHog` leaves the item behind it
+    /// the same way).
+    HogCountsAsRunning,
 }
 
 impl Mistake {
     /// Every mistake.
-    pub const ALL: [Mistake; 45] = [
+    pub const ALL: [Mistake; 46] = [
         Mistake::QueuePendingAdds,
         Mistake::CancelCountsRunning,
         Mistake::SkipNonReentrancy,
@@ -231,6 +237,7 @@ impl Mistake {
         Mistake::DetectedCountsAsRunning,
         Mistake::DetectWhileBlocked,
         Mistake::UndetectWhileAsleep,
+        Mistake::HogCountsAsRunning,
     ];
 }
 
@@ -297,9 +304,9 @@ impl Config {
     /// default"), and waits do not chain (a `WaitsFor` or `SleepsFor` item
     /// waits for a plain or blocking item, not itself): each waiting item's
     /// run queues one more instance, and the bit sets are sized for that.
-    /// A `SleepsFor` item's workqueue has no rescuer (the rescuer never
-    /// counts as running: its sleep is a `RescueBlock`, and the refinement
-    /// does not run it so).
+    /// A `SleepsFor` or `SpinsFor` item's workqueue has no rescuer (the
+    /// rescuer never counts as running: its wait is a `RescueBlock`, and
+    /// the refinement does not run it so).
     fn validate(&self) {
         assert!(usize::from(self.queues) + self.items.len() * 4 <= 30, "too many instances for the spec's bit sets");
         assert!(self.items.len() <= spec::MAX_ITEMS, "at most {} items", spec::MAX_ITEMS);
@@ -310,8 +317,8 @@ impl Config {
                 assert!(n != i && n < self.items.len(), "item {i} waits for itself or for nothing");
                 assert!(self.items[n].1.awaited().is_none(), "item {i} waits for a waiting item");
             }
-            if let Behaviour::SleepsFor(_) = behaviour {
-                assert!(!self.wqs[self.items[i].0].mem_reclaim, "item {i} sleeps on a workqueue with a rescuer");
+            if let Behaviour::SleepsFor(_) | Behaviour::SpinsFor(_) = behaviour {
+                assert!(!self.wqs[self.items[i].0].mem_reclaim, "item {i} waits on a workqueue with a rescuer");
             }
         }
     }
@@ -347,6 +354,7 @@ pub mod configs {
             colors: 16,
             destroy: false,
             detect: false,
+            hog: false,
             mistake: None,
         }
     }
@@ -373,6 +381,7 @@ pub mod configs {
             colors: 16,
             destroy: true,
             detect: false,
+            hog: false,
             mistake: None,
         }
     }
@@ -427,6 +436,7 @@ pub mod configs {
             colors: 16,
             destroy: false,
             detect: false,
+            hog: false,
             mistake: None,
         }
     }
@@ -451,6 +461,7 @@ pub mod configs {
             colors: 16,
             destroy: false,
             detect: false,
+            hog: false,
             mistake: None,
         }
     }
@@ -572,6 +583,7 @@ pub mod configs {
             mayday_at_creation_start: false,
             creation_may_hang: false,
             detect: false,
+            hog: false,
             mistake: None,
         }
     }
@@ -613,6 +625,28 @@ pub mod configs {
         Config { cpus: 2, hotplug: true, ..detect() }
     }
 
+    /// CPU hogs (C11): `detect` with item 0 spinning on the CPU, not
+    /// sleeping, until item 1 (queued behind it) has started. Its worker
+    /// keeps counting as running and never sleeps, so only the monitor's
+    /// `Hog` lets a worker take item 1 (without it, `hog: false`, the pool
+    /// is stuck: S0); the monitor may also see any other running worker
+    /// hog. The user queues twice, as in `detect`.
+    pub fn hog() -> Config {
+        Config {
+            items: vec![(0, Behaviour::SpinsFor(1)), (0, Behaviour::Blocks)],
+            detect: false,
+            hog: true,
+            ..detect()
+        }
+    }
+
+    /// `hog` on the unbound pool with a target of 2: item 1 runs beside the
+    /// spinner without a hog mark, so the spinner can finish and run
+    /// another item while a report of its hog is still on its way.
+    pub fn hog_unbound() -> Config {
+        Config { unbound_target: Some(2), wqs: vec![WqSpec { unbound: true, ..wq(3) }], max_workers: 3, ..hog() }
+    }
+
     /// Larger configurations for `CMWQ_PROOFS_DEEP=1`.
     pub fn deep() -> Vec<(&'static str, Config)> {
         vec![
@@ -623,6 +657,7 @@ pub mod configs {
             ("blocked creation on 2 CPUs, the kernel's mayday rule", Config { cpus: 2, ..blocked_creation(true) }),
             ("requeue with the monitor", Config { detect: true, ..requeue() }),
             ("detect on 2 CPUs", Config { cpus: 2, ..detect() }),
+            ("hog on 2 CPUs", Config { cpus: 2, ..hog() }),
         ]
     }
 }

@@ -8,18 +8,21 @@ impl Config {
     /// Workers the spec counts as running in pool `p` (the mistake
     /// `BlockedCountsAsRunning` forgets that a blocked worker stops counting,
     /// `UnblockNotCounted` that an unblocked one counts again,
-    /// `DetectedCountsAsRunning` that a detected one stops).
+    /// `DetectedCountsAsRunning` that a detected one stops,
+    /// `HogCountsAsRunning` that a CPU-intensive one stops).
     fn counted_running(&self, s: &State, p: usize) -> usize {
         let workers = s.pools[p].workers.iter();
         if self.has(Mistake::BlockedCountsAsRunning) {
-            workers.filter(|w| matches!(w, Worker::Running { detected: false, .. })).count()
+            workers.filter(|w| matches!(w, Worker::Running { detected: false, hog: false, .. })).count()
         } else if self.has(Mistake::UnblockNotCounted) {
             // Unblock forgot the count: a worker whose item blocked in this
             // run no longer counts once it runs again.
-            let counted = |w: &&Worker| matches!(w, Worker::Running { item, blocked: false, detected: false } if !s.items[usize::from(*item)].blocked_once);
+            let counted = |w: &&Worker| matches!(w, Worker::Running { item, blocked: false, detected: false, hog: false } if !s.items[usize::from(*item)].blocked_once);
             workers.filter(counted).count()
         } else if self.has(Mistake::DetectedCountsAsRunning) {
-            workers.filter(|w| matches!(w, Worker::Running { blocked: false, .. })).count()
+            workers.filter(|w| matches!(w, Worker::Running { blocked: false, hog: false, .. })).count()
+        } else if self.has(Mistake::HogCountsAsRunning) {
+            workers.filter(|w| matches!(w, Worker::Running { blocked: false, detected: false, .. })).count()
         } else {
             s.running(p)
         }
@@ -97,7 +100,7 @@ impl Config {
                 self.worker_actions(s, p, w, out);
             }
             self.manager_actions(s, p, out);
-            if self.detect {
+            if self.detect || self.hog {
                 self.monitor_actions(s, p, out);
             }
         }
@@ -150,6 +153,7 @@ impl Config {
                 let i = usize::from(item);
                 match self.behaviour(i) {
                     Behaviour::SleepsFor(_) if !s.items[i].blocked_once => out.push(Action::Sleep { pool, worker }),
+                    Behaviour::SpinsFor(_) if !s.items[i].blocked_once => out.push(Action::Spin { pool, worker }),
                     Behaviour::Blocks | Behaviour::WaitsFor(_) if !s.items[i].blocked_once => {
                         out.push(Action::Block { pool, worker })
                     }
@@ -170,23 +174,29 @@ impl Config {
     /// item may, a `SleepsFor` item's wait is the sleep that matters), not
     /// on a pool whose CPU is offline (nobody counts there, machine
     /// `ROGUE`); a detected worker counts again once the monitor sees it
-    /// run, which a `SleepsFor` item asleep in its wait does not.
+    /// run, which a `SleepsFor` item asleep in its wait does not. A
+    /// CPU-intensive worker counts for nobody: it is not detected.
+    ///
+    /// C11: the monitor may see a worker that counts as running hog the CPU
+    /// (any item may: a `SpinsFor` item's busy wait is the hog that
+    /// matters), not on a pool whose CPU is offline; it marks the worker
+    /// CPU-intensive for the rest of its item.
     fn monitor_actions(&self, s: &State, p: usize, out: &mut Vec<Action>) {
         let pool = p as u8;
         for (w, worker) in s.pools[p].workers.iter().enumerate() {
             let worker_n = w as u8;
-            match *worker {
-                Worker::Running { blocked, detected: false, .. }
-                    if (!blocked || self.has(Mistake::DetectWhileBlocked)) && !s.pools[p].offline =>
-                {
+            let Worker::Running { item, blocked, detected, hog } = *worker else { continue };
+            let online = !s.pools[p].offline;
+            if self.detect {
+                if !detected && !hog && (!blocked || self.has(Mistake::DetectWhileBlocked)) && online {
                     out.push(Action::Detect { pool, worker: worker_n })
                 }
-                Worker::Running { item, detected: true, .. }
-                    if self.may_proceed(s, usize::from(item)) || self.has(Mistake::UndetectWhileAsleep) =>
-                {
+                if detected && (self.may_proceed(s, usize::from(item)) || self.has(Mistake::UndetectWhileAsleep)) {
                     out.push(Action::Undetect { pool, worker: worker_n })
                 }
-                _ => {}
+            }
+            if self.hog && !blocked && !detected && !hog && online {
+                out.push(Action::Hog { pool, worker: worker_n })
             }
         }
     }
@@ -366,11 +376,11 @@ impl Config {
                 if self.has(Mistake::StartScheduledUnclaimed) {
                     s.items[i].running = None;
                 }
-                s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false, detected: false };
+                s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false, detected: false, hog: false };
             }
             Action::Block { pool, worker } => self.set_blocked(s, pool, worker, true),
             Action::Unblock { pool, worker } => self.set_blocked(s, pool, worker, false),
-            Action::Sleep { pool, worker } => {
+            Action::Sleep { pool, worker } | Action::Spin { pool, worker } => {
                 let p = usize::from(pool);
                 if let Worker::Running { item, .. } = s.pools[p].workers[usize::from(worker)] {
                     self.wait_for(s, usize::from(item), p);
@@ -378,8 +388,15 @@ impl Config {
             }
             Action::Detect { pool, worker } | Action::Undetect { pool, worker } => {
                 let slot = &mut s.pools[usize::from(pool)].workers[usize::from(worker)];
-                if let Worker::Running { item, blocked, .. } = *slot {
-                    *slot = Worker::Running { item, blocked, detected: matches!(action, Action::Detect { .. }) };
+                if let Worker::Running { item, blocked, hog, .. } = *slot {
+                    let detected = matches!(action, Action::Detect { .. });
+                    *slot = Worker::Running { item, blocked, detected, hog };
+                }
+            }
+            Action::Hog { pool, worker } => {
+                let slot = &mut s.pools[usize::from(pool)].workers[usize::from(worker)];
+                if let Worker::Running { item, blocked, detected, .. } = *slot {
+                    *slot = Worker::Running { item, blocked, detected, hog: true };
                 }
             }
             Action::Finish { pool, worker } => {
@@ -628,7 +645,7 @@ impl Config {
         }
         let i = usize::from(s.pools[p].worklist.remove(0));
         self.begin(s, i, p, w as u8);
-        s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false, detected: false };
+        s.pools[p].workers[w] = Worker::Running { item: i as u8, blocked: false, detected: false, hog: false };
     }
 
     /// S5: the first item of pool `p`'s worklist runs already: it moves to
@@ -676,11 +693,12 @@ impl Config {
     }
 
     /// Entering or leaving a blocking section; either is the worker's own
-    /// step, which ends a detection (C10, machine M33).
+    /// step, which ends a detection (C10, machine M33). A CPU-intensive
+    /// mark stays until the item ends (C11, machine M9).
     fn set_blocked(&self, s: &mut State, pool: u8, worker: u8, blocked: bool) {
         let slot = &mut s.pools[usize::from(pool)].workers[usize::from(worker)];
-        let Worker::Running { item, .. } = *slot else { return };
-        *slot = Worker::Running { item, blocked, detected: false };
+        let Worker::Running { item, hog, .. } = *slot else { return };
+        *slot = Worker::Running { item, blocked, detected: false, hog };
         if blocked {
             self.wait_for(s, usize::from(item), usize::from(pool));
         }

@@ -33,7 +33,7 @@ pub const PROPERTIES: [&str; 19] = [
     "W6 while cancel_sync waits, its item is not queued again nor started anew",
     "C3 queueing behind the target's running workers wakes nobody",
     "R4 a rescuer leaves a pool only where a worker can take its waiting items",
-    "C10 a worker is counted out once: the monitor detects none inside a blocking section",
+    "C10 a worker is counted out once: the monitor detects none inside a blocking section nor a CPU hog",
 ];
 
 impl Model for Config {
@@ -180,9 +180,17 @@ fn c6_unbound_managed_to_target(c: &Config, s: &State) -> bool {
 /// section, or the monitor having seen it asleep outside one (the machine
 /// would count it out twice, and in again once, leaving the count low); a
 /// detection lasts only while its worker runs its item (an idle worker
-/// carries none).
+/// carries none). Nor is a CPU-intensive worker (C11) detected, or a
+/// detected one marked CPU-intensive (a CPU-intensive worker may enter a
+/// blocking section: the mark is a flag, as the kernel's, not a count).
 fn c10_counted_out_once(s: &State) -> bool {
-    s.pools.iter().flat_map(|p| &p.workers).all(|w| !matches!(w, Worker::Running { blocked: true, detected: true, .. }))
+    let twice = |w: &&Worker| {
+        matches!(
+            w,
+            Worker::Running { blocked: true, detected: true, .. } | Worker::Running { detected: true, hog: true, .. }
+        )
+    };
+    !s.pools.iter().flat_map(|p| &p.workers).any(|w| twice(&w))
 }
 
 /// S6 (C1's manager): at most one worker of a pool is its manager.
@@ -271,6 +279,9 @@ pub enum Class {
     /// worker again and again, so a worker asleep is seen, and one that
     /// runs is seen running.
     Monitor { pool: u8, worker: u8 },
+    /// The monitor's hog observation, for one worker (C11): a worker that
+    /// goes on using the CPU is seen hogging.
+    Hog { pool: u8, worker: u8 },
 }
 
 impl Fair for Config {
@@ -296,9 +307,11 @@ impl Fair for Config {
             | Action::Block { pool, worker }
             | Action::Unblock { pool, worker }
             | Action::Sleep { pool, worker }
+            | Action::Spin { pool, worker }
             | Action::Finish { pool, worker }
             | Action::Manage { pool, worker } => Class::Worker { pool, worker },
             Action::Detect { pool, worker } | Action::Undetect { pool, worker } => Class::Monitor { pool, worker },
+            Action::Hog { pool, worker } => Class::Hog { pool, worker },
             Action::Create { .. } | Action::CreateFails { .. } if self.creation_may_hang => return None,
             Action::Create { pool } | Action::CreateFails { pool } => Class::Create { pool },
             Action::Mayday { pool } => Class::Mayday { pool },

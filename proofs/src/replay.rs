@@ -23,9 +23,9 @@ impl Config {
     /// pools of at most `max_workers` live workers, its workqueues and
     /// items (each with its workqueue and what it does when it runs), and
     /// whether every creation after a pool's first worker fails. Retiring
-    /// and the blocking monitor allowed (a system that does not detect
-    /// blocking records no detection); the exploration budgets play no part
-    /// in a replay.
+    /// and the blocking monitor allowed, sleeps and hogs (a system that
+    /// does not watch its workers records neither); the exploration budgets
+    /// play no part in a replay.
     pub fn traced(
         cpus: usize,
         max_workers: usize,
@@ -50,6 +50,7 @@ impl Config {
             hotplug: false,
             colors: 16,
             detect: true,
+            hog: true,
             mistake: None,
         }
     }
@@ -238,6 +239,10 @@ impl Replay {
             }
             Event::SeenRunning { pool, worker } => {
                 self.act(Action::Undetect { pool: small(pool), worker: self.worker(pool, worker)? })?;
+            }
+            // A CPU hog (C11): counted out as CPU-intensive until its item ends.
+            Event::SeenHogging { pool, worker } => {
+                self.act(Action::Hog { pool: small(pool), worker: self.worker(pool, worker)? })?;
             }
             Event::Finished { pool, worker, item } => {
                 let i = self.item(item)?;

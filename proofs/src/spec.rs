@@ -36,13 +36,18 @@ pub enum Behaviour {
     /// counting as running, and only the monitor's `Detect` counts it out
     /// (C10). Never on a workqueue with a rescuer.
     SleepsFor(usize),
+    /// Waits for item `n` as `WaitsFor` does, but spinning on the CPU (a
+    /// busy wait: it goes on running, `Spin`), still counting as running:
+    /// only the monitor's `Hog` (the CPU hog rule, C11) counts it out.
+    /// Never on a workqueue with a rescuer.
+    SpinsFor(usize),
 }
 
 impl Behaviour {
     /// The item it waits for, with a blocking section or without.
     pub fn awaited(self) -> Option<usize> {
         match self {
-            Behaviour::WaitsFor(n) | Behaviour::SleepsFor(n) => Some(n),
+            Behaviour::WaitsFor(n) | Behaviour::SleepsFor(n) | Behaviour::SpinsFor(n) => Some(n),
             _ => None,
         }
     }
@@ -113,6 +118,9 @@ pub struct Config {
     /// `Undetect` are enabled. Off, as in the configurations that predate
     /// it, their states stay as they were.
     pub detect: bool,
+    /// The monitor sees CPU hogs (C11): `Hog` is enabled. Off, as in the
+    /// configurations that predate it, their states stay as they were.
+    pub hog: bool,
     /// A deliberate mistake in the spec (to show that a property can fail).
     pub mistake: Option<Mistake>,
 }
@@ -165,11 +173,13 @@ pub struct Item {
 pub enum Worker {
     Idle,
     /// Running item `i`; `blocked`: inside a blocking section; `detected`:
-    /// seen asleep by the monitor outside one (C10). Either counts it out.
+    /// seen asleep by the monitor outside one (C10); `hog`: seen hogging
+    /// the CPU, CPU-intensive until its item ends (C11). Each counts it out.
     Running {
         item: u8,
         blocked: bool,
         detected: bool,
+        hog: bool,
     },
     /// The pool's manager, creating a worker (S6); at most one per pool.
     Managing,
@@ -360,6 +370,19 @@ pub enum Action {
         pool: u8,
         worker: u8,
     },
+    /// A `SpinsFor` item begins its busy wait (it queues the item it waits
+    /// for, as `Block` does); its worker still counts as running.
+    Spin {
+        pool: u8,
+        worker: u8,
+    },
+    /// The monitor saw the worker use the CPU past the hog threshold: it is
+    /// CPU-intensive until its item ends, out of the running count (C11,
+    /// machine PS11); the pool's idle workers may then start.
+    Hog {
+        pool: u8,
+        worker: u8,
+    },
     Finish {
         pool: u8,
         worker: u8,
@@ -524,11 +547,11 @@ impl Config {
 }
 
 impl State {
-    /// Workers of pool `p` that count as running: running, not blocked and
-    /// not detected. The spec's running count is this recount (as the
-    /// machine's rule M1), never a counter of its own.
+    /// Workers of pool `p` that count as running: running, not blocked, not
+    /// detected and not CPU-intensive. The spec's running count is this
+    /// recount (as the machine's rule M1), never a counter of its own.
     pub fn running(&self, p: usize) -> usize {
-        let counts = |w: &&Worker| matches!(w, Worker::Running { blocked: false, detected: false, .. });
+        let counts = |w: &&Worker| matches!(w, Worker::Running { blocked: false, detected: false, hog: false, .. });
         self.pools[p].workers.iter().filter(counts).count()
     }
 

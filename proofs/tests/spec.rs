@@ -3,7 +3,8 @@
 //! fail, with the path printed), a livelock only a fair cycle shows (the
 //! lasso printed and replayed), a blocked creation rescued only under the
 //! kernel's mayday rule, an unannotated wait that only the blocking
-//! monitor unblocks, and every deliberate mistake in the spec caught by
+//! monitor unblocks, a busy wait that only the CPU hog rule lets
+//! complete, and every deliberate mistake in the spec caught by
 //! the property it breaks. `CMWQ_PROOFS_DEEP=1` adds larger
 //! configurations.
 
@@ -51,6 +52,8 @@ fn every_property_holds_on_the_quick_configurations() {
         ("detect", configs::detect()),
         ("detect, unbound", configs::detect_unbound()),
         ("detect during hotplug", configs::detect_hotplug()),
+        ("hog", configs::hog()),
+        ("hog, unbound", configs::hog_unbound()),
         // The monitor may see any running worker asleep: detections among
         // CPU 0 going down and up and workers retiring.
         ("hotplug with the monitor", Config { detect: true, ..configs::hotplug() }),
@@ -154,6 +157,30 @@ fn an_unannotated_wait_completes_only_with_the_monitor() {
     assert!(lasso.cycle.contains(&Action::Undetect { pool: 0, worker: 0 }), "and in again");
 }
 
+/// C11: an item that spins on the CPU waiting for an item queued behind it
+/// holds its worker, which keeps counting as running and never sleeps:
+/// without the hog rule the pool is stuck (S0: the spec has no spinning
+/// step, so the engine's livelock is a stuck state here; LIVE's lasso with
+/// an empty cycle); with it, the monitor marks the spinner CPU-intensive
+/// and another worker runs the item (every property holds,
+/// `every_property_holds_...`). A mark that counts the spinner out but
+/// wakes nobody (it keeps counting) leaves the pool stuck the same way.
+#[test]
+fn a_busy_wait_completes_only_with_the_hog_rule() {
+    let report = run("hog, without the hog rule", Config { hog: false, ..configs::hog() });
+    let path = report.failures.get(PROPERTIES[0]).expect("S0 must fail without the hog rule");
+    println!("path to the stuck state: {path:?}");
+    assert!(path.contains(&Action::Spin { pool: 0, worker: 0 }), "its worker began to spin");
+    let only: Vec<_> = report.failures.keys().copied().collect();
+    assert_eq!(only, [LIVE, PROPERTIES[0]], "only liveness fails");
+
+    let config = Config { mistake: Some(Mistake::HogCountsAsRunning), ..configs::hog() };
+    let report = run("HogCountsAsRunning on hog", config);
+    let path = report.failures.get(PROPERTIES[0]).expect("S0 must fail");
+    println!("path to the stuck state: {path:?}");
+    assert!(path.contains(&Action::Hog { pool: 0, worker: 0 }), "the spinner was marked, and nobody replaced it");
+}
+
 /// A livelock: the rescuer attaches to the wrong pool each time it comes,
 /// finds nothing of its own there and leaves, the mayday re-arms, and item
 /// 1 is never rescued. Someone can always act, so no state is stuck (S0
@@ -178,7 +205,7 @@ fn a_livelock_is_caught_as_a_fair_cycle() {
 
 /// Each mistake, on the configuration that exercises it, and the property
 /// that must catch it.
-const MATRIX: [(Mistake, &str, usize); 45] = [
+const MATRIX: [(Mistake, &str, usize); 46] = [
     (Mistake::QueuePendingAdds, "mixed", 2),
     (Mistake::CancelCountsRunning, "mixed", 1),
     (Mistake::SkipNonReentrancy, "mixed", 3),
@@ -224,6 +251,7 @@ const MATRIX: [(Mistake, &str, usize); 45] = [
     (Mistake::DetectedCountsAsRunning, "detect", 0),
     (Mistake::DetectWhileBlocked, "detect", 18),
     (Mistake::UndetectWhileAsleep, "detect", 9),
+    (Mistake::HogCountsAsRunning, "hog", 0),
 ];
 
 #[test]
@@ -240,6 +268,7 @@ fn every_mistake_is_caught_and_every_property_catches_one() {
             "rescue" => configs::rescue(),
             "unbound" => configs::unbound(),
             "detect" => configs::detect(),
+            "hog" => configs::hog(),
             _ => configs::requeue(),
         };
         let report = run(&format!("{mistake:?} on {on}"), Config { mistake: Some(mistake), ..config });

@@ -83,3 +83,23 @@ fn the_monitors_reports_replay_in_its_section() {
     let trace: Vec<Event> = ran.iter().cloned().chain([step(StepId::Monitor), running]).collect();
     assert!(check(&trace).is_err_and(|why| why.contains("event #5") && why.contains("Undetect")));
 }
+
+/// C11: the monitor's hog report replays as the spec's `Hog` when recorded
+/// in its own section (PS11), and not elsewhere; the spec refuses a second
+/// mark of a worker CPU-intensive already, and the item's end clears it.
+#[test]
+fn a_hog_report_replays_in_the_monitors_section() {
+    let hog = Event::SeenHogging { pool: 0, worker: 0 };
+    let ran = [step(StepId::Queue), queued(), step(StepId::Woken), started()];
+    let seen = [step(StepId::Monitor), hog.clone()];
+    let trace: Vec<Event> = ran.iter().chain(&seen).cloned().chain([step(StepId::Finished), finished()]).collect();
+    assert_eq!(check(&trace), Ok(trace.len()));
+    // Marked, finished, run again, and marked again: the mark ended with the item.
+    let again = [step(StepId::Queue), queued(), step(StepId::Woken), started()];
+    let trace: Vec<Event> = trace.iter().chain(&again).chain(&seen).cloned().collect();
+    assert!(check(&trace).is_err_and(|why| why.contains("at the end")), "only the work left is refused");
+    let trace: Vec<Event> = ran.iter().cloned().chain([hog.clone()]).collect();
+    assert!(check(&trace).is_err_and(|why| why.contains("event #4") && why.contains("does not make it")));
+    let trace: Vec<Event> = ran.iter().chain(&seen).chain(&seen).cloned().collect();
+    assert!(check(&trace).is_err_and(|why| why.contains("event #7") && why.contains("Hog")));
+}

@@ -73,6 +73,14 @@ pub enum Event {
         pool: usize,
         worker: WorkerId,
     },
+    /// The monitor's report of a CPU hog took effect: the worker, seen
+    /// using the CPU past the hog threshold, is marked CPU-intensive and
+    /// counted out until its item ends (rule M34). A rejected report (out
+    /// of date, or of a worker that does not count) records nothing.
+    SeenHogging {
+        pool: usize,
+        worker: WorkerId,
+    },
     /// The running instance finished (rules M20, M27).
     Finished {
         pool: usize,
@@ -149,7 +157,7 @@ pub enum StepId {
     Block,
     /// PS8: it ends.
     Unblock,
-    /// PS9 / PS10: the blocking monitor reports what it saw.
+    /// PS9 / PS10 / PS11: the blocking monitor reports what it saw.
     Monitor,
     /// RT1 then RT2: a rescuer attaches to a pool.
     RescuerAttach,
@@ -191,7 +199,9 @@ impl StepId {
             StepId::Finished => pass || matches!(event, E::Finished { .. }),
             StepId::Block => matches!(event, E::Blocked { .. }),
             StepId::Unblock => matches!(event, E::Unblocked { .. }),
-            StepId::Monitor => matches!(event, E::SeenAsleep { .. } | E::SeenRunning { .. }),
+            StepId::Monitor => {
+                matches!(event, E::SeenAsleep { .. } | E::SeenRunning { .. } | E::SeenHogging { .. })
+            }
             StepId::RescuerAttach => rescue || matches!(event, E::RescuerAttach { .. }),
             StepId::RescuerFinished => rescue || matches!(event, E::Finished { .. }),
             StepId::RetryCreated => matches!(event, E::Created { .. } | E::CreateFailed { manager: false, .. }),
@@ -219,6 +229,7 @@ impl Event {
             | Event::Unblocked { pool, .. }
             | Event::SeenAsleep { pool, .. }
             | Event::SeenRunning { pool, .. }
+            | Event::SeenHogging { pool, .. }
             | Event::Finished { pool, .. }
             | Event::Manage { pool, .. }
             | Event::Created { pool, .. }

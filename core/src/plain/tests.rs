@@ -2,7 +2,8 @@
 //! blocking section counts once, hotplug refuses what the engine refuses,
 //! a waiter does not return before it may, a retired worker's thread
 //! leaves, the monitor's report counts a worker out and in once and an
-//! out-of-date one changes nothing. (A wakeup that came during a pass is
+//! out-of-date one changes nothing, a hog's report counts it out once and
+//! lets the item behind it start. (A wakeup that came during a pass is
 //! taken: the simulator's seed scenario stalls without it.)
 
 use super::*;
@@ -88,6 +89,28 @@ fn the_monitor_counts_a_worker_out_once_and_ignores_an_earlier_run() {
     assert_eq!(seen.count(), 2, "only what took effect: {events:?}");
     assert!(sys.block(pool, id));
     assert!(!sys.seen(pool, id, run, true), "inside a blocking section it is counted out already");
+}
+
+#[test]
+fn a_hog_is_counted_out_once_and_the_item_behind_it_starts() {
+    let mut sys = system(1, 2);
+    settle(&mut sys);
+    assert_eq!(sys.queue(0, Target::On(0), false), Ok(true));
+    settle(&mut sys);
+    let (pool, id) = running_on(&sys, 0);
+    assert_eq!(sys.queue(1, Target::On(0), false), Ok(true));
+    settle(&mut sys);
+    assert_eq!(sys.running().len(), 1, "item 1 waits behind the running worker");
+    let run = sys.pools()[pool].pool().worker(id).expect("a worker").run();
+    assert!(!sys.seen_hogging(pool, id, run - 1), "a report of an earlier run changes nothing");
+    assert!(sys.seen_hogging(pool, id, run), "seen hogging: counted out");
+    assert!(!sys.seen_hogging(pool, id, run), "not twice");
+    assert_eq!(sys.pools()[pool].pool().nr_running(), 0);
+    settle(&mut sys);
+    running_on(&sys, 1);
+    let events = sys.take_events();
+    let seen = events.iter().filter(|e| matches!(e, Event::SeenHogging { .. }));
+    assert_eq!(seen.count(), 1, "only what took effect: {events:?}");
 }
 
 #[test]

@@ -270,6 +270,20 @@ impl PlainSystem {
         took
     }
 
+    /// The monitor's report that worker `id` of `pool` hogged the CPU in
+    /// run `run` (PS11, under the pool lock; the run read earlier, as for
+    /// [`PlainSystem::seen`]). True if the machine marked it CPU-intensive
+    /// (counted out until its item ends); a wakeup it sends comes back as a
+    /// notice.
+    pub fn seen_hogging(&mut self, pool: usize, id: WorkerId, run: u64) -> bool {
+        self.mark(pool, StepId::Monitor);
+        let took = self.step(pool, |section, fx| section.worker_seen_hogging(id, run, fx)).is_some();
+        if took {
+            self.events.push(Event::SeenHogging { pool, worker: id });
+        }
+        took
+    }
+
     /// The function executor `id` runs returned: the item's section, then
     /// the pool's (WP4; for a rescuer PS5 and RT2).
     pub fn finish(&mut self, pool: usize, id: WorkerId, now: Duration) {

@@ -8,13 +8,15 @@
 //! worker is cold). Where the configuration detects blocking, the
 //! blocking monitor reads a worker's run and whether its thread sleeps
 //! (`Probe`, without any lock), and reports it later under the pool lock
-//! (`Report`: PS9, PS10), so that a report may be out of date. Not here,
+//! (`Report`: PS9, PS10), so that a report may be out of date; where it
+//! sees CPU hogs, it reads the run of a worker whose item spins
+//! (`ProbeHog`) and reports the hog later (`ReportHog`: PS11). Not here,
 //! as not in the spec: delayed work, the create-retry timer, a retired
 //! worker's and the rescuer's exit.
 
 use super::witness;
 use crate::spec::{Action, Behaviour, Config};
-use cmwq::machine::pool::{WorkerId, WORKER_RESCUER};
+use cmwq::machine::pool::{WorkerId, WORKER_NOT_RUNNING, WORKER_RESCUER};
 use cmwq::machine::queue::Target;
 use cmwq::machine::work::Location;
 use cmwq::machine::SeededBits;
@@ -74,6 +76,9 @@ pub struct Sys {
     /// The blocking monitor's reports not yet made, per worker (pool, id):
     /// the run it read and whether the thread slept (`Step::Probe`).
     pub watch: BTreeMap<(usize, WorkerId), (u64, bool)>,
+    /// The monitor's hog reports not yet made, per worker (pool, id): the
+    /// run it read (`Step::ProbeHog`).
+    pub hogs: BTreeMap<(usize, WorkerId), u64>,
 }
 
 /// One thread's turn: the user's calls; `Return`, waiter `n` (oldest
@@ -82,9 +87,12 @@ pub struct Sys {
 /// `Wake`, a woken idle worker's pass (WP1); `ManageEnd`, the manager's
 /// spawn returns (CR2, WP2); an item's blocking, unblocking and finish,
 /// and `Sleep`, a `SleepsFor` item going to sleep outside any blocking
-/// section; the blocking monitor's `Probe`, which reads a worker's run and
-/// whether its thread sleeps (no lock), and `Report`, which reports it
-/// (PS9 / PS10); the timers, the trustee, a rescuer's turns and hotplug.
+/// section, and `Spin`, a `SpinsFor` item beginning its busy wait; the
+/// blocking monitor's `Probe`, which reads a worker's run and whether its
+/// thread sleeps (no lock), and `Report`, which reports it (PS9 / PS10),
+/// and `ProbeHog` / `ReportHog`, the same for a thread seen using the CPU
+/// past the hog threshold (PS11); the timers, the trustee, a rescuer's
+/// turns and hotplug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
     Queue { item: usize, cpu: usize },
@@ -100,8 +108,11 @@ pub enum Step {
     Block { pool: usize, id: WorkerId },
     Unblock { pool: usize, id: WorkerId },
     Sleep { pool: usize, id: WorkerId },
+    Spin { pool: usize, id: WorkerId },
     Probe { pool: usize, id: WorkerId },
     Report { pool: usize, id: WorkerId },
+    ProbeHog { pool: usize, id: WorkerId },
+    ReportHog { pool: usize, id: WorkerId },
     Finish { pool: usize, id: WorkerId },
     MaydayTimer { pool: usize },
     IdleCull { pool: usize },
@@ -131,7 +142,8 @@ impl Sys {
         let (queues, cancels, flushes, failures) = (c.queues, c.cancels, c.flushes, FAILURES);
         let left = Budget { queues, cancels, flushes, hotplug, maydays, failures, retires, destroy: c.destroy };
         let plain = PlainSystem::new(topo, bugs);
-        Sys { plain, progs: BTreeMap::new(), left, first_passes: true, spread: false, watch: BTreeMap::new() }
+        let (progs, watch, hogs) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        Sys { plain, progs, left, first_passes: true, spread: false, watch, hogs }
     }
 
     /// The turns that may happen now.
@@ -193,6 +205,8 @@ impl Sys {
                 }
             } else if !prog.blocked_once && matches!(behaviour, Behaviour::SleepsFor(_)) {
                 out.push(Step::Sleep { pool, id });
+            } else if !prog.blocked_once && matches!(behaviour, Behaviour::SpinsFor(_)) {
+                out.push(Step::Spin { pool, id });
             } else if !prog.blocked_once && behaviour != Behaviour::Plain {
                 out.push(Step::Block { pool, id });
             } else if self.may_proceed(behaviour, prog) {
@@ -201,6 +215,9 @@ impl Sys {
         }
         if c.detect {
             self.monitor_steps(c, out);
+        }
+        if c.hog {
+            self.hog_steps(c, out);
         }
         if left.hotplug == 2 && c.cpus >= 2 {
             out.push(Step::CpuDown);
@@ -267,6 +284,24 @@ impl Sys {
         }
     }
 
+    /// The monitor's hog turns: a report made of any worker it read, and a
+    /// read of a worker whose item spins (a `SpinsFor` item that began its
+    /// busy wait, until it returns: the CPU time it used stays used) and
+    /// that counts as running (else the report would change nothing).
+    fn hog_steps(&self, c: &Config, out: &mut Vec<Step>) {
+        let m = &self.plain;
+        out.extend(self.hogs.keys().map(|&(pool, id)| Step::ReportHog { pool, id }));
+        for (&(pool, id), entry) in m.running() {
+            let Some(worker) = m.pools()[pool].pool().worker(id) else { continue };
+            let spins = matches!(c.items[entry.item].1, Behaviour::SpinsFor(_))
+                && self.progs.get(&(pool, id)).is_some_and(|prog| prog.blocked_once);
+            let counts = worker.flags() & WORKER_NOT_RUNNING == 0 && !worker.sleeping() && !worker.detected();
+            if spins && counts && !self.hogs.contains_key(&(pool, id)) {
+                out.push(Step::ProbeHog { pool, id });
+            }
+        }
+    }
+
     /// Whether the thread of executor `id`, running `item`, sleeps.
     fn asleep(&self, c: &Config, pool: usize, id: WorkerId, item: usize) -> bool {
         let prog = self.progs.get(&(pool, id)).copied().unwrap_or_default();
@@ -279,13 +314,14 @@ impl Sys {
     /// it would exceed an exploration bound.
     pub fn apply(&mut self, c: &Config, step: Step) -> Option<Vec<Action>> {
         let before = witness::Before::of(&self.plain, step);
-        // C10: a report made of an earlier run of its worker is no spec step
-        // (the machine must ignore it: rule M32).
+        // C10, C11: a report made of an earlier run of its worker is no spec
+        // step (the machine must ignore it: rules M32, M34).
+        let now = |pool: usize, id: WorkerId| self.plain.pools()[pool].pool().worker(id).map(|w| w.run());
         let stale = match step {
             Step::Report { pool, id } => {
-                let now = self.plain.pools()[pool].pool().worker(id).map(|w| w.run());
-                self.watch.get(&(pool, id)).is_some_and(|&(run, _)| now != Some(run))
+                self.watch.get(&(pool, id)).is_some_and(|&(run, _)| now(pool, id) != Some(run))
             }
+            Step::ReportHog { pool, id } => self.hogs.get(&(pool, id)).is_some_and(|&run| now(pool, id) != Some(run)),
             _ => false,
         };
         let spread = self.spread;
@@ -308,10 +344,10 @@ impl Sys {
                 let (manager, new) = m.managing(pool)?;
                 m.spawned(pool, new, Some(manager), !c.creation_fails, NOW);
             }
-            Step::Block { pool, id } | Step::Sleep { pool, id } => {
-                // A `WaitsFor(n)` (`SleepsFor(n)`) item first queues `n` on
-                // its own CPU (chained); only a blocking section tells the
-                // machine.
+            Step::Block { pool, id } | Step::Sleep { pool, id } | Step::Spin { pool, id } => {
+                // A `WaitsFor(n)` (`SleepsFor(n)`, `SpinsFor(n)`) item first
+                // queues `n` on its own CPU (chained); only a blocking
+                // section tells the machine.
                 let entry = m.running().get(&(pool, id)).copied()?;
                 let mut prog = Prog { blocked_once: true, waits_for: 0 };
                 if let Some(n) = c.items[entry.item].1.awaited() {
@@ -333,6 +369,14 @@ impl Sys {
                 let (run, asleep) = self.watch.remove(&(pool, id))?;
                 self.plain.seen(pool, id, run, asleep);
             }
+            Step::ProbeHog { pool, id } => {
+                let run = m.pools()[pool].pool().worker(id)?.run();
+                self.hogs.insert((pool, id), run);
+            }
+            Step::ReportHog { pool, id } => {
+                let run = self.hogs.remove(&(pool, id))?;
+                self.plain.seen_hogging(pool, id, run);
+            }
             Step::Unblock { pool, id } => m.unblock(pool, id),
             Step::Finish { pool, id } => {
                 self.progs.remove(&(pool, id));
@@ -350,7 +394,9 @@ impl Sys {
         let events = m.take_events();
         let mut actions = before.witness(&self.plain, returned, &events);
         if stale {
-            actions.retain(|action| !matches!(action, Action::Detect { .. } | Action::Undetect { .. }));
+            actions.retain(|action| {
+                !matches!(action, Action::Detect { .. } | Action::Undetect { .. } | Action::Hog { .. })
+            });
         }
         if spread {
             witness::chosen_cpu(&mut actions, &events, c.cpus);

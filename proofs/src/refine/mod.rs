@@ -33,6 +33,7 @@ pub mod witness;
 use crate::fair::{self, Fair, Lasso, Options};
 use crate::spec::{Config, Pending, Rescuer, State, Worker};
 use cmwq::machine::flush::FlushWait;
+use cmwq::machine::pool::WORKER_CPU_INTENSIVE;
 use cmwq::machine::pwq::{Pwq, NR_COLORS};
 use cmwq::machine::section::PlainEntry;
 use cmwq::machine::work::Location;
@@ -271,9 +272,12 @@ pub fn abstraction(c: &Config, sys: &Sys) -> Shape {
         for id in witness::live(m, p) {
             let state = section.pool().worker(id);
             ws.push(match (state, m.running().get(&(p, id))) {
-                (Some(w), Some(entry)) => {
-                    Worker::Running { item: small(entry.item), blocked: w.sleeping(), detected: w.detected() }
-                }
+                (Some(w), Some(entry)) => Worker::Running {
+                    item: small(entry.item),
+                    blocked: w.sleeping(),
+                    detected: w.detected(),
+                    hog: w.flags() & WORKER_CPU_INTENSIVE != 0,
+                },
                 _ if m.managing(p).is_some_and(|(manager, _)| manager == id) => Worker::Managing,
                 _ => Worker::Idle,
             });
@@ -446,7 +450,8 @@ pub enum Class {
     Rescuer { wq: usize },
     /// A waiter waking (oldest first, as `Step::Return`).
     Waiter { n: usize },
-    /// The blocking monitor's reads and reports of one worker.
+    /// The blocking monitor's reads and reports of one worker (sleeps and
+    /// hogs).
     Monitor { pool: usize, id: cmwq::machine::pool::WorkerId },
 }
 
@@ -472,8 +477,12 @@ impl Fair for Refinement {
             | Step::Block { pool, id }
             | Step::Unblock { pool, id }
             | Step::Sleep { pool, id }
+            | Step::Spin { pool, id }
             | Step::Finish { pool, id } => Class::Worker { pool, id },
-            Step::Probe { pool, id } | Step::Report { pool, id } => Class::Monitor { pool, id },
+            Step::Probe { pool, id }
+            | Step::Report { pool, id }
+            | Step::ProbeHog { pool, id }
+            | Step::ReportHog { pool, id } => Class::Monitor { pool, id },
             Step::ManageEnd { pool } => Class::Manager { pool },
             Step::MaydayTimer { pool } => Class::Mayday { pool },
             Step::Trustee { pool } => Class::Trustee { pool },

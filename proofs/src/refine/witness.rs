@@ -94,8 +94,10 @@ impl Before {
             Step::Unblock { pool, id } if !before.rescuers.contains_key(&(pool, id)) => {
                 Action::Unblock { pool: small(pool), worker: spec_worker(m, pool, id) }
             }
-            // Never a rescuer's: `SleepsFor` items have none (`Config::validate`).
+            // Never a rescuer's: `SleepsFor` and `SpinsFor` items have none
+            // (`Config::validate`).
             Step::Sleep { pool, id } => Action::Sleep { pool: small(pool), worker: spec_worker(m, pool, id) },
+            Step::Spin { pool, id } => Action::Spin { pool: small(pool), worker: spec_worker(m, pool, id) },
             Step::Finish { pool, id } => {
                 by(pool, id, |pool, worker| Action::Finish { pool, worker }, |wq| Action::RescueDone { wq })
             }
@@ -187,6 +189,9 @@ impl Before {
             }
             Event::SeenRunning { pool, worker } => {
                 Some(Action::Undetect { pool: small(pool), worker: self.number(m, pool, worker) })
+            }
+            Event::SeenHogging { pool, worker } => {
+                Some(Action::Hog { pool: small(pool), worker: self.number(m, pool, worker) })
             }
             _ => None,
         };
