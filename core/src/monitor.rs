@@ -137,10 +137,11 @@ pub(crate) fn wanted<P: Platform>(shared: &crate::shared::SystemShared<P>) -> bo
 const NUDGEABLE_PAUSE: Duration = Duration::from_micros(200);
 
 /// Passes in a row that find no worker executing an item before the
-/// monitor thread parks (at the longest pause, about 8 ms of idleness): a
-/// flood of short items, whose workers are between items at many passes,
-/// does not make it park and be woken item after item.
-const PARK_AFTER_IDLE_PASSES: u32 = 8;
+/// monitor thread parks (under a millisecond of idleness: the pauses
+/// double from 50 µs), so that the first item of the next burst wakes it
+/// at once; a flood of short items, whose workers are between items at
+/// some passes, seldom finds three in a row.
+const PARK_AFTER_IDLE_PASSES: u32 = 3;
 
 /// Body of the monitor thread: passes over `pools`, fast while a worker
 /// is worth watching closely, backing off to [`MONITOR_POLL_MAX`] otherwise

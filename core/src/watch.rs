@@ -346,7 +346,7 @@ const NUDGEABLE: usize = 2;
 pub const MONITOR_POLL_MIN: Duration = Duration::from_micros(50);
 /// The longest pause, reached by doubling while no worker is worth
 /// watching closely: the idle cost is one pass per this interval.
-pub const MONITOR_POLL_MAX: Duration = Duration::from_millis(1);
+pub const MONITOR_POLL_MAX: Duration = Duration::from_millis(2);
 /// The longest interval between two probes of a worker that keeps running
 /// one item (CPU-bound): it is seen within this once it blocks.
 pub const PROBE_RUNNING_MAX: Duration = Duration::from_millis(2);
