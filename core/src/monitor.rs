@@ -20,7 +20,7 @@
 //! The report names the run it was made in, so the machine ignores one that
 //! arrives after the worker moved on (rule M32); the worker's own next step
 //! ends a detection anyway (rule M33). Between a detected worker waking and
-//! its next probe (1 ms after it was reported, then less often the longer
+//! its next probe (2 ms after it was reported, then less often the longer
 //! it sleeps, at most every [`crate::PROBE_DETECTED_MAX`]) or its own next
 //! step, one more item than the target may run: the price of observing
 //! from outside.
