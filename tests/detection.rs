@@ -160,6 +160,42 @@ fn seed_scenario_with_socket_read() {
     );
 }
 
+/// A file read that blocks: a named pipe (FIFO) opened and read through
+/// `std::fs`, both of which wait for the other end. A helper thread writes
+/// the byte when the short item asks (or after `PATIENCE`, so a failure
+/// cannot leave the blocker waiting for good).
+#[test]
+#[allow(unsafe_code)]
+fn seed_scenario_with_file_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::env::temp_dir().join(format!("cmwq-detect-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `name` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0, "mkfifo failed");
+    let (go, wait) = mpsc::channel::<()>();
+    let writer_path = path.clone();
+    std::thread::spawn(move || {
+        let _ = wait.recv_timeout(PATIENCE);
+        if let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(&writer_path) {
+            let _ = fifo.write_all(&[1]);
+        }
+    });
+    let reader_path = path.clone();
+    seed_scenario(
+        1,
+        move |_| {
+            let mut fifo = std::fs::File::open(&reader_path).expect("the FIFO opens");
+            let mut byte = [0u8; 1];
+            let _ = fifo.read(&mut byte);
+        },
+        move || {
+            let _ = go.send(());
+        },
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
 /// A chain of items, each waiting unannotated on a channel for the next
 /// one, which it queues itself: a fixed pool with fewer threads than the
 /// chain deadlocks; here each blocked link is seen and the next one runs.
