@@ -175,18 +175,33 @@ pub fn detection_races_finish<P: ModelPlatform>(bugs: u64) {
     let wq = workqueue(&system, 0);
     let (asleep, release) = (Flag::<P>::new(), Flag::<P>::new());
     let a = sleeper(&system, &asleep, &release, false);
-    assert!(wq.queue_on(0, &a).unwrap());
-    let monitor = monitor(&system, &asleep, 3);
-    asleep.wait();
+    race_the_end_of(&system, &wq, &a, &asleep, &release, 3);
+}
+
+/// The race of C4's models: queues `a` (which sets `seen` and waits for
+/// `release`), starts the monitor's `passes`, queues C and D, which never
+/// wait, once `a` runs, releases it, and checks that C and D, and then E
+/// and F on the quiet pool, ran one at a time, each counted as running.
+fn race_the_end_of<P: ModelPlatform>(
+    system: &System<P>,
+    wq: &Workqueue<P>,
+    a: &Work<P>,
+    seen: &Arc<Flag<P>>,
+    release: &Arc<Flag<P>>,
+    passes: usize,
+) {
+    assert!(wq.queue_on(0, a).unwrap());
+    let monitor = monitor(system, seen, passes);
+    seen.wait();
     let checks = Exclusive::new();
-    let (c, d) = (checks.item(&system), checks.item(&system));
+    let (c, d) = (checks.item(system), checks.item(system));
     assert!(wq.queue_on(0, &c).unwrap());
     assert!(wq.queue_on(0, &d).unwrap());
     release.set();
     wq.flush().unwrap();
     P::join(monitor);
     checks.check();
-    run_exclusive(&system, &wq, 2);
+    run_exclusive(system, wq, 2);
 }
 
 /// C1, C4 — the monitor sees asleep a worker that waits inside a blocking
@@ -242,16 +257,5 @@ pub fn hog_report_races_finish<P: ModelPlatform>(bugs: u64) {
     let wq = workqueue(&system, 0);
     let (hogging, release) = (Flag::<P>::new(), Flag::<P>::new());
     let a = hogger(&system, &hogging, &release);
-    assert!(wq.queue_on(0, &a).unwrap());
-    let monitor = monitor(&system, &hogging, 2);
-    hogging.wait();
-    let checks = Exclusive::new();
-    let (c, d) = (checks.item(&system), checks.item(&system));
-    assert!(wq.queue_on(0, &c).unwrap());
-    assert!(wq.queue_on(0, &d).unwrap());
-    release.set();
-    wq.flush().unwrap();
-    P::join(monitor);
-    checks.check();
-    run_exclusive(&system, &wq, 2);
+    race_the_end_of(&system, &wq, &a, &hogging, &release, 2);
 }
