@@ -197,8 +197,10 @@ impl<P: Platform> WatchSlot<P> {
         }
         if let Some(threshold) = limits.asleep {
             // In a storm (a detection in the last passes) the next worker's
-            // item likely blocks too: seen asleep once, it is counted out.
-            let threshold = if hot { threshold.min(HOT_THRESHOLD) } else { threshold };
+            // item likely blocks too, and a worker that holds up waiting
+            // items costs them every moment: seen asleep once, it is
+            // counted out (as the kernel counts out any sleep).
+            let threshold = if hot || waiting { threshold.min(HOT_THRESHOLD) } else { threshold };
             seen_now.asleep = seen.asleep(now, sample, threshold, outcome);
         } else {
             seen.next_probe = now.saturating_add(pace(now.saturating_sub(seen.run_since)));
