@@ -205,13 +205,18 @@ fn a_cpu_hog_seen_by_the_monitor_follows_the_spec() {
         .unwrap();
     let wq = Workqueue::builder("hog").max_active(2).build(&system).unwrap();
     let b_ran = Arc::new(AtomicBool::new(false));
+    // How many of A's runs B overtook (A stops spinning when B has run, or
+    // after a bound so that a failure ends the test instead of hanging it).
+    let overtaken = Arc::new(AtomicUsize::new(0));
     let a = {
-        let b_ran = b_ran.clone();
+        let (b_ran, overtaken) = (b_ran.clone(), overtaken.clone());
         Work::new(move || {
             let start = Instant::now();
-            while !b_ran.load(SeqCst) {
-                assert!(start.elapsed() < Duration::from_secs(20), "B ran while A spun");
+            while !b_ran.load(SeqCst) && start.elapsed() < Duration::from_secs(20) {
                 std::hint::spin_loop();
+            }
+            if b_ran.load(SeqCst) {
+                overtaken.fetch_add(1, SeqCst);
             }
         })
     };
@@ -229,6 +234,7 @@ fn a_cpu_hog_seen_by_the_monitor_follows_the_spec() {
         wq.queue_on(0, &b).unwrap();
         wq.flush().unwrap();
     }
+    assert_eq!(overtaken.load(SeqCst), 3, "B waited for A's spin to end: A was not counted out");
     let events = system.take_trace();
     let seen = events.iter().filter(|e| matches!(e, Event::SeenHogging { .. })).count();
     assert!(seen >= 3, "every A must have been seen hogging: {}", show(&events));

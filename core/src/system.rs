@@ -71,7 +71,7 @@ impl<P: Platform> fmt::Debug for System<P> {
 /// (std) or [`SystemBuilder::build_on`] with the platform instance.
 pub struct SystemBuilder<P: Platform = Std> {
     config: Config,
-    reporter: Option<std::sync::Arc<crate::report::ReportFn>>,
+    reporter: Option<crate::platform::Arc<crate::report::ReportFn>>,
     platform: core::marker::PhantomData<fn() -> P>,
 }
 
@@ -220,7 +220,7 @@ impl<P: Platform> SystemBuilder<P> {
     /// [`System::monitor_pass`]) with no lock of the engine held; it must
     /// not block for long (the monitor's passes wait for it).
     pub fn on_report(&mut self, handler: impl Fn(&crate::Report) + Send + Sync + 'static) -> &mut Self {
-        self.reporter = Some(std::sync::Arc::new(handler));
+        self.reporter = Some(crate::platform::Arc::new(handler));
         self
     }
 

@@ -5,7 +5,7 @@
 //! objects, which hold a slot per observed worker.
 
 use crate::machine::pool::WorkerId;
-use crate::platform::{AtomicUsize, Condvar, Mutex, Platform, ThreadProbe, ThreadSample};
+use crate::platform::{Arc, AtomicUsize, Condvar, Mutex, Platform, ThreadProbe, ThreadSample};
 use crate::report::{deliver, HogReport, Report, ReportFn};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
@@ -373,14 +373,14 @@ pub(crate) struct MonitorControl<P: Platform> {
     pub(crate) passing: Mutex<P, ()>,
     /// I: where reports go (`SystemBuilder::on_report`; `None`: standard
     /// error).
-    pub(crate) reporter: Option<std::sync::Arc<ReportFn>>,
+    pub(crate) reporter: Option<Arc<ReportFn>>,
     /// The functions reported hogging the CPU so far (each once). Leaf,
     /// taken with no pool lock held.
     pub(crate) hogs_reported: Mutex<P, BTreeSet<&'static str>>,
 }
 
 impl<P: Platform> MonitorControl<P> {
-    pub(crate) fn new(reporter: Option<std::sync::Arc<ReportFn>>) -> Self {
+    pub(crate) fn new(reporter: Option<Arc<ReportFn>>) -> Self {
         MonitorControl {
             stop: Mutex::new(false),
             wake: Condvar::new(),
