@@ -38,7 +38,9 @@
 use crate::platform::{Arc, Platform};
 use crate::report::HogReport;
 use crate::shared::Pool;
-use crate::watch::{MonitorPass, Observation, Thresholds, WatchSlot, HOT_PAUSE, MONITOR_POLL_MAX, MONITOR_POLL_MIN};
+use crate::watch::{
+    MonitorPass, Observation, Thresholds, WatchSlot, FLOOD_POLL_MAX, HOT_PAUSE, MONITOR_POLL_MAX, MONITOR_POLL_MIN,
+};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -94,6 +96,7 @@ fn report<P: Platform>(
             Some(true) if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result => {
                 guard.tracer.record(|pool| crate::trace::Event::SeenAsleep { pool, worker });
                 outcome.detected += 1;
+                outcome.storm += usize::from(seen.single);
             }
             Some(true) => slot.rejected(),
             Some(false) if guard.machine.worker_seen_running(worker, run) => {
@@ -136,6 +139,9 @@ pub(crate) fn wanted<P: Platform>(shared: &crate::shared::SystemShared<P>) -> bo
 /// workers are seen blocked (shorter ones are not worth its nudge).
 const NUDGEABLE_PAUSE: Duration = Duration::from_micros(200);
 
+/// How long hot passes go on after the last detection of a storm.
+const HOT_SPAN: Duration = Duration::from_millis(1);
+
 /// Passes in a row that find no worker executing an item before the
 /// monitor thread parks (under a millisecond of idleness: the pauses
 /// double from 50 µs), so that the first item of the next burst wakes it
@@ -143,10 +149,80 @@ const NUDGEABLE_PAUSE: Duration = Duration::from_micros(200);
 /// some passes, seldom finds three in a row.
 const PARK_AFTER_IDLE_PASSES: u32 = 3;
 
-/// Body of the monitor thread: passes over `pools`, fast while a worker
-/// is worth watching closely, backing off to [`MONITOR_POLL_MAX`] otherwise
-/// (as Go's `sysmon` backs off), and parked while no worker executes an
-/// item (the next one to begin wakes it), until stopped.
+/// What the monitor thread does after a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Park until a worker begins an item (or the watchdog is due).
+    Park,
+    /// Pause this long; `nudgeable`: a worker beginning an item ends it.
+    Pause { pause: Duration, nudgeable: bool },
+}
+
+/// How the monitor thread paces its passes, from what each found (pure:
+/// the thread applies it, the tests below check it).
+/// - A worker worth watching closely: the next pass soon
+///   ([`MONITOR_POLL_MIN`]).
+/// - A detection of a worker that began only that item (a storm: the
+///   worker woken for the items behind may block in turn): hot passes
+///   ([`HOT_PAUSE`], new runs probed at once) while they find workers to
+///   watch, for [`HOT_SPAN`] after the last such detection.
+/// - Nothing to watch: pauses double up to [`MONITOR_POLL_MAX`], or up to
+///   [`FLOOD_POLL_MAX`] while workers run floods of short items (each pass
+///   wakes the monitor on a busy CPU, and a flood holds nobody up).
+/// - Nobody executing an item for [`PARK_AFTER_IDLE_PASSES`] passes: park.
+#[derive(Debug)]
+struct Pacer {
+    pause: Duration,
+    idle_passes: u32,
+    hot: bool,
+    hot_until: Duration,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Pacer { pause: MONITOR_POLL_MIN, idle_passes: 0, hot: false, hot_until: Duration::ZERO }
+    }
+
+    /// Whether the next pass is hot (probes new runs at once).
+    fn hot(&self) -> bool {
+        self.hot
+    }
+
+    /// What to do after a pass that found `outcome`, at `now`.
+    fn after(&mut self, outcome: &MonitorPass, now: Duration) -> Next {
+        if outcome.storm > 0 {
+            self.hot_until = now.saturating_add(HOT_SPAN);
+        }
+        self.hot = outcome.storm > 0 || (self.hot && outcome.watched > 0 && now < self.hot_until);
+        self.idle_passes = if outcome.executing == 0 { self.idle_passes + 1 } else { 0 };
+        if self.idle_passes >= PARK_AFTER_IDLE_PASSES {
+            (self.pause, self.idle_passes, self.hot) = (MONITOR_POLL_MIN, 0, false);
+            return Next::Park;
+        }
+        self.pause = if self.hot {
+            HOT_PAUSE
+        } else if outcome.watched > 0 || outcome.detected > 0 {
+            MONITOR_POLL_MIN
+        } else if outcome.flooding > 0 && outcome.asleep == 0 {
+            (self.pause * 2).min(FLOOD_POLL_MAX)
+        } else {
+            (self.pause * 2).min(MONITOR_POLL_MAX)
+        };
+        // With workers seen blocked, an item that begins may be one that
+        // blocks in turn, or one they held up: a long pause ends for it.
+        let nudgeable = outcome.asleep > 0 && self.pause >= NUDGEABLE_PAUSE;
+        Next::Pause { pause: self.pause, nudgeable }
+    }
+
+    /// A worker beginning an item ended the pause: watch closely again.
+    fn nudged(&mut self) {
+        self.pause = MONITOR_POLL_MIN;
+    }
+}
+
+/// Body of the monitor thread: passes over `pools`, paced by [`Pacer`]
+/// (backing off as Go's `sysmon` does, and parked while no worker executes
+/// an item: the next one to begin wakes it), until stopped.
 pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
     let Some(shared) = pools.first().map(|pool| pool.shared.clone()) else {
         return;
@@ -154,43 +230,105 @@ pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
     P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
     let limits = Thresholds::of(&shared.config);
     let mut watchdog = crate::watchdog::Schedule::new(&shared);
-    let mut pause = MONITOR_POLL_MIN;
-    let mut idle_passes = 0;
-    let mut hot = false;
+    let mut pacer = Pacer::new();
     loop {
         watchdog.check_if_due(&pools);
-        let outcome = pass(&pools, limits, true, hot);
-        // After a detection the woken worker's item may block in turn (a
-        // storm of blocking items): probe new runs at once while that goes on.
-        hot = outcome.detected > 0 || (hot && outcome.watched > 0);
-        idle_passes = if outcome.executing == 0 { idle_passes + 1 } else { 0 };
-        if idle_passes >= PARK_AFTER_IDLE_PASSES {
-            // Nothing can block unseen: park until a worker begins an item
-            // (or the watchdog's next check).
-            let executing = || pools.iter().any(|pool| pool.watch.lock().iter().any(|slot| slot.executing()));
-            if shared.monitor.park(&shared.platform, executing, watchdog.next()) {
-                return;
+        let outcome = pass(&pools, limits, true, pacer.hot());
+        match pacer.after(&outcome, shared.platform.now()) {
+            Next::Park => {
+                // Nothing can block unseen: park until a worker begins an
+                // item (or the watchdog's next check).
+                let executing = || pools.iter().any(|pool| pool.watch.lock().iter().any(|slot| slot.executing()));
+                if shared.monitor.park(&shared.platform, executing, watchdog.next()) {
+                    return;
+                }
             }
-            (pause, idle_passes) = (MONITOR_POLL_MIN, 0);
-            continue;
+            Next::Pause { pause, nudgeable } => {
+                let deadline = shared.platform.now().saturating_add(pause);
+                let (stopped, nudged) = shared.monitor.pause(&shared.platform, deadline, nudgeable);
+                if stopped {
+                    return;
+                }
+                if nudged {
+                    pacer.nudged();
+                }
+            }
         }
-        pause = if hot {
-            HOT_PAUSE
-        } else if outcome.watched > 0 || outcome.detected > 0 {
-            MONITOR_POLL_MIN
-        } else {
-            (pause * 2).min(MONITOR_POLL_MAX)
-        };
-        let deadline = shared.platform.now().saturating_add(pause);
-        // With workers seen blocked, an item that begins may be one that
-        // blocks in turn, or one they held up: a long pause ends for it.
-        let nudgeable = outcome.asleep > 0 && pause >= NUDGEABLE_PAUSE;
-        let (stopped, nudged) = shared.monitor.pause(&shared.platform, deadline, nudgeable);
-        if stopped {
-            return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Duration = Duration::from_secs(1);
+
+    fn pass(f: impl FnOnce(&mut MonitorPass)) -> MonitorPass {
+        let mut outcome = MonitorPass { executing: 1, ..MonitorPass::default() };
+        f(&mut outcome);
+        outcome
+    }
+
+    fn pause_of(next: Next) -> Duration {
+        match next {
+            Next::Pause { pause, .. } => pause,
+            Next::Park => panic!("parked"),
         }
-        if nudged {
-            pause = MONITOR_POLL_MIN;
+    }
+
+    #[test]
+    fn a_flood_backs_off_further_than_other_busy_spells() {
+        let (mut flood, mut busy) = (Pacer::new(), Pacer::new());
+        let (mut flood_pause, mut busy_pause) = (Duration::ZERO, Duration::ZERO);
+        for i in 0..20 {
+            let now = T0 + Duration::from_millis(i);
+            flood_pause = pause_of(flood.after(&pass(|o| o.flooding = 1), now));
+            busy_pause = pause_of(busy.after(&pass(|_| {}), now));
         }
+        assert_eq!(flood_pause, FLOOD_POLL_MAX);
+        assert_eq!(busy_pause, MONITOR_POLL_MAX);
+        assert!(FLOOD_POLL_MAX > MONITOR_POLL_MAX);
+        // Blocked workers about: a flood is no reason to look less often.
+        assert_eq!(pause_of(flood.after(&pass(|o| (o.flooding, o.asleep) = (1, 1)), T0)), MONITOR_POLL_MAX);
+    }
+
+    #[test]
+    fn a_storm_detection_makes_passes_hot_for_a_span_only() {
+        let mut pacer = Pacer::new();
+        assert_eq!(
+            pacer.after(&pass(|o| (o.detected, o.storm) = (1, 1)), T0),
+            Next::Pause { pause: HOT_PAUSE, nudgeable: false }
+        );
+        assert!(pacer.hot());
+        // Workers to watch keep it hot within the span...
+        let watched = pass(|o| o.watched = 1);
+        assert_eq!(pause_of(pacer.after(&watched, T0 + HOT_SPAN / 2)), HOT_PAUSE);
+        // ...not after it, even with workers still to watch (a busy spell
+        // whose every new run is probed would be hot for ever).
+        assert_eq!(pause_of(pacer.after(&watched, T0 + HOT_SPAN)), MONITOR_POLL_MIN);
+        assert!(!pacer.hot());
+    }
+
+    #[test]
+    fn a_detection_in_a_flood_is_no_storm() {
+        let mut pacer = Pacer::new();
+        let next = pacer.after(&pass(|o| (o.detected, o.flooding) = (1, 1)), T0);
+        assert!(!pacer.hot(), "a flood worker counted out: no hot passes");
+        assert_eq!(pause_of(next), MONITOR_POLL_MIN);
+    }
+
+    #[test]
+    fn idle_passes_park_and_a_nudge_shortens_the_pause() {
+        let mut pacer = Pacer::new();
+        let idle = MonitorPass::default();
+        assert!(matches!(pacer.after(&idle, T0), Next::Pause { .. }));
+        assert!(matches!(pacer.after(&idle, T0), Next::Pause { .. }));
+        assert_eq!(pacer.after(&idle, T0), Next::Park);
+        for _ in 0..10 {
+            pacer.after(&pass(|o| o.asleep = 1), T0);
+        }
+        assert_eq!(pacer.after(&pass(|o| o.asleep = 1), T0), Next::Pause { pause: MONITOR_POLL_MAX, nudgeable: true });
+        pacer.nudged();
+        assert_eq!(pause_of(pacer.after(&pass(|_| {}), T0)), MONITOR_POLL_MIN * 2);
     }
 }

@@ -17,8 +17,8 @@ pub(crate) struct WatchSlot<P: Platform> {
     worker: WorkerId,
     /// I: how the platform observes its thread.
     probe: ThreadProbe,
-    /// A: the run it executes (machine `WorkerState::run`, truncated to a
-    /// word), 0 between items. Written by the worker, read by a pass.
+    /// A: the run it executes or last executed, and whether it executes
+    /// it now ([`EXECUTING`]). Written by the worker, read by a pass.
     run: AtomicUsize<P>,
     /// leaf: what the last passes saw (only a pass locks it).
     seen: Mutex<P, Seen>,
@@ -54,10 +54,26 @@ struct Seen {
     /// from run to run): a thread that used at least half the time since
     /// then ran, and needs no probe.
     thread: Option<(Duration, Duration)>,
-    /// The last run other than 0 seen (kept from run to run): a new run
-    /// more than one past it means the worker ran items between two passes,
-    /// as in a flood, and is not hurried for.
+    /// The last run the worker was seen to begin, executing or finished
+    /// (kept from run to run): a new run more than one past it means the
+    /// worker ran items between two passes, as in a flood, and is not
+    /// hurried for.
     last_run: usize,
+    /// `run` is the only run the worker began since the pass before it was
+    /// first seen (not one of a flood of short items): with items waiting
+    /// behind it, it is counted out the first time it is seen asleep.
+    single: bool,
+}
+
+/// The low bit of a slot's published run: set while the worker executes
+/// it. The rest is the run (machine `WorkerState::run`, truncated to a
+/// word less a bit; runs start at 1), kept between items so that a pass
+/// knows how many the worker began since the last one.
+const EXECUTING: usize = 1;
+
+/// A slot's published word while the worker executes run `run`.
+fn published(run: u64) -> usize {
+    (run as usize) << 1 | EXECUTING
 }
 
 /// CPU time a pass lets accumulate for a run before it takes the pool lock
@@ -75,6 +91,9 @@ pub(crate) struct Observation {
     pub(crate) hog: bool,
     /// CPU time seen used since the last probe in this run (PS12).
     pub(crate) cpu: Duration,
+    /// The worker began only this run since the pass before it was first
+    /// seen (not a flood of short items).
+    pub(crate) single: bool,
 }
 
 /// The thresholds a pass judges by (`Config::detect_blocking`,
@@ -109,11 +128,9 @@ impl<P: Platform> WatchSlot<P> {
     /// wakes the monitor if it parked with nothing to watch.
     #[inline]
     pub(crate) fn begin(&self, run: u64, monitor: &MonitorControl<P>) {
-        // Run 0 means "no item": a wrapped counter skips it.
-        let run = (run as usize).max(1);
         // SeqCst, paired with the monitor's park: either it sees this run
         // on its last look, or this sees it parked.
-        self.run.store(run, Ordering::SeqCst);
+        self.run.store(published(run), Ordering::SeqCst);
         monitor.nudge();
     }
 
@@ -133,13 +150,15 @@ impl<P: Platform> WatchSlot<P> {
 
     /// Whether the worker executes a run (an item's function).
     pub(crate) fn executing(&self) -> bool {
-        self.run.load(Ordering::SeqCst) != 0
+        self.run.load(Ordering::SeqCst) & EXECUTING != 0
     }
 
-    /// The worker finished its item's function.
+    /// The worker finished its item's function. Only the worker writes
+    /// its slot: a load and a store, no read-modify-write.
     #[inline]
     pub(crate) fn end(&self) {
-        self.run.store(0, Ordering::Release);
+        let run = self.run.load(Ordering::Relaxed);
+        self.run.store(run & !EXECUTING, Ordering::Release);
     }
 
     /// Probes the worker if it stayed in one run since the last pass;
@@ -161,19 +180,31 @@ impl<P: Platform> WatchSlot<P> {
         waiting: bool,
         outcome: &mut MonitorPass,
     ) -> Option<Observation> {
-        let run = self.run.load(Ordering::Acquire);
+        let published = self.run.load(Ordering::Acquire);
+        // The run executed (0: between items), and the last one begun.
+        let latest = published >> 1;
+        let run = if published & EXECUTING != 0 { latest } else { 0 };
         let mut seen = self.seen.lock();
         let now = platform.now();
         outcome.executing += usize::from(run != 0);
         if run != seen.run {
             // Between items, or a new run since the last pass: noted (a
             // detection of the last run ended with the worker's own step).
-            let (thread, last_run) = (seen.thread, if run == 0 { seen.last_run } else { run });
-            let next_after_last = run == seen.last_run.wrapping_add(1);
-            *seen = Seen { run, run_since: now, next_probe: now, thread, last_run, ..Seen::default() };
+            let (thread, last_run) = (seen.thread, latest);
+            let next_after_last = latest == seen.last_run.wrapping_add(1) & (usize::MAX >> 1);
+            *seen = Seen {
+                run,
+                run_since: now,
+                next_probe: now,
+                thread,
+                last_run,
+                single: next_after_last,
+                ..Seen::default()
+            };
             if run == 0 {
                 return None;
             }
+            outcome.flooding += usize::from(!next_after_last);
             if !hot {
                 // Worth a look soon if items wait behind it and it began
                 // only this one since the last pass (not a flood of short
@@ -190,8 +221,14 @@ impl<P: Platform> WatchSlot<P> {
             return None;
         }
         let sample = seen.sample(platform, self.probe, now)?;
-        let mut seen_now =
-            Observation { worker: self.worker, run: run as u64, asleep: None, hog: false, cpu: Duration::ZERO };
+        let mut seen_now = Observation {
+            worker: self.worker,
+            run: run as u64,
+            asleep: None,
+            hog: false,
+            cpu: Duration::ZERO,
+            single: seen.single,
+        };
         if let Some(cpu) = sample.cpu {
             seen.cpu_hog(cpu, sample.asleep, limits.hog, &mut seen_now);
         }
@@ -199,8 +236,10 @@ impl<P: Platform> WatchSlot<P> {
             // In a storm (a detection in the last passes) the next worker's
             // item likely blocks too, and a worker that holds up waiting
             // items costs them every moment: seen asleep once, it is
-            // counted out (as the kernel counts out any sleep).
-            let threshold = if hot || waiting { threshold.min(HOT_THRESHOLD) } else { threshold };
+            // counted out (as the kernel counts out any sleep). Not so in
+            // a flood of short items, whose workers wait a moment on
+            // locks (the allocator's, say): there, the threshold.
+            let threshold = if hot || (waiting && seen.single) { threshold.min(HOT_THRESHOLD) } else { threshold };
             seen_now.asleep = seen.asleep(now, sample, threshold, outcome);
         } else {
             seen.next_probe = now.saturating_add(pace(now.saturating_sub(seen.run_since)));
@@ -314,6 +353,10 @@ impl Seen {
 pub struct MonitorPass {
     /// Workers reported asleep (rule M32) and taken out of the count.
     pub detected: usize,
+    /// Of those, workers that began only that item since the pass before
+    /// (not a flood of short items): the items behind may block in turn
+    /// (a storm), so the monitor thread passes fast for a moment.
+    pub storm: usize,
     /// Workers reported running again (rule M33).
     pub resumed: usize,
     /// Workers seen hogging the CPU and counted out as CPU-intensive (rule
@@ -326,6 +369,10 @@ pub struct MonitorPass {
     pub watched: usize,
     /// Workers executing an item (the monitor thread parks when none is).
     pub executing: usize,
+    /// Workers seen in a new run that began several items since the last
+    /// pass (a flood of short items: the monitor thread pauses longer, up
+    /// to [`FLOOD_POLL_MAX`], while nothing else needs watching).
+    pub flooding: usize,
     /// Workers reported asleep and not seen running since (the monitor
     /// thread's long pauses may then be cut short by the next item to
     /// begin).
@@ -349,6 +396,10 @@ pub const MONITOR_POLL_MIN: Duration = Duration::from_micros(50);
 /// The longest pause, reached by doubling while no worker is worth
 /// watching closely: the idle cost is one pass per this interval.
 pub const MONITOR_POLL_MAX: Duration = Duration::from_millis(2);
+/// The longest pause while workers run floods of short items and no
+/// worker needs watching ([`MonitorPass::flooding`]): each pass wakes the
+/// monitor on a busy CPU, which costs tens of microseconds there.
+pub const FLOOD_POLL_MAX: Duration = Duration::from_millis(5);
 /// The longest interval between two probes of a worker that keeps running
 /// one item (CPU-bound): it is seen within this once it blocks.
 pub const PROBE_RUNNING_MAX: Duration = Duration::from_millis(2);

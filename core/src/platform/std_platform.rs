@@ -161,7 +161,7 @@ impl Platform for Std {
 #[cfg(target_os = "linux")]
 mod thread_state {
     use super::{ThreadProbe, ThreadSample};
-    use std::io::Read;
+    use std::io::{Read, Write};
 
     /// The calling thread's id (low 32 bits) and its CPU-time clock (high
     /// 32 bits).
@@ -188,8 +188,18 @@ mod thread_state {
     /// thread of the process may read): one file read and one system call.
     pub(super) fn sample(probe: ThreadProbe) -> Option<ThreadSample> {
         let tid = probe.0 as u32;
+        // The path is written on the stack: the monitor allocates nothing
+        // per probe (an allocation may wait on, and wake, workers that
+        // allocate at the same time, all in the allocator's lock).
+        let mut path = [0u8; 48];
+        let path = {
+            let mut cursor = &mut path[..];
+            write!(cursor, "/proc/self/task/{tid}/stat").ok()?;
+            let len = 48 - cursor.len();
+            core::str::from_utf8(path.get(..len)?).ok()?
+        };
         let mut buf = [0u8; 1024];
-        let stat = read(&format!("/proc/self/task/{tid}/stat"), &mut buf)?;
+        let stat = read(path, &mut buf)?;
         // The command name (field 2) is in parentheses and may hold spaces
         // and parentheses: the fields after it start after the last ')'.
         let close = stat.iter().rposition(|&b| b == b')')?;
