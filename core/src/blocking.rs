@@ -125,6 +125,11 @@ impl<P: Platform> SleepingWorker<P> {
         }
         guard.tracer.record(|pool| crate::trace::Event::Blocked { pool, worker });
         drop(guard);
+        // Counted out already: the monitor need not look at it until it
+        // leaves (it would only be told so under the pool lock).
+        if let Some(slot) = &ctx.watch {
+            slot.end();
+        }
         SleepingWorker { ctx: Some(ctx) }
     }
 }
@@ -138,8 +143,8 @@ impl<P: Platform> Drop for SleepingWorker<P> {
             guard.tracer.record(|pool| crate::trace::Event::Unblocked { pool, worker });
             guard.machine.worker_unblocked(worker);
             guard.publish_load();
-            // A new run: what the monitor saw of the section is out of date.
-            if let Some(slot) = ctx.watch.as_ref().filter(|slot| slot.executing()) {
+            // A new run, for the monitor to watch again.
+            if let Some(slot) = &ctx.watch {
                 if let Some(state) = guard.machine.pool().worker(worker).filter(|w| w.current().is_some()) {
                     slot.begin(state.run(), &ctx.pool.shared.monitor);
                 }

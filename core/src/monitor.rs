@@ -228,6 +228,7 @@ pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
         return;
     };
     P::set_thread_context(Some(Arc::new(crate::blocking::EngineThread::of(&shared))));
+    shared.platform.precise_timers();
     let limits = Thresholds::of(&shared.config);
     let mut watchdog = crate::watchdog::Schedule::new(&shared);
     let mut pacer = Pacer::new();
@@ -245,6 +246,14 @@ pub(crate) fn monitor_main<P: Platform>(pools: Vec<Arc<Pool<P>>>) {
             }
             Next::Pause { pause, nudgeable } => {
                 let deadline = shared.platform.now().saturating_add(pause);
+                if pacer.hot() {
+                    // A storm: the CPUs mostly wait on sleeping items, and a
+                    // timed wake-up there takes longer than the pause:
+                    // yield until the next pass instead.
+                    while shared.platform.now() < deadline {
+                        P::yield_now();
+                    }
+                }
                 let (stopped, nudged) = shared.monitor.pause(&shared.platform, deadline, nudgeable);
                 if stopped {
                     return;

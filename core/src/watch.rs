@@ -153,7 +153,8 @@ impl<P: Platform> WatchSlot<P> {
         self.run.load(Ordering::SeqCst) & EXECUTING != 0
     }
 
-    /// The worker finished its item's function. Only the worker writes
+    /// The worker finished its item's function, or entered a blocking
+    /// section (counted out already: nothing to watch). Only the worker writes
     /// its slot: a load and a store, no read-modify-write.
     #[inline]
     pub(crate) fn end(&self) {
@@ -205,11 +206,11 @@ impl<P: Platform> WatchSlot<P> {
                 return None;
             }
             outcome.flooding += usize::from(!next_after_last);
-            if !hot {
-                // Worth a look soon if items wait behind it and it began
-                // only this one since the last pass (not a flood of short
-                // items, which begins many between two passes).
-                outcome.watched += usize::from(waiting && next_after_last);
+            // Probed at once if items wait behind it and it began only
+            // this one since the last pass (it may hold them up already:
+            // the pass that a begin nudges comes a wake-up later); not in a
+            // flood of short items, which begins many between two passes.
+            if !(hot || waiting && next_after_last) {
                 return None;
             }
         } else if run == 0 {

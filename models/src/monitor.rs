@@ -23,13 +23,14 @@ fn monitored<P: ModelPlatform>(bugs: u64) -> System<P> {
         .expect("model system builds")
 }
 
-/// The monitor: once `asleep` is set, `passes` explicit passes (each
-/// probes every worker in a run; with no threshold the first that finds A
-/// asleep reports it, and later ones race A's release and finish).
-fn monitor<P: ModelPlatform>(system: &System<P>, asleep: &Arc<Flag<P>>, passes: usize) -> P::JoinHandle {
-    let (system2, asleep) = (system.clone(), asleep.clone());
+/// The monitor: once `start` is set (A is asleep, or began), `passes`
+/// explicit passes (each probes every worker in a run; with no threshold
+/// the first that finds A asleep reports it, and later ones race A's
+/// release and finish).
+fn monitor<P: ModelPlatform>(system: &System<P>, start: &Arc<Flag<P>>, passes: usize) -> P::JoinHandle {
+    let (system2, start) = (system.clone(), start.clone());
     spawn(system, move || {
-        asleep.wait();
+        start.wait();
         for _ in 0..passes {
             system2.monitor_pass();
         }
@@ -100,27 +101,14 @@ fn hogger<P: ModelPlatform>(system: &System<P>, hogging: &Arc<Flag<P>>, until: &
 }
 
 /// Item A of the models: sets `asleep` and waits for `until`, marked asleep
-/// throughout (inside a blocking section if `in_section`, and asleep only
-/// inside it, as a real thread is).
-fn sleeper<P: ModelPlatform>(
-    system: &System<P>,
-    asleep: &Arc<Flag<P>>,
-    until: &Arc<Flag<P>>,
-    in_section: bool,
-) -> Work<P> {
+/// throughout, with no blocking section (the pool is not told).
+fn sleeper<P: ModelPlatform>(system: &System<P>, asleep: &Arc<Flag<P>>, until: &Arc<Flag<P>>) -> Work<P> {
     let (sleepers, asleep, until) = (system.platform().sleepers(), asleep.clone(), until.clone());
     Work::<P>::new(move || {
-        let wait = || {
-            sleepers.asleep_while(|| {
-                asleep.set();
-                until.wait();
-            })
-        };
-        if in_section {
-            cmwq::blocking_on::<P, _>(wait);
-        } else {
-            wait();
-        }
+        sleepers.asleep_while(|| {
+            asleep.set();
+            until.wait();
+        })
     })
 }
 
@@ -151,7 +139,7 @@ pub fn unannotated_wait_detected<P: ModelPlatform>(bugs: u64) {
     let system = monitored::<P>(bugs);
     let wq = workqueue(&system, 0);
     let (asleep, b_ran) = (Flag::<P>::new(), Flag::<P>::new());
-    let (a, b) = (sleeper(&system, &asleep, &b_ran, false), setter(&b_ran));
+    let (a, b) = (sleeper(&system, &asleep, &b_ran), setter(&b_ran));
     assert!(wq.queue_on(0, &a).unwrap());
     assert!(wq.queue_on(0, &b).unwrap());
     let monitor = monitor(&system, &asleep, 2);
@@ -174,7 +162,7 @@ pub fn detection_races_finish<P: ModelPlatform>(bugs: u64) {
     let system = monitored::<P>(bugs);
     let wq = workqueue(&system, 0);
     let (asleep, release) = (Flag::<P>::new(), Flag::<P>::new());
-    let a = sleeper(&system, &asleep, &release, false);
+    let a = sleeper(&system, &asleep, &release);
     race_the_end_of(&system, &wq, &a, &asleep, &release, 3);
 }
 
@@ -206,17 +194,27 @@ fn race_the_end_of<P: ModelPlatform>(
 
 /// C1, C4 — the monitor sees asleep a worker that waits inside a blocking
 /// section (a real thread there is asleep too): the section took it out of
-/// the running count already, so the report changes nothing. Counted out
-/// twice (DetectWhileBlocked), the pool's count is left one low: the count
-/// underflows as workers stop, or two items run at once afterwards.
+/// the running count already, so the report changes nothing. A worker in a
+/// section is not watched, so the monitor's passes start as A begins and
+/// race its entry: a pass that read A's run before the section probes it
+/// asleep inside it. Counted out twice (DetectWhileBlocked), the pool's
+/// count is left one low: the count underflows as workers stop, or two
+/// items run at once afterwards.
 pub fn detection_of_a_blocking_section<P: ModelPlatform>(bugs: u64) {
     let system = monitored::<P>(bugs);
     let wq = workqueue(&system, 0);
-    let (asleep, release) = (Flag::<P>::new(), Flag::<P>::new());
-    let (a, b) = (sleeper(&system, &asleep, &release, true), setter(&release));
+    let (began, release) = (Flag::<P>::new(), Flag::<P>::new());
+    let a = {
+        let (sleepers, began, release) = (system.platform().sleepers(), began.clone(), release.clone());
+        Work::<P>::new(move || {
+            began.set();
+            cmwq::blocking_on::<P, _>(|| sleepers.asleep_while(|| release.wait()));
+        })
+    };
+    let b = setter(&release);
     assert!(wq.queue_on(0, &a).unwrap());
     assert!(wq.queue_on(0, &b).unwrap());
-    let monitor = monitor(&system, &asleep, 2);
+    let monitor = monitor(&system, &began, 2);
     wq.flush().unwrap();
     P::join(monitor);
     assert_eq!(

@@ -214,6 +214,12 @@ pub trait Platform: Send + Sync + Sized + 'static {
         let _ = probe;
         None
     }
+    /// Asks that the calling thread's short timed waits end on time (the
+    /// blocking monitor's thread, whose pauses are tens of microseconds).
+    /// Std on Linux sets the thread's timer slack to 1 ns: the default, 50
+    /// µs, is longer than the monitor's shortest pauses. The default does
+    /// nothing.
+    fn precise_timers(&self) {}
     /// Lets other threads run (used in retry loops).
     fn yield_now();
     /// Puts the calling thread to sleep for `duration` of this platform's
