@@ -8,16 +8,17 @@
 //!   pool (65 workers), and the same with A's sleep annotated
 //!   (`cmwq::blocking`) for comparison. Trials are 10 ms apart: with no
 //!   other worker blocked, the monitor has parked by then and A's start
-//!   wakes it; with 63 blocked, it never parks and finds A at its next
-//!   paced pass.
+//!   wakes it; with 63 blocked, it never parks, and A's start cuts its
+//!   pause short (workers are seen blocked). Either way the pass that
+//!   follows probes A at once (B waits behind it).
 //! - **Monitor CPU**: the monitor thread's CPU time (`schedstat`) over 2 s
-//!   idle, and over a flood of 200,000 no-op items from one thread, as a
-//!   share of one core; the flood's time per item with detection on and
-//!   off, in the same run.
+//!   idle, and over floods of 200,000 and 2,000,000 no-op items from one
+//!   thread, as a share of one core; the short flood's time per item with
+//!   detection on and off, in the same run.
 //!
 //! `cargo bench -p cmwq-bench --bench detect` (`CMWQ_DETECT_TRIALS`, default
 //! 200, 0 skips the latency rows; `CMWQ_DETECT_FLOOD_ITEMS`, default
-//! 200,000; `CMWQ_DETECT_OUT`, the output folder, default `bench/results`:
+//! 200,000, the short flood (the long one is ten times it); `CMWQ_DETECT_OUT`, the output folder, default `bench/results`:
 //! writes `detect.md`).
 
 #[cfg(target_os = "linux")]
@@ -181,7 +182,17 @@ mod linux {
         let t1 = Instant::now();
         let on_ns = flood_from_outside(&wq, items);
         let (cpu2, flood_wall) = (thread_cpu(monitor), t1.elapsed());
-        for (phase, wall, before, after) in [("idle, 2 s", idle_wall, cpu0, cpu1), ("flood", flood_wall, cpu1, cpu2)] {
+        // Ten times as long: the monitor's steady state in a flood (the
+        // short one is mostly its first passes).
+        let t2 = Instant::now();
+        flood_from_outside(&wq, items * 10);
+        let (cpu3, long_wall) = (thread_cpu(monitor), t2.elapsed());
+        let (short, long) = (format!("flood, {items} items"), format!("flood, {} items", items * 10));
+        for (phase, wall, before, after) in [
+            ("idle, 2 s", idle_wall, cpu0, cpu1),
+            (short.as_str(), flood_wall, cpu1, cpu2),
+            (long.as_str(), long_wall, cpu2, cpu3),
+        ] {
             match (before, after) {
                 (Some(before), Some(after)) => {
                     let used = after.saturating_sub(before);

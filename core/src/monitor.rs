@@ -7,15 +7,27 @@
 //!
 //! # How it sees
 //! Each worker that can be observed ([`Platform::thread_probe`]) has a
-//! [`WatchSlot`] on its pool's watch list, with the run it executes (the
-//! machine's run number, 0 between items), written by the worker before
-//! and after each item. A pass reads every slot without any pool lock:
-//! - a slot whose run changed since the last pass is only noted (a flood
-//!   of short items costs the monitor an atomic read per worker, no probe);
+//! [`WatchSlot`] on its pool's watch list, with the last run it began (the
+//! machine's run number) and whether it executes it now, written by the
+//! worker before and after each item and as it enters a blocking section
+//! (counted out already: not watched) and leaves it. A pass reads every
+//! slot without any pool lock:
+//! - a slot in a new run is noted; it is probed at once only if it began
+//!   just that run since the last pass and items wait behind it (it may be
+//!   holding them up), or in a hot pass. A flood of short items begins
+//!   many runs between two passes: it costs an atomic read per worker, no
+//!   probe;
 //! - a slot in the same run is probed ([`Platform::probe`]); seen asleep
-//!   with the same `ran` counter for at least the threshold, the worker is
-//!   reported asleep under its pool lock (PS9); seen running again after
-//!   that, it is reported running (PS10).
+//!   with the same `ran` counter for at least the threshold (no threshold
+//!   in a hot pass, or for a worker that began just that run with items
+//!   waiting behind it), the worker is reported asleep under its pool lock
+//!   (PS9); seen running again after that, it is reported running (PS10).
+//!
+//! [`Pacer`] spaces the passes: hot (every [`HOT_PAUSE`], yielding between
+//! them) for a moment after a detection in a storm of blocking items,
+//! soon while a worker is worth watching, backing off otherwise (further
+//! in a flood of short items, whose passes wake the monitor on a busy
+//! CPU), and parked while no worker executes an item.
 //!
 //! The report names the run it was made in, so the machine ignores one that
 //! arrives after the worker moved on (rule M32); the worker's own next step
