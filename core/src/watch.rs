@@ -214,6 +214,8 @@ impl<P: Platform> WatchSlot<P> {
                 return None;
             }
         } else if run == 0 {
+            // Idle at both passes, perhaps with items run in between.
+            seen.last_run = latest;
             return None;
         }
         outcome.asleep += usize::from(seen.detected);
