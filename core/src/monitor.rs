@@ -181,7 +181,9 @@ enum Next {
 /// - Nothing to watch: pauses double up to [`MONITOR_POLL_MAX`], or up to
 ///   [`FLOOD_POLL_MAX`] while workers run floods of short items (each pass
 ///   wakes the monitor on a busy CPU, and a flood holds nobody up).
-/// - Nobody executing an item for [`PARK_AFTER_IDLE_PASSES`] passes: park.
+/// - Nobody executing an item for [`PARK_AFTER_IDLE_PASSES`] passes: park,
+///   keeping the pause (a flood whose workers are often idle parks and is
+///   woken often; the pass a wake-up brings probes at once what needs it).
 #[derive(Debug)]
 struct Pacer {
     pause: Duration,
@@ -208,7 +210,7 @@ impl Pacer {
         self.hot = outcome.storm > 0 || (self.hot && outcome.watched > 0 && now < self.hot_until);
         self.idle_passes = if outcome.executing == 0 { self.idle_passes + 1 } else { 0 };
         if self.idle_passes >= PARK_AFTER_IDLE_PASSES {
-            (self.pause, self.idle_passes, self.hot) = (MONITOR_POLL_MIN, 0, false);
+            (self.idle_passes, self.hot) = (0, false);
             return Next::Park;
         }
         self.pause = if self.hot {
@@ -351,5 +353,22 @@ mod tests {
         assert_eq!(pacer.after(&pass(|o| o.asleep = 1), T0), Next::Pause { pause: MONITOR_POLL_MAX, nudgeable: true });
         pacer.nudged();
         assert_eq!(pause_of(pacer.after(&pass(|_| {}), T0)), MONITOR_POLL_MIN * 2);
+    }
+
+    #[test]
+    fn a_park_keeps_the_pause_it_had_backed_off_to() {
+        let mut pacer = Pacer::new();
+        for _ in 0..10 {
+            pacer.after(&pass(|o| o.flooding = 1), T0);
+        }
+        let idle = MonitorPass::default();
+        pacer.after(&idle, T0);
+        pacer.after(&idle, T0);
+        assert_eq!(pacer.after(&idle, T0), Next::Park);
+        // A flood whose workers are idle at three passes in a row parks the
+        // monitor, and its next item wakes it: it must not start over from
+        // the shortest pause (the first pass probes what needs it at once).
+        assert!(pause_of(pacer.after(&pass(|o| o.flooding = 1), T0)) > MONITOR_POLL_MAX);
+        assert_eq!(pause_of(pacer.after(&pass(|o| o.watched = 1), T0)), MONITOR_POLL_MIN);
     }
 }
