@@ -223,8 +223,9 @@ impl Pacer {
             (self.pause * 2).min(MONITOR_POLL_MAX)
         };
         // With workers seen blocked, an item that begins may be one that
-        // blocks in turn, or one they held up: a long pause ends for it.
-        let nudgeable = outcome.asleep > 0 && self.pause >= NUDGEABLE_PAUSE;
+        // blocks in turn, or one they held up: a long pause ends for it
+        // (not in a flood, whose items begin all the time).
+        let nudgeable = outcome.asleep > 0 && outcome.flooding == 0 && self.pause >= NUDGEABLE_PAUSE;
         Next::Pause { pause: self.pause, nudgeable }
     }
 
@@ -311,8 +312,13 @@ mod tests {
         assert_eq!(flood_pause, FLOOD_POLL_MAX);
         assert_eq!(busy_pause, MONITOR_POLL_MAX);
         assert!(FLOOD_POLL_MAX > MONITOR_POLL_MAX);
-        // Blocked workers about: a flood is no reason to look less often.
-        assert_eq!(pause_of(flood.after(&pass(|o| (o.flooding, o.asleep) = (1, 1)), T0)), MONITOR_POLL_MAX);
+        // Blocked workers about: a flood is no reason to look less often,
+        // but its items' starts are no reason to look sooner (they are
+        // short: a nudge from each would wake the monitor all the time).
+        let next = flood.after(&pass(|o| (o.flooding, o.asleep) = (1, 1)), T0);
+        assert_eq!(next, Next::Pause { pause: MONITOR_POLL_MAX, nudgeable: false });
+        let next = busy.after(&pass(|o| o.asleep = 1), T0);
+        assert_eq!(next, Next::Pause { pause: MONITOR_POLL_MAX, nudgeable: true });
     }
 
     #[test]
