@@ -168,7 +168,9 @@ mod lifecycle;
 pub mod machine;
 mod manager;
 mod monitor;
-pub use watch::{MonitorPass, FLOOD_POLL_MAX, MONITOR_POLL_MAX, MONITOR_POLL_MIN, PROBE_DETECTED_MAX, PROBE_RUNNING_MAX};
+pub use watch::{
+    MonitorPass, FLOOD_POLL_MAX, MONITOR_POLL_MAX, MONITOR_POLL_MIN, PROBE_DETECTED_MAX, PROBE_RUNNING_MAX,
+};
 #[cfg(any(feature = "loom", feature = "shuttle"))]
 pub mod model_check;
 pub mod plain;
