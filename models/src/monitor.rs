@@ -28,11 +28,24 @@ fn monitored<P: ModelPlatform>(bugs: u64) -> System<P> {
 /// the first that finds A asleep reports it, and later ones race A's
 /// release and finish).
 fn monitor<P: ModelPlatform>(system: &System<P>, start: &Arc<Flag<P>>, passes: usize) -> P::JoinHandle {
+    monitor_then(system, start, passes, None)
+}
+
+/// [`monitor`], setting `done` after its passes.
+fn monitor_then<P: ModelPlatform>(
+    system: &System<P>,
+    start: &Arc<Flag<P>>,
+    passes: usize,
+    done: Option<Arc<Flag<P>>>,
+) -> P::JoinHandle {
     let (system2, start) = (system.clone(), start.clone());
     spawn(system, move || {
         start.wait();
         for _ in 0..passes {
             system2.monitor_pass();
+        }
+        if let Some(done) = done {
+            done.set();
         }
     })
 }
@@ -56,6 +69,13 @@ impl<P: ModelPlatform> Exclusive<P> {
 
     /// One such item of `system`'s pool.
     fn item(&self, system: &System<P>) -> Work<P> {
+        self.item_until(system, None)
+    }
+
+    /// One such item that, once started, stays (running, not asleep: the
+    /// pool is not told) until `until` is set, and checks its count after
+    /// that too: a report applied to its worker while it stays is seen.
+    fn item_until(&self, system: &System<P>, until: Option<Arc<Flag<P>>>) -> Work<P> {
         let system = system.clone();
         let (inflight, overlaps, counted_out) =
             (self.inflight.clone(), self.overlaps.clone(), self.counted_out.clone());
@@ -65,6 +85,12 @@ impl<P: ModelPlatform> Exclusive<P> {
             }
             if system.pool_stats()[0].running == 0 {
                 counted_out.inc();
+            }
+            if let Some(until) = &until {
+                until.wait();
+                if system.pool_stats()[0].running == 0 {
+                    counted_out.inc();
+                }
             }
             inflight.dec();
         })
@@ -168,8 +194,9 @@ pub fn detection_races_finish<P: ModelPlatform>(bugs: u64) {
 
 /// The race of C4's models: queues `a` (which sets `seen` and waits for
 /// `release`), starts the monitor's `passes`, queues C and D, which never
-/// wait, once `a` runs, releases it, and checks that C and D, and then E
-/// and F on the quiet pool, ran one at a time, each counted as running.
+/// wait unannotated (C stays, running, until the passes are over), once
+/// `a` runs, releases it, and checks that C and D, and then E and F on the
+/// quiet pool, ran one at a time, each counted as running.
 fn race_the_end_of<P: ModelPlatform>(
     system: &System<P>,
     wq: &Workqueue<P>,
@@ -179,10 +206,13 @@ fn race_the_end_of<P: ModelPlatform>(
     passes: usize,
 ) {
     assert!(wq.queue_on(0, a).unwrap());
-    let monitor = monitor(system, seen, passes);
+    let passes_done = Flag::<P>::new();
+    let monitor = monitor_then(system, seen, passes, Some(passes_done.clone()));
     seen.wait();
     let checks = Exclusive::new();
-    let (c, d) = (checks.item(system), checks.item(system));
+    // C stays until the passes are over: a report of A's run applied to
+    // C's worker, whenever it lands, leaves C counted out while it runs.
+    let (c, d) = (checks.item_until(system, Some(passes_done)), checks.item(system));
     assert!(wq.queue_on(0, &c).unwrap());
     assert!(wq.queue_on(0, &d).unwrap());
     release.set();

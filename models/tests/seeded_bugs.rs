@@ -108,7 +108,7 @@ const KNOWN_CATCHER: [(SeededBug, &str); 34] = [
     (SeededBug::InboxCloseSkipsSplice, "inbox_left_as_the_worker_goes_idle"),
     (SeededBug::DestroySkipsInboxSplice, "destroy_racing_inbox_leave"),
     (SeededBug::CancelSkipsResplice, "cancel_racing_inbox_requeue"),
-    (SeededBug::StaleDetection, "detection_of_a_blocking_section"),
+    (SeededBug::StaleDetection, "detection_races_finish"),
     (SeededBug::FinishKeepsDetection, "detection_races_finish"),
     (SeededBug::NoWakeOnDetect, "unannotated_wait_detected"),
     (SeededBug::DetectWhileBlocked, "detection_of_a_blocking_section"),
