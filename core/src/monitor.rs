@@ -103,7 +103,18 @@ fn report<P: Platform>(
     let mut guard = pool.lock();
     guard.begin(crate::machine::trace::StepId::Monitor);
     for (slot, seen) in reports {
-        let (worker, run) = (seen.worker, seen.run);
+        let worker = seen.worker;
+        // The slot holds the run cut to a word less a bit (on a 32-bit
+        // target, runs past 2^31 lose bits): the machine's run it stands
+        // for, if it is the current one; else it names an older run (the
+        // cut value, which the machine ignores as out of date).
+        let run = guard
+            .machine
+            .pool()
+            .worker(worker)
+            .map(|w| w.run())
+            .filter(|&full| crate::watch::cut(full) == seen.run)
+            .unwrap_or(seen.run);
         match seen.asleep {
             Some(true) if guard.step(|m, fx| m.worker_seen_asleep(worker, run, fx)).result => {
                 guard.tracer.record(|pool| crate::trace::Event::SeenAsleep { pool, worker });

@@ -76,6 +76,23 @@ fn published(run: u64) -> usize {
     (run as usize) << 1 | EXECUTING
 }
 
+/// Run `run` as a slot holds it: cut to a word less a bit.
+pub(crate) fn cut(run: u64) -> u64 {
+    ((run as usize) << 1 >> 1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cut_run_is_the_run_while_it_fits() {
+        assert_eq!(super::cut(7), 7);
+        let top = (usize::MAX >> 1) as u64;
+        assert_eq!(super::cut(top), top);
+        assert_eq!(super::cut(top + 2), 1, "wraps past the word less a bit");
+        assert_eq!(super::published(top + 2) >> 1, 1);
+    }
+}
+
 /// CPU time a pass lets accumulate for a run before it takes the pool lock
 /// to credit it (rule M35): a flood of short items costs no credits.
 const CREDIT_MIN: Duration = Duration::from_millis(1);
