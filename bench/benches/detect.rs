@@ -6,7 +6,9 @@
 //!   records when it starts. The latency is B's start minus A's block,
 //!   with 0 and with 63 other workers already blocked unannotated on the
 //!   pool (65 workers), and the same with A's sleep annotated
-//!   (`cmwq::blocking`) for comparison. Trials are 10 ms apart: with no
+//!   (`cmwq::blocking`) for comparison. In the `late` rows B is queued
+//!   1 ms after A blocked (the seed's scenario: a short item arrives
+//!   behind a sleeping one), and the latency runs from B's queueing. Trials are 10 ms apart: with no
 //!   other worker blocked, the monitor has parked by then and A's start
 //!   wakes it; with 63 blocked, it never parks, and A's start cuts its
 //!   pause short (workers are seen blocked). Either way the pass that
@@ -55,8 +57,10 @@ mod linux {
         [at(0.0), at(0.5), at(0.9), at(0.99), at(1.0)]
     }
 
-    /// One latency trial: A blocks (annotated or not), B behind it starts.
-    fn trial(wq: &Workqueue, annotated: bool) -> Duration {
+    /// One latency trial: A blocks (annotated or not), B behind it starts;
+    /// B is queued with A, or (`late`) 1 ms after A blocked. The latency
+    /// runs from the later of A's block and B's queueing to B's start.
+    fn trial(wq: &Workqueue, annotated: bool, late: bool) -> Duration {
         let blocked_at = Arc::new(Mutex::new(None::<Instant>));
         let started_at = Arc::new(Mutex::new(None::<Instant>));
         let b_done = Arc::new(AtomicBool::new(false));
@@ -84,16 +88,23 @@ mod linux {
             })
         };
         wq.queue_on(0, &a).unwrap();
+        if late {
+            while blocked_at.lock().unwrap().is_none() {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let queued = Instant::now();
         wq.queue_on(0, &b).unwrap();
         a.flush().unwrap();
         b.flush().unwrap();
         let (blocked, started) = (blocked_at.lock().unwrap().unwrap(), started_at.lock().unwrap().unwrap());
-        started.saturating_duration_since(blocked)
+        started.saturating_duration_since(blocked.max(queued))
     }
 
     /// Latencies of `trials` trials on a fresh one-CPU system with `others`
     /// workers blocked unannotated on the pool throughout.
-    fn latencies(trials: usize, others: usize, annotated: bool) -> (Vec<Duration>, usize) {
+    fn latencies(trials: usize, others: usize, annotated: bool, late: bool) -> (Vec<Duration>, usize) {
         let system = System::builder().cpus(1).highpri_pools(false).unbound_pools(false).build().unwrap();
         let wq = Workqueue::builder("detect").build(&system).unwrap();
         let release = Arc::new(AtomicBool::new(false));
@@ -121,7 +132,7 @@ mod linux {
         let samples = (0..trials)
             .map(|_| {
                 std::thread::sleep(Duration::from_millis(10));
-                trial(&wq, annotated)
+                trial(&wq, annotated, late)
             })
             .collect();
         let workers = system.pool_stats()[0].workers;
@@ -174,17 +185,26 @@ mod linux {
         let _ = writeln!(out, "## Latency: an item blocks, the item behind it starts (µs)\n");
         let _ = writeln!(
             out,
-            "| A blocks | workers on the pool | min | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|"
+            "| A blocks | B queued | workers on the pool | min | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|---|---|"
         );
-        for (others, annotated) in [(0, false), (63, false), (0, true), (63, true)] {
+        let rows = [
+            (0, false, false),
+            (63, false, false),
+            (0, false, true),
+            (0, true, false),
+            (63, true, false),
+            (0, true, true),
+        ];
+        for (others, annotated, late) in rows {
             if trials == 0 {
                 break;
             }
-            let (samples, workers) = latencies(trials, others, annotated);
+            let (samples, workers) = latencies(trials, others, annotated, late);
             let [min, p50, p90, p99, max] = percentiles(samples);
             let how = if annotated { "in `blocking()`" } else { "unannotated (`std` sleep)" };
-            let _ = writeln!(out, "| {how} | {workers} | {min:.0} | {p50:.0} | {p90:.0} | {p99:.0} | {max:.0} |");
-            println!("latency {how}, {workers} workers: p50 {p50:.0} µs, p99 {p99:.0} µs");
+            let b = if late { "1 ms after A blocked" } else { "with A" };
+            let _ = writeln!(out, "| {how} | {b} | {workers} | {min:.0} | {p50:.0} | {p90:.0} | {p99:.0} | {max:.0} |");
+            println!("latency {how}, B queued {b}, {workers} workers: p50 {p50:.0} µs, p99 {p99:.0} µs");
         }
 
         let _ = writeln!(out, "\n## The monitor's CPU, as a share of one core\n");

@@ -192,20 +192,23 @@ enum Next {
 /// - Nothing to watch: pauses double up to [`MONITOR_POLL_MAX`], or up to
 ///   [`FLOOD_POLL_MAX`] while workers run floods of short items (each pass
 ///   wakes the monitor on a busy CPU, and a flood holds nobody up).
-/// - Nobody executing an item for [`PARK_AFTER_IDLE_PASSES`] passes: park,
-///   keeping the pause (a flood whose workers are often idle parks and is
-///   woken often; the pass a wake-up brings probes at once what needs it).
+/// - Nobody executing an item for [`PARK_AFTER_IDLE_PASSES`] passes: park;
+///   the pause starts over from the shortest, so that an item that begins
+///   and blocks is seen soon, except after a flood (whose workers are
+///   often idle: it parks and is woken often).
 #[derive(Debug)]
 struct Pacer {
     pause: Duration,
     idle_passes: u32,
     hot: bool,
     hot_until: Duration,
+    /// The last pass that found an item running found a flood.
+    flooding: bool,
 }
 
 impl Pacer {
     fn new() -> Self {
-        Pacer { pause: MONITOR_POLL_MIN, idle_passes: 0, hot: false, hot_until: Duration::ZERO }
+        Pacer { pause: MONITOR_POLL_MIN, idle_passes: 0, hot: false, hot_until: Duration::ZERO, flooding: false }
     }
 
     /// Whether the next pass is hot (probes new runs at once).
@@ -220,8 +223,17 @@ impl Pacer {
         }
         self.hot = outcome.storm > 0 || (self.hot && outcome.watched > 0 && now < self.hot_until);
         self.idle_passes = if outcome.executing == 0 { self.idle_passes + 1 } else { 0 };
+        if outcome.executing > 0 {
+            self.flooding = outcome.flooding > 0;
+        }
         if self.idle_passes >= PARK_AFTER_IDLE_PASSES {
             (self.idle_passes, self.hot) = (0, false);
+            // The item that wakes it may block: watch it closely, unless
+            // the monitor parked in the gaps of a flood (which would wake
+            // it into short pauses again and again).
+            if !self.flooding {
+                self.pause = MONITOR_POLL_MIN;
+            }
             return Next::Park;
         }
         self.pause = if self.hot {
@@ -373,7 +385,22 @@ mod tests {
     }
 
     #[test]
-    fn a_park_keeps_the_pause_it_had_backed_off_to() {
+    fn a_park_starts_the_pause_over() {
+        let mut pacer = Pacer::new();
+        for _ in 0..10 {
+            pacer.after(&pass(|_| {}), T0);
+        }
+        let idle = MonitorPass::default();
+        pacer.after(&idle, T0);
+        pacer.after(&idle, T0);
+        assert_eq!(pacer.after(&idle, T0), Next::Park);
+        // The item whose start wakes it may block, with nothing behind it
+        // yet: it is looked at again soon.
+        assert_eq!(pause_of(pacer.after(&pass(|_| {}), T0)), MONITOR_POLL_MIN * 2);
+    }
+
+    #[test]
+    fn a_park_in_a_flood_keeps_the_pause_it_had_backed_off_to() {
         let mut pacer = Pacer::new();
         for _ in 0..10 {
             pacer.after(&pass(|o| o.flooding = 1), T0);
