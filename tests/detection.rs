@@ -370,3 +370,41 @@ fn a_parked_monitor_wakes_for_the_next_item() {
     assert!(ran, "the item behind a blocked one never ran: the parked monitor was not woken");
     assert!(system.pool_stats()[0].detected >= 1);
 }
+
+/// A worker inside a `blocking()` section is counted out already: the
+/// monitor does not watch it (no probe, no report for the machine to turn
+/// down), and watches it again once it leaves and waits unannotated.
+#[test]
+fn a_worker_in_a_blocking_section_is_not_watched() {
+    let (system, wq) = one_cpu();
+    let (in_section, leave_section) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (unannotated, finish) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let item = {
+        let (in_section, leave_section) = (in_section.clone(), leave_section.clone());
+        let (unannotated, finish) = (unannotated.clone(), finish.clone());
+        Work::new(move || {
+            cmwq::blocking(|| {
+                in_section.store(true, SeqCst);
+                let start = Instant::now();
+                while !leave_section.load(SeqCst) && start.elapsed() < PATIENCE {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+            unannotated.store(true, SeqCst);
+            let start = Instant::now();
+            while !finish.load(SeqCst) && start.elapsed() < PATIENCE {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    wq.queue(&item).unwrap();
+    assert!(within_patience(|| in_section.load(SeqCst)));
+    let inside = system.monitor_pass();
+    leave_section.store(true, SeqCst);
+    assert!(within_patience(|| unannotated.load(SeqCst)));
+    let after = system.monitor_pass();
+    finish.store(true, SeqCst);
+    wq.flush().unwrap();
+    assert_eq!((inside.executing, inside.detected), (0, 0), "a worker in a section was watched: {inside:?}");
+    assert_eq!(after.executing, 1, "the worker was not watched again after its section: {after:?}");
+}

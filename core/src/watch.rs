@@ -71,9 +71,11 @@ struct Seen {
 /// knows how many the worker began since the last one.
 const EXECUTING: usize = 1;
 
-/// A slot's published word while the worker executes run `run`.
+/// A slot's published word while the worker executes run `run` (a run
+/// that is cut to 0, past 2^31 runs on a 32-bit target, is published as 1:
+/// 0 reads as no run; reports of it are then out of date).
 fn published(run: u64) -> usize {
-    (run as usize) << 1 | EXECUTING
+    ((run as usize) << 1).max(1 << 1) | EXECUTING
 }
 
 /// Run `run` as a slot holds it: cut to a word less a bit.
@@ -90,6 +92,7 @@ mod tests {
         assert_eq!(super::cut(top), top);
         assert_eq!(super::cut(top + 2), 1, "wraps past the word less a bit");
         assert_eq!(super::published(top + 2) >> 1, 1);
+        assert_eq!(super::published(top + 1) >> 1, 1, "a run cut to 0 still reads as a run");
     }
 }
 
@@ -180,15 +183,17 @@ impl<P: Platform> WatchSlot<P> {
     }
 
     /// Probes the worker if it stayed in one run since the last pass;
-    /// returns the report to make, if any: `(worker, run, asleep)`. Only a
-    /// pass calls it (one at a time). A `paced` pass (the monitor thread's)
-    /// probes a slot only when it is due: soon after its run began, then
-    /// less often the longer it runs (a CPU-bound item, at most every
-    /// [`PROBE_RUNNING_MAX`]) or sleeps once reported (at most every
-    /// [`PROBE_DETECTED_MAX`]); an explicit pass probes every slot. A new
-    /// run is probed at once only in a `hot` pass (one right after a
-    /// detection, when the woken worker's item may block in turn); else
-    /// from the next pass on, so a flood of short items costs no probe.
+    /// returns the report to make, if any. Only a pass calls it (one at a
+    /// time). A `paced` pass (the monitor thread's) probes a slot only when
+    /// it is due: soon after its run began, then less often the longer it
+    /// runs (a CPU-bound item, at most every [`PROBE_RUNNING_MAX`]) or
+    /// sleeps once reported (at most every [`PROBE_DETECTED_MAX`]); an
+    /// explicit pass probes every slot. A new run is probed at once in a
+    /// `hot` pass (one right after a detection, when the woken worker's
+    /// item may block in turn), or if it is the only run the worker began
+    /// since the last pass and items are `waiting` (it may hold them up);
+    /// else from the next pass on, so a flood of short items costs no
+    /// probe.
     pub(crate) fn observe(
         &self,
         platform: &P,

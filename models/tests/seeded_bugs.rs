@@ -75,8 +75,9 @@ fn full_matrix() -> bool {
     std::env::var("CMWQ_SEEDED_MATRIX").is_ok_and(|v| v == "full")
 }
 
-/// For each bug, a model that caught it under both checkers in the last
-/// full matrix (`models/README.md`): the default run tries it first. A
+/// For each bug, a model that caught it in the last full matrix, under
+/// both checkers where one does (`models/README.md`; DetectWhileBlocked,
+/// CancelSkipsResplice: shuttle only): the default run tries it first. A
 /// stale entry only costs time (the run then tries every model) and is
 /// reported.
 const KNOWN_CATCHER: [(SeededBug, &str); 34] = [
