@@ -194,8 +194,9 @@ enum Next {
 ///   ([`HOT_PAUSE`], new runs probed at once) while they find workers to
 ///   watch, for [`HOT_SPAN`] after the last such detection.
 /// - Nothing to watch: pauses double up to [`MONITOR_POLL_MAX`]; while
-///   workers run floods of short items, [`FLOOD_POLL_MAX`] at once (each
-///   pass wakes the monitor on a busy CPU, and a flood holds nobody up).
+///   workers run floods of short items, they grow fourfold up to
+///   [`FLOOD_POLL_MAX`] (each pass wakes the monitor on a busy CPU, and a
+///   flood holds nobody up).
 /// - Nobody executing an item for [`PARK_AFTER_IDLE_PASSES`] passes: park;
 ///   the pause starts over from the shortest, so that an item that begins
 ///   and blocks is seen soon, except after a flood (whose workers are
@@ -245,9 +246,10 @@ impl Pacer {
         } else if outcome.watched > 0 || outcome.detected > 0 {
             MONITOR_POLL_MIN
         } else if outcome.flooding > 0 && outcome.asleep == 0 {
-            // At once: a flood holds nobody up, and its first passes (a
-            // burst begins with the monitor parked) are the dearest.
-            FLOOD_POLL_MAX
+            // Fast: a flood holds nobody up, and its first passes (a burst
+            // begins with the monitor parked) are the dearest; not at once,
+            // as an item that blocks may begin meanwhile on another pool.
+            (self.pause * 4).min(FLOOD_POLL_MAX)
         } else {
             (self.pause * 2).min(MONITOR_POLL_MAX)
         };
@@ -344,8 +346,9 @@ mod tests {
         }
         assert_eq!(flood_pause, FLOOD_POLL_MAX);
         assert_eq!(busy_pause, MONITOR_POLL_MAX);
-        // A flood's first pass backs off all the way at once.
-        assert_eq!(pause_of(Pacer::new().after(&pass(|o| o.flooding = 1), T0)), FLOOD_POLL_MAX);
+        // A flood backs off faster than a busy pool.
+        let first_flood = pause_of(Pacer::new().after(&pass(|o| o.flooding = 1), T0));
+        assert!(first_flood > pause_of(Pacer::new().after(&pass(|_| {}), T0)));
         // Blocked workers about: a flood is no reason to look less often,
         // but its items' starts are no reason to look sooner (they are
         // short: a nudge from each would wake the monitor all the time).
