@@ -464,7 +464,7 @@ impl<P: Platform> System<P> {
     }
 
     /// One pass of the blocking monitor over every pool (what its thread
-    /// does every 0.02 to 2 ms where it runs): workers seen asleep outside a
+    /// does every 0.02 to 5 ms where it runs): workers seen asleep outside a
     /// blocking section for the configured `detect_blocking` threshold stop
     /// counting as running; detected workers seen running again count
     /// again. For model checkers and simulators, whose platforms implement

@@ -83,19 +83,6 @@ pub(crate) fn cut(run: u64) -> u64 {
     ((run as usize) << 1 >> 1) as u64
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_cut_run_is_the_run_while_it_fits() {
-        assert_eq!(super::cut(7), 7);
-        let top = (usize::MAX >> 1) as u64;
-        assert_eq!(super::cut(top), top);
-        assert_eq!(super::cut(top + 2), 1, "wraps past the word less a bit");
-        assert_eq!(super::published(top + 2) >> 1, 1);
-        assert_eq!(super::published(top + 1) >> 1, 1, "a run cut to 0 still reads as a run");
-    }
-}
-
 /// CPU time a pass lets accumulate for a run before it takes the pool lock
 /// to credit it (rule M35): a flood of short items costs no credits.
 const CREDIT_MIN: Duration = Duration::from_millis(1);
@@ -553,4 +540,162 @@ pub(crate) struct StallWatch {
     pub(crate) reported_at: Option<Duration>,
     /// Stalls reported so far (`PoolStats::stalls`).
     pub(crate) stalls: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::Std;
+
+    #[test]
+    fn a_cut_run_is_the_run_while_it_fits() {
+        assert_eq!(cut(7), 7);
+        let top = (usize::MAX >> 1) as u64;
+        assert_eq!(cut(top), top);
+        assert_eq!(cut(top + 2), 1, "wraps past the word less a bit");
+        assert_eq!(published(top + 2) >> 1, 1);
+        assert_eq!(published(top + 1) >> 1, 1, "a run cut to 0 still reads as a run");
+    }
+
+    /// A thread asleep on a condition variable until the value drops, and
+    /// its probe (Linux: its state read from `/proc`).
+    #[cfg(target_os = "linux")]
+    struct Sleeper {
+        probe: ThreadProbe,
+        wake: Arc<(Mutex<Std, bool>, Condvar<Std>)>,
+        handle: Option<<Std as Platform>::JoinHandle>,
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Sleeper {
+        fn new(platform: &Std) -> Self {
+            let wake = Arc::new((Mutex::<Std, bool>::new(false), Condvar::<Std>::new()));
+            let probe = Arc::new(Mutex::<Std, Option<ThreadProbe>>::new(None));
+            let (their_wake, their_probe, their_platform) = (wake.clone(), probe.clone(), *platform);
+            let body = Box::new(move || {
+                *their_probe.lock() = their_platform.thread_probe();
+                let mut woken = their_wake.0.lock();
+                while !*woken {
+                    woken = their_wake.1.wait(woken);
+                }
+            });
+            let handle = platform.spawn("sleeper".into(), body).expect("a thread");
+            let probe = loop {
+                if let Some(probe) = *probe.lock() {
+                    break probe;
+                }
+                Std::yield_now();
+            };
+            // Asleep in its wait (a bounded look: the test fails otherwise).
+            for _ in 0..100_000 {
+                if platform.probe(probe).is_some_and(|sample| sample.asleep) {
+                    break;
+                }
+                Std::yield_now();
+            }
+            Sleeper { probe, wake, handle: Some(handle) }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    impl Drop for Sleeper {
+        fn drop(&mut self) {
+            *self.wake.0.lock() = true;
+            self.wake.1.notify_all();
+            if let Some(handle) = self.handle.take() {
+                Std::join(handle);
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    const LIMITS: Thresholds = Thresholds { asleep: Some(Duration::from_millis(100)), hog: None };
+
+    /// A paced pass with items `waiting`, as the monitor thread makes it.
+    #[cfg(target_os = "linux")]
+    fn paced(slot: &WatchSlot<Std>, platform: &Std, waiting: bool) -> (Option<Observation>, MonitorPass) {
+        let mut outcome = MonitorPass::default();
+        let seen = slot.observe(platform, LIMITS, true, false, waiting, &mut outcome);
+        (seen, outcome)
+    }
+
+    /// A worker that began just one item since the last pass, with items
+    /// waiting behind it, is probed on first sight and counted out the
+    /// first time it is seen asleep (no threshold).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_single_item_with_items_waiting_is_counted_out_at_first_sight() {
+        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
+        let sleeper = Sleeper::new(&platform);
+        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        slot.begin(1, &monitor);
+        let (seen, outcome) = paced(&slot, &platform, true);
+        assert_eq!(seen.and_then(|seen| seen.asleep), Some(true), "reported asleep at once: {outcome:?}");
+        assert_eq!(outcome.flooding, 0);
+    }
+
+    /// Without items waiting, the same worker is only noted.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_single_item_with_nothing_waiting_is_only_noted() {
+        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
+        let sleeper = Sleeper::new(&platform);
+        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        slot.begin(1, &monitor);
+        let (seen, outcome) = paced(&slot, &platform, false);
+        assert!(seen.is_none(), "probed at once");
+        assert_eq!((outcome.executing, outcome.flooding, outcome.watched), (1, 0, 0));
+    }
+
+    /// A worker that began several items since the last pass (a flood) is
+    /// not probed on first sight, and, found asleep at the next pass, waits
+    /// the threshold: flood workers sleep briefly on locks.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_flood_worker_waits_the_threshold() {
+        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
+        let sleeper = Sleeper::new(&platform);
+        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        slot.begin(5, &monitor);
+        let (seen, outcome) = paced(&slot, &platform, true);
+        assert!(seen.is_none(), "a flood's run probed at once");
+        assert_eq!(outcome.flooding, 1);
+        let (seen, outcome) = paced(&slot, &platform, true);
+        assert!(seen.is_none(), "counted out before the threshold");
+        assert_eq!(outcome.watched, 1, "asleep, watched until the threshold");
+    }
+
+    /// The last run is kept between items: a worker seen idle, that then
+    /// ran one more item, is seen to have begun just that one.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_last_run_is_kept_between_items() {
+        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
+        let sleeper = Sleeper::new(&platform);
+        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        for run in 1..=3 {
+            slot.begin(run, &monitor);
+            slot.end();
+        }
+        let (_, outcome) = paced(&slot, &platform, true);
+        assert_eq!(outcome.executing, 0);
+        slot.begin(4, &monitor);
+        let (seen, outcome) = paced(&slot, &platform, true);
+        assert_eq!(seen.and_then(|seen| seen.asleep), Some(true), "run 4 was taken for a flood: {outcome:?}");
+    }
+
+    /// A worker in a blocking section (its slot ended) is not watched.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_ended_slot_is_not_watched() {
+        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
+        let sleeper = Sleeper::new(&platform);
+        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        slot.begin(1, &monitor);
+        slot.end();
+        assert!(!slot.executing());
+        let (seen, outcome) = paced(&slot, &platform, true);
+        assert!(seen.is_none());
+        assert_eq!(outcome.executing, 0);
+    }
 }
