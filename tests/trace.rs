@@ -145,6 +145,34 @@ fn a_hotplug_storm_follows_the_spec() {
     }
 }
 
+/// Runs A then B, queued on CPU 0 of `system`'s one CPU, three times under
+/// a trace (`before` runs before each round), and replays the log against
+/// the spec, where both items are plain (A's unannotated wait or spin is
+/// invisible to it); returns the events. `what` names the run.
+#[cfg(target_os = "linux")]
+fn trace_a_then_b(
+    what: &str,
+    system: &System,
+    wq: &Workqueue,
+    (a, b): (&Work, &Work),
+    before: impl Fn(),
+) -> Vec<cmwq::machine::trace::Event> {
+    let config = spec(1, vec![wq_spec(2)], vec![(0, Behaviour::Plain), (0, Behaviour::Plain)], false);
+    system.start_trace();
+    for _ in 0..3 {
+        before();
+        wq.queue_on(0, a).unwrap();
+        wq.queue_on(0, b).unwrap();
+        wq.flush().unwrap();
+    }
+    let events = system.take_trace();
+    match Replay::check(config, &[wq.trace_id()], &[a.trace_id(), b.trace_id()], &events) {
+        Ok(n) => println!("{what}: {n} events replayed against the spec; {}", kinds(&events)),
+        Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
+    }
+    events
+}
+
 /// C10 traced: A waits on a `std` channel (no blocking section) for B,
 /// queued behind it on the one CPU; the blocking monitor sees A's worker
 /// asleep and counts it out (PS9), another worker runs B, and the replay
@@ -167,22 +195,9 @@ fn an_unannotated_wait_seen_by_the_monitor_follows_the_spec() {
     let b = Work::new(move || {
         let _ = tx.lock().unwrap().send(());
     });
-    // A's wait is invisible to the spec (its events show no section): both
-    // items are plain there, and B's queueing is the user's.
-    let config = spec(1, vec![wq_spec(2)], vec![(0, Behaviour::Plain), (0, Behaviour::Plain)], false);
-    system.start_trace();
-    for _ in 0..3 {
-        wq.queue_on(0, &a).unwrap();
-        wq.queue_on(0, &b).unwrap();
-        wq.flush().unwrap();
-    }
-    let events = system.take_trace();
+    let events = trace_a_then_b("unannotated waits", &system, &wq, (&a, &b), || {});
     let seen = events.iter().filter(|e| matches!(e, Event::SeenAsleep { .. })).count();
     assert!(seen >= 3, "every A must have been seen asleep: {}", show(&events));
-    match Replay::check(config, &[wq.trace_id()], &[a.trace_id(), b.trace_id()], &events) {
-        Ok(n) => println!("unannotated waits: {n} events replayed against the spec; {}", kinds(&events)),
-        Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
-    }
 }
 
 /// C11 traced: A spins on the CPU (no sleep, no blocking section) until B,
@@ -224,24 +239,10 @@ fn a_cpu_hog_seen_by_the_monitor_follows_the_spec() {
         let b_ran = b_ran.clone();
         Work::new(move || b_ran.store(true, SeqCst))
     };
-    // A's spin is invisible to the spec (its events show no section): both
-    // items are plain there, and B's queueing is the user's.
-    let config = spec(1, vec![wq_spec(2)], vec![(0, Behaviour::Plain), (0, Behaviour::Plain)], false);
-    system.start_trace();
-    for _ in 0..3 {
-        b_ran.store(false, SeqCst);
-        wq.queue_on(0, &a).unwrap();
-        wq.queue_on(0, &b).unwrap();
-        wq.flush().unwrap();
-    }
+    let events = trace_a_then_b("CPU hogs", &system, &wq, (&a, &b), || b_ran.store(false, SeqCst));
     assert_eq!(overtaken.load(SeqCst), 3, "B waited for A's spin to end: A was not counted out");
-    let events = system.take_trace();
     let seen = events.iter().filter(|e| matches!(e, Event::SeenHogging { .. })).count();
     assert!(seen >= 3, "every A must have been seen hogging: {}", show(&events));
-    match Replay::check(config, &[wq.trace_id()], &[a.trace_id(), b.trace_id()], &events) {
-        Ok(n) => println!("CPU hogs: {n} events replayed against the spec; {}", kinds(&events)),
-        Err(why) => panic!("the engine left the spec: {why}\n{}", show(&events)),
-    }
 }
 
 const CHILD_VAR: &str = "CMWQ_TRACE_CHILD";
