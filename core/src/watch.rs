@@ -611,6 +611,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     const LIMITS: Thresholds = Thresholds { asleep: Some(Duration::from_millis(100)), hog: None };
 
+    /// A slot watching a thread that sleeps until the `Sleeper` drops, with
+    /// its platform and monitor.
+    #[cfg(target_os = "linux")]
+    fn watching_a_sleeper() -> (Std, MonitorControl<Std>, Sleeper, WatchSlot<Std>) {
+        let platform = Std::new();
+        let sleeper = Sleeper::new(&platform);
+        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        (platform, MonitorControl::new(None), sleeper, slot)
+    }
+
     /// A paced pass with items `waiting`, as the monitor thread makes it.
     #[cfg(target_os = "linux")]
     fn paced(slot: &WatchSlot<Std>, platform: &Std, waiting: bool) -> (Option<Observation>, MonitorPass) {
@@ -625,9 +635,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_single_item_with_items_waiting_is_counted_out_at_first_sight() {
-        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
-        let sleeper = Sleeper::new(&platform);
-        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        let (platform, monitor, _sleeper, slot) = watching_a_sleeper();
         slot.begin(1, &monitor);
         let (seen, outcome) = paced(&slot, &platform, true);
         assert_eq!(seen.and_then(|seen| seen.asleep), Some(true), "reported asleep at once: {outcome:?}");
@@ -638,9 +646,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_single_item_with_nothing_waiting_is_only_noted() {
-        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
-        let sleeper = Sleeper::new(&platform);
-        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        let (platform, monitor, _sleeper, slot) = watching_a_sleeper();
         slot.begin(1, &monitor);
         let (seen, outcome) = paced(&slot, &platform, false);
         assert!(seen.is_none(), "probed at once");
@@ -653,9 +659,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_flood_worker_waits_the_threshold() {
-        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
-        let sleeper = Sleeper::new(&platform);
-        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        let (platform, monitor, _sleeper, slot) = watching_a_sleeper();
         slot.begin(5, &monitor);
         let (seen, outcome) = paced(&slot, &platform, true);
         assert!(seen.is_none(), "a flood's run probed at once");
@@ -670,9 +674,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_last_run_is_kept_between_items() {
-        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
-        let sleeper = Sleeper::new(&platform);
-        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        let (platform, monitor, _sleeper, slot) = watching_a_sleeper();
         for run in 1..=3 {
             slot.begin(run, &monitor);
             slot.end();
@@ -688,9 +690,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn an_ended_slot_is_not_watched() {
-        let (platform, monitor) = (Std::new(), MonitorControl::<Std>::new(None));
-        let sleeper = Sleeper::new(&platform);
-        let slot = WatchSlot::<Std>::new(0, sleeper.probe);
+        let (platform, monitor, _sleeper, slot) = watching_a_sleeper();
         slot.begin(1, &monitor);
         slot.end();
         assert!(!slot.executing());
